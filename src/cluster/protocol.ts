@@ -1,0 +1,54 @@
+/**
+ * The messages between the supervisor and its Web Workers. Payloads that may be large (task
+ * arguments, results) travel as JSON strings, so structured clone copies one string instead of
+ * walking an object graph, and the supervisor never re-parses them on the hot path.
+ *
+ * Worker states (driven by `worker_handle.ts`):
+ *
+ * ```
+ * starting ──ready──▶ idle ⇄ busy ──(recycle)──▶ draining ──▶ exited
+ *     │                 │      │
+ *     └──init-error─────┴──────┴──error / close / terminate──▶ exited
+ * ```
+ *
+ * @module
+ */
+
+/** What the supervisor sends to a worker. */
+export type ToWorker =
+  /** First message: the task modules to import, once. */
+  | { type: "init"; modules: string[]; name: string }
+  /** Run one task. `args` is a JSON array. */
+  | {
+    type: "run";
+    id: string;
+    name: string;
+    func: string;
+    args: string;
+    attempt: number;
+    queue: string;
+  }
+  /** Abort a running task's `AbortSignal` (timeout or cancel). */
+  | { type: "abort"; id: string; reason: "timeout" | "cancel" | "shutdown" };
+
+/** An error as it crosses the worker boundary and is stored on the task. */
+export interface ErrorInfo {
+  /** The error's class name, e.g. `"TypeError"` or `"TaskTimeoutError"`. */
+  name: string;
+  /** Its message. */
+  message: string;
+  /** Its stack, if any. */
+  stack?: string;
+}
+
+/** What a worker sends to the supervisor. */
+export type FromWorker =
+  /** The modules loaded; `funcs` are the task names this worker can run. */
+  | { type: "ready"; funcs: string[]; tid: number | null }
+  /** A task module failed to load; the worker will not run tasks. */
+  | { type: "init-error"; error: ErrorInfo }
+  /** A task reported progress. */
+  | { type: "progress"; id: string; fraction: number; message?: string }
+  /** A task ended. `result` is JSON text (`"null"` for undefined). */
+  | { type: "done"; id: string; ok: true; result: string; heap: number }
+  | { type: "done"; id: string; ok: false; error: ErrorInfo; heap: number };

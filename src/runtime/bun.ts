@@ -1,0 +1,67 @@
+/**
+ * The Bun adapter: KV through the npm `@deno/kv` package, HTTP through `Bun.serve`.
+ *
+ * `@deno/kv` on Bun has no V8 value codec of its own. kvq stores every value as bytes and sends
+ * queue doorbells as short ASCII strings, so the package's limited serializer (strings, null,
+ * booleans) is all it needs.
+ *
+ * @module
+ */
+import { KvU64 as NpmKvU64, makeLimitedV8Serializer, openKv } from "@deno/kv";
+import process from "node:process";
+import type { HttpServer, Kv, KvU64, Runtime, ServeOptions } from "./types.ts";
+
+interface BunServer {
+  port: number;
+  hostname: string;
+  stop(closeActive?: boolean): Promise<void> | void;
+}
+interface BunGlobal {
+  version: string;
+  serve(options: {
+    hostname: string;
+    port: number;
+    fetch: (request: Request) => Response | Promise<Response>;
+    idleTimeout?: number;
+  }): BunServer;
+}
+
+const bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
+
+/** kvq's runtime adapter for Bun. */
+export const bunRuntime: Runtime = {
+  name: "bun",
+  version: bun.version,
+  workerFiresClose: true,
+  terminateStopsCpu: true,
+  async openKv(location: string): Promise<Kv> {
+    const kv = await openKv(location, makeLimitedV8Serializer());
+    return kv as unknown as Kv;
+  },
+  u64(value: bigint): KvU64 {
+    return new NpmKvU64(value) as unknown as KvU64;
+  },
+  selfCommand(entry: string) {
+    const exe = process.execPath;
+    // A `bun build --compile` binary is its own entry point.
+    const compiled = !/\/bun(\.exe)?$/.test(exe) || entry.startsWith("/$bunfs/");
+    return { cmd: exe, args: compiled ? [] : [entry] };
+  },
+  serve(options: ServeOptions): Promise<HttpServer> {
+    const server = bun.serve({
+      hostname: options.hostname,
+      port: options.port,
+      fetch: options.fetch,
+      idleTimeout: 0,
+    });
+    const handle: HttpServer = {
+      port: server.port,
+      hostname: server.hostname,
+      shutdown: async () => {
+        await server.stop(true);
+      },
+    };
+    options.signal?.addEventListener("abort", () => void handle.shutdown(), { once: true });
+    return Promise.resolve(handle);
+  },
+};
