@@ -49,6 +49,11 @@ export type FromWorker =
   | { type: "init-error"; error: ErrorInfo }
   /** A task reported progress. */
   | { type: "progress"; id: string; fraction: number; message?: string }
+  /**
+   * The worker is about to end itself (`self.close()` or `process.exit()` in a task). Deno never
+   * fires `close` on the parent's `Worker`, so this is how the supervisor learns of it.
+   */
+  | { type: "closing"; code: number }
   /** A task ended. `result` is JSON text (`"null"` for undefined). */
   | { type: "done"; id: string; ok: true; result: string; heap: number }
   | { type: "done"; id: string; ok: false; error: ErrorInfo; heap: number };

@@ -1,0 +1,227 @@
+/**
+ * The entry module of a kvq Web Worker. It imports the task modules once (on `init`), then runs
+ * tasks as the supervisor asks (`run`), several at a time if told to, and reports results,
+ * progress and its own end as {@linkcode FromWorker} messages. It never touches KV.
+ *
+ * It is also an extra entry point of `bun build --compile` and an `--include` of `deno compile`,
+ * so it imports nothing that needs KV or the runtime adapters.
+ *
+ * An uncaught error in a task (say a throw inside a `setTimeout`) is deliberately not caught
+ * here: it reaches the parent as the `Worker`'s `error` event, and the supervisor fails the
+ * attempts in flight and starts the next generation of this worker.
+ *
+ * @module
+ */
+import { readlinkSync, writeFileSync } from "node:fs";
+import process from "node:process";
+import { isMainThread } from "node:worker_threads";
+import type { FromWorker, ToWorker } from "./protocol.ts";
+import { createTaskContext, runInTaskContext } from "../task/context.ts";
+import { TaskCancelledError, TaskTimeoutError, toErrorInfo } from "../task/errors.ts";
+import { loadTaskModules, lookupTask, type TaskFunction } from "../task/loader.ts";
+
+/** Longest OS thread name Linux keeps (16 bytes with the terminating NUL). */
+const THREAD_NAME_MAX = 15;
+
+/** At most one progress message per task per this many milliseconds; the latest is kept. */
+const PROGRESS_INTERVAL_MS = 50;
+
+type RunMessage = Extract<ToWorker, { type: "run" }>;
+
+interface WorkerScope {
+  postMessage(message: FromWorker): void;
+  addEventListener(type: "message", listener: (event: MessageEvent<ToWorker>) => void): void;
+  close?: () => void;
+}
+
+interface Running {
+  controller: AbortController;
+  lastProgressAt: number;
+  pending: Extract<FromWorker, { type: "progress" }> | undefined;
+}
+
+/**
+ * Starts answering the supervisor's messages on this worker's global scope. Called once when the
+ * module is evaluated inside a worker; exported for embedding in a custom worker entry.
+ */
+export function serveWorker(): void {
+  const scope = globalThis as unknown as WorkerScope;
+  const post = (message: FromWorker) => scope.postMessage(message);
+  const running = new Map<string, Running>();
+  let tasks: Map<string, TaskFunction> | undefined;
+  let initialised = false;
+
+  announceSelfExit(scope, post);
+
+  scope.addEventListener("message", (event) => {
+    const message = event.data;
+    switch (message?.type) {
+      case "init":
+        if (initialised) return;
+        initialised = true;
+        nameThread(message.name);
+        loadTaskModules(message.modules).then(
+          (loaded) => {
+            tasks = loaded;
+            post({ type: "ready", funcs: [...loaded.keys()], tid: threadId() });
+          },
+          (error) => post({ type: "init-error", error: toErrorInfo(error) }),
+        );
+        return;
+      case "run":
+        void runTask(message);
+        return;
+      case "abort": {
+        const task = running.get(message.id);
+        if (task === undefined || task.controller.signal.aborted) return;
+        task.controller.abort(
+          message.reason === "timeout"
+            ? new TaskTimeoutError(`Task ${message.id} timed out`)
+            : new TaskCancelledError(
+              message.reason === "shutdown"
+                ? `Task ${message.id} was cancelled: the cluster is shutting down`
+                : `Task ${message.id} was cancelled`,
+            ),
+        );
+        return;
+      }
+    }
+  });
+
+  async function runTask(message: RunMessage): Promise<void> {
+    const { id } = message;
+    if (running.has(id)) return;
+    const task: Running = {
+      controller: new AbortController(),
+      lastProgressAt: -Infinity,
+      pending: undefined,
+    };
+    running.set(id, task);
+    let reply: FromWorker;
+    try {
+      if (tasks === undefined) throw new Error("The worker received a task before init");
+      const args = parseArgs(message.args);
+      const fn = lookupTask(tasks, message.func);
+      const context = createTaskContext({
+        id,
+        name: message.name,
+        attempt: message.attempt,
+        queue: message.queue,
+        signal: task.controller.signal,
+        onProgress(fraction, text) {
+          const progress: Extract<FromWorker, { type: "progress" }> = {
+            type: "progress",
+            id,
+            fraction,
+          };
+          if (text !== undefined) progress.message = text;
+          const now = performance.now();
+          if (now - task.lastProgressAt >= PROGRESS_INTERVAL_MS || fraction === 1) {
+            task.lastProgressAt = now;
+            task.pending = undefined;
+            post(progress);
+          } else {
+            task.pending = progress;
+          }
+        },
+      });
+      const value = await runInTaskContext(context, function () {
+        return fn.apply(this, args);
+      });
+      reply = {
+        type: "done",
+        id,
+        ok: true,
+        result: serialise(message.func, value),
+        heap: heapUsed(),
+      };
+    } catch (error) {
+      reply = { type: "done", id, ok: false, error: toErrorInfo(error), heap: heapUsed() };
+    } finally {
+      running.delete(id);
+    }
+    if (task.pending !== undefined) post(task.pending);
+    post(reply);
+  }
+}
+
+/**
+ * Makes `self.close()` and `process.exit()` post `{ type: "closing" }` first: Deno's parent never
+ * hears of either otherwise. Bun has no `self.close` in workers; give it one that exits.
+ */
+function announceSelfExit(scope: WorkerScope, post: (message: FromWorker) => void): void {
+  const nativeClose = scope.close?.bind(scope);
+  const nativeExit = process.exit.bind(process);
+  let announced = false;
+  const announce = (code: number) => {
+    if (announced) return;
+    announced = true;
+    post({ type: "closing", code });
+  };
+  scope.close = () => {
+    announce(0);
+    if (nativeClose !== undefined) nativeClose();
+    else nativeExit(0);
+  };
+  process.exit = ((code?: number | string | null) => {
+    announce(typeof code === "number" ? code : Number(code ?? process.exitCode ?? 0) || 0);
+    return nativeExit(code as number | undefined);
+  }) as typeof process.exit;
+}
+
+function parseArgs(text: string): unknown[] {
+  let args: unknown;
+  try {
+    args = JSON.parse(text);
+  } catch (error) {
+    throw new TypeError(`Task arguments are not valid JSON: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(args)) {
+    throw new TypeError(`Task arguments must be a JSON array: received ${text.slice(0, 100)}`);
+  }
+  return args;
+}
+
+function serialise(func: string, value: unknown): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch (error) {
+    throw new TypeError(
+      `Task ${func} returned a value that is not JSON-serialisable: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  return json ?? "null";
+}
+
+function heapUsed(): number {
+  try {
+    return process.memoryUsage().heapUsed;
+  } catch {
+    return 0;
+  }
+}
+
+/** Names this OS thread, so `/proc/self/task/<tid>/comm` and `top -H` show the worker's name. */
+function nameThread(name: string): void {
+  try {
+    writeFileSync("/proc/thread-self/comm", name.slice(0, THREAD_NAME_MAX));
+  } catch {
+    // Not Linux, or /proc not mounted: the name is only cosmetic there.
+  }
+}
+
+/** This thread's Linux thread id, or null where `/proc/thread-self` is unavailable. */
+function threadId(): number | null {
+  try {
+    const match = /task\/(\d+)$/.exec(readlinkSync("/proc/thread-self"));
+    return match ? Number(match[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+// Deno reports `isMainThread` as true inside Web Workers, so also look for `WorkerGlobalScope`
+// (Deno has it; Bun's workers do not, but there `isMainThread` is right).
+if ("WorkerGlobalScope" in globalThis || !isMainThread) serveWorker();
