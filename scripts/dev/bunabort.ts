@@ -1,0 +1,17 @@
+import { openQueue } from "../../src/queue/queue.ts";
+import { runInline } from "../../src/cluster/inline.ts";
+import { rmSync } from "node:fs";
+rmSync("/tmp/exp/s3", { recursive: true, force: true });
+const q = await openQueue({ kv: "/tmp/exp/s3/kv.sqlite3" });
+const tasks = new Map<string, any>([["add", (x: number, y: number) => x + y]]);
+const c = await q.enqueue({ func: "add", args: [5, 5], delay: 200 });
+const ctl = new AbortController();
+const p = runInline(q.store, { tasks, signal: ctl.signal, onDone: () => console.log("done one") });
+console.log("c", await q.result(c.name, { wait: 2000 }));
+ctl.abort();
+console.log("aborted");
+await p;
+console.log("joined");
+await q.enqueue("add", 1, 1);
+console.log("enq");
+q.close();

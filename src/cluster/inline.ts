@@ -1,0 +1,143 @@
+/**
+ * The inline executor (Django Q's `sync=True`): runs queued tasks in this process, one at a
+ * time, through the same claim and complete operations as the cluster. For tests, scripts and
+ * development; it has no timeouts that can stop CPU-bound code.
+ *
+ * @module
+ */
+import { hostname } from "node:os";
+import process from "node:process";
+import { DEFAULT_RETRY, type RetryPolicy, retryTime } from "../task/backoff.ts";
+import { createTaskContext, runInTaskContext } from "../task/context.ts";
+import { TaskCancelledError, toErrorInfo } from "../task/errors.ts";
+import { lookupTask, type TaskFunction } from "../task/loader.ts";
+import { toJson } from "../task/json.ts";
+import { type Claimed, claimTasks } from "../store/claim.ts";
+import { completeTasks, type Outcome } from "../store/complete.ts";
+import { nextDelayedAt, promoteDue } from "../store/promote.ts";
+import type { Store } from "../store/store.ts";
+
+/** Options for {@linkcode runInline}. */
+export interface InlineOptions {
+  /** The task functions, by name. */
+  tasks: ReadonlyMap<string, TaskFunction>;
+  /**
+   * Stop once nothing is queued (delayed tasks not yet due are left).
+   * @default false
+   */
+  burst?: boolean;
+  /**
+   * How many tasks to claim per commit.
+   * @default 32
+   */
+  batch?: number;
+  /**
+   * Retries for tasks that set none.
+   * @default 3 attempts, exponential backoff
+   */
+  retry?: RetryPolicy;
+  /** Stops the executor after the current batch. */
+  signal?: AbortSignal;
+  /** Called after each stored outcome. */
+  onDone?: (outcome: Outcome) => void;
+}
+
+/** What an inline run did. */
+export interface InlineReport {
+  /** Attempts run. */
+  processed: number;
+  /** Attempts that succeeded. */
+  succeeded: number;
+  /** Attempts that failed (retried or final). */
+  failed: number;
+}
+
+/**
+ * Runs tasks from `store` in this process until the queue is empty (`burst`) or `signal`
+ * aborts.
+ */
+export async function runInline(store: Store, options: InlineOptions): Promise<InlineReport> {
+  const report: InlineReport = { processed: 0, succeeded: 0, failed: 0 };
+  const cluster = `inline-${hostname()}-${process.pid}`;
+  const batch = options.batch ?? 32;
+  const workers = Array.from({ length: batch }, () => "inline");
+  const retry = options.retry ?? DEFAULT_RETRY;
+  const onCorrupt = (error: Error) => console.error(`kvq: ${error.message}`);
+  while (!options.signal?.aborted) {
+    await promoteDue(store, { onCorrupt });
+    const claimed = await claimTasks(store, { cluster, workers, onCorrupt });
+    if (claimed.length === 0) {
+      if (options.burst) break;
+      await waitForWork(store, options.signal);
+      continue;
+    }
+    const outcomes: Outcome[] = [];
+    for (const c of claimed) outcomes.push(await runOne(store, c, options.tasks, retry));
+    await completeTasks(store, outcomes);
+    for (const o of outcomes) {
+      report.processed++;
+      if (o.kind === "success") report.succeeded++;
+      else report.failed++;
+      options.onDone?.(o);
+    }
+  }
+  return report;
+}
+
+async function runOne(
+  store: Store,
+  claimed: Claimed,
+  tasks: ReadonlyMap<string, TaskFunction>,
+  retry: RetryPolicy,
+): Promise<Outcome> {
+  const r = claimed.record;
+  const controller = new AbortController();
+  try {
+    const fn = lookupTask(tasks, r.func);
+    const args = JSON.parse(claimed.argsJson) as unknown[];
+    const context = createTaskContext({
+      id: r.id,
+      name: r.name,
+      attempt: r.attempt,
+      queue: r.queue,
+      signal: controller.signal,
+      onProgress: () => {},
+    });
+    const value = await runInTaskContext(context, function () {
+      return fn.apply(this, args);
+    });
+    return {
+      kind: "success",
+      claimed,
+      resultJson: value === undefined ? "null" : toJson(value, `result of ${r.func}`),
+    };
+  } catch (error) {
+    const info = toErrorInfo(error);
+    if (error instanceof TaskCancelledError) return { kind: "cancelled", claimed, error: info };
+    return {
+      kind: "failure",
+      claimed,
+      error: info,
+      retryAt: retryTime(r, info.name, retry, store.now()),
+    };
+  }
+}
+
+/** Resolves on the next change, at the earliest delayed task's time, or on abort. */
+async function waitForWork(store: Store, signal?: AbortSignal): Promise<void> {
+  const next = await nextDelayedAt(store);
+  if (signal?.aborted) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      unsubscribe();
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const unsubscribe = store.changes.subscribe(done);
+    const timer = next === null
+      ? undefined
+      : setTimeout(done, Math.min(2_000_000_000, Math.max(0, next - store.now())));
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}

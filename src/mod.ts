@@ -1,0 +1,40 @@
+/**
+ * kvq: a background task queue and worker cluster for Deno and Bun, built on Deno KV.
+ *
+ * @example
+ * ```ts
+ * import { openQueue } from "kvq";
+ * await using queue = await openQueue();
+ * const { id } = await queue.enqueue("sendEmail", "ada@example.com");
+ * console.log(await queue.result(id, { wait: 10_000 }));
+ * ```
+ *
+ * @module
+ */
+export {
+  type EnqueueCall,
+  type Enqueued,
+  openQueue,
+  type OpenQueueOptions,
+  Queue,
+  type ResultOptions,
+  TaskFailedError,
+} from "./queue/queue.ts";
+export type { EnqueueOptions } from "./store/enqueue.ts";
+export { type Backoff, DEFAULT_RETRY, type RetryPolicy } from "./task/backoff.ts";
+export { type TaskContext, taskContext } from "./task/context.ts";
+export {
+  TaskCancelledError,
+  TaskNotFoundError,
+  TaskTimeoutError,
+  WorkerCrashError,
+} from "./task/errors.ts";
+export type { JsonValue } from "./task/json.ts";
+export { CorruptRecordError, type Progress, TaskRecord } from "./task/record.ts";
+export { TaskId } from "./task/task_id.ts";
+export { NoSuchTaskError, TaskStateError } from "./store/errors.ts";
+export { PayloadTooLargeError } from "./store/chunks.ts";
+export { KvOpenError } from "./store/kv.ts";
+export { KvHandle, Store } from "./store/store.ts";
+export type { TaskState } from "./store/keys.ts";
+export { type InlineOptions, runInline } from "./cluster/inline.ts";

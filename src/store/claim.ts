@@ -1,0 +1,196 @@
+/**
+ * Claim: take the next ready tasks, lowest priority number first and FIFO within a priority.
+ * One commit per batch moves each task `queued → running`: it checks the record's versionstamp,
+ * deletes the ready entry and writes the lease, so two clusters can never both run one attempt.
+ *
+ * @module
+ */
+import { TaskRecord } from "../task/record.ts";
+import { readChunks } from "./chunks.ts";
+import { addStateCounts, CountDeltas } from "./counters.ts";
+import { KV_MAX_GET_MANY } from "./limits.ts";
+import type { Store } from "./store.ts";
+
+/** A task this process now holds, with what completing it needs. */
+export interface Claimed {
+  /** The record as claimed (state `running`). */
+  readonly record: TaskRecord;
+  /** The versionstamp of the claim commit: the lease's and the record's. */
+  readonly versionstamp: string;
+  /** The arguments as JSON text, ready for the worker. */
+  readonly argsJson: string;
+}
+
+/** The lease value: who holds a running task. */
+export interface Lease {
+  /** Cluster id. */
+  cluster: string;
+  /** Worker name. */
+  worker: string;
+  /** The attempt it runs. */
+  attempt: number;
+  /** When it was claimed (the claimer's clock, for display only). */
+  at: number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Encodes a lease value. */
+export function encodeLease(lease: Lease): Uint8Array {
+  return encoder.encode(JSON.stringify(lease));
+}
+
+/** Decodes a lease value; null when it is not one. */
+export function decodeLease(value: unknown): Lease | null {
+  if (!(value instanceof Uint8Array)) return null;
+  try {
+    const l = JSON.parse(decoder.decode(value));
+    return typeof l?.cluster === "string" && typeof l?.worker === "string" ? l as Lease : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Options for {@linkcode claimTasks}. */
+export interface ClaimOptions {
+  /** The claiming cluster's id. */
+  cluster: string;
+  /** One worker name per task to claim; its length is the most claimed. */
+  workers: readonly string[];
+  /** Called for a record that can't be decoded; it is skipped. */
+  onCorrupt?: (error: Error) => void;
+}
+
+/**
+ * Claims up to `options.workers.length` ready tasks. Returns fewer (or none) when the queue has
+ * fewer, or when another cluster won some of them.
+ */
+export async function claimTasks(store: Store, options: ClaimOptions): Promise<Claimed[]> {
+  const max = Math.min(options.workers.length, store.handle.maxChecks);
+  if (max <= 0) return [];
+  for (let round = 0; round < 3; round++) {
+    const entries: Deno.KvEntry<unknown>[] = [];
+    for await (
+      const e of store.kv.list({ prefix: store.keys.readyPrefix }, {
+        limit: round === 0 ? max : max * 4,
+        consistency: "strong",
+      })
+    ) entries.push(e);
+    if (entries.length === 0) return [];
+    // After a lost race, spread out: start at a random place among the candidates.
+    const start = round === 0
+      ? 0
+      : Math.floor(Math.random() * Math.max(1, entries.length - max + 1));
+    const picked = entries.slice(start, start + max);
+    const ids = picked.map((e) => e.key[e.key.length - 1] as string);
+    const records = await getRecords(store, ids);
+    const claimed = await commitClaims(store, options, picked, records);
+    if (claimed === null) {
+      // The batch collided: fall back to one commit per task so some win.
+      const singles = await Promise.all(
+        picked.map((e, i) =>
+          commitClaims(store, { ...options, workers: [options.workers[i]!] }, [e], [records[i]!])
+        ),
+      );
+      const won = singles.flatMap((s) => s ?? []);
+      if (won.length > 0) return await withArgs(store, won);
+      continue;
+    }
+    if (claimed.length > 0 || round === 2) return await withArgs(store, claimed);
+  }
+  return [];
+}
+
+type RecordEntry = { record: TaskRecord | null; versionstamp: string | null; error?: Error };
+
+async function getRecords(store: Store, ids: string[]): Promise<RecordEntry[]> {
+  const out: RecordEntry[] = [];
+  const chunks: string[][] = [];
+  for (let i = 0; i < ids.length; i += KV_MAX_GET_MANY) {
+    chunks.push(ids.slice(i, i + KV_MAX_GET_MANY));
+  }
+  const results = await Promise.all(
+    chunks.map((c) =>
+      store.kv.getMany(c.map((id) => store.keys.task(id)), { consistency: "strong" })
+    ),
+  );
+  for (const entries of results) {
+    for (const e of entries) {
+      if (e.versionstamp === null) {
+        out.push({ record: null, versionstamp: null });
+        continue;
+      }
+      try {
+        out.push({ record: TaskRecord.decode(e.key, e.value), versionstamp: e.versionstamp });
+      } catch (error) {
+        out.push({ record: null, versionstamp: e.versionstamp, error: error as Error });
+      }
+    }
+  }
+  return out;
+}
+
+interface Pending {
+  record: TaskRecord;
+  readyKey: Deno.KvKey;
+}
+
+/** Commits one batch; null when a check failed (another claimer won). */
+async function commitClaims(
+  store: Store,
+  options: ClaimOptions,
+  entries: Deno.KvEntry<unknown>[],
+  records: RecordEntry[],
+): Promise<Claimed[] | null> {
+  const now = store.now();
+  const atomic = store.kv.atomic();
+  const counts = new CountDeltas();
+  const pending: Pending[] = [];
+  let worker = 0;
+  let mutations = 0;
+  entries.forEach((entry, i) => {
+    const found = records[i]!;
+    if (found.record === null || found.record.state !== "queued") {
+      // A stale index entry: its task is gone, corrupt, or no longer queued. Drop the entry.
+      if (found.error) options.onCorrupt?.(found.error);
+      atomic.check({ key: entry.key, versionstamp: entry.versionstamp });
+      atomic.delete(entry.key);
+      mutations++;
+      return;
+    }
+    const running = found.record.claim(now, options.cluster, options.workers[worker++]!);
+    atomic.check({ key: store.keys.task(running.id), versionstamp: found.versionstamp });
+    atomic.set(store.keys.task(running.id), running.encode());
+    atomic.delete(entry.key);
+    atomic.set(
+      store.keys.lease(running.id),
+      encodeLease({
+        cluster: options.cluster,
+        worker: running.worker!,
+        attempt: running.attempt,
+        at: now,
+      }),
+    );
+    counts.move("queued", "running");
+    pending.push({ record: running, readyKey: entry.key });
+    mutations++;
+  });
+  if (mutations === 0) return [];
+  addStateCounts(atomic, store, counts.deltas);
+  const result = await atomic.commit();
+  if (!result.ok) return null;
+  return pending.map((p) => ({
+    record: p.record,
+    versionstamp: result.versionstamp,
+    argsJson: "",
+  }));
+}
+
+async function withArgs(store: Store, claimed: Claimed[]): Promise<Claimed[]> {
+  return await Promise.all(claimed.map(async (c) => {
+    if (c.record.args !== null) return { ...c, argsJson: JSON.stringify(c.record.args) };
+    const bytes = await readChunks(store, c.record.id, "args", c.record.argsChunks);
+    return { ...c, argsJson: decoder.decode(bytes) };
+  }));
+}

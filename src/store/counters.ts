@@ -1,0 +1,50 @@
+/**
+ * Counters kept as `KvU64` sums, so totals never need a scan. A gauge (tasks now queued, running,
+ * …) goes down by adding its two's complement: KV sums wrap modulo 2^64.
+ *
+ * @module
+ */
+import { TASK_STATES, type TaskState } from "./keys.ts";
+import type { Store } from "./store.ts";
+
+const U64 = 1n << 64n;
+const I64_MAX = (1n << 63n) - 1n;
+
+/** How many tasks are in each state. */
+export type StateCounts = Record<TaskState, number>;
+
+/** Adds state deltas to an atomic operation. Zero deltas are left out. */
+export function addStateCounts(
+  atomic: Deno.AtomicOperation,
+  store: Store,
+  deltas: Partial<Record<TaskState, number>>,
+): void {
+  for (const [state, delta] of Object.entries(deltas)) {
+    if (!delta) continue;
+    atomic.sum(store.keys.stat("state", state), ((BigInt(delta) % U64) + U64) % U64);
+  }
+}
+
+/** Collects per-state deltas for a batch, so one commit sums each counter once. */
+export class CountDeltas {
+  readonly deltas: Partial<Record<TaskState, number>> = {};
+  /** Moves `n` tasks from one state to another (either may be null). */
+  move(from: TaskState | null, to: TaskState | null, n = 1): this {
+    if (from) this.deltas[from] = (this.deltas[from] ?? 0) - n;
+    if (to) this.deltas[to] = (this.deltas[to] ?? 0) + n;
+    return this;
+  }
+}
+
+/** Reads the per-state counts of a queue. */
+export async function readStateCounts(store: Store): Promise<StateCounts> {
+  const keys = TASK_STATES.map((s) => store.keys.stat("state", s));
+  const entries = await store.kv.getMany<Deno.KvU64[]>(keys);
+  const out = {} as StateCounts;
+  TASK_STATES.forEach((state, i) => {
+    const raw = entries[i]?.value?.value ?? 0n;
+    const signed = raw > I64_MAX ? raw - U64 : raw;
+    out[state] = Math.max(0, Number(signed));
+  });
+  return out;
+}

@@ -1,0 +1,68 @@
+/**
+ * Get: one task by id or human name, with chunked payloads and live progress filled in.
+ *
+ * @module
+ */
+import { TaskRecord } from "../task/record.ts";
+import { TaskId } from "../task/task_id.ts";
+import { readChunks } from "./chunks.ts";
+import type { Store } from "./store.ts";
+
+const decoder = new TextDecoder();
+
+/** Resolves an id or a human name to an id; null when no task has that name. */
+export async function resolveTaskRef(store: Store, ref: string): Promise<string | null> {
+  if (TaskId.isId(ref)) return ref.toLowerCase();
+  if (!TaskId.isHumanName(ref)) {
+    throw new TypeError(
+      `Expected a task id (UUIDv7) or a human name like tango-alpha-nine-river: received ${
+        JSON.stringify(ref)
+      }`,
+    );
+  }
+  let newest: string | null = null;
+  for await (const e of store.kv.list({ prefix: store.keys.namePrefix(ref) })) {
+    newest = e.key[e.key.length - 1] as string;
+  }
+  return newest;
+}
+
+/** Reads the raw record and its versionstamp; null when absent. */
+export async function getRecord(
+  store: Store,
+  id: string,
+): Promise<{ record: TaskRecord; versionstamp: string } | null> {
+  const entry = await store.kv.get(store.keys.task(id), { consistency: "strong" });
+  if (entry.versionstamp === null) return null;
+  return { record: TaskRecord.decode(entry.key, entry.value), versionstamp: entry.versionstamp };
+}
+
+/**
+ * Fetches a task by id or human name, with its args and result loaded and its latest progress.
+ * Null when there is no such task.
+ *
+ * @throws {CorruptRecordError} when the stored value is not a record.
+ */
+export async function getTask(store: Store, ref: string): Promise<TaskRecord | null> {
+  const id = await resolveTaskRef(store, ref);
+  if (id === null) return null;
+  const [entry, progress] = await store.kv.getMany([store.keys.task(id), store.keys.progress(id)]);
+  if (entry!.versionstamp === null) return null;
+  let record = TaskRecord.decode(entry!.key, entry!.value);
+  if (record.argsChunks > 0 && record.args === null) {
+    const bytes = await readChunks(store, id, "args", record.argsChunks);
+    record = record.with({ args: JSON.parse(decoder.decode(bytes)) });
+  }
+  if (record.resultChunks > 0 && record.resultJson === null) {
+    const bytes = await readChunks(store, id, "result", record.resultChunks);
+    record = record.with({ resultJson: decoder.decode(bytes) });
+  }
+  if (progress!.versionstamp !== null && progress!.value instanceof Uint8Array) {
+    try {
+      record = record.with({ progress: JSON.parse(decoder.decode(progress!.value)) });
+    } catch {
+      // a damaged progress value is only a display matter
+    }
+  }
+  return record;
+}

@@ -1,0 +1,109 @@
+/**
+ * Where the KV store lives and how it is opened: a local file (the default,
+ * `.kvq/kv.sqlite3` under the working directory), `:memory:`, or a remote `http(s)://` KV
+ * Connect URL.
+ *
+ * @module
+ */
+import { closeSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import process from "node:process";
+import { type Kv, runtime } from "../runtime/mod.ts";
+
+/** The KV file used when nothing else is configured. */
+export const DEFAULT_KV_PATH = ".kvq/kv.sqlite3";
+
+/** A resolved KV location. */
+export interface KvLocation {
+  /** What to pass to `openKv`: an absolute path, `:memory:`, or a URL. */
+  readonly location: string;
+  /** True for `http(s)://` URLs (KV Connect): no native queue, no file to watch. */
+  readonly remote: boolean;
+  /** The file path, for local files. */
+  readonly path: string | null;
+}
+
+/** Raised when the KV store can't be opened. Names the location and what to try. */
+export class KvOpenError extends Error {
+  constructor(location: string, reason: string) {
+    super(`Cannot open the KV store at ${location}: ${reason}`);
+    this.name = "KvOpenError";
+  }
+}
+
+/**
+ * Resolves `--kv` / `KVQ_KV` / the default into a location.
+ *
+ * @param value a path, `:memory:`, a URL, or undefined for the default.
+ */
+export function resolveKvLocation(value?: string | null): KvLocation {
+  const v = value?.trim() || process.env.KVQ_KV?.trim() || DEFAULT_KV_PATH;
+  if (/^https?:\/\//i.test(v)) return { location: v, remote: true, path: null };
+  if (v === ":memory:") return { location: v, remote: false, path: null };
+  const path = resolve(v);
+  return { location: path, remote: false, path };
+}
+
+const SQLITE_MAGIC = "SQLite format 3\0";
+
+/**
+ * Opens KV at `location`, creating the folder of a local file when missing. A file that exists
+ * but is not a SQLite database is refused untouched.
+ *
+ * @throws {KvOpenError} naming the location.
+ */
+export async function openKvAt(location: KvLocation): Promise<Kv> {
+  if (location.path) {
+    const path = location.path;
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+    } catch (error) {
+      throw new KvOpenError(
+        path,
+        `its folder can't be created (${
+          (error as Error).message
+        }). Pass --kv with a writable path.`,
+      );
+    }
+    checkIsSqlite(path);
+  }
+  try {
+    return await runtime.openKv(location.location);
+  } catch (error) {
+    const hint = location.remote
+      ? "check the URL, that the server is running, and DENO_KV_ACCESS_TOKEN."
+      : "check that the path is a writable file, or pass another --kv path.";
+    throw new KvOpenError(location.location, `${(error as Error).message}; ${hint}`);
+  }
+}
+
+function checkIsSqlite(path: string): void {
+  let size: number;
+  try {
+    const stat = statSync(path);
+    if (stat.isDirectory()) {
+      throw new KvOpenError(
+        path,
+        "it is a folder. Pass --kv with a file path such as ./kv.sqlite3.",
+      );
+    }
+    size = stat.size;
+  } catch (error) {
+    if (error instanceof KvOpenError) throw error;
+    return; // does not exist yet: it will be created
+  }
+  if (size === 0) return;
+  const head = new Uint8Array(16);
+  const fd = openSync(path, "r");
+  try {
+    readSync(fd, head, 0, 16, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (new TextDecoder().decode(head) !== SQLITE_MAGIC) {
+    throw new KvOpenError(
+      path,
+      "the file exists but is not a KV database (no SQLite header); it was left untouched. Pass --kv with another path.",
+    );
+  }
+}

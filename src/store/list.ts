@@ -1,0 +1,129 @@
+/**
+ * List: tasks by state (through that state's index), by group, or all, newest first, paged by
+ * KV cursor so a page costs the same however many tasks are stored. A record that can't be
+ * decoded is reported through `onCorrupt` and skipped.
+ *
+ * Listing uses eventual consistency where KV offers it: it decides nothing.
+ *
+ * @module
+ */
+import { TaskRecord } from "../task/record.ts";
+import type { TaskState } from "./keys.ts";
+import { KV_MAX_GET_MANY } from "./limits.ts";
+import type { Store } from "./store.ts";
+
+/** Options for {@linkcode listTasks}. */
+export interface ListOptions {
+  /**
+   * Only tasks in this state.
+   * @default every state
+   */
+  state?: TaskState;
+  /**
+   * Only tasks of this group.
+   * @default every group
+   */
+  group?: string;
+  /**
+   * Only tasks of this function.
+   * @default every function
+   */
+  func?: string;
+  /**
+   * Only tasks enqueued at or after this time (epoch ms).
+   * @default no bound
+   */
+  since?: number;
+  /**
+   * The most tasks in one page.
+   * @default 50
+   */
+  limit?: number;
+  /**
+   * Where the previous page ended.
+   * @default the first page
+   */
+  cursor?: string;
+  /** Called with each record that can't be decoded; it is skipped. */
+  onCorrupt?: (error: Error) => void;
+}
+
+/** One page of tasks. */
+export interface TaskPage {
+  /** The tasks, newest first (queued: next to run first). */
+  tasks: TaskRecord[];
+  /** Pass it back for the next page; null on the last page. */
+  cursor: string | null;
+}
+
+/** Lists one page of tasks. */
+export async function listTasks(store: Store, options: ListOptions = {}): Promise<TaskPage> {
+  const limit = options.limit ?? 50;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+    throw new RangeError(`limit must be an integer from 1 to 1000: received ${limit}`);
+  }
+  const k = store.keys;
+  const { state } = options;
+  let selector: Deno.KvListSelector;
+  let reverse = true;
+  if (options.group !== undefined) selector = { prefix: k.groupPrefix(options.group) };
+  else if (state === "queued") {
+    selector = { prefix: k.readyPrefix };
+    reverse = false;
+  } else if (state === "scheduled") {
+    selector = { prefix: k.delayedPrefix };
+    reverse = false;
+  } else if (state === "running") selector = { prefix: k.leases };
+  else if (state !== undefined) selector = { prefix: k.doneState(state) };
+  else selector = { prefix: k.tasks };
+  const filtered = options.func !== undefined || options.since !== undefined ||
+    (options.group !== undefined && state !== undefined);
+  const tasks: TaskRecord[] = [];
+  let cursor: string | null = options.cursor ?? null;
+  // Filters may drop entries: read on until the page is full or the index ends.
+  for (let round = 0; round < 20 && tasks.length < limit; round++) {
+    const iter = store.kv.list(selector, {
+      limit: filtered ? Math.max(limit * 2, 100) : limit - tasks.length,
+      reverse,
+      consistency: "eventual",
+      ...(cursor ? { cursor } : {}),
+    });
+    const ids: string[] = [];
+    for await (const e of iter) ids.push(e.key[e.key.length - 1] as string);
+    cursor = ids.length === 0 ? null : iter.cursor || null;
+    for (const record of await getMany(store, ids, options.onCorrupt)) {
+      if (state !== undefined && record.state !== state) continue;
+      if (options.func !== undefined && record.func !== options.func) continue;
+      if (options.since !== undefined && record.enqueuedAt < options.since) continue;
+      if (tasks.length < limit) tasks.push(record);
+    }
+    if (cursor === null || !filtered) break;
+  }
+  return { tasks, cursor };
+}
+
+async function getMany(
+  store: Store,
+  ids: string[],
+  onCorrupt?: (error: Error) => void,
+): Promise<TaskRecord[]> {
+  const groups: string[][] = [];
+  for (let i = 0; i < ids.length; i += KV_MAX_GET_MANY) {
+    groups.push(ids.slice(i, i + KV_MAX_GET_MANY));
+  }
+  const pages = await Promise.all(
+    groups.map((g) =>
+      store.kv.getMany(g.map((id) => store.keys.task(id)), { consistency: "eventual" })
+    ),
+  );
+  const out: TaskRecord[] = [];
+  for (const entry of pages.flat()) {
+    if (entry.versionstamp === null) continue;
+    try {
+      out.push(TaskRecord.decode(entry.key, entry.value));
+    } catch (error) {
+      onCorrupt?.(error as Error);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,77 @@
+/**
+ * Promote: move delayed tasks whose time has come (`scheduled → queued`), one commit per batch,
+ * each checked against the record's versionstamp so only one cluster promotes a task.
+ *
+ * @module
+ */
+import { TaskRecord } from "../task/record.ts";
+import { addStateCounts, CountDeltas } from "./counters.ts";
+import { KV_MAX_GET_MANY } from "./limits.ts";
+import type { Store } from "./store.ts";
+
+/** The time of the earliest delayed task, or null when none waits. */
+export async function nextDelayedAt(store: Store): Promise<number | null> {
+  for await (const e of store.kv.list({ prefix: store.keys.delayedPrefix }, { limit: 1 })) {
+    return e.key[e.key.length - 2] as number;
+  }
+  return null;
+}
+
+/**
+ * Promotes up to `limit` delayed tasks due at `store.now()`. Returns how many became queued.
+ */
+export async function promoteDue(
+  store: Store,
+  options: { limit?: number; onCorrupt?: (error: Error) => void } = {},
+): Promise<number> {
+  const now = store.now();
+  const limit = Math.min(options.limit ?? 100, store.handle.maxChecks);
+  const entries: Deno.KvEntry<unknown>[] = [];
+  for await (
+    const e of store.kv.list({
+      start: store.keys.delayedPrefix,
+      end: [...store.keys.delayedPrefix, now + 1],
+    }, { limit, consistency: "strong" })
+  ) entries.push(e);
+  if (entries.length === 0) return 0;
+  const ids = entries.map((e) => e.key[e.key.length - 1] as string);
+  const records: Deno.KvEntryMaybe<unknown>[] = [];
+  for (let i = 0; i < ids.length; i += KV_MAX_GET_MANY) {
+    records.push(
+      ...await store.kv.getMany(
+        ids.slice(i, i + KV_MAX_GET_MANY).map((id) => store.keys.task(id)),
+        {
+          consistency: "strong",
+        },
+      ),
+    );
+  }
+  const atomic = store.kv.atomic();
+  const counts = new CountDeltas();
+  let promoted = 0;
+  entries.forEach((entry, i) => {
+    const found = records[i]!;
+    atomic.check({ key: entry.key, versionstamp: entry.versionstamp });
+    atomic.delete(entry.key);
+    if (found.versionstamp === null) return;
+    let record: TaskRecord;
+    try {
+      record = TaskRecord.decode(found.key, found.value);
+    } catch (error) {
+      options.onCorrupt?.(error as Error);
+      return;
+    }
+    if (record.state !== "scheduled") return;
+    const queued = record.promote();
+    atomic.check({ key: found.key, versionstamp: found.versionstamp });
+    atomic.set(found.key, queued.encode());
+    atomic.set(store.keys.ready(queued.priority, queued.id), new Uint8Array());
+    counts.move("scheduled", "queued");
+    promoted++;
+  });
+  addStateCounts(atomic, store, counts.deltas);
+  const result = await atomic.commit();
+  if (!result.ok) return 0; // another cluster promoted them first
+  if (promoted > 0) store.changes.notifyLocal();
+  return promoted;
+}

@@ -1,0 +1,98 @@
+/**
+ * Lease recovery and release. A running task's lease names its cluster; when that cluster stops
+ * heartbeating, any live cluster turns the attempt into a failed one (retried if attempts
+ * remain). On a graceful stop a cluster releases the tasks it could not finish back to `ready`.
+ * Every change checks the lease's versionstamp, so a late result and a recovery never both win.
+ *
+ * @module
+ */
+import type { ErrorInfo } from "../cluster/protocol.ts";
+import type { TaskRecord } from "../task/record.ts";
+import { type Claimed, decodeLease, type Lease } from "./claim.ts";
+import { addStateCounts, CountDeltas } from "./counters.ts";
+import { getRecord } from "./get.ts";
+import type { Store } from "./store.ts";
+
+/** A lease as listed. */
+export interface LeaseEntry {
+  /** The task id. */
+  id: string;
+  /** Who holds it; null when the value is damaged. */
+  lease: Lease | null;
+  /** The lease's versionstamp. */
+  versionstamp: string;
+}
+
+/** Every lease of the queue. */
+export async function listLeases(store: Store): Promise<LeaseEntry[]> {
+  const out: LeaseEntry[] = [];
+  for await (const e of store.kv.list({ prefix: store.keys.leases }, { consistency: "strong" })) {
+    out.push({
+      id: e.key[e.key.length - 1] as string,
+      lease: decodeLease(e.value),
+      versionstamp: e.versionstamp,
+    });
+  }
+  return out;
+}
+
+/**
+ * Turns lost leases into failed attempts. `maxAttempts` is the default for tasks that set none.
+ * Returns the records as stored.
+ */
+export async function requeueLost(
+  store: Store,
+  lost: readonly LeaseEntry[],
+  options: { maxAttempts: number; reason: string },
+): Promise<TaskRecord[]> {
+  const out: TaskRecord[] = [];
+  for (const entry of lost) {
+    const found = await getRecord(store, entry.id).catch(() => null);
+    const k = store.keys;
+    const atomic = store.kv.atomic()
+      .check({ key: k.lease(entry.id), versionstamp: entry.versionstamp })
+      .delete(k.lease(entry.id))
+      .delete(k.progress(entry.id));
+    let record: TaskRecord | null = null;
+    if (found && found.record.state === "running") {
+      const now = store.now();
+      const max = found.record.maxAttempts ?? options.maxAttempts;
+      const error: ErrorInfo = {
+        name: "WorkerCrashError",
+        message: `${options.reason} (attempt ${found.record.attempt} of ${max})`,
+      };
+      record = found.record.failAttempt(now, error, found.record.attempt < max ? now : null);
+      atomic.check({ key: k.task(entry.id), versionstamp: found.versionstamp });
+      atomic.set(k.task(entry.id), record.encode());
+      if (record.state === "scheduled") {
+        atomic.set(k.delayed(record.runAt, record.id), new Uint8Array());
+      } else atomic.set(k.done(record.state, record.stoppedAt!, record.id), new Uint8Array());
+      addStateCounts(atomic, store, new CountDeltas().move("running", record.state).deltas);
+    }
+    if ((await atomic.commit()).ok && record) out.push(record);
+  }
+  if (out.length > 0) store.changes.notifyLocal();
+  return out;
+}
+
+/**
+ * Gives running tasks this process holds back to `ready` without counting the attempt (graceful
+ * stop). Returns how many were released.
+ */
+export async function releaseTasks(store: Store, claimed: readonly Claimed[]): Promise<number> {
+  let released = 0;
+  for (const c of claimed) {
+    const k = store.keys;
+    const record = c.record.release();
+    const atomic = store.kv.atomic()
+      .check({ key: k.lease(record.id), versionstamp: c.versionstamp })
+      .delete(k.lease(record.id))
+      .delete(k.progress(record.id))
+      .set(k.task(record.id), record.encode())
+      .set(k.ready(record.priority, record.id), new Uint8Array());
+    addStateCounts(atomic, store, new CountDeltas().move("running", "queued").deltas);
+    if ((await atomic.commit()).ok) released++;
+  }
+  if (released > 0) store.changes.notifyLocal();
+  return released;
+}

@@ -1,0 +1,70 @@
+/**
+ * JSON payloads: what a task's arguments and result may hold, checked before anything is stored.
+ *
+ * @module
+ */
+
+/** A value that survives a JSON round trip unchanged. */
+export type JsonValue =
+  | null
+  | boolean
+  | number
+  | string
+  | JsonValue[]
+  | { [key: string]: JsonValue };
+
+/**
+ * Checks that `value` survives `JSON.stringify` unchanged and returns its JSON text. Refuses
+ * what JSON would silently drop or break: functions, symbols, BigInt, non-finite numbers, cycles,
+ * `Map`/`Set`, and `undefined` inside arrays.
+ *
+ * @param what names the value in the error, e.g. `"argument 2"`.
+ * @throws {TypeError} naming the value and the path inside it.
+ */
+export function toJson(value: unknown, what: string): string {
+  checkJson(value, what, new Set());
+  return JSON.stringify(value);
+}
+
+function checkJson(value: unknown, path: string, seen: Set<object>): void {
+  const refuse = (why: string): never => {
+    throw new TypeError(`${capitalise(path)} is not JSON-serialisable: ${why}`);
+  };
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return;
+    case "number":
+      if (!Number.isFinite(value)) refuse(`${value} is not a finite number`);
+      return;
+    case "bigint":
+      return refuse(`BigInt ${value}n (pass it as a string)`);
+    case "function":
+      return refuse(`a function (${(value as { name?: string }).name || "anonymous"})`);
+    case "symbol":
+      return refuse(`a symbol`);
+    case "undefined":
+      return refuse(`undefined (use null)`);
+  }
+  if (value === null) return;
+  const object = value as object;
+  if (seen.has(object)) refuse(`it contains a cycle`);
+  if (object instanceof Map || object instanceof Set) {
+    refuse(`a ${object.constructor.name} (convert it to an array or object)`);
+  }
+  if (typeof (object as { toJSON?: unknown }).toJSON === "function") return; // Date and friends
+  seen.add(object);
+  if (Array.isArray(object)) {
+    object.forEach((item, i) => checkJson(item, `${path}[${i}]`, seen));
+  } else {
+    for (const [key, item] of Object.entries(object)) {
+      if (item === undefined) continue; // JSON drops it, as callers expect
+      checkJson(item, `${path}.${key}`, seen);
+    }
+  }
+  seen.delete(object);
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
