@@ -1,0 +1,65 @@
+/**
+ * Helpers shared by the CLI commands: printing records, parsing JSON arguments.
+ *
+ * @module
+ */
+import type { TaskRecord } from "../task/record.ts";
+import { UsageError } from "./command.ts";
+
+/** Parses a `--args` value: a JSON array (a single non-array value becomes one argument). */
+export function parseArgsJson(text: string | undefined, flag = "--args"): unknown[] {
+  if (text === undefined) return [];
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(
+      `${flag} must be JSON, e.g. ${flag} '[1, 2]': ${(error as Error).message} in ${
+        JSON.stringify(text)
+      }`,
+    );
+  }
+  return Array.isArray(value) ? value : [value];
+}
+
+/** One line describing a task, for lists. */
+export function taskLine(r: TaskRecord): string {
+  const when = new Date(r.stoppedAt ?? r.startedAt ?? r.enqueuedAt).toISOString();
+  const extra = r.state === "failed" && r.error
+    ? `  ${r.error.name}: ${r.error.message.split("\n")[0]}`
+    : "";
+  return `${r.id}  ${r.name.padEnd(30)} ${r.state.padEnd(9)} ${r.func.padEnd(16)} ${when}${extra}`;
+}
+
+/** A task as several lines, for `kvq task`. */
+export function taskDetail(r: TaskRecord): string {
+  const t = (ms: number | null) => (ms === null ? "-" : new Date(ms).toISOString());
+  const lines = [
+    `id          ${r.id}`,
+    `name        ${r.name}`,
+    `func        ${r.func}`,
+    `queue       ${r.queue}${r.group ? `   group ${r.group}` : ""}   priority ${r.priority}`,
+    `state       ${r.state}   attempt ${r.attempt}${r.maxAttempts ? ` of ${r.maxAttempts}` : ""}`,
+    `args        ${JSON.stringify(r.args)}`,
+    `enqueued    ${t(r.enqueuedAt)}`,
+    `run at      ${t(r.runAt)}`,
+    `started     ${t(r.startedAt)}`,
+    `stopped     ${t(r.stoppedAt)}`,
+  ];
+  if (r.cluster) lines.push(`ran on      ${r.worker} of cluster ${r.cluster}`);
+  if (r.progress) {
+    lines.push(
+      `progress    ${(r.progress.fraction * 100).toFixed(0)}%${
+        r.progress.message ? ` ${r.progress.message}` : ""
+      }`,
+    );
+  }
+  if (r.state === "succeeded") lines.push(`result      ${r.resultJson ?? "(not kept)"}`);
+  r.errors.forEach((e, i) => {
+    lines.push(`error ${i + 1}     ${e.name}: ${e.message}`);
+    if (e.stack) {
+      lines.push(...e.stack.split("\n").slice(1, 6).map((l) => `            ${l.trim()}`));
+    }
+  });
+  return lines.join("\n");
+}

@@ -1,0 +1,152 @@
+/**
+ * `kvq cluster`: run a worker cluster.
+ *
+ * @module
+ */
+import process from "node:process";
+import { type Command, intOption, UsageError } from "../command.ts";
+import { Cluster, type ClusterOptions } from "../../cluster/cluster.ts";
+import {
+  exitWithParent,
+  isSentinelChild,
+  RECYCLE_EXIT_CODE,
+  runSentinel,
+} from "../../cluster/sentinel.ts";
+import { runtime } from "../../runtime/mod.ts";
+import { KvHandle } from "../../store/store.ts";
+import { DEFAULT_RETRY } from "../../task/backoff.ts";
+
+/** `kvq cluster --tasks FILE …` */
+export const clusterCommand: Command = {
+  name: "cluster",
+  summary: "Run a worker cluster",
+  usage:
+    "kvq cluster --tasks FILE [--tasks FILE2] [--workers N] [--queue NAME[,NAME…]] [--timeout MS] [--max-attempts N] [--recycle N] [--max-memory MB] [--grace MS] [--concurrency N] [--burst]",
+  options: {
+    tasks: { type: "string", multiple: true },
+    workers: { type: "string" },
+    timeout: { type: "string" },
+    "max-attempts": { type: "string" },
+    recycle: { type: "string" },
+    "max-memory": { type: "string" },
+    grace: { type: "string" },
+    "abort-grace": { type: "string" },
+    concurrency: { type: "string" },
+    burst: { type: "boolean" },
+    "no-native-queue": { type: "boolean" },
+    "no-sentinel": { type: "boolean" },
+    heartbeat: { type: "string" },
+    "lease-timeout": { type: "string" },
+    verbose: { type: "boolean" },
+  },
+  help: `  --tasks FILE         a module whose exported functions are the tasks (repeatable)
+  --workers N          Web Workers to run (default: the number of CPUs, now ${
+    globalThis.navigator?.hardwareConcurrency ?? "?"
+  })
+  --queue A,B          queues to serve, claimed in turn (default: default)
+  --concurrency N      tasks one worker runs at once, for I/O-bound work (default 1)
+  --timeout MS         stop an attempt after MS milliseconds (default: no limit)
+  --abort-grace MS     after aborting a task's signal, terminate its worker after MS (default 1000)
+  --max-attempts N     attempts per task, for tasks that set none (default ${DEFAULT_RETRY.maxAttempts})
+  --recycle N          replace a worker after N tasks (default: never)
+  --max-memory MB      replace a worker whose heap passes MB (default: never)
+  --grace MS           on SIGINT/SIGTERM, let running tasks finish for MS (default 10000)
+  --burst              exit 0 once nothing is queued or running
+  --no-native-queue    wake by file/KV watch and timers only, as on remote KV
+  --no-sentinel        (Deno) run without the parent process that recycles a stuck host
+  --heartbeat MS       heartbeat interval (default 2000)
+  --lease-timeout MS   a cluster silent this long is dead and its tasks are retried (default 10000)
+  --verbose            log every task
+
+A second SIGINT exits at once; the tasks it ran come back through lease recovery.`,
+  async run(ctx) {
+    const tasks = (ctx.values.tasks as string[] | undefined) ?? [];
+    if (tasks.length === 0) {
+      throw new UsageError("Pass the task module: kvq cluster --tasks ./tasks.ts");
+    }
+    const options: ClusterOptions = { tasks };
+    const num = (name: string, min: number) => intOption(ctx.values, name, { min });
+    const set = <K extends keyof ClusterOptions>(key: K, value: ClusterOptions[K] | undefined) => {
+      if (value !== undefined) options[key] = value;
+    };
+    set("workers", num("workers", 1));
+    set("timeout", num("timeout", 1));
+    set("abortGrace", num("abort-grace", 0));
+    set("grace", num("grace", 0));
+    set("recycle", num("recycle", 1));
+    set("maxMemoryMb", num("max-memory", 1));
+    set("concurrency", num("concurrency", 1));
+    set("heartbeat", num("heartbeat", 50));
+    set("leaseTimeout", num("lease-timeout", 100));
+    const attempts = num("max-attempts", 1);
+    if (attempts !== undefined) options.retry = { ...DEFAULT_RETRY, maxAttempts: attempts };
+    options.burst = ctx.values.burst === true;
+    options.noNativeQueue = ctx.values["no-native-queue"] === true;
+    const queues = String(ctx.values.queue ?? process.env.KVQ_QUEUE ?? "default").split(",").map((
+      q,
+    ) => q.trim())
+      .filter(Boolean);
+    options.queues = queues;
+
+    // Deno can't stop a worker stuck in CPU-bound code: run the host under a sentinel.
+    if (!runtime.terminateStopsCpu && !isSentinelChild() && ctx.values["no-sentinel"] !== true) {
+      return await runSentinel(ctx.entry, ctx.argv);
+    }
+    if (isSentinelChild()) exitWithParent();
+
+    const handle = await KvHandle.open({ kv: ctx.kv, noNativeQueue: options.noNativeQueue });
+    options.kv = handle;
+    const cluster = new Cluster(options);
+    cluster.on("worker:exit", (e) => {
+      if (e.reason !== "terminated" || (e.detail !== "recycled" && e.detail !== "shutdown")) {
+        ctx.err(
+          `kvq: worker ${e.worker} ended (${e.reason}${e.detail ? `: ${e.detail}` : ""})${
+            e.inFlight.length ? `, ${e.inFlight.length} task(s) in flight` : ""
+          }`,
+        );
+      }
+    });
+    cluster.on(
+      "cluster:recovered",
+      (e) => ctx.err(`kvq: requeued ${e.tasks} task(s) of dead cluster ${e.cluster}`),
+    );
+    if (ctx.values.verbose) {
+      cluster.on("task:finish", (e) => ctx.err(`kvq: ${e.kind} ${e.id} ${e.record?.func ?? ""}`));
+    }
+    let recycle = false;
+    cluster.on("cluster:stuck", (e) => {
+      ctx.err(
+        `kvq: worker ${e.worker} (thread ${e.tid}) keeps burning CPU after terminate; recycling this process`,
+      );
+      if (isSentinelChild()) {
+        recycle = true;
+        void cluster.stop();
+      }
+    });
+    let signals = 0;
+    const onSignal = () => {
+      if (++signals > 1) process.exit(130);
+      ctx.err("kvq: stopping: finishing running tasks (signal again to exit at once)");
+      void cluster.stop();
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    try {
+      await cluster.start();
+    } catch (error) {
+      handle.close();
+      throw error;
+    }
+    const stat = cluster.stats();
+    ctx.err(
+      `kvq: cluster ${cluster.id} (${runtime.name} ${runtime.version}, pid ${process.pid}) on ${handle.location.location}: ${stat.workers.length} workers, queues ${
+        queues.join(", ")
+      }${handle.nativeQueue ? "" : ", no native queue"}`,
+    );
+    await cluster.stopped;
+    handle.close();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    return recycle ? RECYCLE_EXIT_CODE : 0;
+  },
+};

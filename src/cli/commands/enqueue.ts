@@ -1,0 +1,79 @@
+/**
+ * `kvq enqueue`: store a call to a task.
+ *
+ * @module
+ */
+import { type Command, intOption, UsageError } from "../command.ts";
+import { parseArgsJson } from "../_common.ts";
+import type { EnqueueCall } from "../../queue/queue.ts";
+
+/** `kvq enqueue FUNC [--args JSON] …` */
+export const enqueueCommand: Command = {
+  name: "enqueue",
+  summary: "Enqueue a call to a task",
+  usage:
+    "kvq enqueue FUNC [--args JSON] [--group G] [--priority N] [--delay MS | --eta ISO] [--timeout MS] [--max-attempts N] [--wait MS]",
+  options: {
+    args: { type: "string" },
+    group: { type: "string" },
+    priority: { type: "string" },
+    delay: { type: "string" },
+    eta: { type: "string" },
+    timeout: { type: "string" },
+    "max-attempts": { type: "string" },
+    wait: { type: "string" },
+  },
+  help: `  FUNC               the task's exported function name
+  --args JSON        its arguments as a JSON array, e.g. '[1, 2]'
+  --group G          put it in a group
+  --priority N       lower runs first (default 0)
+  --delay MS         run no earlier than MS milliseconds from now
+  --eta ISO          run no earlier than this time, e.g. 2026-12-01T09:00:00Z
+  --timeout MS       stop an attempt after MS milliseconds
+  --max-attempts N   attempts in all (1 = no retry)
+  --wait MS          wait up to MS for the result and print it
+
+Example:
+  kvq enqueue add --args '[1, 2]' --wait 5000`,
+  async run(ctx) {
+    const func = ctx.positionals[0];
+    if (!func) {
+      throw new UsageError("Name the task to enqueue, e.g. kvq enqueue add --args '[1, 2]'");
+    }
+    if (ctx.positionals.length > 1) {
+      throw new UsageError(
+        `Unexpected argument ${
+          JSON.stringify(ctx.positionals[1])
+        }; pass arguments with --args '[…]'`,
+      );
+    }
+    const call: EnqueueCall = { func, args: parseArgsJson(ctx.values.args as string | undefined) };
+    if (ctx.values.group !== undefined) call.group = String(ctx.values.group);
+    const priority = intOption(ctx.values, "priority");
+    if (priority !== undefined) call.priority = priority;
+    const delay = intOption(ctx.values, "delay", { min: 0 });
+    if (delay !== undefined) call.delay = delay;
+    if (ctx.values.eta !== undefined) call.eta = String(ctx.values.eta);
+    const timeout = intOption(ctx.values, "timeout", { min: 1 });
+    if (timeout !== undefined) call.timeout = timeout;
+    const attempts = intOption(ctx.values, "max-attempts", { min: 1 });
+    if (attempts !== undefined) call.maxAttempts = attempts;
+    const wait = intOption(ctx.values, "wait", { min: 0 });
+    const queue = await ctx.queue();
+    const task = await queue.enqueue(call);
+    if (wait === undefined) {
+      ctx.out(
+        ctx.json ? JSON.stringify({ id: task.id, name: task.name }) : `${task.id} ${task.name}`,
+      );
+      return 0;
+    }
+    const record = await queue.wait(task.id, { wait });
+    if (ctx.json) ctx.out(JSON.stringify(record));
+    else {
+      ctx.out(`${task.id} ${task.name}`);
+      if (record.state === "succeeded") ctx.out(JSON.stringify(record.result ?? null));
+      else ctx.err(`Task is ${record.state}${record.error ? `: ${record.error.message}` : ""}`);
+    }
+    return record.state === "succeeded" ? 0 : record.finished ? 1 : 3;
+  },
+};

@@ -1,0 +1,26 @@
+/**
+ * Every CLI command, in the order `kvq --help` lists them.
+ *
+ * @module
+ */
+import type { Command } from "../command.ts";
+import { cancelCommand, deleteCommand, retryCommand } from "./admin.ts";
+import { clusterCommand } from "./cluster.ts";
+import { enqueueCommand } from "./enqueue.ts";
+import { resultCommand } from "./result.ts";
+import { taskCommand } from "./task.ts";
+import { tasksCommand } from "./tasks.ts";
+import { workCommand } from "./work.ts";
+
+/** The commands. */
+export const COMMANDS: readonly Command[] = [
+  clusterCommand,
+  enqueueCommand,
+  resultCommand,
+  taskCommand,
+  tasksCommand,
+  cancelCommand,
+  retryCommand,
+  deleteCommand,
+  workCommand,
+];

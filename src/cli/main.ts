@@ -1,0 +1,168 @@
+/**
+ * The `kvq` command line: parses the command word and options, runs the command, and turns
+ * errors into a message on stderr with what to try next and a meaningful exit code.
+ *
+ * Exit codes: 0 success, 1 failure, 2 usage error, 3 not finished, 4 not found.
+ *
+ * @module
+ */
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { type Command, type CommandContext, type OptionSpec, UsageError } from "./command.ts";
+import { COMMANDS } from "./commands/mod.ts";
+import { openQueue, type Queue } from "../queue/queue.ts";
+import { DEFAULT_KV_PATH } from "../store/kv.ts";
+
+const COMMON: OptionSpec = {
+  kv: { type: "string" },
+  queue: { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+};
+
+const COMMON_HELP = `Common options:
+  --kv PATH|URL   the KV store (default: KVQ_KV, else ${DEFAULT_KV_PATH})
+  --queue NAME    the queue (default: KVQ_QUEUE, else default)
+  --json          print data as JSON
+  -h, --help      show help`;
+
+/** The top-level help. */
+export function mainHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return `kvq: a background task queue and worker cluster on Deno KV
+
+Usage: kvq COMMAND [options]
+
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}
+
+${COMMON_HELP}
+
+Run 'kvq COMMAND --help' for a command's options.`;
+}
+
+function commandHelp(c: Command): string {
+  return `${c.summary}
+
+Usage: ${c.usage}
+
+${c.help}
+
+${COMMON_HELP}`;
+}
+
+/** Edit distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i]![j] = Math.min(
+        d[i - 1]![j]! + 1,
+        d[i]![j - 1]! + 1,
+        d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** The closest of `names` to `word`, if it is close enough to be a typo. */
+export function closest(word: string, names: Iterable<string>): string | null {
+  let best: string | null = null;
+  let bestD = Infinity;
+  for (const name of names) {
+    const dd = distance(word, name);
+    if (dd < bestD) [best, bestD] = [name, dd];
+  }
+  return bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : null;
+}
+
+/** Output sinks, replaceable in tests. */
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+  tty: boolean;
+}
+
+const defaultIo: CliIo = {
+  out: (text) => console.log(text),
+  err: (text) => console.error(text),
+  tty: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+};
+
+/**
+ * Runs the CLI with `argv` (the words after the program name). Resolves with the exit code.
+ */
+export async function main(argv: string[], entry: string, io: CliIo = defaultIo): Promise<number> {
+  const [word, ...rest] = argv;
+  if (word === undefined || word === "--help" || word === "-h" || word === "help") {
+    io.out(mainHelp());
+    return word === undefined ? 2 : 0;
+  }
+  if (word === "--version" || word === "version") {
+    io.out("kvq 0.1.0");
+    return 0;
+  }
+  const command = COMMANDS.find((c) => c.name === word);
+  if (!command) {
+    const guess = closest(word, COMMANDS.map((c) => c.name));
+    io.err(
+      `kvq: unknown command ${JSON.stringify(word)}.${
+        guess ? ` Did you mean '${guess}'?` : ""
+      } Run 'kvq --help' for the list.`,
+    );
+    return 2;
+  }
+  const options = { ...COMMON, ...command.options };
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    const message = (error as Error).message.replace(/\. To specify a positional.*$/s, ".");
+    const flag = /'(--?[\w-]+)/.exec(message)?.[1];
+    const guess = flag ? closest(flag.replace(/^-+/, ""), Object.keys(options)) : null;
+    io.err(
+      `kvq ${command.name}: ${message}${
+        guess ? ` Did you mean '--${guess}'?` : ""
+      }\nUsage: ${command.usage}`,
+    );
+    return 2;
+  }
+  const values = parsed.values as CommandContext["values"];
+  if (values.help) {
+    io.out(commandHelp(command));
+    return 0;
+  }
+  const opened: { queue: Queue | null } = { queue: null };
+  const ctx: CommandContext = {
+    values,
+    positionals: parsed.positionals,
+    json: values.json === true,
+    tty: io.tty,
+    kv: (values.kv as string | undefined) ?? null,
+    argv,
+    entry,
+    out: io.out,
+    err: io.err,
+    queue: async () =>
+      opened.queue ??= await openQueue({
+        ...(values.kv !== undefined ? { kv: String(values.kv) } : {}),
+        ...(values.queue !== undefined ? { name: String(values.queue) } : {}),
+      }),
+  };
+  try {
+    return await command.run(ctx);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`kvq ${command.name}: ${error.message}\nUsage: ${command.usage}`);
+      return 2;
+    }
+    const e = error as Error;
+    io.err(`kvq ${command.name}: ${e.message ?? String(error)}`);
+    if (process.env.KVQ_DEBUG && e.stack) io.err(e.stack);
+    return 1;
+  } finally {
+    opened.queue?.close();
+  }
+}

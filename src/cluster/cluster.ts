@@ -1,0 +1,862 @@
+/**
+ * The cluster: a supervisor that owns the KV handle and a pool of named Web Workers, and hands
+ * them tasks. It never polls. It wakes on
+ *
+ * - the change feed (this process's commits, the KV file's `-wal` watch, `kv.watch` on remote);
+ * - native KV doorbells (`listenQueue`) for delayed tasks and retries;
+ * - a timer for the earliest delayed task;
+ * - workers finishing tasks.
+ *
+ * The heartbeat (one commit per queue every few seconds) also looks for leases of dead clusters.
+ *
+ * Supervisor states:
+ *
+ * ```
+ * new ──start()──▶ running ──stop() / burst idle──▶ stopping ──▶ stopped
+ * ```
+ *
+ * @module
+ */
+import { availableParallelism, freemem, hostname } from "node:os";
+import process from "node:process";
+import { runtime } from "../runtime/mod.ts";
+import { DEFAULT_RETRY, type RetryPolicy, retryTime } from "../task/backoff.ts";
+import type { ErrorInfo } from "./protocol.ts";
+import { TaskId } from "../task/task_id.ts";
+import { cancelRequests } from "../store/cancel.ts";
+import { type Claimed, claimTasks } from "../store/claim.ts";
+import { completeTasks, type Outcome } from "../store/complete.ts";
+import { nextDelayedAt, promoteDue } from "../store/promote.ts";
+import { listLeases, releaseTasks, requeueLost } from "../store/recover.ts";
+import { KvHandle, Store } from "../store/store.ts";
+import { type ClusterEventMap, TypedEvents } from "./events.ts";
+import { type HeartbeatInfo, Liveness } from "./liveness.ts";
+import { CpuMeter, readThreads } from "./thread_stats.ts";
+import { type WorkerExitEvent, WorkerHandle } from "./worker_handle.ts";
+
+/** Options for {@linkcode Cluster}. */
+export interface ClusterOptions {
+  /** Task modules (paths or URLs) every worker imports. */
+  tasks: string[];
+  /**
+   * A KV path, `:memory:`, URL, or an opened {@linkcode KvHandle} (not closed by the cluster).
+   * @default KVQ_KV, else `.kvq/kv.sqlite3`
+   */
+  kv?: string | KvHandle;
+  /**
+   * The queues to serve, claimed round-robin.
+   * @default ["default"]
+   */
+  queues?: string[];
+  /**
+   * Number of workers.
+   * @default the number of CPUs
+   */
+  workers?: number;
+  /**
+   * Tasks one worker runs at once (for I/O-bound tasks). When a timeout terminates such a
+   * worker, its other tasks come back as retryable failed attempts.
+   * @default 1
+   */
+  concurrency?: number;
+  /**
+   * Milliseconds an attempt may run, for tasks that set none; 0 for no limit.
+   * @default 0
+   */
+  timeout?: number;
+  /**
+   * Milliseconds between aborting a task's signal and terminating its worker.
+   * @default 1000
+   */
+  abortGrace?: number;
+  /**
+   * Milliseconds a graceful stop waits for running tasks before releasing them.
+   * @default 10000
+   */
+  grace?: number;
+  /**
+   * Retries for tasks that set none.
+   * @default 3 attempts, exponential backoff from 1 s
+   */
+  retry?: RetryPolicy;
+  /**
+   * Replace a worker after it ran this many tasks; 0 never.
+   * @default 0
+   */
+  recycle?: number;
+  /**
+   * Replace a worker whose heap passes this many MB; 0 never.
+   * @default 0
+   */
+  maxMemoryMb?: number;
+  /**
+   * Exit once nothing is queued or running.
+   * @default false
+   */
+  burst?: boolean;
+  /**
+   * Milliseconds between heartbeats.
+   * @default 2000
+   */
+  heartbeat?: number;
+  /**
+   * Milliseconds a heartbeat may stand still before its cluster's tasks are requeued.
+   * @default 10000
+   */
+  leaseTimeout?: number;
+  /**
+   * Use no native KV queue (forced on for remote KV).
+   * @default false
+   */
+  noNativeQueue?: boolean;
+  /** Where "now" comes from. @default Date.now */
+  clock?: () => number;
+  /** An error reporter (Sentry and friends): called for every error the cluster survives. */
+  onError?: (error: Error, context: string) => void;
+}
+
+interface Running {
+  claimed: Claimed;
+  store: Store;
+  worker: WorkerHandle;
+  timer: ReturnType<typeof setTimeout> | null;
+  graceTimer: ReturnType<typeof setTimeout> | null;
+  timedOut: boolean;
+  cancelled: boolean;
+  progress: boolean;
+}
+
+interface Slot {
+  slot: number;
+  generation: number;
+  worker: WorkerHandle | null;
+  draining: boolean;
+}
+
+type State = "new" | "running" | "stopping" | "stopped";
+
+/** A worker as the heartbeat reports it. */
+export interface WorkerStat {
+  name: string;
+  slot: number;
+  generation: number;
+  state: string;
+  tasks: { id: string; name: string; func: string; startedAt: number }[];
+  tasksRun: number;
+  cpu: number;
+  heap: number;
+  tid: number | null;
+}
+
+/** What a cluster's heartbeat holds. */
+export interface ClusterStat extends HeartbeatInfo {
+  runtime: string;
+  version: string;
+  state: State;
+  startedAt: number;
+  beatAt: number;
+  queues: string[];
+  workers: WorkerStat[];
+  reincarnations: number;
+  processed: number;
+  succeeded: number;
+  failed: number;
+  rss: number;
+  cpu: number;
+  lowestFreeMemory: number;
+  stuck: string[];
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * A worker cluster.
+ *
+ * @example
+ * ```ts
+ * await using cluster = new Cluster({ tasks: ["./tasks.ts"], workers: 2 });
+ * await cluster.start();
+ * await cluster.stopped; // until stop() or, with burst, until the queue is empty
+ * ```
+ */
+export class Cluster extends TypedEvents<ClusterEventMap> {
+  /** This cluster's id (a UUIDv7). */
+  readonly id: string;
+  readonly #options: Required<Omit<ClusterOptions, "kv" | "clock" | "onError">> & ClusterOptions;
+  #handle: KvHandle | null = null;
+  #ownsHandle = false;
+  #stores: Store[] = [];
+  #slots: Slot[] = [];
+  #running = new Map<string, Running>();
+  #pending: Outcome[] = [];
+  #flushing: Promise<void> | null = null;
+  #state: State = "new";
+  #pumping = false;
+  #dirty = false;
+  #rr = 0;
+  #delayTimer: ReturnType<typeof setTimeout> | null = null;
+  #delayAt = Infinity;
+  #heartbeatTimer: ReturnType<typeof setInterval> | null = null;
+  #unsubscribe: (() => void)[] = [];
+  #liveness: Liveness;
+  #cpu = new CpuMeter();
+  #cpuByTid = new Map<number, number>();
+  #lastCpu = process.cpuUsage();
+  #lastCpuAt = performance.now();
+  #clusterCpu = 0;
+  #startedAt = 0;
+  #reincarnations = 0;
+  #counts = { processed: 0, succeeded: 0, failed: 0 };
+  #lowestFree = Infinity;
+  #stuck: string[] = [];
+  #cancelCheck: ReturnType<typeof setTimeout> | null = null;
+  #stopped: Promise<void>;
+  #resolveStopped!: () => void;
+  #doorbell: Promise<void> | null = null;
+
+  constructor(options: ClusterOptions) {
+    super();
+    if (!Array.isArray(options.tasks) || options.tasks.length === 0) {
+      throw new TypeError(
+        "Cluster needs at least one task module in options.tasks (e.g. ['./tasks.ts'])",
+      );
+    }
+    const positive = (name: string, value: number, min: number) => {
+      if (!Number.isSafeInteger(value) || value < min) {
+        throw new RangeError(
+          `Cluster option ${name} must be an integer >= ${min}: received ${value}`,
+        );
+      }
+      return value;
+    };
+    this.#options = {
+      ...options,
+      queues: options.queues ?? ["default"],
+      workers: positive("workers", options.workers ?? availableParallelism(), 1),
+      concurrency: positive("concurrency", options.concurrency ?? 1, 1),
+      timeout: positive("timeout", options.timeout ?? 0, 0),
+      abortGrace: positive("abortGrace", options.abortGrace ?? 1000, 0),
+      grace: positive("grace", options.grace ?? 10_000, 0),
+      retry: options.retry ?? DEFAULT_RETRY,
+      recycle: positive("recycle", options.recycle ?? 0, 0),
+      maxMemoryMb: positive("maxMemoryMb", options.maxMemoryMb ?? 0, 0),
+      burst: options.burst ?? false,
+      heartbeat: positive("heartbeat", options.heartbeat ?? 2000, 50),
+      leaseTimeout: positive("leaseTimeout", options.leaseTimeout ?? 10_000, 100),
+      noNativeQueue: options.noNativeQueue ?? false,
+    };
+    if (this.#options.workers > 999) {
+      throw new RangeError(
+        `Cluster option workers must be at most 999: received ${this.#options.workers}`,
+      );
+    }
+    this.id = TaskId.create().id;
+    this.#liveness = new Liveness(this.id, this.#options.leaseTimeout);
+    this.#stopped = new Promise((resolve) => this.#resolveStopped = resolve);
+  }
+
+  /** Resolves once the cluster has stopped (after {@linkcode stop}, or in burst mode when idle). */
+  get stopped(): Promise<void> {
+    return this.#stopped;
+  }
+
+  /** The cluster's state. */
+  get state(): State {
+    return this.#state;
+  }
+
+  /** Opens KV, starts the workers and begins taking tasks. */
+  async start(): Promise<void> {
+    if (this.#state !== "new") throw new Error(`Cluster ${this.id} was already started`);
+    this.#state = "running";
+    this.#startedAt = Date.now();
+    try {
+      const kv = this.#options.kv;
+      if (kv instanceof KvHandle) this.#handle = kv;
+      else {
+        this.#handle = await KvHandle.open({
+          kv: kv ?? null,
+          noNativeQueue: this.#options.noNativeQueue,
+        });
+        this.#ownsHandle = true;
+      }
+      const clock = this.#options.clock;
+      this.#stores = this.#options.queues.map((q) =>
+        new Store(this.#handle!, q, clock ? { clock } : {})
+      );
+      for (let i = 1; i <= this.#options.workers; i++) {
+        this.#slots.push({ slot: i, generation: 0, worker: null, draining: false });
+      }
+      // The first worker proves the task modules load; the others start in parallel after it.
+      await this.#spawn(this.#slots[0]!);
+      await Promise.all(this.#slots.slice(1).map((s) => this.#spawn(s)));
+    } catch (error) {
+      await this.#shutdown();
+      throw error;
+    }
+    await this.#beat();
+    for (const store of this.#stores) {
+      this.#unsubscribe.push(store.changes.subscribe(() => this.#wake()));
+    }
+    if (this.#handle.nativeQueue) this.#listenDoorbells();
+    this.#heartbeatTimer = setInterval(() => void this.#beat(), this.#options.heartbeat);
+    this.#wake();
+  }
+
+  /**
+   * Stops gracefully: claims nothing more, lets running tasks finish within `grace` ms, releases
+   * the rest back to `ready`, and closes.
+   */
+  async stop(options: { grace?: number } = {}): Promise<void> {
+    if (this.#state === "new") {
+      this.#state = "stopped";
+      this.#resolveStopped();
+      return;
+    }
+    if (this.#state !== "running") return await this.#stopped;
+    this.#state = "stopping";
+    const grace = options.grace ?? this.#options.grace;
+    if (this.#running.size > 0 && grace > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, grace);
+        const off = this.on("task:finish", () => {
+          if (this.#running.size === 0) done();
+        });
+        function done() {
+          clearTimeout(timer);
+          off();
+          resolve();
+        }
+        if (this.#running.size === 0) done();
+      });
+    }
+    await this.#shutdown();
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#state = "stopping";
+    if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+    if (this.#delayTimer) clearTimeout(this.#delayTimer);
+    if (this.#cancelCheck) clearTimeout(this.#cancelCheck);
+    for (const off of this.#unsubscribe) off();
+    this.#unsubscribe = [];
+    // Whatever still runs goes back to ready; its worker is terminated.
+    const left = [...this.#running.values()];
+    this.#running.clear();
+    for (const r of left) {
+      if (r.timer) clearTimeout(r.timer);
+      if (r.graceTimer) clearTimeout(r.graceTimer);
+    }
+    await this.#flush();
+    for (const store of this.#stores) {
+      const mine = left.filter((r) => r.store === store).map((r) => r.claimed);
+      if (mine.length > 0) await releaseTasks(store, mine).catch((e) => this.#report(e, "release"));
+    }
+    await Promise.all(this.#slots.map((s) => s.worker?.terminate("shutdown")));
+    for (const store of this.#stores) {
+      await store.kv.delete(store.keys.cluster(this.id)).catch(() => {});
+    }
+    if (this.#doorbell) await Promise.race([this.#doorbell, new Promise((r) => setTimeout(r, 50))]);
+    if (this.#ownsHandle) this.#handle?.close();
+    this.#state = "stopped";
+    this.#resolveStopped();
+  }
+
+  /** Same as a graceful {@linkcode stop}. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  // ── workers ────────────────────────────────────────────────────────────────────────────
+
+  async #spawn(slot: Slot): Promise<void> {
+    slot.generation++;
+    slot.draining = false;
+    const worker = new WorkerHandle(slot.slot, slot.generation, { modules: this.#options.tasks });
+    slot.worker = worker;
+    worker.on("task:done", (done) => {
+      const running = this.#running.get(done.id);
+      if (!running) return;
+      this.#finish(
+        running,
+        done.ok ? { ok: true, result: done.result } : { ok: false, error: done.error },
+      );
+      const limitMb = this.#options.maxMemoryMb;
+      const recycle = this.#options.recycle;
+      if (
+        !slot.draining && slot.worker === worker &&
+        ((recycle > 0 && worker.tasksRun >= recycle) ||
+          (limitMb > 0 && done.heap > limitMb * 1024 * 1024))
+      ) {
+        slot.draining = true;
+        void worker.drain();
+      }
+      this.#wake();
+    });
+    worker.on("task:progress", (p) => {
+      const running = this.#running.get(p.id);
+      if (!running) return;
+      running.progress = true;
+      const value = JSON.stringify({ fraction: p.fraction, message: p.message, at: Date.now() });
+      running.store.kv.set(running.store.keys.progress(p.id), encoder.encode(value)).catch((e) =>
+        this.#report(e, "progress")
+      );
+    });
+    worker.on("worker:exit", (exit) => this.#onWorkerExit(slot, worker, exit));
+    await worker.start();
+    this.emit("worker:spawn", {
+      worker: worker.name,
+      slot: slot.slot,
+      generation: slot.generation,
+    });
+  }
+
+  #onWorkerExit(slot: Slot, worker: WorkerHandle, exit: WorkerExitEvent): void {
+    this.emit("worker:exit", exit);
+    for (const id of exit.inFlight) {
+      const running = this.#running.get(id);
+      if (!running) continue;
+      const error: ErrorInfo = running.timedOut
+        ? {
+          name: "TaskTimeoutError",
+          message: `Task timed out; its worker ${worker.name} was terminated`,
+        }
+        : {
+          name: "WorkerCrashError",
+          message: `Worker ${worker.name} ended (${exit.reason}${
+            exit.detail ? `: ${exit.detail}` : ""
+          })${exit.error ? `: ${exit.error.message}` : ""}`,
+          ...(exit.error?.stack ? { stack: exit.error.stack } : {}),
+        };
+      this.#finish(running, { ok: false, error });
+    }
+    if (exit.reason === "terminated" && worker.tid !== null && !runtime.terminateStopsCpu) {
+      this.#watchStuck(worker.name, worker.tid);
+    }
+    if (slot.worker !== worker || this.#state !== "running") return;
+    slot.worker = null;
+    this.#reincarnations++;
+    const respawn = () => {
+      if (this.#state !== "running") return;
+      this.#spawn(slot).then(() => this.#wake(), (error) => {
+        this.#report(error as Error, `respawn of worker slot ${slot.slot}`);
+        setTimeout(respawn, 1000);
+      });
+    };
+    respawn();
+  }
+
+  /** Deno: a terminated worker's thread may go on burning CPU. Check it twice. */
+  #watchStuck(name: string, tid: number): void {
+    const cpuAt = () => readThreads().get(tid)?.cpuMs ?? null;
+    const first = cpuAt();
+    if (first === null) return;
+    setTimeout(() => {
+      const later = cpuAt();
+      if (later === null || later - first < 500) return;
+      this.#stuck.push(name);
+      this.emit("cluster:stuck", { worker: name, tid });
+    }, 1000);
+  }
+
+  /** Free task places, one worker name per place. */
+  #freePlaces(): string[] {
+    const out: string[] = [];
+    for (const s of this.#slots) {
+      const w = s.worker;
+      if (!w || s.draining || (w.state !== "idle" && w.state !== "busy")) continue;
+      for (let i = w.inFlight.size; i < this.#options.concurrency; i++) out.push(w.name);
+    }
+    return out;
+  }
+
+  #workerByName(name: string): WorkerHandle | null {
+    for (const s of this.#slots) if (s.worker?.name === name) return s.worker;
+    return null;
+  }
+
+  // ── the pump ───────────────────────────────────────────────────────────────────────────
+
+  #wake(): void {
+    if (this.#state !== "running") return;
+    if (this.#running.size > 0) this.#scheduleCancelCheck();
+    if (this.#pumping) {
+      this.#dirty = true;
+      return;
+    }
+    this.#pumping = true;
+    void this.#pump().finally(() => {
+      this.#pumping = false;
+    });
+  }
+
+  async #pump(): Promise<void> {
+    try {
+      do {
+        this.#dirty = false;
+        await this.#promote();
+        let places = this.#freePlaces();
+        let claimedAny = false;
+        for (
+          let n = 0;
+          n < this.#stores.length && places.length > 0 && this.#state === "running";
+          n++
+        ) {
+          const store = this.#stores[this.#rr++ % this.#stores.length]!;
+          const claimed = await claimTasks(store, {
+            cluster: this.id,
+            workers: places,
+            onCorrupt: (e) => this.#report(e, "claim"),
+          });
+          if (claimed.length > 0) claimedAny = true;
+          for (const c of claimed) this.#dispatch(store, c);
+          places = this.#freePlaces();
+        }
+        if (claimedAny && places.length > 0) this.#dirty = true;
+        if (
+          !claimedAny && this.#options.burst && this.#running.size === 0 &&
+          this.#pending.length === 0
+        ) {
+          if (this.#state === "running" && await this.#queuesEmpty()) {
+            this.emit("cluster:idle", {});
+            void this.stop();
+            return;
+          }
+        }
+      } while (this.#dirty && this.#state === "running");
+    } catch (error) {
+      this.#report(error as Error, "dispatch");
+      if (this.#state === "running") setTimeout(() => this.#wake(), 500);
+    }
+  }
+
+  async #queuesEmpty(): Promise<boolean> {
+    for (const store of this.#stores) {
+      for await (const _ of store.kv.list({ prefix: store.keys.readyPrefix }, { limit: 1 })) {
+        return false;
+      }
+      for await (const _ of store.kv.list({ prefix: store.keys.leases }, { limit: 1 })) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Promotes due delayed tasks and arms the timer for the next one. */
+  async #promote(): Promise<void> {
+    let earliest = Infinity;
+    for (const store of this.#stores) {
+      let next = await nextDelayedAt(store);
+      while (next !== null && next <= store.now()) {
+        const n = await promoteDue(store, { onCorrupt: (e) => this.#report(e, "promote") });
+        next = await nextDelayedAt(store);
+        if (n === 0) break; // another cluster won them; their promotion wakes us again
+      }
+      if (next !== null) earliest = Math.min(earliest, next);
+    }
+    this.#armDelayTimer(earliest);
+  }
+
+  #armDelayTimer(at: number): void {
+    if (at === this.#delayAt && this.#delayTimer) return;
+    if (this.#delayTimer) clearTimeout(this.#delayTimer);
+    this.#delayTimer = null;
+    this.#delayAt = at;
+    if (!Number.isFinite(at) || this.#state !== "running") return;
+    const now = this.#stores[0]?.now() ?? Date.now();
+    const delay = Math.min(2_000_000_000, Math.max(0, at - now));
+    this.#delayTimer = setTimeout(() => {
+      this.#delayTimer = null;
+      this.#delayAt = Infinity;
+      this.#wake();
+    }, delay);
+  }
+
+  #listenDoorbells(): void {
+    const kv = this.#handle!.kv;
+    try {
+      this.#doorbell = kv.listenQueue((message: unknown) => {
+        if (typeof message === "string" && message.startsWith("kvq:")) this.#wake();
+      }).catch((error) => {
+        if (this.#state === "running") this.#report(error as Error, "doorbell listener");
+      });
+    } catch (error) {
+      this.#report(error as Error, "doorbell listener");
+    }
+  }
+
+  #dispatch(store: Store, claimed: Claimed): void {
+    const r = claimed.record;
+    const worker = this.#workerByName(r.worker!);
+    const running: Running = {
+      claimed,
+      store,
+      worker: worker!,
+      timer: null,
+      graceTimer: null,
+      timedOut: false,
+      cancelled: false,
+      progress: false,
+    };
+    this.#running.set(r.id, running);
+    if (!worker || (worker.state !== "idle" && worker.state !== "busy")) {
+      // The worker died between claim and dispatch: this attempt fails and is retried.
+      this.#finish(running, {
+        ok: false,
+        error: {
+          name: "WorkerCrashError",
+          message: `Worker ${r.worker} was gone before the task started`,
+        },
+      });
+      return;
+    }
+    const timeout = r.timeout ?? this.#options.timeout;
+    if (timeout > 0) running.timer = setTimeout(() => this.#abort(running, "timeout"), timeout);
+    worker.run({
+      id: r.id,
+      name: r.name,
+      func: r.func,
+      args: claimed.argsJson,
+      attempt: r.attempt,
+      queue: r.queue,
+    });
+    this.emit("task:start", { record: r });
+  }
+
+  /** Aborts a running task's signal, then terminates its worker after the grace period. */
+  #abort(running: Running, reason: "timeout" | "cancel"): void {
+    if (running.timedOut || running.cancelled) return;
+    if (reason === "timeout") running.timedOut = true;
+    else running.cancelled = true;
+    running.worker.abort(running.claimed.record.id, reason);
+    running.graceTimer = setTimeout(() => {
+      if (this.#running.get(running.claimed.record.id) !== running) return;
+      const slot = this.#slots.find((s) => s.worker === running.worker);
+      if (slot) slot.draining = true;
+      void running.worker.terminate(`${reason} of task ${running.claimed.record.id}`);
+    }, this.#options.abortGrace);
+  }
+
+  #scheduleCancelCheck(): void {
+    if (this.#cancelCheck) return;
+    this.#cancelCheck = setTimeout(async () => {
+      this.#cancelCheck = null;
+      for (const store of this.#stores) {
+        try {
+          const ids = await cancelRequests(store);
+          for (const id of ids) {
+            const running = this.#running.get(id);
+            if (running && running.store === store) this.#abort(running, "cancel");
+          }
+        } catch (error) {
+          this.#report(error as Error, "cancel check");
+        }
+      }
+    }, 50);
+  }
+
+  #finish(
+    running: Running,
+    result: { ok: true; result: string } | { ok: false; error: ErrorInfo },
+  ): void {
+    const id = running.claimed.record.id;
+    if (this.#running.get(id) !== running) return;
+    this.#running.delete(id);
+    if (running.timer) clearTimeout(running.timer);
+    if (running.graceTimer) clearTimeout(running.graceTimer);
+    const claimed = running.claimed;
+    const r = claimed.record;
+    let outcome: Outcome;
+    if (running.cancelled && !result.ok) {
+      outcome = {
+        kind: "cancelled",
+        claimed,
+        error: { name: "TaskCancelledError", message: "Cancelled while running" },
+      };
+    } else if (result.ok) {
+      outcome = { kind: "success", claimed, resultJson: result.result };
+    } else {
+      const error = running.timedOut && result.error.name !== "TaskTimeoutError"
+        ? {
+          ...result.error,
+          name: "TaskTimeoutError",
+          message: `Task timed out: ${result.error.message}`,
+        }
+        : result.error;
+      const now = running.store.now();
+      outcome = {
+        kind: "failure",
+        claimed,
+        error,
+        retryAt: retryTime(r, error.name, this.#options.retry, now),
+      };
+    }
+    this.#counts.processed++;
+    if (outcome.kind === "success") this.#counts.succeeded++;
+    else this.#counts.failed++;
+    this.#pending.push(outcome);
+    if (!this.#flushing) this.#flushing = this.#flushSoon();
+  }
+
+  async #flushSoon(): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    await this.#flush();
+  }
+
+  /** Writes pending outcomes in batches until none is left. */
+  async #flush(): Promise<void> {
+    try {
+      while (this.#pending.length > 0) {
+        const batch = this.#pending.splice(0, this.#pending.length);
+        const stores = new Map<Store, Outcome[]>();
+        for (const o of batch) {
+          const store = this.#stores.find((s) => s.queue === o.claimed.record.queue) ??
+            this.#stores[0]!;
+          let list = stores.get(store);
+          if (!list) stores.set(store, list = []);
+          list.push(o);
+        }
+        for (const [store, outcomes] of stores) {
+          let stored;
+          try {
+            stored = await completeTasks(store, outcomes);
+          } catch (error) {
+            // KV refused the write: keep the outcomes and try again shortly.
+            this.#report(error as Error, "storing results");
+            this.#pending.unshift(...outcomes);
+            await new Promise((resolve) => setTimeout(resolve, 500));
+            if (this.#state === "stopped") return;
+            continue;
+          }
+          outcomes.forEach((o, i) => {
+            this.emit("task:finish", {
+              id: o.claimed.record.id,
+              kind: o.kind,
+              record: stored[i]!.record,
+            });
+          });
+        }
+      }
+    } finally {
+      this.#flushing = null;
+    }
+  }
+
+  // ── heartbeat and recovery ─────────────────────────────────────────────────────────────
+
+  async #beat(): Promise<void> {
+    if (this.#state !== "running" || !this.#handle) return;
+    try {
+      const stat = this.stats();
+      const bytes = encoder.encode(JSON.stringify(stat));
+      for (const store of this.#stores) {
+        await store.kv.set(store.keys.cluster(this.id), bytes, {
+          expireIn: Math.max(this.#options.leaseTimeout * 3, 30_000),
+        });
+        await this.#recover(store);
+      }
+    } catch (error) {
+      this.#report(error as Error, "heartbeat");
+    }
+  }
+
+  async #recover(store: Store): Promise<void> {
+    const beats = new Map<string, { versionstamp: string; info: HeartbeatInfo | null }>();
+    for await (
+      const e of store.kv.list({ prefix: store.keys.clusters }, { consistency: "strong" })
+    ) {
+      let info: HeartbeatInfo | null = null;
+      try {
+        info = JSON.parse(new TextDecoder().decode(e.value as Uint8Array));
+      } catch {
+        // a damaged heartbeat counts as absent information
+      }
+      beats.set(e.key[e.key.length - 1] as string, { versionstamp: e.versionstamp, info });
+    }
+    this.#liveness.observe(beats);
+    const leases = await listLeases(store);
+    const lost = leases.filter((l) =>
+      l.lease === null || (l.lease.cluster !== this.id && this.#liveness.isDead(l.lease.cluster))
+    );
+    if (lost.length === 0) return;
+    const byCluster = new Map<string, typeof lost>();
+    for (const l of lost) {
+      const key = l.lease?.cluster ?? "unknown";
+      byCluster.set(key, [...byCluster.get(key) ?? [], l]);
+    }
+    for (const [cluster, entries] of byCluster) {
+      const records = await requeueLost(store, entries, {
+        maxAttempts: this.#options.retry.maxAttempts,
+        reason: `Cluster ${cluster} stopped heartbeating while the task ran`,
+      });
+      if (records.length > 0) this.emit("cluster:recovered", { cluster, tasks: records.length });
+    }
+    this.#wake();
+  }
+
+  /** A snapshot of this cluster for its heartbeat, `kvq info` and the dashboard. */
+  stats(): ClusterStat {
+    const now = performance.now();
+    const cpu = process.cpuUsage(this.#lastCpu);
+    const elapsed = Math.max(1, now - this.#lastCpuAt);
+    this.#clusterCpu = ((cpu.user + cpu.system) / 1000) / elapsed * 100;
+    this.#lastCpu = process.cpuUsage();
+    this.#lastCpuAt = now;
+    const per = this.#cpu.update(readThreads(), now);
+    this.#cpuByTid = new Map([...per].map(([tid, c]) => [tid, c.percent]));
+    this.#lowestFree = Math.min(this.#lowestFree, freemem());
+    const tasksOf = (w: WorkerHandle) =>
+      [...w.inFlight].map((id) => this.#running.get(id)).filter((r) => r !== undefined).map((
+        r,
+      ) => ({
+        id: r.claimed.record.id,
+        name: r.claimed.record.name,
+        func: r.claimed.record.func,
+        startedAt: r.claimed.record.startedAt ?? 0,
+      }));
+    return {
+      id: this.id,
+      host: hostname(),
+      pid: process.pid,
+      runtime: runtime.name,
+      version: runtime.version,
+      state: this.#state,
+      startedAt: this.#startedAt,
+      beatAt: Date.now(),
+      queues: this.#options.queues,
+      workers: this.#slots.filter((s) => s.worker).map((s) => {
+        const w = s.worker!;
+        return {
+          name: w.name,
+          slot: s.slot,
+          generation: s.generation,
+          state: s.draining ? "draining" : w.state,
+          tasks: tasksOf(w),
+          tasksRun: w.tasksRun,
+          cpu: w.tid === null ? 0 : Math.round((this.#cpuByTid.get(w.tid) ?? 0) * 10) / 10,
+          heap: w.lastHeap,
+          tid: w.tid,
+        };
+      }),
+      reincarnations: this.#reincarnations,
+      ...this.#counts,
+      rss: process.memoryUsage().rss,
+      cpu: Math.round(this.#clusterCpu * 10) / 10,
+      lowestFreeMemory: this.#lowestFree,
+      stuck: [...this.#stuck],
+    };
+  }
+
+  #report(error: Error, context: string): void {
+    this.emit("cluster:error", { error, context });
+    if (this.#options.onError) {
+      try {
+        this.#options.onError(error, context);
+      } catch {
+        // a failing reporter must not take the cluster down
+      }
+    } else {
+      console.error(`kvq: ${context}: ${error.message}`);
+    }
+  }
+}

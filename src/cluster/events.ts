@@ -1,0 +1,61 @@
+/**
+ * The cluster's typed events. They play the part of Django Q's signals: `task:start` is
+ * `pre_execute`, `task:finish` is `post_execute`, `worker:spawn` is `post_spawn`.
+ *
+ * @module
+ */
+import type { TaskRecord } from "../task/record.ts";
+import type { WorkerExitEvent } from "./worker_handle.ts";
+
+/** The events of a {@linkcode Cluster}, by name, with their detail. */
+export interface ClusterEventMap {
+  /** A task was handed to a worker. */
+  "task:start": { record: TaskRecord };
+  /** A task's attempt ended and its outcome was stored (`record` null if its lease was lost). */
+  "task:finish": {
+    id: string;
+    kind: "success" | "failure" | "cancelled";
+    record: TaskRecord | null;
+  };
+  /** A worker started (first generation or a reincarnation). */
+  "worker:spawn": { worker: string; slot: number; generation: number };
+  /** A worker ended. */
+  "worker:exit": WorkerExitEvent;
+  /** A terminated worker's thread kept burning CPU (Deno); the process must be recycled. */
+  "cluster:stuck": { worker: string; tid: number };
+  /** Something failed that the cluster survived: a hook, a commit, a corrupt record. */
+  "cluster:error": { error: Error; context: string };
+  /** Burst mode found nothing queued or running. */
+  "cluster:idle": Record<string, never>;
+  /** Running tasks of a cluster that stopped heartbeating were requeued. */
+  "cluster:recovered": { cluster: string; tasks: number };
+}
+
+/** An `EventTarget` with typed `on()` for {@linkcode ClusterEventMap}. */
+export class TypedEvents<M> extends EventTarget {
+  /** Listens to `type`; returns the function that stops listening. */
+  on<K extends keyof M & string>(type: K, listener: (detail: M[K]) => void): () => void {
+    const wrapped = (event: Event) => listener((event as CustomEvent<M[K]>).detail);
+    this.addEventListener(type, wrapped);
+    return () => this.removeEventListener(type, wrapped);
+  }
+
+  /** Resolves with the detail of the next `type` event for which `filter` holds. */
+  once<K extends keyof M & string>(
+    type: K,
+    filter: (detail: M[K]) => boolean = () => true,
+  ): Promise<M[K]> {
+    return new Promise((resolve) => {
+      const off = this.on(type, (detail) => {
+        if (!filter(detail)) return;
+        off();
+        resolve(detail);
+      });
+    });
+  }
+
+  /** Emits `type` with `detail`. */
+  protected emit<K extends keyof M & string>(type: K, detail: M[K]): void {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}

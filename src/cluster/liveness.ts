@@ -1,0 +1,92 @@
+/**
+ * Which clusters are alive, judged without comparing clocks. A cluster rewrites its heartbeat
+ * key every few seconds; an observer notes when the key's versionstamp last changed on its own
+ * monotonic clock, and calls the owner dead once it has stood still for `leaseTimeout`. A wrong
+ * wall clock on any host changes nothing. On the same host a stopped process is seen at once:
+ * its pid no longer exists.
+ *
+ * @module
+ */
+import { hostname } from "node:os";
+import process from "node:process";
+
+/** What a cluster's heartbeat says about it. */
+export interface HeartbeatInfo {
+  /** Cluster id. */
+  id: string;
+  /** Host name. */
+  host: string;
+  /** Process id on that host. */
+  pid: number;
+}
+
+interface Seen {
+  versionstamp: string | null;
+  since: number;
+}
+
+/** Tracks heartbeats and decides which clusters are dead. */
+export class Liveness {
+  #seen = new Map<string, Seen>();
+  #leaseTimeout: number;
+  #self: string;
+  #host = hostname();
+  #monotonic: () => number;
+
+  /**
+   * @param self this cluster's id, never judged dead.
+   * @param leaseTimeout how long a heartbeat may stand still, in ms.
+   */
+  constructor(
+    self: string,
+    leaseTimeout: number,
+    monotonic: () => number = () => performance.now(),
+  ) {
+    this.#self = self;
+    this.#leaseTimeout = leaseTimeout;
+    this.#monotonic = monotonic;
+  }
+
+  /** Records the heartbeats read now (`info` null where the key is absent). */
+  observe(beats: Map<string, { versionstamp: string; info: HeartbeatInfo | null }>): void {
+    const now = this.#monotonic();
+    for (const [id, beat] of beats) {
+      const seen = this.#seen.get(id);
+      if (!seen || seen.versionstamp !== beat.versionstamp) {
+        this.#seen.set(id, { versionstamp: beat.versionstamp, since: now });
+      }
+    }
+    for (const [id, seen] of this.#seen) {
+      if (!beats.has(id) && seen.versionstamp !== null) {
+        this.#seen.set(id, { versionstamp: null, since: seen.since });
+      }
+    }
+    this.#infos = new Map([...beats].map(([id, b]) => [id, b.info]));
+  }
+  #infos = new Map<string, HeartbeatInfo | null>();
+
+  /** Whether cluster `id` (the holder of some lease) is dead. */
+  isDead(id: string): boolean {
+    if (id === this.#self) return false;
+    const info = this.#infos.get(id);
+    if (info && info.host === this.#host && info.pid !== process.pid && !pidAlive(info.pid)) {
+      return true;
+    }
+    const seen = this.#seen.get(id);
+    if (!seen) {
+      // Never seen: start counting now.
+      this.#seen.set(id, { versionstamp: null, since: this.#monotonic() });
+      return false;
+    }
+    return this.#monotonic() - seen.since >= this.#leaseTimeout;
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code === "EPERM";
+  }
+}
