@@ -75,6 +75,17 @@ export interface QueueKeys {
   stat(...parts: string[]): Deno.KvKey;
   /** Bumped by every enqueue so `kv.watch` wakes remote clusters. */
   readonly signal: Deno.KvKey;
+  /** A schedule record, by its unique name. The source of truth for the schedule. */
+  schedule(name: string): Deno.KvKey;
+  /** Prefix of all schedule records; listing it gives the schedules sorted by name. */
+  readonly schedulePrefix: Deno.KvKey;
+  /**
+   * A schedule's next run, ordered by that time, so the earliest due schedule is the first key.
+   * Moved in the same commit as the record; absent while the schedule is paused or done.
+   */
+  scheduleDue(nextRun: number, name: string): Deno.KvKey;
+  /** Prefix of the schedule due index. */
+  readonly scheduleDuePrefix: Deno.KvKey;
 }
 
 /** Builds the key shapes of queue `queue`. */
@@ -105,6 +116,10 @@ export function queueKeys(queue: string): QueueKeys {
     clusters: [...p, "cluster"],
     stat: (...parts: string[]) => [...p, "stat", ...parts],
     signal: [...p, "signal"],
+    schedule: (name: string) => [...p, "schedule", name],
+    schedulePrefix: [...p, "schedule"],
+    scheduleDue: (nextRun: number, name: string) => [...p, "schedule_due", nextRun, name],
+    scheduleDuePrefix: [...p, "schedule_due"],
   });
 }
 
