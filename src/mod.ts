@@ -38,3 +38,10 @@ export { KvOpenError } from "./store/kv.ts";
 export { KvHandle, Store } from "./store/store.ts";
 export type { TaskState } from "./store/keys.ts";
 export { type InlineOptions, runInline } from "./cluster/inline.ts";
+export {
+  Cluster,
+  type ClusterOptions,
+  type ClusterStat,
+  type WorkerStat,
+} from "./cluster/cluster.ts";
+export type { ClusterEventMap } from "./cluster/events.ts";
