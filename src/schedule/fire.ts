@@ -113,7 +113,16 @@ export async function fireDueSchedules(
   let seen = 0;
   for await (const entry of due) {
     seen++;
-    created += await fireOne(store, entry as Deno.KvEntry<unknown>, now, options);
+    const counter = { created: 0 };
+    try {
+      await fireOne(store, entry as Deno.KvEntry<unknown>, now, options, counter);
+    } catch (error) {
+      // Another process holds the KV file's write lock: it is writing, maybe this very slot.
+      // Nothing of this commit applied, so the slot is still due if it didn't fire: the next
+      // call (the due time has passed, so it comes at once) looks again.
+      if (!isBusyError(error)) throw error;
+    }
+    created += counter.created;
   }
   if (seen === 0 && options.rearm) await rearmChain(store, now);
   return created;
@@ -137,7 +146,8 @@ async function fireOne(
   entry: Deno.KvEntry<unknown>,
   now: number,
   options: FireDueOptions,
-): Promise<number> {
+  counter: { created: number },
+): Promise<void> {
   const k = store.keys;
   const name = entry.key[entry.key.length - 1];
   const dueAt = entry.key[entry.key.length - 2];
@@ -145,7 +155,7 @@ async function fireOne(
   let dueStamp = entry.versionstamp;
   if (typeof name !== "string" || typeof dueAt !== "number") {
     await store.kv.atomic().check({ key: dueKey, versionstamp: dueStamp }).delete(dueKey).commit();
-    return 0;
+    return;
   }
 
   const stored = await store.kv.get(k.schedule(name), { consistency: "strong" });
@@ -161,11 +171,10 @@ async function fireOne(
     // A stale entry: its schedule is gone, corrupt, paused or has moved on. Drop it, unless
     // someone changed it meanwhile.
     await store.kv.atomic().check({ key: dueKey, versionstamp: dueStamp }).delete(dueKey).commit();
-    return 0;
+    return;
   }
 
   let stamp = stored.versionstamp!;
-  let created = 0;
   for (let commit = 0; commit < FIRE_COMMITS_PER_SCHEDULE; commit++) {
     const fired = await fireBatch(store, record, now);
     const atomic = store.kv.atomic()
@@ -175,7 +184,7 @@ async function fireOne(
     addScheduleMutations(store, atomic, record, fired.after, now, fired.tasks.length === 0);
     const result = await atomic.commit();
     if (!result.ok) break; // another cluster fired or changed it first
-    created += fired.tasks.length;
+    counter.created += fired.tasks.length;
     store.changes.notifyLocal();
     record = fired.after;
     if (!record.active || record.nextRun! > now) break;
@@ -184,7 +193,14 @@ async function fireOne(
     dueKey = k.scheduleDue(record.nextRun!, name);
     dueStamp = result.versionstamp;
   }
-  return created;
+}
+
+/**
+ * Whether `error` is SQLite's "database is locked": another process held the local KV file's
+ * write lock for longer than the busy timeout. The commit did not apply.
+ */
+function isBusyError(error: unknown): boolean {
+  return error instanceof Error && /database is locked|SQLITE_BUSY/i.test(error.message);
 }
 
 /** The tasks one commit creates for `record`, and the record after it. */
