@@ -8,6 +8,7 @@ import { cancelCommand, deleteCommand, retryCommand } from "./admin.ts";
 import { clusterCommand } from "./cluster.ts";
 import { enqueueCommand } from "./enqueue.ts";
 import { resultCommand } from "./result.ts";
+import { scheduleCommand } from "./schedule.ts";
 import { taskCommand } from "./task.ts";
 import { tasksCommand } from "./tasks.ts";
 import { workCommand } from "./work.ts";
@@ -17,6 +18,7 @@ export const COMMANDS: readonly Command[] = [
   clusterCommand,
   enqueueCommand,
   resultCommand,
+  scheduleCommand,
   taskCommand,
   tasksCommand,
   cancelCommand,
