@@ -159,7 +159,7 @@ export class WorkerHandle extends EventTarget {
     this.generation = generation;
     this.name = `kvq-w${slot}.g${generation}`;
     this.#modules = [...options.modules];
-    this.#entry = options.entry ?? new URL("./worker_main.ts", import.meta.url);
+    this.#entry = options.entry ?? defaultEntry();
     this.exited = new Promise((resolve) => this.#resolveExited = resolve);
   }
 
@@ -411,4 +411,15 @@ function errorEventInfo(event: Event): ErrorInfo {
     name: "Error",
     message: typeof message === "string" && message !== "" ? message : "Uncaught error in worker",
   });
+}
+
+/**
+ * The worker entry module. Inside a `bun build --compile` binary every module is bundled into
+ * the main file under `/$bunfs/`, and an extra entry point keeps its path relative to the
+ * project root, so the worker is found at `src/cluster/worker_main.js` there.
+ */
+function defaultEntry(): URL {
+  const here = new URL("./worker_main.ts", import.meta.url);
+  if (!here.pathname.includes("/$bunfs/")) return here;
+  return new URL("file:///$bunfs/root/src/cluster/worker_main.js");
 }
