@@ -41,13 +41,23 @@ export async function runSentinel(entry: string, args: string[]): Promise<number
   let stopping = false;
   let child: ReturnType<typeof spawn> | null = null;
   let crashes = 0;
+  // `process.kill(pid)`, not `child.kill()`: after `child.kill(signal)`, Deno's node:child_process
+  // reports the exit as killed by that signal even when the child handled it and exited 0.
+  const signalChild = (signal: NodeJS.Signals) => {
+    if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      process.kill(child.pid, signal);
+    } catch {
+      // it has just exited
+    }
+  };
   const forward = (signal: NodeJS.Signals) => {
     if (stopping) {
-      child?.kill("SIGKILL");
+      signalChild("SIGKILL");
       process.exit(130);
     }
     stopping = true;
-    child?.kill(signal);
+    signalChild(signal);
   };
   process.on("SIGINT", () => forward("SIGINT"));
   process.on("SIGTERM", () => forward("SIGTERM"));
