@@ -27,6 +27,7 @@ import { cancelRequests } from "../store/cancel.ts";
 import { type Claimed, claimTasks } from "../store/claim.ts";
 import { completeTasks, type Outcome } from "../store/complete.ts";
 import { nextDelayedAt, promoteDue } from "../store/promote.ts";
+import { fireDueSchedules, nextScheduleAt } from "../schedule/fire.ts";
 import { listLeases, releaseTasks, requeueLost } from "../store/recover.ts";
 import { KvHandle, Store } from "../store/store.ts";
 import { type ClusterEventMap, TypedEvents } from "./events.ts";
@@ -439,6 +440,8 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     const respawn = () => {
       if (this.#state !== "running") return;
       this.#spawn(slot).then(() => this.#wake(), (error) => {
+        // A stop terminates a worker that is still starting: that is no failure.
+        if (this.#state !== "running") return;
         this.#report(error as Error, `respawn of worker slot ${slot.slot}`);
         setTimeout(respawn, 1000);
       });
@@ -542,7 +545,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     return true;
   }
 
-  /** Promotes due delayed tasks and arms the timer for the next one. */
+  /** Promotes due delayed tasks, fires due schedules, and arms the timer for the next one. */
   async #promote(): Promise<void> {
     let earliest = Infinity;
     for (const store of this.#stores) {
@@ -553,6 +556,12 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
         if (n === 0) break; // another cluster won them; their promotion wakes us again
       }
       if (next !== null) earliest = Math.min(earliest, next);
+      let slot = await nextScheduleAt(store);
+      if (slot !== null && slot <= store.now()) {
+        await fireDueSchedules(store, { onCorrupt: (e) => this.#report(e, "schedule") });
+        slot = await nextScheduleAt(store);
+      }
+      if (slot !== null) earliest = Math.min(earliest, slot);
     }
     this.#armDelayTimer(earliest);
   }
