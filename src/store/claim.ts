@@ -8,7 +8,7 @@
 import { TaskRecord } from "../task/record.ts";
 import { readChunks } from "./chunks.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
-import { KV_MAX_GET_MANY } from "./limits.ts";
+import { KV_MAX_COMMIT_BYTES, KV_MAX_GET_MANY } from "./limits.ts";
 import type { Store } from "./store.ts";
 
 /** A task this process now holds, with what completing it needs. */
@@ -34,6 +34,9 @@ export interface Lease {
 }
 
 const encoder = new TextEncoder();
+
+/** Bytes a claim adds per task besides the record: its keys and the lease, with a margin. */
+const CLAIM_KEY_BYTES = 1024;
 const decoder = new TextDecoder();
 
 /** Encodes a lease value. */
@@ -149,7 +152,9 @@ async function commitClaims(
   const pending: Pending[] = [];
   let worker = 0;
   let mutations = 0;
-  entries.forEach((entry, i) => {
+  let bytes = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
     const found = records[i]!;
     if (found.record === null || found.record.state !== "queued") {
       // A stale index entry: its task is gone, corrupt, or no longer queued. Drop the entry.
@@ -157,10 +162,16 @@ async function commitClaims(
       atomic.check({ key: entry.key, versionstamp: entry.versionstamp });
       atomic.delete(entry.key);
       mutations++;
-      return;
+      continue;
     }
-    const running = found.record.claim(now, options.cluster, options.workers[worker++]!);
-    atomic.check({ key: store.keys.task(running.id), versionstamp: found.versionstamp });
+    const running = found.record.claim(now, options.cluster, options.workers[worker]!);
+    // A record is rewritten whole: leave the rest for the next claim rather than pass the
+    // commit's byte limit (records with large inline args approach 64 KiB each).
+    const size = running.encode().length + CLAIM_KEY_BYTES;
+    if (pending.length > 0 && bytes + size > KV_MAX_COMMIT_BYTES - CLAIM_KEY_BYTES) break;
+    bytes += size;
+    worker++;
+    atomic.check({ key: store.keys.task(running.id), versionstamp: found.versionstamp! });
     atomic.set(store.keys.task(running.id), running.encode());
     atomic.delete(entry.key);
     atomic.set(
@@ -175,7 +186,7 @@ async function commitClaims(
     counts.move("queued", "running");
     pending.push({ record: running, readyKey: entry.key });
     mutations++;
-  });
+  }
   if (mutations === 0) return [];
   addStateCounts(atomic, store, counts.deltas);
   const result = await atomic.commit();

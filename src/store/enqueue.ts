@@ -12,7 +12,6 @@ import { TaskId } from "../task/task_id.ts";
 import { PayloadTooLargeError, writeChunks } from "./chunks.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
 import {
-  ENQUEUE_BATCH_TASKS,
   INLINE_PAYLOAD_BYTES,
   KV_MAX_COMMIT_BYTES,
   KV_MAX_MUTATIONS,
@@ -83,12 +82,6 @@ export interface EnqueueSpec {
 const FUNC_NAME = /^[A-Za-z_$][A-Za-z0-9_$]{0,127}$/;
 const encoder = new TextEncoder();
 
-interface Prepared {
-  record: TaskRecord;
-  bytes: Uint8Array;
-  argsBytes: Uint8Array | null;
-}
-
 /**
  * Validates every spec, then stores all of them. Nothing is stored if any spec is invalid.
  *
@@ -104,32 +97,70 @@ export async function enqueueTasks(
     );
   }
   const now = store.now();
-  const prepared = specs.map((spec, i) => prepare(store, spec, now, specs.length > 1 ? i : null));
-  for (const p of prepared) {
-    if (p.argsBytes) {
-      const chunks = await writeChunks(store, p.record.id, "args", p.argsBytes);
-      p.record = p.record.with({ args: null, argsChunks: chunks });
-      p.bytes = p.record.encode();
+  // Validate every call first: a bad one stores nothing.
+  const checked = specs.map((spec, i) => check(store, spec, now, specs.length > 1 ? i : null));
+  // Then build records and pack them into commits as full as the limits allow. The next commit
+  // is built (ids, records, their bytes) while the previous one is being written.
+  const records: TaskRecord[] = [];
+  let inFlight: Promise<void> | null = null;
+  let next = 0;
+  while (next < checked.length) {
+    const part: TaskRecord[] = [];
+    let mutations = ENQUEUE_FIXED_MUTATIONS;
+    let bytes = ENQUEUE_FIXED_BYTES;
+    while (next < checked.length) {
+      const c = checked[next]!;
+      const record = records[next] ??= c.large === null
+        ? build(store, c, now, 0)
+        : await buildChunked(store, c, now);
+      const m = enqueueMutationCount(record);
+      const size = enqueueBytes(record);
+      if (
+        part.length > 0 && (mutations + m > KV_MAX_MUTATIONS || bytes + size > KV_MAX_COMMIT_BYTES)
+      ) break;
+      part.push(record);
+      mutations += m;
+      bytes += size;
+      next++;
     }
+    const atomic = store.kv.atomic();
+    addEnqueueMutations(store, atomic, part, now);
+    if (inFlight) await inFlight;
+    inFlight = commitEnqueue(atomic, part.length);
   }
-  let batch: Prepared[] = [];
-  let bytes = 0;
-  for (const p of prepared) {
-    const size = p.bytes.length + 512;
-    if (
-      batch.length >= ENQUEUE_BATCH_TASKS ||
-      (batch.length > 0 && bytes + size > KV_MAX_COMMIT_BYTES)
-    ) {
-      await commitBatch(store, batch, now);
-      batch = [];
-      bytes = 0;
-    }
-    batch.push(p);
-    bytes += size;
-  }
-  if (batch.length > 0) await commitBatch(store, batch, now);
+  if (inFlight) await inFlight;
   store.changes.notifyLocal();
-  return prepared.map((p) => p.record);
+  return records;
+}
+
+/** Writes the chunks of large arguments, then builds the record that points at them. */
+async function buildChunked(store: Store, c: Checked, now: number): Promise<TaskRecord> {
+  const id = TaskId.create();
+  const chunks = await writeChunks(store, id.id, "args", c.large!);
+  return build(store, c, now, chunks, id);
+}
+
+/** Mutations and enqueues one commit adds besides its tasks: 2 counters, the signal, a doorbell. */
+const ENQUEUE_FIXED_MUTATIONS = 4;
+
+/** Bytes one commit carries besides its tasks (counter and signal keys), with a margin. */
+const ENQUEUE_FIXED_BYTES = 4 * 1024;
+
+/** Mutations one task costs: record, ready or delayed entry, name look-up, group look-up. */
+function enqueueMutationCount(record: TaskRecord): number {
+  return record.group === null ? 3 : 4;
+}
+
+/** Bytes one task adds to a commit: its record plus its keys (each well under 256 bytes). */
+function enqueueBytes(record: TaskRecord): number {
+  return record.encode().length + 4 * 256 + (record.group === null ? 0 : record.group.length * 4);
+}
+
+async function commitEnqueue(atomic: Deno.AtomicOperation, count: number): Promise<void> {
+  const result = await atomic.commit();
+  if (!result.ok) {
+    throw new Error(`Enqueue of ${count} tasks was refused by KV; retry.`);
+  }
 }
 
 /**
@@ -174,17 +205,17 @@ export function addEnqueueMutations(
  */
 export function prepareRecords(store: Store, specs: readonly EnqueueSpec[]): TaskRecord[] {
   const now = store.now();
-  return specs.map((spec, i) => {
-    const p = prepare(store, spec, now, specs.length > 1 ? i : null);
-    if (p.argsBytes) {
+  const checked = specs.map((spec, i) => check(store, spec, now, specs.length > 1 ? i : null));
+  checked.forEach((c) => {
+    if (c.large) {
       throw new PayloadTooLargeError(
-        `Arguments of ${spec.func} in a transactional enqueue`,
-        p.argsBytes.length,
+        `Arguments of ${c.func} in a transactional enqueue`,
+        c.large.length,
         INLINE_PAYLOAD_BYTES,
       );
     }
-    return p.record;
   });
+  return checked.map((c) => build(store, c, now, 0));
 }
 
 /** The doorbell payload: short ASCII, as the Bun V8 codec requires. */
@@ -192,20 +223,17 @@ export function doorbell(queue: string): string {
   return `kvq:${queue}`;
 }
 
-async function commitBatch(store: Store, batch: Prepared[], now: number): Promise<void> {
-  const perTask = 5;
-  for (let at = 0; at < batch.length; at += Math.floor((KV_MAX_MUTATIONS - 20) / perTask)) {
-    const part = batch.slice(at, at + Math.floor((KV_MAX_MUTATIONS - 20) / perTask));
-    const atomic = store.kv.atomic();
-    addEnqueueMutations(store, atomic, part.map((p) => p.record), now);
-    const result = await atomic.commit();
-    if (!result.ok) {
-      throw new Error(`Enqueue of ${part.length} tasks was refused by KV (an id collided); retry.`);
-    }
-  }
+/** One call, validated: everything its record needs but an id. */
+interface Checked {
+  func: string;
+  /** A deep copy of the arguments, or null when they are too large to keep inline. */
+  args: JsonValue[] | null;
+  /** The arguments as UTF-8 JSON when they must be chunked, else null. */
+  large: Uint8Array | null;
+  options: ValidOptions;
 }
 
-function prepare(store: Store, spec: EnqueueSpec, now: number, index: number | null): Prepared {
+function check(store: Store, spec: EnqueueSpec, now: number, index: number | null): Checked {
   const where = index === null ? "" : ` (task ${index} of the batch)`;
   if (typeof spec?.func !== "string" || !FUNC_NAME.test(spec.func)) {
     throw new TypeError(
@@ -217,17 +245,47 @@ function prepare(store: Store, spec: EnqueueSpec, now: number, index: number | n
   if (!Array.isArray(spec.args)) {
     throw new TypeError(`Arguments of ${spec.func} must be an array${where}`);
   }
-  spec.args.forEach((arg, i) => toJson(arg, `argument ${i + 1} of ${spec.func}${where}`));
-  const args = JSON.parse(JSON.stringify(spec.args)) as JsonValue[];
+  // Each argument is checked once and stringified once; the record gets a deep copy of the JSON,
+  // so the caller may change its objects after enqueue returns.
+  let argsJson = "[";
+  for (let i = 0; i < spec.args.length; i++) {
+    if (i > 0) argsJson += ",";
+    argsJson += toJson(spec.args[i], `argument ${i + 1} of ${spec.func}${where}`);
+  }
+  argsJson += "]";
+  // A UTF-8 byte is at least one UTF-16 unit and at most three: measure only when it matters.
+  let large: Uint8Array | null = null;
+  if (argsJson.length * 3 > Math.min(INLINE_PAYLOAD_BYTES, store.maxPayloadBytes)) {
+    const bytes = encoder.encode(argsJson);
+    if (bytes.length > store.maxPayloadBytes) {
+      throw new PayloadTooLargeError(
+        `Arguments of ${spec.func}${where}`,
+        bytes.length,
+        store.maxPayloadBytes,
+      );
+    }
+    if (bytes.length > INLINE_PAYLOAD_BYTES) large = bytes;
+  }
+  const args = large === null ? JSON.parse(argsJson) as JsonValue[] : null;
   const o = validateOptions(spec.options ?? {}, spec.func + where, now);
+  return { func: spec.func, args, large, options: o };
+}
+
+function build(
+  store: Store,
+  c: Checked,
+  now: number,
+  argsChunks: number,
+  id: TaskId = TaskId.create(),
+): TaskRecord {
+  const o = c.options;
   const runAt = o.runAt ?? now;
-  const id = TaskId.create();
-  const record = new TaskRecord({
+  return new TaskRecord({
     id: id.id,
     name: id.name,
-    func: spec.func,
-    args,
-    argsChunks: 0,
+    func: c.func,
+    args: c.args,
+    argsChunks,
     queue: store.queue,
     group: o.group,
     priority: o.priority,
@@ -251,18 +309,6 @@ function prepare(store: Store, spec: EnqueueSpec, now: number, index: number | n
     hook: o.hook,
     unique: null,
   });
-  const argsJsonBytes = encoder.encode(JSON.stringify(args)).length;
-  if (argsJsonBytes > store.maxPayloadBytes) {
-    throw new PayloadTooLargeError(
-      `Arguments of ${spec.func}${where}`,
-      argsJsonBytes,
-      store.maxPayloadBytes,
-    );
-  }
-  if (argsJsonBytes > INLINE_PAYLOAD_BYTES) {
-    return { record, bytes: new Uint8Array(), argsBytes: encoder.encode(JSON.stringify(args)) };
-  }
-  return { record, bytes: record.encode(), argsBytes: null };
 }
 
 interface ValidOptions {

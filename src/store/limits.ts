@@ -17,6 +17,12 @@ export const KV_MAX_CHECKS = 100;
 /** The self-hosted `denokv` server accepts only 10 checks per atomic commit. */
 export const DENOKV_MAX_CHECKS = 10;
 
+/**
+ * `@deno/kv` (npm, 0.14, the KV used on Bun) accepts only 10 checks per atomic commit: it is
+ * the `denokv` engine. Measured: 11 checks fail with `TooManyChecks`.
+ */
+export const NPM_KV_MAX_CHECKS = 10;
+
 /** Deno KV: one atomic commit holds at most 1,000 mutations plus enqueues. */
 export const KV_MAX_MUTATIONS = 1_000;
 
@@ -52,10 +58,3 @@ export const MAX_KEPT_ERRORS = 25;
 
 /** kvq: the most tasks one `enqueueMany` call takes. */
 export const MAX_BULK_TASKS = 100_000;
-
-/**
- * How many tasks one commit may enqueue: each costs up to 3 mutations (record, ready or
- * delayed entry, group or name index) plus counters, and a record may approach
- * {@linkcode INLINE_PAYLOAD_BYTES}, so bulk batches are also cut by bytes.
- */
-export const ENQUEUE_BATCH_TASKS = 250;

@@ -6,7 +6,7 @@
  */
 import { TaskRecord } from "../task/record.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
-import { KV_MAX_GET_MANY } from "./limits.ts";
+import { KV_MAX_COMMIT_BYTES, KV_MAX_GET_MANY } from "./limits.ts";
 import type { Store } from "./store.ts";
 
 /** The time of the earliest delayed task, or null when none waits. */
@@ -25,7 +25,8 @@ export async function promoteDue(
   options: { limit?: number; onCorrupt?: (error: Error) => void } = {},
 ): Promise<number> {
   const now = store.now();
-  const limit = Math.min(options.limit ?? 100, store.handle.maxChecks);
+  // Each promotion checks two keys (the delayed entry and the record).
+  const limit = Math.max(1, Math.min(options.limit ?? 100, Math.floor(store.handle.maxChecks / 2)));
   const entries: Deno.KvEntry<unknown>[] = [];
   for await (
     const e of store.kv.list({
@@ -49,26 +50,32 @@ export async function promoteDue(
   const atomic = store.kv.atomic();
   const counts = new CountDeltas();
   let promoted = 0;
-  entries.forEach((entry, i) => {
+  let bytes = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
     const found = records[i]!;
+    // Large records are rewritten whole: stop before the commit would pass its byte limit.
+    const size = found.value instanceof Uint8Array ? found.value.length + 512 : 512;
+    if (i > 0 && bytes + size > KV_MAX_COMMIT_BYTES - 16 * 1024) break;
+    bytes += size;
     atomic.check({ key: entry.key, versionstamp: entry.versionstamp });
     atomic.delete(entry.key);
-    if (found.versionstamp === null) return;
+    if (found.versionstamp === null) continue;
     let record: TaskRecord;
     try {
       record = TaskRecord.decode(found.key, found.value);
     } catch (error) {
       options.onCorrupt?.(error as Error);
-      return;
+      continue;
     }
-    if (record.state !== "scheduled") return;
+    if (record.state !== "scheduled") continue;
     const queued = record.promote();
     atomic.check({ key: found.key, versionstamp: found.versionstamp });
     atomic.set(found.key, queued.encode());
     atomic.set(store.keys.ready(queued.priority, queued.id), new Uint8Array());
     counts.move("scheduled", "queued");
     promoted++;
-  });
+  }
   addStateCounts(atomic, store, counts.deltas);
   const result = await atomic.commit();
   if (!result.ok) return 0; // another cluster promoted them first

@@ -4,11 +4,16 @@
  *
  * @module
  */
-import type { Kv } from "../runtime/mod.ts";
+import { type Kv, runtime } from "../runtime/mod.ts";
 import { ChangeFeed } from "./changes.ts";
 import { type KvLocation, openKvAt, resolveKvLocation } from "./kv.ts";
 import { type QueueKeys, queueKeys, validateQueueName } from "./keys.ts";
-import { DEFAULT_MAX_PAYLOAD_BYTES, DENOKV_MAX_CHECKS, KV_MAX_CHECKS } from "./limits.ts";
+import {
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  DENOKV_MAX_CHECKS,
+  KV_MAX_CHECKS,
+  NPM_KV_MAX_CHECKS,
+} from "./limits.ts";
 
 /** A source of "now" in epoch milliseconds; replaced in tests. */
 export type Clock = () => number;
@@ -55,7 +60,13 @@ export class KvHandle {
     this.kv = kv;
     this.location = location;
     this.nativeQueue = !location.remote && !options.noNativeQueue;
-    this.maxChecks = location.remote ? DENOKV_MAX_CHECKS : KV_MAX_CHECKS;
+    // Remote KV may be a denokv server, and Bun's KV is the npm `@deno/kv` (the denokv engine):
+    // both take 10 checks per commit. Deno's own KV takes 100.
+    this.maxChecks = location.remote
+      ? DENOKV_MAX_CHECKS
+      : runtime.name === "bun"
+      ? NPM_KV_MAX_CHECKS
+      : KV_MAX_CHECKS;
     this.#owned = options.owned ?? false;
   }
 
