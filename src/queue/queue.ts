@@ -253,7 +253,8 @@ export class Queue {
     if (id === null) throw new NoSuchTaskError(ref, this.name);
     const first = await getTask(this.store, id);
     if (first === null) throw new NoSuchTaskError(ref, this.name);
-    if (first.finished || wait === 0) return first;
+    // An abort that came while we read must count: a listener added now would never fire.
+    if (first.finished || wait === 0 || options.signal?.aborted) return first;
     const finished = await new Promise<TaskRecord | null>((resolve) => {
       const done = (record: TaskRecord | null) => {
         clearTimeout(timer);
