@@ -1,0 +1,139 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { runInline } from "../../src/cluster/inline.ts";
+import { claimTasks } from "../../src/store/claim.ts";
+import { completeTasks } from "../../src/store/complete.ts";
+import { CorruptRecordError } from "../../src/task/record.ts";
+import { TaskId } from "../../src/task/task_id.ts";
+import { storeTasks } from "../fixtures/store_tasks.ts";
+import { tally, tempQueue } from "./_helpers.ts";
+
+const tasks = storeTasks as ReadonlyMap<string, (...args: unknown[]) => unknown>;
+
+test("claimTasks() takes a priority -1 task enqueued behind 1,000 normal ones next", async () => {
+  await using t = await tempQueue();
+  await t.queue.enqueueMany(
+    Array.from({ length: 1_000 }, (_, i) => ({ func: "add", args: [i, 0] })),
+  );
+  const urgent = await t.queue.enqueue({ func: "add", args: [-1, 0], priority: -1 });
+  const low = await t.queue.enqueue({ func: "add", args: [-2, 0], priority: 5 });
+  const [first] = await claimTasks(t.queue.store, { cluster: "c", workers: ["w"] });
+  assert.equal(first!.record.id, urgent.id);
+  assert.equal(first!.record.state, "running");
+  let last = "";
+  for (
+    let c;
+    (c = await claimTasks(t.queue.store, { cluster: "c", workers: ["w", "w"] })).length;
+  ) {
+    last = c.at(-1)!.record.id;
+  }
+  assert.equal(last, low.id, "a higher number runs last");
+});
+
+test("claimTasks() hands out tasks FIFO within a priority", async () => {
+  await using t = await tempQueue();
+  const ids: string[] = [];
+  for (let i = 0; i < 30; i++) ids.push((await t.queue.enqueue("add", i, 0)).id);
+  const got: string[] = [];
+  // Batches of several sizes (a batch past the KV's check limit is cut to it).
+  for (let i = 0; got.length < ids.length; i++) {
+    const batch = [1, 7, 3, 19][i % 4]!;
+    const claimed = await claimTasks(t.queue.store, {
+      cluster: "c",
+      workers: Array(batch).fill("w"),
+    });
+    assert.ok(claimed.length > 0 && claimed.length <= batch);
+    got.push(...claimed.map((c) => c.record.id));
+  }
+  assert.deepEqual(got, ids);
+  assert.deepEqual(await claimTasks(t.queue.store, { cluster: "c", workers: ["w"] }), []);
+  assert.deepEqual(await t.queue.counts(), await tally(t.queue));
+  assert.equal((await t.queue.counts()).running, 30);
+});
+
+test("claimTasks() never claims a delayed task before its time", async () => {
+  let now = 1_800_000_000_000;
+  await using t = await tempQueue({ clock: () => now });
+  const { id } = await t.queue.enqueue({ func: "add", args: [1, 1], delay: 10_000 });
+  const eta = await t.queue.enqueue({ func: "add", args: [2, 2], eta: new Date(now + 20_000) });
+  assert.equal(eta.record.state, "scheduled");
+  assert.equal((await runInline(t.queue.store, { tasks, burst: true })).processed, 0);
+  assert.deepEqual(await claimTasks(t.queue.store, { cluster: "c", workers: ["w"] }), []);
+  now += 10_000;
+  const report = await runInline(t.queue.store, { tasks, burst: true });
+  assert.equal(report.processed, 1);
+  assert.equal(await t.queue.result(id), 2);
+  assert.equal((await t.queue.fetch(eta.id))!.state, "scheduled");
+  assert.deepEqual(await t.queue.counts(), await tally(t.queue));
+});
+
+test("claimTasks() reports and skips a corrupt record, and the runner goes on", async () => {
+  await using t = await tempQueue();
+  const before = await t.queue.enqueue("add", 1, 2);
+  const badId = TaskId.create().id;
+  const after = await t.queue.enqueue("add", 3, 4);
+  const k = t.queue.store.keys;
+  const garbage = new Uint8Array([0xde, 0xad, 0xbe, 0xef, 0xff, 0x00, 0x7b]);
+  await t.queue.store.kv.atomic()
+    .set(k.task(badId), garbage)
+    .set(k.ready(0, badId), new Uint8Array())
+    .commit();
+  const corrupt: Error[] = [];
+  const page = await t.queue.tasks({ onCorrupt: (e) => corrupt.push(e) });
+  assert.equal(page.tasks.length, 2, "list skips it");
+  assert.equal(corrupt.length, 1, "list reports it");
+  const claimed = await claimTasks(t.queue.store, {
+    cluster: "c",
+    workers: ["w", "w", "w"],
+    onCorrupt: (e) => corrupt.push(e),
+  });
+  assert.deepEqual(claimed.map((c) => c.record.id), [before.id, after.id]);
+  assert.equal(corrupt.length, 2, "claim reports it");
+  assert.ok(corrupt[1] instanceof CorruptRecordError);
+  assert.match(corrupt[1]!.message, new RegExp(badId));
+  await completeTasks(
+    t.queue.store,
+    claimed.map((c) => ({ kind: "success" as const, claimed: c, resultJson: "1" })),
+  );
+  // The runner, with the same garbage in place again, runs the others and does not crash.
+  await t.queue.store.kv.set(k.ready(0, badId), new Uint8Array());
+  const third = await t.queue.enqueue("add", 5, 6);
+  const errors: unknown[] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => errors.push(args);
+  try {
+    const report = await runInline(t.queue.store, { tasks, burst: true });
+    assert.equal(report.processed, 1);
+  } finally {
+    console.error = original;
+  }
+  assert.equal(errors.length, 1);
+  assert.equal(await t.queue.result(third.id), 11);
+  const left = await t.queue.store.kv.get<Uint8Array>(k.task(badId));
+  assert.deepEqual(new Uint8Array(left.value!), garbage, "the bad value is kept for inspection");
+});
+
+test("claimTasks() with a big batch of large records stays within one commit's limits", async () => {
+  await using t = await tempQueue();
+  const big = "x".repeat(45 * 1024); // inline, just under the chunking threshold
+  await t.queue.enqueueMany(
+    Array.from({ length: 40 }, (_, i) => ({ func: "size", args: [big + i] })),
+  );
+  const report = await runInline(t.queue.store, { tasks, burst: true, batch: 40 });
+  assert.deepEqual(report, { processed: 40, succeeded: 40, failed: 0 });
+  assert.deepEqual(await t.queue.counts(), await tally(t.queue));
+});
+
+test("completeTasks() refuses an outcome whose lease was lost", async () => {
+  await using t = await tempQueue();
+  const { id } = await t.queue.enqueue("add", 1, 1);
+  const [claimed] = await claimTasks(t.queue.store, { cluster: "c", workers: ["w"] });
+  await t.queue.store.kv.set(t.queue.store.keys.lease(id), new Uint8Array([1]));
+  const [stored] = await completeTasks(t.queue.store, [{
+    kind: "success",
+    claimed: claimed!,
+    resultJson: "2",
+  }]);
+  assert.equal(stored!.record, null);
+  assert.equal((await t.queue.fetch(id))!.state, "running");
+});
