@@ -11,6 +11,8 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import type { Queue } from "../../src/queue/queue.ts";
+import type { StateCounts } from "../../src/store/counters.ts";
 
 /** The repository root: the children run there, so `deno.json` applies. */
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -251,5 +253,51 @@ export function linesReached(path: string, n: number, ms: number): Promise<numbe
       ms,
     );
     check();
+  });
+}
+
+/**
+ * Resolves with the queue's counts once `done(counts)` holds, re-read on every change the
+ * queue's change feed reports (the KV file's watch: commits of any process). Rejects after `ms`.
+ */
+export function countsReach(
+  queue: Queue,
+  done: (counts: StateCounts) => boolean,
+  ms: number,
+): Promise<StateCounts> {
+  return new Promise((resolve, reject) => {
+    let last: StateCounts | null = null;
+    let reading = false;
+    let again = false;
+    const finish = (error: Error | null) => {
+      clearTimeout(timer);
+      off();
+      if (error) reject(error);
+      else resolve(last!);
+    };
+    const check = async () => {
+      if (reading) {
+        again = true;
+        return;
+      }
+      reading = true;
+      try {
+        do {
+          again = false;
+          last = await queue.counts();
+          if (done(last)) return finish(null);
+        } while (again);
+      } catch (error) {
+        finish(error as Error);
+      } finally {
+        reading = false;
+      }
+    };
+    const off = queue.store.changes.subscribe(() => void check());
+    const timer = setTimeout(
+      () => finish(new Error(`Counts not reached after ${ms} ms: ${JSON.stringify(last)}`)),
+      ms,
+    );
+    void check();
   });
 }
