@@ -192,7 +192,9 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   #pending: Outcome[] = [];
   #flushing: Promise<void> | null = null;
   #state: State = "new";
-  #pumping = false;
+  #pumping: Promise<void> | null = null;
+  /** Outcomes not yet stored, by worker name: its place is not free until they are. */
+  #unstored = new Map<string, number>();
   #dirty = false;
   #rr = 0;
   #delayTimer: ReturnType<typeof setTimeout> | null = null;
@@ -341,19 +343,22 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     if (this.#cancelCheck) clearTimeout(this.#cancelCheck);
     for (const off of this.#unsubscribe) off();
     this.#unsubscribe = [];
-    // Whatever still runs goes back to ready; its worker is terminated.
+    // A claim in flight either dispatches before this or releases what it claimed.
+    await this.#pumping;
+    // Whatever still runs goes back to ready once its worker is terminated, so a released task
+    // never runs here and elsewhere at once.
     const left = [...this.#running.values()];
     this.#running.clear();
     for (const r of left) {
       if (r.timer) clearTimeout(r.timer);
       if (r.graceTimer) clearTimeout(r.graceTimer);
     }
+    await Promise.all(this.#slots.map((s) => s.worker?.terminate("shutdown")));
     await this.#flush();
     for (const store of this.#stores) {
       const mine = left.filter((r) => r.store === store).map((r) => r.claimed);
       if (mine.length > 0) await releaseTasks(store, mine).catch((e) => this.#report(e, "release"));
     }
-    await Promise.all(this.#slots.map((s) => s.worker?.terminate("shutdown")));
     for (const store of this.#stores) {
       await store.kv.delete(store.keys.cluster(this.id)).catch(() => {});
     }
@@ -468,7 +473,8 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     for (const s of this.#slots) {
       const w = s.worker;
       if (!w || s.draining || (w.state !== "idle" && w.state !== "busy")) continue;
-      for (let i = w.inFlight.size; i < this.#options.concurrency; i++) out.push(w.name);
+      const used = w.inFlight.size + (this.#unstored.get(w.name) ?? 0);
+      for (let i = used; i < this.#options.concurrency; i++) out.push(w.name);
     }
     return out;
   }
@@ -487,9 +493,8 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       this.#dirty = true;
       return;
     }
-    this.#pumping = true;
-    void this.#pump().finally(() => {
-      this.#pumping = false;
+    this.#pumping = this.#pump().finally(() => {
+      this.#pumping = null;
     });
   }
 
@@ -512,6 +517,13 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
             onCorrupt: (e) => this.#report(e, "claim"),
           });
           if (claimed.length > 0) claimedAny = true;
+          if (this.#state !== "running") {
+            // A stop began while claiming: give these back rather than start them.
+            if (claimed.length > 0) {
+              await releaseTasks(store, claimed).catch((e) => this.#report(e, "release"));
+            }
+            return;
+          }
           for (const c of claimed) this.#dispatch(store, c);
           places = this.#freePlaces();
         }
@@ -704,6 +716,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     if (outcome.kind === "success") this.#counts.succeeded++;
     else this.#counts.failed++;
     this.#pending.push(outcome);
+    if (r.worker) this.#unstored.set(r.worker, (this.#unstored.get(r.worker) ?? 0) + 1);
     if (!this.#flushing) this.#flushing = this.#flushSoon();
   }
 
@@ -737,6 +750,13 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
             if (this.#state === "stopped") return;
             continue;
           }
+          for (const o of outcomes) {
+            const w = o.claimed.record.worker;
+            const n = w ? (this.#unstored.get(w) ?? 0) - 1 : 0;
+            if (w && n > 0) this.#unstored.set(w, n);
+            else if (w) this.#unstored.delete(w);
+          }
+          this.#wake();
           outcomes.forEach((o, i) => {
             this.emit("task:finish", {
               id: o.claimed.record.id,
