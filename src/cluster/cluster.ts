@@ -23,6 +23,7 @@ import { runtime } from "../runtime/mod.ts";
 import { DEFAULT_RETRY, type RetryPolicy, retryTime } from "../task/backoff.ts";
 import type { ErrorInfo } from "./protocol.ts";
 import { TaskId } from "../task/task_id.ts";
+import { TaskRecord } from "../task/record.ts";
 import { cancelRequests } from "../store/cancel.ts";
 import { type Claimed, claimTasks } from "../store/claim.ts";
 import { completeTasks, type Outcome } from "../store/complete.ts";
@@ -91,7 +92,8 @@ export interface ClusterOptions {
    */
   maxMemoryMb?: number;
   /**
-   * Exit once nothing is queued or running.
+   * Exit once nothing is queued or running and no retry of a task this cluster ran still waits
+   * for its backoff. Other delayed tasks (an eta in the future) are left for a later run.
    * @default false
    */
   burst?: boolean;
@@ -189,6 +191,8 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   #stores: Store[] = [];
   #slots: Slot[] = [];
   #running = new Map<string, Running>();
+  /** Burst mode: tasks this cluster scheduled for a retry, which it waits for. */
+  #retrying = new Map<string, Store>();
   #pending: Outcome[] = [];
   #flushing: Promise<void> | null = null;
   #state: State = "new";
@@ -545,7 +549,24 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     }
   }
 
+  /**
+   * Burst mode's test: nothing queued or running, and no retry of a task this cluster ran still
+   * waits for its backoff (the delay timer wakes the cluster for it).
+   */
   async #queuesEmpty(): Promise<boolean> {
+    for (const [id, store] of this.#retrying) {
+      const entry = await store.kv.get(store.keys.task(id));
+      let state: string | null = null;
+      try {
+        state = entry.versionstamp === null
+          ? null
+          : TaskRecord.decode(entry.key, entry.value).state;
+      } catch {
+        // a damaged record is no longer ours to wait for
+      }
+      if (state === "scheduled" || state === "queued") return false;
+      this.#retrying.delete(id);
+    }
     for (const store of this.#stores) {
       for await (const _ of store.kv.list({ prefix: store.keys.readyPrefix }, { limit: 1 })) {
         return false;
@@ -711,6 +732,9 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
         error,
         retryAt: retryTime(r, error.name, this.#options.retry, now),
       };
+    }
+    if (outcome.kind === "failure" && outcome.retryAt !== null && this.#options.burst) {
+      this.#retrying.set(r.id, running.store);
     }
     this.#counts.processed++;
     if (outcome.kind === "success") this.#counts.succeeded++;

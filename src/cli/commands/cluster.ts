@@ -51,7 +51,8 @@ export const clusterCommand: Command = {
   --recycle N          replace a worker after N tasks (default: never)
   --max-memory MB      replace a worker whose heap passes MB (default: never)
   --grace MS           on SIGINT/SIGTERM, let running tasks finish for MS (default 10000)
-  --burst              exit 0 once nothing is queued or running
+  --burst              exit 0 once nothing is queued or running and no retry of a task it
+                       ran still waits for its backoff (other delayed tasks are left)
   --no-native-queue    wake by file/KV watch and timers only, as on remote KV
   --no-sentinel        (Deno) run without the parent process that recycles a stuck host
   --heartbeat MS       heartbeat interval (default 2000)
