@@ -24,6 +24,7 @@ import { KV_MAX_GET_MANY } from "../store/limits.ts";
 import { type Clock, KvHandle, Store } from "../store/store.ts";
 import type { Kv } from "../runtime/mod.ts";
 import { addStateCounts, CountDeltas } from "../store/counters.ts";
+import { commitAtomic } from "../store/commit.ts";
 
 /** A task function, or its registered name. */
 // deno-lint-ignore no-explicit-any
@@ -374,7 +375,7 @@ export class Queue {
         .set(k.ready(queued.priority, queued.id), new Uint8Array())
         .sum(k.signal, 1n);
       addStateCounts(atomic, this.store, new CountDeltas().move(record.state, "queued").deltas);
-      if ((await atomic.commit()).ok) {
+      if ((await commitAtomic(atomic)).ok) {
         this.notify();
         return queued;
       }

@@ -8,6 +8,7 @@ import { addStateCounts, CountDeltas } from "./counters.ts";
 import { NoSuchTaskError, TaskStateError } from "./errors.ts";
 import { getRecord, resolveTaskRef } from "./get.ts";
 import type { Store } from "./store.ts";
+import { commitAtomic } from "./commit.ts";
 
 /** What a cancel did. */
 export type CancelResult =
@@ -60,7 +61,7 @@ export async function cancelTask(store: Store, ref: string): Promise<CancelResul
         addStateCounts(atomic, store, new CountDeltas().move(record.state, "cancelled").deltas);
       }
     }
-    if ((await atomic.commit()).ok) {
+    if ((await commitAtomic(atomic)).ok) {
       store.changes.notifyLocal();
       return record.state === "running" ? "cancelling" : "cancelled";
     }

@@ -6,6 +6,7 @@
  */
 import { CHUNK_BYTES, KV_MAX_COMMIT_BYTES } from "./limits.ts";
 import type { Store } from "./store.ts";
+import { commitAtomic } from "./commit.ts";
 
 /** Raised when a payload is over the configured ceiling. */
 export class PayloadTooLargeError extends RangeError {
@@ -44,7 +45,7 @@ export async function writeChunks(
         bytes.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES),
       );
     }
-    const res = await atomic.commit();
+    const res = await commitAtomic(atomic);
     if (!res.ok) throw new Error(`Writing chunks of task ${id} failed; try again.`);
   }
   return count;
@@ -86,9 +87,9 @@ export async function deleteChunks(
   for await (const entry of store.kv.list({ prefix: store.keys.blobs(id, part) })) {
     atomic.delete(entry.key);
     if (++n % PER_COMMIT === 0) {
-      await atomic.commit();
+      await commitAtomic(atomic);
       atomic = store.kv.atomic();
     }
   }
-  if (n % PER_COMMIT !== 0) await atomic.commit();
+  if (n % PER_COMMIT !== 0) await commitAtomic(atomic);
 }

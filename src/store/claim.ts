@@ -10,6 +10,7 @@ import { readChunks } from "./chunks.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
 import { KV_MAX_COMMIT_BYTES, KV_MAX_GET_MANY } from "./limits.ts";
 import type { Store } from "./store.ts";
+import { commitAtomic } from "./commit.ts";
 
 /** A task this process now holds, with what completing it needs. */
 export interface Claimed {
@@ -189,7 +190,7 @@ async function commitClaims(
   }
   if (mutations === 0) return [];
   addStateCounts(atomic, store, counts.deltas);
-  const result = await atomic.commit();
+  const result = await commitAtomic(atomic);
   if (!result.ok) return null;
   return pending.map((p) => ({
     record: p.record,

@@ -14,6 +14,7 @@ import { addStateCounts, CountDeltas } from "./counters.ts";
 import { doorbell } from "./enqueue.ts";
 import { INLINE_PAYLOAD_BYTES, KV_MAX_COMMIT_BYTES, KV_MAX_QUEUE_DELAY_MS } from "./limits.ts";
 import type { Store } from "./store.ts";
+import { commitAtomic } from "./commit.ts";
 
 /** How an attempt ended. */
 export type Outcome =
@@ -133,6 +134,6 @@ async function commitOutcomes(store: Store, batch: PreparedOutcome[]): Promise<b
       });
     }
   }
-  const result = await atomic.commit();
+  const result = await commitAtomic(atomic);
   return result.ok;
 }

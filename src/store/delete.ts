@@ -8,6 +8,7 @@ import { addStateCounts, CountDeltas } from "./counters.ts";
 import { TaskStateError } from "./errors.ts";
 import type { TaskRecord } from "../task/record.ts";
 import type { Store } from "./store.ts";
+import { commitAtomic } from "./commit.ts";
 
 /** Adds the mutations that remove `record` and its index entries. */
 export function addDeleteMutations(
@@ -47,7 +48,7 @@ export async function deleteRecord(
   const atomic = store.kv.atomic().check({ key: store.keys.task(record.id), versionstamp });
   addDeleteMutations(atomic, store, record);
   addStateCounts(atomic, store, new CountDeltas().move(record.state, null).deltas);
-  if (!(await atomic.commit()).ok) return false;
+  if (!(await commitAtomic(atomic)).ok) return false;
   if (record.argsChunks > 0) await deleteChunks(store, record.id, "args");
   if (record.resultChunks > 0) await deleteChunks(store, record.id, "result");
   store.changes.notifyLocal();

@@ -19,6 +19,7 @@ import {
   MAX_BULK_TASKS,
 } from "./limits.ts";
 import type { Store } from "./store.ts";
+import { commitAtomic } from "./commit.ts";
 
 /** Options for one enqueued task. */
 export interface EnqueueOptions {
@@ -157,7 +158,7 @@ function enqueueBytes(record: TaskRecord): number {
 }
 
 async function commitEnqueue(atomic: Deno.AtomicOperation, count: number): Promise<void> {
-  const result = await atomic.commit();
+  const result = await commitAtomic(atomic);
   if (!result.ok) {
     throw new Error(`Enqueue of ${count} tasks was refused by KV; retry.`);
   }

@@ -9,6 +9,7 @@ import { closeSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import process from "node:process";
 import { type Kv, runtime } from "../runtime/mod.ts";
+import { retryBusy } from "./commit.ts";
 
 /** The KV file used when nothing else is configured. */
 export const DEFAULT_KV_PATH = ".kvq/kv.sqlite3";
@@ -68,7 +69,8 @@ export async function openKvAt(location: KvLocation): Promise<Kv> {
     checkIsSqlite(path);
   }
   try {
-    return await runtime.openKv(location.location);
+    // Opening switches a new file to WAL mode, which another process may hold locked briefly.
+    return await retryBusy(() => runtime.openKv(location.location));
   } catch (error) {
     const hint = location.remote
       ? "check the URL, that the server is running, and DENO_KV_ACCESS_TOKEN."

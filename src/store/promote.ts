@@ -8,6 +8,7 @@ import { TaskRecord } from "../task/record.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
 import { KV_MAX_COMMIT_BYTES, KV_MAX_GET_MANY } from "./limits.ts";
 import type { Store } from "./store.ts";
+import { commitAtomic } from "./commit.ts";
 
 /** The time of the earliest delayed task, or null when none waits. */
 export async function nextDelayedAt(store: Store): Promise<number | null> {
@@ -77,7 +78,7 @@ export async function promoteDue(
     promoted++;
   }
   addStateCounts(atomic, store, counts.deltas);
-  const result = await atomic.commit();
+  const result = await commitAtomic(atomic);
   if (!result.ok) return 0; // another cluster promoted them first
   if (promoted > 0) store.changes.notifyLocal();
   return promoted;

@@ -12,6 +12,7 @@ import { type Claimed, decodeLease, type Lease } from "./claim.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
 import { getRecord } from "./get.ts";
 import type { Store } from "./store.ts";
+import { commitAtomic } from "./commit.ts";
 
 /** A lease as listed. */
 export interface LeaseEntry {
@@ -69,7 +70,7 @@ export async function requeueLost(
       } else atomic.set(k.done(record.state, record.stoppedAt!, record.id), new Uint8Array());
       addStateCounts(atomic, store, new CountDeltas().move("running", record.state).deltas);
     }
-    if ((await atomic.commit()).ok && record) out.push(record);
+    if ((await commitAtomic(atomic)).ok && record) out.push(record);
   }
   if (out.length > 0) store.changes.notifyLocal();
   return out;
@@ -91,7 +92,7 @@ export async function releaseTasks(store: Store, claimed: readonly Claimed[]): P
       .set(k.task(record.id), record.encode())
       .set(k.ready(record.priority, record.id), new Uint8Array());
     addStateCounts(atomic, store, new CountDeltas().move("running", "queued").deltas);
-    if ((await atomic.commit()).ok) released++;
+    if ((await commitAtomic(atomic)).ok) released++;
   }
   if (released > 0) store.changes.notifyLocal();
   return released;
