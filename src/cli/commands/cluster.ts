@@ -14,6 +14,7 @@ import {
 } from "../../cluster/sentinel.ts";
 import { runtime } from "../../runtime/mod.ts";
 import { KvHandle } from "../../store/store.ts";
+import { startClusterDashboard } from "./dashboard.ts";
 import { DEFAULT_RETRY } from "../../task/backoff.ts";
 
 /** `kvq cluster --tasks FILE …` */
@@ -38,6 +39,8 @@ export const clusterCommand: Command = {
     heartbeat: { type: "string" },
     "lease-timeout": { type: "string" },
     verbose: { type: "boolean" },
+    dashboard: { type: "string" },
+    "dashboard-read-only": { type: "boolean" },
   },
   help: `  --tasks FILE         a module whose exported functions are the tasks (repeatable)
   --workers N          Web Workers to run (default: the number of CPUs, now ${
@@ -58,6 +61,8 @@ export const clusterCommand: Command = {
   --heartbeat MS       heartbeat interval (default 2000)
   --lease-timeout MS   a cluster silent this long is dead and its tasks are retried (default 10000)
   --verbose            log every task
+  --dashboard H:P      serve the web dashboard too (token: KVQ_DASHBOARD_TOKEN; see kvq dashboard)
+  --dashboard-read-only  serve it without actions
 
 A second SIGINT exits at once; the tasks it ran come back through lease recovery.`,
   async run(ctx) {
@@ -138,6 +143,14 @@ A second SIGINT exits at once; the tasks it ran come back through lease recovery
       handle.close();
       throw error;
     }
+    let stopDashboard: () => Promise<void>;
+    try {
+      stopDashboard = await startClusterDashboard(ctx, handle);
+    } catch (error) {
+      await cluster.stop({ grace: 0 });
+      handle.close();
+      throw error;
+    }
     const stat = cluster.stats();
     ctx.err(
       `kvq: cluster ${cluster.id} (${runtime.name} ${runtime.version}, pid ${process.pid}) on ${handle.location.location}: ${stat.workers.length} workers, queues ${
@@ -145,6 +158,7 @@ A second SIGINT exits at once; the tasks it ran come back through lease recovery
       }${handle.nativeQueue ? "" : ", no native queue"}`,
     );
     await cluster.stopped;
+    await stopDashboard();
     handle.close();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);

@@ -6,6 +6,7 @@
 import type { Command } from "../command.ts";
 import { cancelCommand, deleteCommand, retryCommand } from "./admin.ts";
 import { clusterCommand } from "./cluster.ts";
+import { dashboardCommand } from "./dashboard.ts";
 import { enqueueCommand } from "./enqueue.ts";
 import { resultCommand } from "./result.ts";
 import { scheduleCommand } from "./schedule.ts";
@@ -16,6 +17,7 @@ import { workCommand } from "./work.ts";
 /** The commands. */
 export const COMMANDS: readonly Command[] = [
   clusterCommand,
+  dashboardCommand,
   enqueueCommand,
   resultCommand,
   scheduleCommand,

@@ -1,0 +1,128 @@
+/**
+ * `kvq dashboard`: serve the web dashboard on its own, and the helper `kvq cluster --dashboard`
+ * uses to serve it inside a cluster process.
+ *
+ * @module
+ */
+import process from "node:process";
+import { type Command, type CommandContext, UsageError } from "../command.ts";
+import type { KvHandle } from "../../store/store.ts";
+import { Dashboard, parseListen } from "../../web/dashboard.ts";
+
+/** The default listen address. */
+export const DEFAULT_LISTEN = "127.0.0.1:8080";
+
+function listenOf(text: string): { hostname: string; port: number } {
+  try {
+    return parseListen(text);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function tokenOf(ctx: CommandContext): string | null {
+  const flag = ctx.values.token;
+  if (typeof flag === "string") return flag;
+  const env = process.env.KVQ_DASHBOARD_TOKEN;
+  return env === undefined || env === "" ? null : env;
+}
+
+function queuesOf(ctx: CommandContext): string[] {
+  return String(ctx.values.queue ?? process.env.KVQ_QUEUE ?? "default").split(",")
+    .map((q) => q.trim()).filter(Boolean);
+}
+
+async function serve(
+  ctx: CommandContext,
+  options: { kv: string | KvHandle | null; listen: string; readOnly: boolean },
+): Promise<Dashboard> {
+  const { hostname, port } = listenOf(options.listen);
+  let dashboard: Dashboard;
+  try {
+    dashboard = new Dashboard({
+      ...(options.kv !== null ? { kv: options.kv } : {}),
+      queues: queuesOf(ctx),
+      token: tokenOf(ctx),
+      readOnly: options.readOnly,
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  await dashboard.start();
+  try {
+    await dashboard.listen({ hostname, port });
+  } catch (error) {
+    await dashboard.close();
+    throw error;
+  }
+  ctx.err(
+    `kvq: dashboard on ${dashboard.url}/${options.readOnly ? " (read-only)" : ""}${
+      tokenOf(ctx) ? " (token required)" : ""
+    }`,
+  );
+  return dashboard;
+}
+
+/**
+ * Starts the dashboard of `kvq cluster --dashboard HOST:PORT` on the cluster's KV handle.
+ * Resolves with the function that stops it.
+ */
+export async function startClusterDashboard(
+  ctx: CommandContext,
+  handle: KvHandle,
+): Promise<() => Promise<void>> {
+  const listen = ctx.values.dashboard;
+  if (typeof listen !== "string") return () => Promise.resolve();
+  const dashboard = await serve(ctx, {
+    kv: handle,
+    listen,
+    readOnly: ctx.values["dashboard-read-only"] === true,
+  });
+  return () => dashboard.close();
+}
+
+/** `kvq dashboard [--listen HOST:PORT] [--token T] [--read-only]` */
+export const dashboardCommand: Command = {
+  name: "dashboard",
+  summary: "Serve the web dashboard",
+  usage: "kvq dashboard [--listen HOST:PORT] [--token TOKEN] [--read-only] [--queue A,B]",
+  options: {
+    listen: { type: "string" },
+    token: { type: "string" },
+    "read-only": { type: "boolean" },
+  },
+  help: `  --listen HOST:PORT   where to listen (default ${DEFAULT_LISTEN}; port 0 picks a free one)
+  --token TOKEN        required to sign in (default: KVQ_DASHBOARD_TOKEN); needed to bind
+                       anything but 127.0.0.1 / localhost; at least 16 characters
+  --read-only          hide every action and refuse them
+  --queue A,B          the queues to show (default: KVQ_QUEUE, else default)
+
+Pages: overview, queues, tasks, schedules, clusters; /metrics (Prometheus), /healthz, /readyz.
+Inside a cluster: kvq cluster --tasks ./tasks.ts --dashboard 127.0.0.1:8080
+
+Examples:
+  kvq dashboard
+  KVQ_DASHBOARD_TOKEN=$(openssl rand -hex 16) kvq dashboard --listen 0.0.0.0:8080`,
+  async run(ctx) {
+    if (ctx.positionals.length > 0) {
+      throw new UsageError(`Unexpected argument ${JSON.stringify(ctx.positionals[0])}`);
+    }
+    const dashboard = await serve(ctx, {
+      kv: ctx.kv,
+      listen: typeof ctx.values.listen === "string" ? ctx.values.listen : DEFAULT_LISTEN,
+      readOnly: ctx.values["read-only"] === true,
+    });
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off("SIGINT", stop);
+        process.off("SIGTERM", stop);
+        resolve();
+      };
+      process.on("SIGINT", stop);
+      process.on("SIGTERM", stop);
+    });
+    ctx.err("kvq: dashboard stopping");
+    await dashboard.close();
+    return 0;
+  },
+};

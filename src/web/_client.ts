@@ -1,0 +1,220 @@
+/**
+ * The dashboard's one inline script (no build step). It
+ *
+ * - opens a Server-Sent Events stream for the current page and swaps in the regions the server
+ *   re-rendered, keeping ticked checkboxes and open `<details>`;
+ * - draws the overview's throughput and failure-rate chart as SVG from the streamed series;
+ * - sends action forms with `fetch` (CSRF token in a header), shows the outcome, and lets the
+ *   stream update the page, so an action never reloads it;
+ * - shows times in the viewer's zone.
+ *
+ * @module
+ */
+
+/** The script's source. */
+export const CLIENT_SCRIPT = String.raw`
+(function () {
+  "use strict";
+  var csrf = (document.querySelector('meta[name="csrf"]') || {}).content || "";
+  var SVG = "http://www.w3.org/2000/svg";
+
+  function localize(root) {
+    root.querySelectorAll("time[data-local]").forEach(function (t) {
+      var d = new Date(t.getAttribute("datetime"));
+      if (!isNaN(d)) {
+        var out = t.getAttribute("data-local") === "zone"
+          ? d.toLocaleString(undefined, { timeZoneName: "short" })
+          : d.toLocaleString();
+        var target = t.querySelector("[data-local-text]") || t;
+        target.textContent = out;
+        t.title = d.toISOString();
+      }
+    });
+  }
+
+  function flash(message, bad) {
+    var el = document.getElementById("flash");
+    if (!el) return;
+    el.textContent = message || "";
+    el.className = bad ? "bad" : "";
+    clearTimeout(flash.timer);
+    flash.timer = setTimeout(function () { el.textContent = ""; }, bad ? 9000 : 4000);
+  }
+
+  function swapRegion(id, markup) {
+    var region = document.querySelector('[data-region="' + id + '"]');
+    if (!region) return;
+    var checked = {};
+    region.querySelectorAll('input[type="checkbox"][name="id"]:checked').forEach(function (c) {
+      checked[c.value] = true;
+    });
+    var open = {};
+    region.querySelectorAll("details[data-key][open]").forEach(function (d) {
+      open[d.getAttribute("data-key")] = true;
+    });
+    region.innerHTML = markup;
+    region.querySelectorAll('input[type="checkbox"][name="id"]').forEach(function (c) {
+      if (checked[c.value]) c.checked = true;
+    });
+    region.querySelectorAll("details[data-key]").forEach(function (d) {
+      if (open[d.getAttribute("data-key")]) d.open = true;
+    });
+    localize(region);
+    document.dispatchEvent(new CustomEvent("kvq:region", { detail: { id: id } }));
+  }
+
+  function el(name, attrs, text) {
+    var e = document.createElementNS(SVG, name);
+    for (var k in attrs) e.setAttribute(k, String(attrs[k]));
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function drawChart(svg, points, key, opts) {
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    var w = svg.clientWidth || 600, h = svg.clientHeight || 170;
+    svg.setAttribute("viewBox", "0 0 " + w + " " + h);
+    var left = 44, right = 10, top = 10, bottom = 22;
+    var now = Date.now(), span = 3600000, t0 = now - span;
+    var vals = points.filter(function (p) { return p[key] !== null && p.t >= t0; });
+    var max = opts.max || 0;
+    vals.forEach(function (p) { if (p[key] * opts.scale > max) max = p[key] * opts.scale; });
+    if (!(max > 0)) max = 1;
+    var x = function (t) { return left + (t - t0) / span * (w - left - right); };
+    var y = function (v) { return top + (1 - v / max) * (h - top - bottom); };
+    svg.appendChild(el("line", { x1: left, y1: h - bottom, x2: w - right, y2: h - bottom, class: "axis" }));
+    svg.appendChild(el("line", { x1: left, y1: top, x2: left, y2: h - bottom, class: "axis" }));
+    svg.appendChild(el("text", { x: 4, y: top + 8 }, fmt(max) + opts.unit));
+    svg.appendChild(el("text", { x: 4, y: h - bottom }, "0"));
+    svg.appendChild(el("text", { x: left, y: h - 6 }, "-60 min"));
+    svg.appendChild(el("text", { x: w - right - 24, y: h - 6 }, "now"));
+    if (vals.length === 0) {
+      svg.appendChild(el("text", { x: left + 10, y: top + 30 }, "collecting samples…"));
+      return;
+    }
+    var d = "";
+    vals.forEach(function (p, i) {
+      d += (i ? "L" : "M") + x(p.t).toFixed(1) + "," + y(p[key] * opts.scale).toFixed(1);
+    });
+    if (vals.length > 1) {
+      var area = d + "L" + x(vals[vals.length - 1].t).toFixed(1) + "," + (h - bottom) +
+        "L" + x(vals[0].t).toFixed(1) + "," + (h - bottom) + "Z";
+      svg.appendChild(el("path", { d: area, fill: opts.color, "fill-opacity": 0.12, stroke: "none" }));
+    }
+    svg.appendChild(el("path", { d: d, fill: "none", stroke: opts.color, "stroke-width": 2 }));
+    var last = vals[vals.length - 1];
+    svg.appendChild(el("circle", { cx: x(last.t), cy: y(last[key] * opts.scale), r: 3, fill: opts.color }));
+  }
+
+  function fmt(v) { return v >= 100 ? Math.round(v) : Math.round(v * 10) / 10; }
+
+  function drawCharts(data) {
+    if (!data) return;
+    var a = document.getElementById("chart-rate");
+    var b = document.getElementById("chart-fail");
+    if (a) drawChart(a, data.points, "rate", { scale: 1, unit: "/min", color: "#2f6fde" });
+    if (b) drawChart(b, data.points, "failRate", { scale: 100, unit: "%", color: "#c8362f", max: 5 });
+  }
+
+  var chartData = null;
+  var initial = document.getElementById("chart-data");
+  if (initial) {
+    try { chartData = JSON.parse(initial.textContent); } catch (e) { chartData = null; }
+    drawCharts(chartData);
+    window.addEventListener("resize", function () { drawCharts(chartData); });
+  }
+
+  function setLive(state) {
+    var dot = document.getElementById("live-dot");
+    var text = document.getElementById("live-text");
+    if (dot) dot.className = "live-dot " + (state === "live" ? "on" : "off");
+    if (text) text.textContent = state;
+  }
+
+  if (document.body.hasAttribute("data-live") && window.EventSource) {
+    var source = new EventSource("/events?path=" + encodeURIComponent(location.pathname + location.search));
+    source.addEventListener("open", function () { setLive("live"); });
+    source.addEventListener("error", function () { setLive("reconnecting"); });
+    source.addEventListener("region", function (e) {
+      var msg = JSON.parse(e.data);
+      swapRegion(msg.id, msg.html);
+    });
+    source.addEventListener("chart", function (e) {
+      chartData = JSON.parse(e.data);
+      drawCharts(chartData);
+    });
+    source.addEventListener("gone", function () {
+      setLive("gone");
+      source.close();
+    });
+    window.addEventListener("pagehide", function () { source.close(); });
+  }
+
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (t.matches && t.matches("input[data-select-all]")) {
+      var form = t.closest("form");
+      form.querySelectorAll('input[type="checkbox"][name="id"]').forEach(function (c) {
+        c.checked = t.checked;
+      });
+    }
+    if (t.matches && t.matches("select[data-schedule-type]")) showTypeFields(t.closest("form"));
+  });
+
+  function showTypeFields(form) {
+    if (!form) return;
+    var sel = form.querySelector("select[data-schedule-type]");
+    if (!sel) return;
+    form.querySelectorAll("[data-for-type]").forEach(function (f) {
+      f.hidden = f.getAttribute("data-for-type") !== sel.value;
+    });
+  }
+  document.querySelectorAll("form").forEach(showTypeFields);
+
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (!form.hasAttribute("data-js")) return;
+    e.preventDefault();
+    var submitter = e.submitter || null;
+    var url = (submitter && submitter.getAttribute("formaction")) || form.getAttribute("action");
+    var body = new FormData(form);
+    if (submitter && submitter.name) body.append(submitter.name, submitter.value);
+    var ask = (submitter && submitter.getAttribute("data-confirm")) || form.getAttribute("data-confirm");
+    if (submitter && submitter.hasAttribute("data-needs-selection") && !body.getAll("id").length) {
+      flash("Select tasks first (tick the boxes on the left).", true);
+      return;
+    }
+    if (ask && !window.confirm(ask)) return;
+    var errorSlot = form.querySelector("[data-error]");
+    if (errorSlot) errorSlot.textContent = "";
+    var buttons = form.querySelectorAll("button");
+    buttons.forEach(function (b) { b.disabled = true; });
+    fetch(url, {
+      method: "POST",
+      body: new URLSearchParams(body),
+      headers: { "Accept": "application/json", "X-CSRF-Token": csrf },
+      credentials: "same-origin",
+    }).then(function (res) {
+      return res.json().catch(function () {
+        return { ok: false, error: "The server answered " + res.status + " " + res.statusText };
+      });
+    }).then(function (out) {
+      if (out.ok) {
+        if (out.location) { location.assign(out.location); return; }
+        flash(out.message || "Done");
+        if (form.hasAttribute("data-reset")) { form.reset(); showTypeFields(form); }
+      } else if (errorSlot) {
+        errorSlot.textContent = out.error || "Failed";
+      } else {
+        flash(out.error || "Failed", true);
+      }
+    }).catch(function (err) {
+      flash("Request failed: " + err.message, true);
+    }).finally(function () {
+      buttons.forEach(function (b) { b.disabled = b.hasAttribute("data-disabled"); });
+    });
+  });
+
+  localize(document);
+})();
+`;

@@ -1,0 +1,192 @@
+/**
+ * What the dashboard's buttons do. Each action goes through the same queue and schedule APIs
+ * the library and the CLI use, so the dashboard can do nothing they couldn't.
+ *
+ * @module
+ */
+import type { Queue } from "../queue/queue.ts";
+import { addDeleteMutations } from "../store/delete.ts";
+import { deleteChunks } from "../store/chunks.ts";
+import { addStateCounts, CountDeltas } from "../store/counters.ts";
+import type { TaskState } from "../store/keys.ts";
+import type { Store } from "../store/store.ts";
+import { TaskRecord } from "../task/record.ts";
+import { KV_MAX_GET_MANY } from "../store/limits.ts";
+
+/** The most task ids one bulk request may name. */
+export const MAX_BULK_IDS = 1000;
+
+/** How long one purge or "retry all" request may work before it reports what is left. */
+export const ACTION_BUDGET_MS = 20_000;
+
+/** Entries read per page by purge and "retry all". */
+export const ACTION_PAGE = 100;
+
+/** What an action did. */
+export interface ActionResult {
+  /** One line for the viewer. */
+  message: string;
+  /** Where to go next (after a delete of the task being viewed, say). */
+  location?: string;
+}
+
+/** The bulk operations. */
+export type BulkOp = "retry" | "cancel" | "delete";
+
+/** Applies `op` to each task; failures are counted and the first reason is given. */
+export async function bulk(
+  queue: Queue,
+  op: BulkOp,
+  ids: readonly string[],
+): Promise<ActionResult> {
+  if (ids.length === 0) throw new RangeError("Select at least one task.");
+  if (ids.length > MAX_BULK_IDS) {
+    throw new RangeError(`Select at most ${MAX_BULK_IDS} tasks at once: received ${ids.length}`);
+  }
+  let done = 0;
+  const reasons: string[] = [];
+  for (const id of ids) {
+    try {
+      if (op === "retry") await queue.retry(id);
+      else if (op === "cancel") await queue.cancel(id);
+      else await queue.delete(id);
+      done++;
+    } catch (error) {
+      reasons.push((error as Error).message);
+    }
+  }
+  const verb = op === "retry" ? "Retried" : op === "cancel" ? "Cancelled" : "Deleted";
+  return {
+    message: `${verb} ${done} task${done === 1 ? "" : "s"}${
+      reasons.length ? `; ${reasons.length} skipped: ${reasons[0]}` : ""
+    }.`,
+  };
+}
+
+/** Retries every failed task, a page at a time, within {@linkcode ACTION_BUDGET_MS}. */
+export async function retryAllFailed(
+  queue: Queue,
+  budgetMs = ACTION_BUDGET_MS,
+): Promise<ActionResult> {
+  const started = Date.now();
+  let retried = 0;
+  let skipped = 0;
+  while (Date.now() - started < budgetMs) {
+    const page = await queue.tasks({ state: "failed", limit: ACTION_PAGE });
+    if (page.tasks.length === 0) break;
+    let progress = 0;
+    for (const r of page.tasks) {
+      try {
+        await queue.retry(r.id);
+        retried++;
+        progress++;
+      } catch {
+        skipped++;
+      }
+    }
+    if (progress === 0) break;
+  }
+  const left = (await queue.counts()).failed;
+  return {
+    message: `Retried ${retried} failed task${retried === 1 ? "" : "s"}${
+      skipped ? `, ${skipped} skipped` : ""
+    }${left > 0 ? `; ${left} still failed (click again to go on)` : ""}.`,
+  };
+}
+
+async function commitWithRetry(op: () => Deno.AtomicOperation): Promise<boolean> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return (await op().commit()).ok;
+    } catch (error) {
+      if (attempt >= 20 || !/database is locked|SQLITE_BUSY/i.test(String(error))) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 50));
+    }
+  }
+}
+
+/**
+ * Deletes the finished tasks of one state, oldest first, a page at a time: each page is read
+ * from the state's index and deleted in commits of as many checked records as the KV allows.
+ * Stops after {@linkcode ACTION_BUDGET_MS} and says how many are left.
+ */
+export async function purge(
+  store: Store,
+  state: TaskState,
+  budgetMs = ACTION_BUDGET_MS,
+): Promise<ActionResult> {
+  if (state !== "succeeded" && state !== "failed" && state !== "cancelled") {
+    throw new RangeError(
+      `Only finished tasks can be purged (succeeded, failed or cancelled): received ${
+        JSON.stringify(state)
+      }`,
+    );
+  }
+  const started = Date.now();
+  const perCommit = Math.max(1, Math.min(store.handle.maxChecks, 50));
+  let deleted = 0;
+  let stale = 0;
+  while (Date.now() - started < budgetMs) {
+    const ids: string[] = [];
+    const indexKeys = new Map<string, Deno.KvKey>();
+    for await (
+      const e of store.kv.list({ prefix: store.keys.doneState(state) }, { limit: ACTION_PAGE })
+    ) {
+      const id = e.key[e.key.length - 1] as string;
+      ids.push(id);
+      indexKeys.set(id, e.key);
+    }
+    if (ids.length === 0) break;
+    const found: { record: TaskRecord; versionstamp: string }[] = [];
+    const orphans: string[] = [];
+    for (let i = 0; i < ids.length; i += KV_MAX_GET_MANY) {
+      const part = ids.slice(i, i + KV_MAX_GET_MANY);
+      const entries = await store.kv.getMany(part.map((id) => store.keys.task(id)));
+      entries.forEach((e, j) => {
+        if (e.versionstamp === null) return void orphans.push(part[j]!);
+        try {
+          const record = TaskRecord.decode(e.key, e.value);
+          if (record.state === state) found.push({ record, versionstamp: e.versionstamp });
+          else stale++;
+        } catch {
+          stale++;
+        }
+      });
+    }
+    let progress = 0;
+    for (let i = 0; i < found.length; i += perCommit) {
+      const part = found.slice(i, i + perCommit);
+      const ok = await commitWithRetry(() => {
+        const atomic = store.kv.atomic();
+        const deltas = new CountDeltas();
+        for (const { record, versionstamp } of part) {
+          atomic.check({ key: store.keys.task(record.id), versionstamp });
+          addDeleteMutations(atomic, store, record);
+          deltas.move(record.state, null);
+        }
+        addStateCounts(atomic, store, deltas.deltas);
+        return atomic;
+      });
+      if (!ok) continue; // something changed meanwhile: the next page reads it again
+      deleted += part.length;
+      progress += part.length;
+      for (const { record } of part) {
+        if (record.argsChunks > 0) await deleteChunks(store, record.id, "args");
+        if (record.resultChunks > 0) await deleteChunks(store, record.id, "result");
+      }
+    }
+    // Index entries whose record is gone are dead weight: drop them too.
+    for (const id of orphans) await store.kv.delete(indexKeys.get(id)!);
+    if (progress === 0 && orphans.length === 0) break;
+  }
+  if (deleted > 0) store.changes.notifyLocal();
+  let left = 0;
+  for await (
+    const _ of store.kv.list({ prefix: store.keys.doneState(state) }, { limit: 1 })
+  ) left++;
+  return {
+    message: `Purged ${deleted} ${state} task${deleted === 1 ? "" : "s"} from queue ${store.queue}${
+      left > 0 ? `; more remain (click again to go on)` : ""
+    }${stale > 0 ? ` (${stale} changed meanwhile and were left)` : ""}.`,
+  };
+}

@@ -1,0 +1,175 @@
+/**
+ * What the dashboard reads besides the queue API: cluster heartbeats, latency figures from the
+ * newest finished tasks, and the age of the oldest ready task. Every read is bounded (a page,
+ * never a scan), so a page costs the same with ten tasks or ten million.
+ *
+ * @module
+ */
+import type { ClusterStat, WorkerStat } from "../cluster/cluster.ts";
+import { KV_MAX_GET_MANY } from "../store/limits.ts";
+import { listTasks } from "../store/list.ts";
+import type { Store } from "../store/store.ts";
+import { TaskRecord } from "../task/record.ts";
+
+/** How many finished tasks the latency figures and histograms are computed from. */
+export const RECENT_SAMPLE = 200;
+
+/** How many entries of the ready index are read to find the oldest ready task. */
+export const READY_PAGE = 100;
+
+/** A cluster heartbeat older than this (by its own clock) is shown as stale. */
+export const STALE_HEARTBEAT_MS = 10_000;
+
+const decoder = new TextDecoder();
+
+/** A heartbeat as read back, with the queues it was found under. */
+export interface ClusterView {
+  /** The cluster's own snapshot. */
+  stat: ClusterStat;
+  /** The served queues whose prefix holds this heartbeat. */
+  seenIn: string[];
+}
+
+function isClusterStat(v: unknown): v is ClusterStat {
+  const s = v as ClusterStat;
+  return typeof s === "object" && s !== null && typeof s.id === "string" &&
+    typeof s.host === "string" && typeof s.pid === "number" && Array.isArray(s.workers) &&
+    Array.isArray(s.queues) && typeof s.beatAt === "number" &&
+    s.workers.every((w: WorkerStat) =>
+      typeof w === "object" && w !== null && typeof w.name === "string" && Array.isArray(w.tasks)
+    );
+}
+
+/**
+ * Every cluster heartbeat under the given queues, one entry per cluster. A damaged heartbeat is
+ * skipped (reported through `onCorrupt`).
+ */
+export async function readClusters(
+  stores: readonly Store[],
+  onCorrupt?: (message: string) => void,
+): Promise<ClusterView[]> {
+  const byId = new Map<string, ClusterView>();
+  for (const store of stores) {
+    for await (
+      const e of store.kv.list({ prefix: store.keys.clusters }, { consistency: "eventual" })
+    ) {
+      let stat: unknown;
+      try {
+        stat = JSON.parse(decoder.decode(e.value as Uint8Array));
+      } catch {
+        stat = null;
+      }
+      if (!isClusterStat(stat)) {
+        onCorrupt?.(`Heartbeat at ${JSON.stringify(e.key)} is not a cluster snapshot; skipped.`);
+        continue;
+      }
+      const seen = byId.get(stat.id);
+      if (seen) {
+        seen.seenIn.push(store.queue);
+        if (stat.beatAt > seen.stat.beatAt) seen.stat = stat;
+      } else byId.set(stat.id, { stat, seenIn: [store.queue] });
+    }
+  }
+  return [...byId.values()].sort((a, b) => a.stat.startedAt - b.stat.startedAt);
+}
+
+/** The newest finished (succeeded or failed) tasks, newest first: at most `limit`. */
+export async function recentFinished(store: Store, limit = RECENT_SAMPLE): Promise<TaskRecord[]> {
+  const [ok, bad] = await Promise.all([
+    listTasks(store, { state: "succeeded", limit }),
+    listTasks(store, { state: "failed", limit }),
+  ]);
+  return [...ok.tasks, ...bad.tasks]
+    .sort((a, b) => (b.stoppedAt ?? 0) - (a.stoppedAt ?? 0))
+    .slice(0, limit);
+}
+
+/** Wait (due → start) and run (start → stop) times of finished tasks, in milliseconds. */
+export function durations(records: readonly TaskRecord[]): { wait: number[]; run: number[] } {
+  const wait: number[] = [];
+  const run: number[] = [];
+  for (const r of records) {
+    if (r.startedAt === null) continue;
+    wait.push(Math.max(0, r.startedAt - r.runAt));
+    if (r.stoppedAt !== null) run.push(Math.max(0, r.stoppedAt - r.startedAt));
+  }
+  return { wait, run };
+}
+
+/** The nearest-rank percentile `p` (0-100) of `values`; null when there are none. */
+export function percentile(values: readonly number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[Math.min(sorted.length, rank) - 1]!;
+}
+
+/** Reads task records by id, skipping missing and damaged ones. */
+export async function readRecords(store: Store, ids: readonly string[]): Promise<TaskRecord[]> {
+  const out: TaskRecord[] = [];
+  for (let i = 0; i < ids.length; i += KV_MAX_GET_MANY) {
+    const part = ids.slice(i, i + KV_MAX_GET_MANY);
+    const entries = await store.kv.getMany(part.map((id) => store.keys.task(id)), {
+      consistency: "eventual",
+    });
+    for (const e of entries) {
+      if (e.versionstamp === null) continue;
+      try {
+        out.push(TaskRecord.decode(e.key, e.value));
+      } catch {
+        // a damaged record is reported where it is listed; here it just has no age
+      }
+    }
+  }
+  return out;
+}
+
+/** The oldest task ready to run in a queue. */
+export interface OldestReady {
+  /** The task. */
+  record: TaskRecord;
+  /** How long it has been due, in ms. */
+  age: number;
+  /** Whether the ready index has more entries than the page read (lower priorities). */
+  partial: boolean;
+}
+
+/**
+ * The ready task that has waited longest. The ready index is ordered by priority first, so the
+ * oldest task may sit behind newer ones of a higher priority: the first {@linkcode READY_PAGE}
+ * entries are read and the earliest due among them wins.
+ */
+export async function oldestReady(store: Store, now: number): Promise<OldestReady | null> {
+  const ids: string[] = [];
+  const iter = store.kv.list({ prefix: store.keys.readyPrefix }, {
+    limit: READY_PAGE + 1,
+    consistency: "eventual",
+  });
+  for await (const e of iter) ids.push(e.key[e.key.length - 1] as string);
+  const partial = ids.length > READY_PAGE;
+  const records = await readRecords(store, ids.slice(0, READY_PAGE));
+  let oldest: TaskRecord | null = null;
+  for (const r of records) if (oldest === null || r.runAt < oldest.runAt) oldest = r;
+  return oldest === null ? null : { record: oldest, age: Math.max(0, now - oldest.runAt), partial };
+}
+
+/** Whether a worker should stand out: marked stuck, or a task running far past its timeout. */
+export function stuckReason(
+  cluster: ClusterStat,
+  worker: WorkerStat,
+  timeouts: ReadonlyMap<string, number | null>,
+  now: number,
+): string | null {
+  if (cluster.stuck?.includes(worker.name)) {
+    return "its thread kept burning CPU after terminate";
+  }
+  for (const t of worker.tasks) {
+    const timeout = timeouts.get(t.id);
+    if (timeout && now - t.startedAt > 2 * timeout + 5_000) {
+      return `task ${t.name} has run ${Math.round((now - t.startedAt) / 1000)} s, timeout ${
+        Math.round(timeout / 1000)
+      } s`;
+    }
+  }
+  return null;
+}

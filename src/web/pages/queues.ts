@@ -1,0 +1,113 @@
+/**
+ * Queues: size, latency and the workers serving each queue (from cluster heartbeats); purge of
+ * finished tasks by state; pause and resume, shown disabled because the store has no pause yet.
+ *
+ * @module
+ */
+import { oldestReady } from "../data.ts";
+import { count, duration } from "../format.ts";
+import { html } from "../html.ts";
+import { csrfField, link, type Page } from "../_page.ts";
+
+/** The finished states a purge may delete. */
+export const PURGE_STATES = ["succeeded", "failed", "cancelled"] as const;
+
+/** `/queues` */
+export const queuesPage: Page = async (ctx) => {
+  const d = ctx.dashboard;
+  const clusters = await d.clusters();
+  const rows = await Promise.all(d.stores.map(async (store) => {
+    const [counts, oldest] = await Promise.all([
+      d.queue(store.queue)!.counts(),
+      oldestReady(store, ctx.now),
+    ]);
+    let workers = 0, busy = 0, serving = 0;
+    for (const { stat } of clusters) {
+      if (!stat.queues.includes(store.queue) || stat.state !== "running") continue;
+      serving++;
+      workers += stat.workers.length;
+      busy += stat.workers.filter((w) => w.tasks.length > 0).length;
+    }
+    return { store, counts, oldest, workers, busy, serving };
+  }));
+  const table = html`
+    <table>
+      <thead>
+        <tr>
+          <th>queue</th>
+          <th>size (queued)</th>
+          <th>scheduled</th>
+          <th>running</th>
+          <th>succeeded</th>
+          <th>failed</th>
+          <th>cancelled</th>
+          <th>latency (oldest ready)</th>
+          <th>workers</th>
+        </tr>
+      </thead>
+      <tbody>${rows.map((r) =>
+        html`
+          <tr data-queue="${r.store.queue}">
+            <td><strong>${r.store.queue}</strong></td>
+            <td><a href="${link({ ...ctx, store: r.store }, "/tasks", {
+              state: "queued",
+            })}">${count(r.counts.queued)}</a></td>
+            <td>${count(r.counts.scheduled)}</td>
+            <td>${count(r.counts.running)}</td>
+            <td>${count(r.counts.succeeded)}</td>
+            <td>${count(r.counts.failed)}</td>
+            <td>${count(r.counts.cancelled)}</td>
+            <td>${r.oldest
+              ? duration(r.oldest.age)
+              : html`<span class="muted">none waiting</span>`}</td>
+            <td>${r.serving === 0
+              ? html`<span class="badge warn">no cluster</span>`
+              : `${r.busy} busy of ${r.workers} in ${r.serving} cluster${
+                r.serving > 1 ? "s" : ""
+              }`}</td>
+          </tr>
+        `
+      )}</tbody>
+    </table>
+  `;
+
+  const controls = ctx.readOnly ? "" : d.stores.map((store) =>
+    html`
+      <div class="panel">
+        <h2>Queue ${store.queue}</h2>
+        <form method="post" action="${link(
+          { ...ctx, store },
+          "/queues/purge",
+        )}" data-js class="actions"
+          data-confirm="Delete every finished task of this state in queue ${store
+            .queue}? This cannot be undone.">
+        ${csrfField(ctx)}
+        <label>purge finished tasks in state
+          <select name="state">${PURGE_STATES.map((s) =>
+            html`<option value="${s}">${s}</option>`
+          )}</select>
+        </label>
+        <button type="submit" class="danger">Purge</button>
+        </form>
+        <div class="actions">
+          <button type="button" disabled data-disabled
+            title="not supported by the store yet">Pause</button>
+          <button type="button" disabled data-disabled
+            title="not supported by the store yet">Resume</button>
+          <span
+            class="note">Pausing a queue is not supported yet: the store has no pause flag that clusters honour. To hold work, stop the clusters serving ${store
+              .queue}.</span>
+        </div>
+        <p
+          class="note">A purge deletes in pages of 100 tasks, for up to 20 s per click; it says how many remain if it stops early.</p>
+      </div>
+    `
+  );
+  return {
+    title: "Queues",
+    nav: "queues",
+    body: html`<h1>Queues</h1>
+<div class="panel">${ctx.regions.wrap("queues", table)}</div>
+${controls}`,
+  };
+};

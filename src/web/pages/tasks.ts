@@ -1,0 +1,196 @@
+/**
+ * Tasks: one view per state, filters on function, group and text, paging by KV cursor, and
+ * bulk actions. The text filter looks only at the page read from KV (id, human name, function
+ * and args JSON), so a page never turns into a scan.
+ *
+ * @module
+ */
+import { TASK_STATES, type TaskState } from "../../store/keys.ts";
+import type { TaskRecord } from "../../task/record.ts";
+import { count, duration, firstLine, shortJson, stateBadge, time } from "../format.ts";
+import { html } from "../html.ts";
+import { csrfField, link, NotFound, type Page, type PageContext } from "../_page.ts";
+
+/** Tasks per page. */
+export const PAGE_SIZE = 50;
+
+/** Whether `r` matches the text filter `q` (case-insensitive). */
+export function matchesText(r: TaskRecord, q: string): boolean {
+  const needle = q.toLowerCase();
+  let args = "";
+  try {
+    args = JSON.stringify(r.args) ?? "";
+  } catch {
+    // unreadable args match nothing
+  }
+  return [r.id, r.name, r.func, args].some((s) => s.toLowerCase().includes(needle));
+}
+
+function filters(ctx: PageContext) {
+  const p = ctx.url.searchParams;
+  const state = p.get("state") ?? "";
+  if (state !== "" && !TASK_STATES.includes(state as TaskState)) {
+    throw new NotFound(`There is no task state ${JSON.stringify(state)}.`);
+  }
+  return {
+    state: state as TaskState | "",
+    func: (p.get("func") ?? "").trim(),
+    group: (p.get("group") ?? "").trim(),
+    q: (p.get("q") ?? "").trim(),
+    cursor: p.get("cursor") ?? "",
+  };
+}
+
+/** `/tasks` */
+export const tasksPage: Page = async (ctx) => {
+  const f = filters(ctx);
+  const queue = ctx.dashboard.queue(ctx.store.queue)!;
+  const [counts, page] = await Promise.all([
+    queue.counts(),
+    queue.tasks({
+      limit: PAGE_SIZE,
+      ...(f.state ? { state: f.state } : {}),
+      ...(f.func ? { func: f.func } : {}),
+      ...(f.group ? { group: f.group } : {}),
+      ...(f.cursor ? { cursor: f.cursor } : {}),
+    }).catch((error) => {
+      if (f.cursor) {
+        throw new NotFound(`That page cursor is not valid: ${(error as Error).message}`);
+      }
+      throw error;
+    }),
+  ]);
+  const rows = f.q ? page.tasks.filter((r) => matchesText(r, f.q)) : page.tasks;
+  const keep = { func: f.func, group: f.group, q: f.q };
+  const total = TASK_STATES.reduce((n, s) => n + counts[s], 0);
+  const tabs = html`<div class="tabs">${
+    [["", "all", total] as const, ...TASK_STATES.map((s) => [s, s, counts[s]] as const)].map((
+      [value, label, n],
+    ) =>
+      html`
+        <a href="${link(ctx, "/tasks", { ...keep, state: value })}" class="${value === f.state
+          ? "active"
+          : ""}"
+          data-tab="${label}">${label}<span class="n" data-count="${label}">${count(n)}</span></a>
+      `
+    )
+  }</div>`;
+  const showActions = !ctx.readOnly;
+  const table = rows.length === 0
+    ? html`<p class="muted" data-empty>${
+      page.tasks.length > 0 ? "No task on this page matches the text filter." : "No tasks here."
+    }</p>`
+    : html`
+      <table>
+        <thead>
+          <tr>${showActions
+            ? html`<th><input type="checkbox" data-select-all aria-label="select all"></th>`
+            : ""}<th>task</th><th>state</th><th>func</th><th>args</th><th>group</th><th>attempt</th><th>enqueued</th><th>ran</th><th>${f
+              .state === "failed"
+            ? "error"
+            : ""}</th>${showActions ? html`<th></th>` : ""}</tr>
+        </thead>
+        <tbody>${rows.map((r) =>
+          html`<tr data-task="${r.id}">${
+            showActions
+              ? html`<td><input type="checkbox" name="id" value="${r.id}" aria-label="select ${r.name}"></td>`
+              : ""
+          }
+<td><a href="${link(ctx, `/tasks/${r.id}`)}">${r.name}</a><div class="mono small muted">${
+            r.id.slice(0, 13)
+          }…</div></td>
+<td>${stateBadge(r.state)}</td><td class="mono">${r.func}</td>
+<td class="mono small">${
+            r.args === null
+              ? html`<span class="muted">(stored in chunks)</span>`
+              : shortJson(r.args)
+          }</td>
+<td>${r.group ?? ""}</td><td>${r.attempt}${r.maxAttempts ? ` / ${r.maxAttempts}` : ""}</td>
+<td>${time(r.enqueuedAt)}</td>
+<td>${
+            r.startedAt !== null && r.stoppedAt !== null
+              ? duration(r.stoppedAt - r.startedAt)
+              : r.startedAt !== null
+              ? html`running ${duration(ctx.now - r.startedAt)}`
+              : r.state === "scheduled"
+              ? html`at ${time(r.runAt)}`
+              : ""
+          }</td>
+<td class="err small">${
+            r.state === "failed" && r.error
+              ? `${r.error.name}: ${firstLine(r.error.message, 90)}`
+              : ""
+          }</td>
+${
+            showActions
+              ? html`<td>${
+                r.finished
+                  ? html`<button type="submit" formaction="${
+                    link(ctx, `/tasks/${r.id}/retry`)
+                  }" data-row-action="retry">Retry</button>`
+                  : html`<button type="submit" formaction="${
+                    link(ctx, `/tasks/${r.id}/cancel`)
+                  }" data-row-action="cancel">Cancel</button>`
+              }</td>`
+              : ""
+          }</tr>`
+        )}</tbody>
+      </table>
+    `;
+  const pager = html`
+    <div
+      class="actions">${f.cursor
+        ? html`<a href="${link(ctx, "/tasks", { ...keep, state: f.state })}">« first page</a>`
+        : ""}${page.cursor
+        ? html`<a href="${
+          link(ctx, "/tasks", { ...keep, state: f.state, cursor: page.cursor })
+        }" data-next>next page »</a>`
+        : html`<span class="muted small">last page</span>`}<span class="muted small">${f.q
+        ? `${rows.length} of the ${page.tasks.length} tasks read match "${f.q}" · `
+        : ""}${page.tasks.length} on this page</span></div>
+  `;
+
+  const bulk = showActions
+    ? html`<div class="actions">
+<button type="submit" name="op" value="retry" data-needs-selection>Retry selected</button>
+<button type="submit" name="op" value="cancel" data-needs-selection>Cancel selected</button>
+<button type="submit" name="op" value="delete" class="danger" data-needs-selection data-confirm="Delete the selected tasks? This cannot be undone.">Delete selected</button>
+${
+      f.state === "failed"
+        ? html`<button type="submit" name="all" value="failed" data-all-failed>Retry all failed</button>`
+        : ""
+    }
+</div>`
+    : "";
+
+  const title = f.state ? `${f.state[0]!.toUpperCase()}${f.state.slice(1)} tasks` : "Tasks";
+  return {
+    title,
+    nav: "tasks",
+    body: html`<h1>${title}</h1>
+${ctx.regions.wrap("tabs", tabs)}
+<form method="get" action="/tasks" class="filters">
+  ${
+      ctx.dashboard.stores.length > 1
+        ? html`<input type="hidden" name="queue" value="${ctx.store.queue}">`
+        : ""
+    }
+  ${f.state ? html`<input type="hidden" name="state" value="${f.state}">` : ""}
+  <label>function<input name="func" value="${f.func}" placeholder="sendEmail"></label>
+  <label>group<input name="group" value="${f.group}"></label>
+  <label>text (id, name, func, args on this page)<input name="q" value="${f.q}" size="28"></label>
+  <button type="submit">Filter</button>
+  ${
+      f.func || f.group || f.q
+        ? html`<a href="${link(ctx, "/tasks", { state: f.state })}">clear</a>`
+        : ""
+    }
+</form>
+<form method="post" action="${link(ctx, "/tasks/bulk")}" data-js id="bulk">
+${csrfField(ctx)}
+<input type="hidden" name="return" value="${ctx.url.pathname}${ctx.url.search}">
+${bulk}
+<div class="panel">${ctx.regions.wrap("list", html`${table}${pager}`)}</div>
+</form>`,
+  };
+};
