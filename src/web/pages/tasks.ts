@@ -163,6 +163,7 @@ ${
 </div>`
     : "";
 
+  const list = ctx.regions.wrap("list", html`${table}${pager}`);
   const title = f.state ? `${f.state[0]!.toUpperCase()}${f.state.slice(1)} tasks` : "Tasks";
   return {
     title,
@@ -186,11 +187,15 @@ ${ctx.regions.wrap("tabs", tabs)}
         : ""
     }
 </form>
-<form method="post" action="${link(ctx, "/tasks/bulk")}" data-js id="bulk">
+${
+      showActions
+        ? html`<form method="post" action="${link(ctx, "/tasks/bulk")}" data-js id="bulk">
 ${csrfField(ctx)}
 <input type="hidden" name="return" value="${ctx.url.pathname}${ctx.url.search}">
 ${bulk}
-<div class="panel">${ctx.regions.wrap("list", html`${table}${pager}`)}</div>
-</form>`,
+<div class="panel">${list}</div>
+</form>`
+        : html`<div class="panel">${list}</div>`
+    }`,
   };
 };
