@@ -25,6 +25,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { type Context, Hono } from "hono";
+import { runtime } from "../runtime/mod.ts";
 import { NoSuchScheduleError, ScheduleExistsError } from "../schedule/errors.ts";
 import { NoSuchTaskError, TaskStateError } from "../store/errors.ts";
 import { TASK_STATES, type TaskState } from "../store/keys.ts";
@@ -616,7 +617,11 @@ export function createApp(d: Dashboard): Hono {
         off = d.onPulse(() => void update());
         untrack = d.trackStream(end);
         keepAlive = setInterval(() => send(": keep-alive\n\n"), 15_000);
-        c.req.raw.signal?.addEventListener("abort", end, { once: true });
+        // Deno cancels the body stream when the browser goes away; Bun aborts the request's
+        // signal. (On Deno, request.signal also aborts once a response is delivered.)
+        if (runtime.name === "bun") {
+          c.req.raw.signal?.addEventListener("abort", end, { once: true });
+        }
         void update();
       },
       cancel() {

@@ -502,3 +502,33 @@ test("Dashboard.listen() refuses a public bind without a token and names a port 
   });
   assert.throws(() => new Dashboard({ token: "short" }), /at least 16 characters/);
 });
+
+test("Dashboard ends a live stream when its browser goes away, and all of them on close()", async () => {
+  await withDashboard({}, async ({ dashboard }) => {
+    await dashboard.listen({ hostname: "127.0.0.1", port: 0 });
+    const gone = new AbortController();
+    const res = await fetch(`${dashboard.url}/events?path=/`, { signal: gone.signal });
+    const reader = res.body!.getReader();
+    await reader.read();
+    assert.equal(dashboard.streams, 1);
+    gone.abort();
+    await reader.cancel().catch(() => {});
+    const started = Date.now();
+    while (dashboard.streams > 0 && Date.now() - started < 5000) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(dashboard.streams, 0);
+    const open = await fetch(`${dashboard.url}/events?path=/queues`);
+    const r2 = open.body!.getReader();
+    await r2.read();
+    assert.equal(dashboard.streams, 1);
+    await dashboard.close();
+    // The stream ends: cleanly on Deno; Bun's stop(true) resets the connection.
+    try {
+      for (;;) if ((await r2.read()).done) break;
+    } catch (error) {
+      assert.match(String(error), /ECONNRESET|closed/);
+    }
+    assert.equal(dashboard.streams, 0);
+  });
+});
