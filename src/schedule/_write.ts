@@ -9,6 +9,7 @@ import { KV_MAX_QUEUE_DELAY_MS } from "../store/limits.ts";
 import type { Store } from "../store/store.ts";
 import { NoSuchScheduleError } from "./errors.ts";
 import { ScheduleRecord, validateScheduleName } from "./record.ts";
+import { commitAtomic } from "../store/commit.ts";
 
 /** How often a changing schedule is re-read and its commit retried before giving up. */
 export const SCHEDULE_COMMIT_ATTEMPTS = 10;
@@ -94,7 +95,7 @@ export async function updateSchedule(
     const atomic = store.kv.atomic()
       .check({ key: store.keys.schedule(name), versionstamp: found.versionstamp });
     addScheduleMutations(store, atomic, found.record, after, now);
-    if ((await atomic.commit()).ok) {
+    if ((await commitAtomic(atomic)).ok) {
       store.changes.notifyLocal();
       return after;
     }

@@ -13,6 +13,7 @@ import { nextRun as nextSlot } from "./next_run.ts";
 import { ScheduleRecord, validateScheduleName } from "./record.ts";
 import { type ScheduleSpec, type ScheduleType, validateSpec } from "./spec.ts";
 import { addScheduleMutations, SCHEDULE_COMMIT_ATTEMPTS } from "./_write.ts";
+import { commitAtomic } from "../store/commit.ts";
 
 /** When and how a schedule fires, and the options of the tasks it creates. */
 export interface ScheduleOptions {
@@ -173,7 +174,7 @@ export async function addSchedule(
     });
     const atomic = store.kv.atomic().check({ key, versionstamp: entry.versionstamp });
     addScheduleMutations(store, atomic, before, record, now);
-    if ((await atomic.commit()).ok) {
+    if ((await commitAtomic(atomic)).ok) {
       store.changes.notifyLocal();
       return record;
     }

@@ -7,6 +7,7 @@
 import type { Store } from "../store/store.ts";
 import { ScheduleRecord, validateScheduleName } from "./record.ts";
 import { SCHEDULE_COMMIT_ATTEMPTS } from "./_write.ts";
+import { commitAtomic } from "../store/commit.ts";
 
 /**
  * Deletes a schedule. Resolves true when it was deleted, false when there was none. A record
@@ -28,7 +29,7 @@ export async function deleteSchedule(store: Store, name: string): Promise<boolea
       // corrupt: delete the record anyway
     }
     atomic.sum(store.keys.signal, 1n);
-    if ((await atomic.commit()).ok) {
+    if ((await commitAtomic(atomic)).ok) {
       store.changes.notifyLocal();
       return true;
     }

@@ -30,6 +30,7 @@ import type { TaskRecord } from "../task/record.ts";
 import { dueSlots } from "./next_run.ts";
 import { ScheduleRecord } from "./record.ts";
 import { addScheduleMutations, doorbellDelay, taskSpecFor } from "./_write.ts";
+import { commitAtomic } from "../store/commit.ts";
 
 /** The most slots one commit fires, so a long catch-up is spread over modest commits. */
 export const FIRE_BATCH_SLOTS = 100;
@@ -154,7 +155,9 @@ async function fireOne(
   let dueKey = entry.key;
   let dueStamp = entry.versionstamp;
   if (typeof name !== "string" || typeof dueAt !== "number") {
-    await store.kv.atomic().check({ key: dueKey, versionstamp: dueStamp }).delete(dueKey).commit();
+    await commitAtomic(
+      store.kv.atomic().check({ key: dueKey, versionstamp: dueStamp }).delete(dueKey),
+    );
     return;
   }
 
@@ -170,7 +173,9 @@ async function fireOne(
   if (record === null || !record.active || record.nextRun !== dueAt) {
     // A stale entry: its schedule is gone, corrupt, paused or has moved on. Drop it, unless
     // someone changed it meanwhile.
-    await store.kv.atomic().check({ key: dueKey, versionstamp: dueStamp }).delete(dueKey).commit();
+    await commitAtomic(
+      store.kv.atomic().check({ key: dueKey, versionstamp: dueStamp }).delete(dueKey),
+    );
     return;
   }
 
@@ -182,7 +187,7 @@ async function fireOne(
       .check({ key: dueKey, versionstamp: dueStamp });
     if (fired.tasks.length > 0) addEnqueueMutations(store, atomic, fired.tasks, now);
     addScheduleMutations(store, atomic, record, fired.after, now, fired.tasks.length === 0);
-    const result = await atomic.commit();
+    const result = await commitAtomic(atomic);
     if (!result.ok) break; // another cluster fired or changed it first
     counter.created += fired.tasks.length;
     store.changes.notifyLocal();
@@ -266,7 +271,7 @@ async function rearmChain(store: Store, now: number): Promise<void> {
   if (wait <= KV_MAX_QUEUE_DELAY_MS) return;
   const late = (KV_MAX_QUEUE_DELAY_MS - (wait % KV_MAX_QUEUE_DELAY_MS)) % KV_MAX_QUEUE_DELAY_MS;
   if (late > DOORBELL_CHAIN_TOLERANCE_MS) return;
-  await store.kv.atomic()
-    .enqueue(doorbell(store.queue), { delay: doorbellDelay(earliest, now) })
-    .commit();
+  await commitAtomic(
+    store.kv.atomic().enqueue(doorbell(store.queue), { delay: doorbellDelay(earliest, now) }),
+  );
 }

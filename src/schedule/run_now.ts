@@ -9,6 +9,7 @@ import type { TaskRecord } from "../task/record.ts";
 import { NoSuchScheduleError } from "./errors.ts";
 import { validateScheduleName } from "./record.ts";
 import { readSchedule, SCHEDULE_COMMIT_ATTEMPTS, taskSpecFor } from "./_write.ts";
+import { commitAtomic } from "../store/commit.ts";
 
 /**
  * Enqueues the schedule's task now, whether it is paused, done or overlapping, and records it
@@ -36,7 +37,7 @@ export async function runScheduleNow(store: Store, name: string): Promise<TaskRe
       .check({ key, versionstamp: found.versionstamp })
       .set(key, after.encode());
     addEnqueueMutations(store, atomic, [task!], now);
-    if ((await atomic.commit()).ok) {
+    if ((await commitAtomic(atomic)).ok) {
       store.changes.notifyLocal();
       return task!;
     }
