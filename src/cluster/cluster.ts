@@ -24,6 +24,8 @@ import { DEFAULT_RETRY, type RetryPolicy, retryTime } from "../task/backoff.ts";
 import type { ErrorInfo } from "./protocol.ts";
 import { TaskId } from "../task/task_id.ts";
 import { TaskRecord } from "../task/record.ts";
+import { retryBusy } from "../store/commit.ts";
+import { pruneStats } from "../store/stats.ts";
 import { cancelRequests } from "../store/cancel.ts";
 import { type Claimed, claimTasks } from "../store/claim.ts";
 import { completeTasks, type Outcome } from "../store/complete.ts";
@@ -213,6 +215,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   #clusterCpu = 0;
   #startedAt = 0;
   #reincarnations = 0;
+  #prunedAt = 0;
   #counts = { processed: 0, succeeded: 0, failed: 0 };
   #lowestFree = Infinity;
   #stuck: string[] = [];
@@ -802,11 +805,16 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     try {
       const stat = this.stats();
       const bytes = encoder.encode(JSON.stringify(stat));
+      const prune = Date.now() - this.#prunedAt > 600_000;
+      if (prune) this.#prunedAt = Date.now();
       for (const store of this.#stores) {
-        await store.kv.set(store.keys.cluster(this.id), bytes, {
-          expireIn: Math.max(this.#options.leaseTimeout * 3, 30_000),
-        });
+        await retryBusy(() =>
+          store.kv.set(store.keys.cluster(this.id), bytes, {
+            expireIn: Math.max(this.#options.leaseTimeout * 3, 30_000),
+          })
+        );
         await this.#recover(store);
+        if (prune) await pruneStats(store);
       }
     } catch (error) {
       this.#report(error as Error, "heartbeat");

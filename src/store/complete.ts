@@ -15,6 +15,7 @@ import { doorbell } from "./enqueue.ts";
 import { INLINE_PAYLOAD_BYTES, KV_MAX_COMMIT_BYTES, KV_MAX_QUEUE_DELAY_MS } from "./limits.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
+import { StatDeltas } from "./stats.ts";
 
 /** How an attempt ended. */
 export type Outcome =
@@ -108,9 +109,15 @@ async function prepareOutcome(store: Store, outcome: Outcome): Promise<PreparedO
 async function commitOutcomes(store: Store, batch: PreparedOutcome[]): Promise<boolean> {
   const atomic = store.kv.atomic();
   const counts = new CountDeltas();
+  const stats = new StatDeltas();
   const now = store.now();
   let earliestRetry = Infinity;
   for (const { outcome, record } of batch) {
+    stats.add(now, {
+      ok: outcome.kind === "success",
+      startedAt: outcome.claimed.record.startedAt,
+      runAt: outcome.claimed.record.runAt,
+    });
     const k = store.keys;
     atomic.check({ key: k.lease(record.id), versionstamp: outcome.claimed.versionstamp });
     atomic.set(k.task(record.id), record.encode());
@@ -126,6 +133,7 @@ async function commitOutcomes(store: Store, batch: PreparedOutcome[]): Promise<b
     counts.move("running", record.state);
   }
   addStateCounts(atomic, store, counts.deltas);
+  stats.apply(atomic, store);
   if (Number.isFinite(earliestRetry)) {
     atomic.sum(store.keys.signal, 1n);
     if (store.handle.nativeQueue) {

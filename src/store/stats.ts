@@ -1,0 +1,139 @@
+/**
+ * Throughput and timing statistics from `KvU64` sums in one-minute buckets, so `kvq info` and
+ * the dashboard get rates and averages over the last day from at most 1,440 small keys, never
+ * from a scan of the tasks. Each finished attempt adds to its minute: attempts ended, succeeded,
+ * failed, run milliseconds (start → stop) and wait milliseconds (due → start).
+ *
+ * Buckets older than {@linkcode STATS_KEEP_MS} are pruned by the cluster heartbeat.
+ *
+ * @module
+ */
+import { commitAtomic } from "./commit.ts";
+import type { Store } from "./store.ts";
+
+/** Bucket width. */
+export const STATS_BUCKET_MS = 60_000;
+
+/** How long buckets are kept: a day, plus an hour of slack. */
+export const STATS_KEEP_MS = 25 * 60 * 60 * 1000;
+
+/** The fields summed per bucket. */
+export type StatField = "ended" | "succeeded" | "failed" | "runMs" | "waitMs";
+
+const FIELDS: readonly StatField[] = ["ended", "succeeded", "failed", "runMs", "waitMs"];
+
+/** The key part of the bucket holding `at`: zero-padded epoch ms so keys sort by time. */
+export function bucketOf(at: number): string {
+  return String(Math.floor(at / STATS_BUCKET_MS) * STATS_BUCKET_MS).padStart(15, "0");
+}
+
+/** Sums for one batch of finished attempts, added to one commit. */
+export class StatDeltas {
+  #by = new Map<string, Record<StatField, number>>();
+
+  /** Counts one finished attempt. */
+  add(at: number, attempt: { ok: boolean; startedAt: number | null; runAt: number }): void {
+    const bucket = bucketOf(at);
+    let d = this.#by.get(bucket);
+    if (!d) this.#by.set(bucket, d = { ended: 0, succeeded: 0, failed: 0, runMs: 0, waitMs: 0 });
+    d.ended++;
+    if (attempt.ok) d.succeeded++;
+    else d.failed++;
+    if (attempt.startedAt !== null) {
+      d.runMs += Math.max(0, at - attempt.startedAt);
+      d.waitMs += Math.max(0, attempt.startedAt - attempt.runAt);
+    }
+  }
+
+  /** Adds the sums to `atomic`. */
+  apply(atomic: Deno.AtomicOperation, store: Store): void {
+    for (const [bucket, d] of this.#by) {
+      for (const field of FIELDS) {
+        const v = Math.round(d[field]);
+        if (v > 0) atomic.sum(store.keys.stat("minute", bucket, field), BigInt(v));
+      }
+    }
+  }
+}
+
+/** Rates and averages read from the buckets. */
+export interface QueueRates {
+  /** Attempts ended per second over the last minute. */
+  perSecond: number;
+  /** Attempts ended in the last minute. */
+  perMinute: number;
+  /** Attempts ended in the last hour. */
+  perHour: number;
+  /** Attempts ended in the last 24 hours. */
+  perDay: number;
+  /** Failed attempts in the last hour. */
+  failedLastHour: number;
+  /** Mean run time (ms) over the last 24 hours; null with no data. */
+  avgRunMs: number | null;
+  /** Mean wait from due to start (ms) over the last 24 hours; null with no data. */
+  avgWaitMs: number | null;
+  /** Ended and failed attempts per minute over the last hour, oldest first (60 entries). */
+  lastHour: { at: number; ended: number; failed: number }[];
+}
+
+/** Reads the rates of the last day, as of `now`. */
+export async function readRates(store: Store, now = store.now()): Promise<QueueRates> {
+  const prefix = store.keys.stat("minute");
+  const sums = new Map<string, Record<StatField, number>>();
+  for await (
+    const e of store.kv.list<Deno.KvU64>({
+      start: [...prefix, bucketOf(now - 24 * 3_600_000)],
+      end: [...prefix, bucketOf(now + STATS_BUCKET_MS)],
+    })
+  ) {
+    const bucket = e.key[e.key.length - 2] as string;
+    const field = e.key[e.key.length - 1] as StatField;
+    let d = sums.get(bucket);
+    if (!d) sums.set(bucket, d = { ended: 0, succeeded: 0, failed: 0, runMs: 0, waitMs: 0 });
+    d[field] = Number(e.value?.value ?? 0n);
+  }
+  const sumSince = (since: number, field: StatField) => {
+    let n = 0;
+    for (const [bucket, d] of sums) if (Number(bucket) >= since) n += d[field];
+    return n;
+  };
+  const minuteAgo = now - 60_000;
+  const perMinute = sumSince(minuteAgo, "ended");
+  const ended = sumSince(0, "ended");
+  const lastHour: QueueRates["lastHour"] = [];
+  const first = Math.floor(now / STATS_BUCKET_MS) * STATS_BUCKET_MS - 59 * STATS_BUCKET_MS;
+  for (let at = first; at <= now; at += STATS_BUCKET_MS) {
+    const d = sums.get(bucketOf(at));
+    lastHour.push({ at, ended: d?.ended ?? 0, failed: d?.failed ?? 0 });
+  }
+  return {
+    perSecond: perMinute / 60,
+    perMinute,
+    perHour: sumSince(now - 3_600_000, "ended"),
+    perDay: ended,
+    failedLastHour: sumSince(now - 3_600_000, "failed"),
+    avgRunMs: ended > 0 ? sumSince(0, "runMs") / ended : null,
+    avgWaitMs: ended > 0 ? sumSince(0, "waitMs") / ended : null,
+    lastHour,
+  };
+}
+
+/** Deletes buckets older than {@linkcode STATS_KEEP_MS}. Returns how many keys went. */
+export async function pruneStats(store: Store, now = store.now()): Promise<number> {
+  const prefix = store.keys.stat("minute");
+  let atomic = store.kv.atomic();
+  let n = 0;
+  for await (
+    const e of store.kv.list({ start: prefix, end: [...prefix, bucketOf(now - STATS_KEEP_MS)] }, {
+      limit: 1000,
+    })
+  ) {
+    atomic.delete(e.key);
+    if (++n % 500 === 0) {
+      await commitAtomic(atomic);
+      atomic = store.kv.atomic();
+    }
+  }
+  if (n % 500 !== 0) await commitAtomic(atomic);
+  return n;
+}
