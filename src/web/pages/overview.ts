@@ -135,8 +135,8 @@ export const overviewPage: Page = async (ctx) => {
         </div>
       </div>
       <p
-        class="note">The charts come from the state counters, sampled every ${Math.round(
-          d.sampler.interval / 1000,
+        class="note">The charts come from the state counters, sampled every ${(
+          d.sampler.interval / 1000
         )} s since this dashboard started (${time(
           d.startedAt,
         )}); the last hour is kept in memory. A purge or retry inside one sample can hide finishes.</p>
