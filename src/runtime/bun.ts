@@ -47,6 +47,9 @@ export const bunRuntime: Runtime = {
     const compiled = !/\/bun(\.exe)?$/.test(exe) || entry.startsWith("/$bunfs/");
     return { cmd: exe, args: compiled ? [] : [entry] };
   },
+  cron(): boolean {
+    return false;
+  },
   serve(options: ServeOptions): Promise<HttpServer> {
     const server = bun.serve({
       hostname: options.hostname,

@@ -20,6 +20,17 @@ export const denoRuntime: Runtime = {
   selfCommand(entry: string) {
     return { cmd: Deno.execPath(), args: ["run", "-A", "--unstable-kv", entry] };
   },
+  cron(name: string, schedule: string, handler: () => Promise<void> | void): boolean {
+    const cron = (Deno as unknown as { cron?: (n: string, s: string, h: () => unknown) => unknown })
+      .cron;
+    if (typeof cron !== "function") return false;
+    try {
+      cron(name, schedule, handler);
+      return true;
+    } catch {
+      return false;
+    }
+  },
   serve(options: ServeOptions): Promise<HttpServer> {
     return new Promise((resolve, reject) => {
       try {

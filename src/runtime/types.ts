@@ -34,6 +34,11 @@ export interface Runtime {
   u64(value: bigint): KvU64;
   /** The command line that runs this same program again: runtime binary plus entry arguments. */
   selfCommand(entry: string): { cmd: string; args: string[] };
+  /**
+   * Registers a cron job where the runtime has one (`Deno.cron`); returns false where it has
+   * none (Bun, or Deno without `--unstable-cron`).
+   */
+  cron(name: string, schedule: string, handler: () => Promise<void> | void): boolean;
   /** Starts an HTTP server; resolves once it listens. */
   serve(options: ServeOptions): Promise<HttpServer>;
 }
