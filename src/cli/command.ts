@@ -42,6 +42,8 @@ export interface CommandContext {
   err(text: string): void;
   /** Whether stdout is a terminal (colour and progress only then, and not with NO_COLOR). */
   tty: boolean;
+  /** Whether stderr is a terminal: progress output only then. */
+  progress?: boolean;
   /** The `--kv` value, if given. */
   kv: string | null;
   /** The whole command line after the program (for re-running it, as the sentinel does). */

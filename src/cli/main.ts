@@ -6,17 +6,21 @@
  *
  * @module
  */
+import { statSync } from "node:fs";
+import { resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { type Command, type CommandContext, type OptionSpec, UsageError } from "./command.ts";
 import { COMMANDS } from "./commands/mod.ts";
 import { openQueue, type Queue } from "../queue/queue.ts";
 import { DEFAULT_KV_PATH } from "../store/kv.ts";
+import { applyConfig, CONFIG_FILE, ConfigError, resolveConfig } from "./config.ts";
 
 const COMMON: OptionSpec = {
   kv: { type: "string" },
   queue: { type: "string" },
   json: { type: "boolean" },
+  config: { type: "string" },
   help: { type: "boolean", short: "h" },
 };
 
@@ -24,7 +28,9 @@ const COMMON_HELP = `Common options:
   --kv PATH|URL   the KV store (default: KVQ_KV, else ${DEFAULT_KV_PATH})
   --queue NAME    the queue (default: KVQ_QUEUE, else default)
   --json          print data as JSON
-  -h, --help      show help`;
+  --config FILE   read settings from FILE (default: ${CONFIG_FILE} here, if present)
+  -h, --help      show help
+Settings come from flags, then KVQ_* environment variables, then the config file: see 'kvq config'.`;
 
 /** The top-level help. */
 export function mainHelp(): string {
@@ -82,14 +88,40 @@ export function closest(word: string, names: Iterable<string>): string | null {
 export interface CliIo {
   out(text: string): void;
   err(text: string): void;
+  /** Whether stdout is a terminal and colour is allowed (NO_COLOR unset). */
   tty: boolean;
+  /** Whether stderr is a terminal, for progress output. @default false */
+  errTty?: boolean;
 }
 
 const defaultIo: CliIo = {
   out: (text) => console.log(text),
   err: (text) => console.error(text),
   tty: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+  errTty: Boolean(process.stderr.isTTY),
 };
+
+/**
+ * Checks that each task module given as a file path exists, before a cluster starts workers
+ * that would each fail to import it. Returns the message to print, or null when all are there.
+ */
+export function missingTaskFile(files: readonly string[], cwd = process.cwd()): string | null {
+  for (const file of files) {
+    if (/^[a-z][a-z0-9+.-]*:/i.test(file) && !/^file:/i.test(file)) continue; // a URL
+    const path = /^file:/i.test(file) ? new URL(file).pathname : resolve(cwd, file);
+    let isFile = false;
+    try {
+      isFile = statSync(path).isFile();
+    } catch {
+      isFile = false;
+    }
+    if (!isFile) {
+      return `The task module ${file} was not found (looked for ${path}). ` +
+        "Pass --tasks with the path of the module that exports your task functions.";
+    }
+  }
+  return null;
+}
 
 /**
  * Runs the CLI with `argv` (the words after the program name). Resolves with the exit code.
@@ -134,12 +166,29 @@ export async function main(argv: string[], entry: string, io: CliIo = defaultIo)
     io.out(commandHelp(command));
     return 0;
   }
+  try {
+    const config = resolveConfig(values, { configFile: values.config as string | undefined });
+    // `kvq config` shows where each value came from, so it gets the flags alone.
+    if (command.name !== "config") applyConfig(command.name, values, config);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    io.err(`kvq ${command.name}: ${error.message}`);
+    return 2;
+  }
+  if (Array.isArray(values.tasks)) {
+    const missing = missingTaskFile(values.tasks as string[]);
+    if (missing) {
+      io.err(`kvq ${command.name}: ${missing}`);
+      return 2;
+    }
+  }
   const opened: { queue: Queue | null } = { queue: null };
   const ctx: CommandContext = {
     values,
     positionals: parsed.positionals,
     json: values.json === true,
     tty: io.tty,
+    progress: io.errTty ?? false,
     kv: (values.kv as string | undefined) ?? null,
     argv,
     entry,
@@ -159,6 +208,13 @@ export async function main(argv: string[], entry: string, io: CliIo = defaultIo)
       return 2;
     }
     const e = error as Error;
+    if (/^Cannot load task module /.test(e.message ?? "")) {
+      // A module that does not import is a setup error: exit 2, so a sentinel does not restart.
+      io.err(
+        `kvq ${command.name}: ${e.message}\nFix the error in that module, or pass --tasks with another one.`,
+      );
+      return 2;
+    }
     io.err(`kvq ${command.name}: ${e.message ?? String(error)}`);
     if (process.env.KVQ_DEBUG && e.stack) io.err(e.stack);
     return 1;

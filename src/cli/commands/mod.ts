@@ -6,6 +6,13 @@
 import type { Command } from "../command.ts";
 import { cancelCommand, deleteCommand, retryCommand } from "./admin.ts";
 import { clusterCommand } from "./cluster.ts";
+import { configCommand } from "./config.ts";
+import { exportCommand } from "./export.ts";
+import { importCommand } from "./import.ts";
+import { infoCommand } from "./info.ts";
+import { memoryCommand } from "./memory.ts";
+import { monitorCommand } from "./monitor.ts";
+import { purgeCommand } from "./purge.ts";
 import { dashboardCommand } from "./dashboard.ts";
 import { enqueueCommand } from "./enqueue.ts";
 import { resultCommand } from "./result.ts";
@@ -27,4 +34,11 @@ export const COMMANDS: readonly Command[] = [
   retryCommand,
   deleteCommand,
   workCommand,
+  infoCommand,
+  monitorCommand,
+  memoryCommand,
+  purgeCommand,
+  exportCommand,
+  importCommand,
+  configCommand,
 ];

@@ -1,0 +1,107 @@
+/**
+ * `kvq export`: back up every key kvq keeps, as NDJSON (see `src/store/export.ts`).
+ *
+ * @module
+ */
+import { closeSync, existsSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { resolve } from "node:path";
+import process from "node:process";
+import { type Command, UsageError } from "../command.ts";
+import { exportLines } from "../../store/export.ts";
+import { resolveKvLocation } from "../../store/kv.ts";
+import { KvHandle } from "../../store/store.ts";
+import { bytes as formatBytes } from "../../web/format.ts";
+
+/** A line on stderr rewritten in place, at most ten times a second; nothing when off. */
+export function progressLine(on: boolean): { update(text: string): void; done(): void } {
+  let last = 0;
+  let shown = false;
+  return {
+    update(text) {
+      if (!on || Date.now() - last < 100) return;
+      last = Date.now();
+      shown = true;
+      process.stderr.write(`\r${text}\x1b[K`);
+    },
+    done() {
+      if (shown) process.stderr.write("\r\x1b[K");
+    },
+  };
+}
+
+/** `kvq export [--out FILE]` */
+export const exportCommand: Command = {
+  name: "export",
+  summary: "Back up every kvq key as NDJSON (to stdout or --out FILE)",
+  usage: "kvq export [--out FILE]",
+  options: { out: { type: "string", short: "o" } },
+  help: `  -o, --out FILE   write to FILE (written aside, then renamed: never half a backup)
+
+One JSON object per line, in key order: a header, then {"key": [...], "value": "<base64>"} or
+{"key": [...], "u64": "<decimal>"}. Key part types are kept. Expiry is not (heartbeats get
+theirs back on import). Entries written during the export may be missed: stop the clusters, or
+take it when idle, for an exact snapshot. Restore with kvq import.
+
+Examples:
+  kvq export --out backup-$(date +%F).ndjson
+  kvq export --kv /var/lib/kvq/kv.sqlite3 | gzip > backup.ndjson.gz`,
+  async run(ctx) {
+    if (ctx.positionals.length > 0) {
+      throw new UsageError(`Unexpected argument ${JSON.stringify(ctx.positionals[0])}`);
+    }
+    const location = resolveKvLocation(ctx.kv);
+    if (location.path && !existsSync(location.path)) {
+      ctx.err(
+        `kvq export: there is no KV store at ${location.path}. Pass --kv with the store to back up.`,
+      );
+      return 4;
+    }
+    const out = typeof ctx.values.out === "string" ? resolve(ctx.values.out) : null;
+    const handle = await KvHandle.open({ kv: ctx.kv });
+    const progress = progressLine(ctx.progress === true);
+    let keys = -1; // the header is not a key
+    let size = 0;
+    const tmp = out ? `${out}.${process.pid}.partial` : null;
+    const fd = tmp ? openSync(tmp, "w") : null;
+    try {
+      let chunk: string[] = [];
+      let chunkBytes = 0;
+      const flush = () => {
+        if (chunk.length === 0) return;
+        if (fd !== null) writeSync(fd, `${chunk.join("\n")}\n`);
+        else ctx.out(chunk.join("\n"));
+        chunk = [];
+        chunkBytes = 0;
+      };
+      for await (const line of exportLines(handle.kv)) {
+        chunk.push(line);
+        chunkBytes += line.length + 1;
+        size += line.length + 1;
+        keys++;
+        if (chunkBytes > 256 * 1024) flush();
+        progress.update(`kvq export: ${keys.toLocaleString("en-US")} keys, ${formatBytes(size)}`);
+      }
+      flush();
+      if (fd !== null) closeSync(fd);
+      if (tmp && out) renameSync(tmp, out);
+    } catch (error) {
+      if (fd !== null) {
+        try {
+          closeSync(fd);
+        } catch {
+          // already closed
+        }
+      }
+      if (tmp) rmSync(tmp, { force: true });
+      throw error;
+    } finally {
+      progress.done();
+      handle.close();
+    }
+    if (out) {
+      if (ctx.json) ctx.out(JSON.stringify({ out, keys, bytes: size }));
+      else ctx.err(`Exported ${keys} keys (${formatBytes(size)}) to ${out}`);
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,300 @@
+/**
+ * `kvq info` (Django Q's `qinfo`): per queue, the clusters serving it, task counts, schedules,
+ * throughput and average run and wait times. Every figure comes from counters, heartbeats and
+ * per-minute buckets: no scan of the tasks.
+ *
+ * Also the helpers `kvq monitor` and `kvq memory` share: finding the queues of a KV store and
+ * reading their clusters.
+ *
+ * @module
+ */
+import { type Command, type CommandContext, UsageError } from "../command.ts";
+import type { ClusterStat } from "../../cluster/cluster.ts";
+import { readStateCounts, type StateCounts } from "../../store/counters.ts";
+import { ROOT, TASK_STATES, validateQueueName } from "../../store/keys.ts";
+import { type QueueRates, readRates } from "../../store/stats.ts";
+import { KvHandle, Store } from "../../store/store.ts";
+import { type ClusterView, readClusters, STALE_HEARTBEAT_MS } from "../../web/data.ts";
+import { bytes, duration } from "../../web/format.ts";
+
+/** The most queues `kvq info` discovers by itself; past it, name them with `--queue`. */
+export const MAX_DISCOVERED_QUEUES = 1000;
+
+/**
+ * The distinct queue names in a KV store. Each queue is one prefix `["kvq", name]`, so the names
+ * are found by a skip scan: read the first key under `["kvq"]`, then the first key after every
+ * key of that queue (`["kvq", name + "\0"]`: queue names never hold NUL, and it sorts after any
+ * `["kvq", name, …]`), and so on. That is one read of one key per queue, however many tasks
+ * there are. Stops after `max` queues.
+ */
+export async function listQueueNames(
+  kv: Deno.Kv,
+  max = MAX_DISCOVERED_QUEUES,
+): Promise<{ names: string[]; more: boolean }> {
+  const names: string[] = [];
+  let after: string | null = null;
+  while (true) {
+    const selector: Deno.KvListSelector = after === null
+      ? { start: [ROOT, ""], end: [ROOT, false] }
+      : { start: [ROOT, `${after}\0`], end: [ROOT, false] };
+    let next: string | null = null;
+    for await (const e of kv.list(selector, { limit: 1, consistency: "eventual" })) {
+      // Strings sort before numbers, bigints and booleans: past the last string, no queue is left.
+      if (typeof e.key[1] === "string") next = e.key[1];
+    }
+    if (next === null) return { names, more: false };
+    if (names.length >= max) return { names, more: true };
+    names.push(next);
+    after = next;
+  }
+}
+
+/** The KV handle and the stores of the queues a command looks at. */
+export interface OpenedQueues {
+  handle: KvHandle;
+  stores: Store[];
+  /** Whether more queues exist than were discovered. */
+  more: boolean;
+  close(): void;
+}
+
+/**
+ * Opens the KV store of `--kv` and the queues of `--queue A,B`, or every queue found in it (or
+ * `default` when there is none yet).
+ */
+export async function openQueues(ctx: CommandContext): Promise<OpenedQueues> {
+  const named = typeof ctx.values.queue === "string"
+    ? ctx.values.queue.split(",").map((q) => q.trim()).filter(Boolean)
+    : [];
+  for (const q of named) {
+    try {
+      validateQueueName(q);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  }
+  const handle = await KvHandle.open({ kv: ctx.kv });
+  try {
+    let names = named;
+    let more = false;
+    if (names.length === 0) {
+      const found = await listQueueNames(handle.kv);
+      names = found.names.filter((n) => {
+        try {
+          validateQueueName(n);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      more = found.more;
+      if (names.length === 0) names = ["default"];
+    }
+    const stores = names.map((q) => new Store(handle, q));
+    return { handle, stores, more, close: () => handle.close() };
+  } catch (error) {
+    handle.close();
+    throw error;
+  }
+}
+
+/** What `kvq info --json` prints for one queue. */
+export interface QueueInfo {
+  name: string;
+  clusters: number;
+  workers: number;
+  reincarnations: number;
+  counts: StateCounts;
+  schedules: number;
+  rates: Omit<QueueRates, "lastHour">;
+}
+
+/** What `kvq info --json` prints for one cluster. */
+export interface ClusterInfo {
+  id: string;
+  host: string;
+  pid: number;
+  runtime: string;
+  version: string;
+  state: string;
+  queues: string[];
+  startedAt: number;
+  beatAt: number;
+  uptimeMs: number;
+  stale: boolean;
+  workers: number;
+  reincarnations: number;
+  processed: number;
+  succeeded: number;
+  failed: number;
+  rss: number;
+  cpu: number;
+}
+
+/** Reads everything `kvq info` shows. */
+export async function readInfo(
+  opened: OpenedQueues,
+  now = Date.now(),
+  onCorrupt?: (message: string) => void,
+): Promise<{ kv: string; queues: QueueInfo[]; clusters: ClusterInfo[]; more: boolean }> {
+  const views = await readClusters(opened.stores, onCorrupt);
+  const queues: QueueInfo[] = [];
+  for (const store of opened.stores) {
+    const [counts, rates, schedules] = await Promise.all([
+      readStateCounts(store),
+      readRates(store, now),
+      countKeys(store.kv, store.keys.schedulePrefix),
+    ]);
+    const serving = views.filter((v) => v.seenIn.includes(store.queue) && !isStale(v.stat, now));
+    const { lastHour: _lastHour, ...flat } = rates;
+    queues.push({
+      name: store.queue,
+      clusters: serving.length,
+      workers: serving.reduce((n, v) => n + v.stat.workers.length, 0),
+      reincarnations: serving.reduce((n, v) => n + (v.stat.reincarnations ?? 0), 0),
+      counts,
+      schedules,
+      rates: flat,
+    });
+  }
+  return {
+    kv: opened.handle.location.location,
+    queues,
+    clusters: views.map((v) => clusterInfo(v, now)),
+    more: opened.more,
+  };
+}
+
+/** Whether a heartbeat is older than the dashboard's stale mark (its cluster likely died). */
+export function isStale(stat: ClusterStat, now: number): boolean {
+  return now - stat.beatAt > STALE_HEARTBEAT_MS;
+}
+
+function clusterInfo(v: ClusterView, now: number): ClusterInfo {
+  const s = v.stat;
+  return {
+    id: s.id,
+    host: s.host,
+    pid: s.pid,
+    runtime: s.runtime,
+    version: s.version,
+    state: s.state,
+    queues: s.queues,
+    startedAt: s.startedAt,
+    beatAt: s.beatAt,
+    uptimeMs: Math.max(0, now - s.startedAt),
+    stale: isStale(s, now),
+    workers: s.workers.length,
+    reincarnations: s.reincarnations ?? 0,
+    processed: s.processed ?? 0,
+    succeeded: s.succeeded ?? 0,
+    failed: s.failed ?? 0,
+    rss: s.rss ?? 0,
+    cpu: s.cpu ?? 0,
+  };
+}
+
+async function countKeys(kv: Deno.Kv, prefix: Deno.KvKey): Promise<number> {
+  let n = 0;
+  for await (const _ of kv.list({ prefix }, { consistency: "eventual" })) n++;
+  return n;
+}
+
+/** ANSI styles, or none when colour is off. */
+export function styles(color: boolean): Record<
+  "bold" | "dim" | "red" | "green" | "yellow",
+  (
+    s: string,
+  ) => string
+> {
+  const wrap = (code: string) => (s: string) => color ? `\x1b[${code}m${s}\x1b[0m` : s;
+  return {
+    bold: wrap("1"),
+    dim: wrap("2"),
+    red: wrap("31"),
+    green: wrap("32"),
+    yellow: wrap("33"),
+  };
+}
+
+/** A rate for humans: `0.17`, `12`, `1,234`. */
+function rate(n: number): string {
+  return n >= 10 || Number.isInteger(n) ? Math.round(n).toLocaleString("en-US") : n.toFixed(2);
+}
+
+/** `kvq info` as text. */
+export function renderInfo(
+  info: Awaited<ReturnType<typeof readInfo>>,
+  color: boolean,
+): string[] {
+  const c = styles(color);
+  const lines = [c.bold(`kvq on ${info.kv}`)];
+  for (const q of info.queues) {
+    const counts = TASK_STATES.map((s) => {
+      const text = `${s} ${q.counts[s].toLocaleString("en-US")}`;
+      return s === "failed" && q.counts[s] > 0 ? c.red(text) : text;
+    }).join("  ");
+    const r = q.rates;
+    lines.push(
+      "",
+      c.bold(`queue ${q.name}`),
+      `  clusters   ${q.clusters}   workers ${q.workers}   reincarnations ${q.reincarnations}`,
+      `  tasks      ${counts}`,
+      `  schedules  ${q.schedules}`,
+      `  finished   ${rate(r.perSecond)}/s   ${rate(r.perMinute)}/min   ${rate(r.perHour)}/h   ${
+        rate(r.perDay)
+      }/day   (${r.failedLastHour} failed in the last hour)`,
+      `  average    run ${duration(r.avgRunMs)}   wait ${duration(r.avgWaitMs)}   (last 24 h)`,
+    );
+  }
+  lines.push("", c.bold("clusters"));
+  if (info.clusters.length === 0) lines.push("  none running");
+  for (const k of info.clusters) {
+    const state = k.stale ? c.yellow(`silent ${duration(Date.now() - k.beatAt)}`) : k.state;
+    lines.push(
+      `  ${k.id}  ${k.host} pid ${k.pid}  ${state}  up ${
+        duration(k.uptimeMs)
+      }  ${k.workers} workers  ${k.reincarnations} reincarnations  rss ${
+        bytes(k.rss)
+      }  ${k.runtime} ${k.version}  queues ${k.queues.join(",")}`,
+    );
+  }
+  if (info.more) {
+    lines.push(
+      "",
+      c.yellow(`More than ${MAX_DISCOVERED_QUEUES} queues: name them with --queue A,B.`),
+    );
+  }
+  return lines;
+}
+
+/** `kvq info [--queue A,B]` */
+export const infoCommand: Command = {
+  name: "info",
+  summary: "Show clusters, task counts, throughput and timings per queue (Django Q's qinfo)",
+  usage: "kvq info [--queue A,B] [--json]",
+  options: {},
+  help: `  --queue A,B   only these queues (default: every queue found in the KV store)
+
+Counts come from counters, rates and averages from per-minute sums of the last 24 hours, and
+clusters from their heartbeats: nothing scans the tasks. Queues are found with one key read per
+queue (at most ${MAX_DISCOVERED_QUEUES}).
+
+Examples:
+  kvq info
+  kvq info --queue emails --json`,
+  async run(ctx) {
+    if (ctx.positionals.length > 0) {
+      throw new UsageError(`Unexpected argument ${JSON.stringify(ctx.positionals[0])}`);
+    }
+    const opened = await openQueues(ctx);
+    try {
+      const info = await readInfo(opened, Date.now(), (m) => ctx.err(`kvq: ${m}`));
+      if (ctx.json) ctx.out(JSON.stringify(info));
+      else for (const line of renderInfo(info, ctx.tty)) ctx.out(line);
+      return 0;
+    } finally {
+      opened.close();
+    }
+  },
+};

@@ -1,0 +1,257 @@
+/**
+ * Backup and restore of everything kvq keeps in a KV store, as NDJSON: one JSON object per line,
+ * in key order, so the same store always exports to the same bytes.
+ *
+ * The first line is a header, `{"kvq":"export","version":1}`. Every other line is one entry:
+ *
+ * - `key`: the key parts, types kept: a string or boolean as itself; a finite number as a JSON
+ *   number, and `NaN`, `±Infinity` and `-0` as `{"number":"NaN"}`; a bigint as
+ *   `{"bigint":"123"}`; a `Uint8Array` as `{"bytes":"<base64>"}`;
+ * - then either `value`, the stored bytes in base64 (kvq stores every value as a `Uint8Array`),
+ *   or `u64`, a `KvU64` counter as a decimal string.
+ *
+ * Expiry (`expireIn`) can't be read back from KV, so it is not kept. On import, cluster heartbeats
+ * get the expiry a cluster gives them, so restored heartbeats of stopped clusters lapse.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { type Kv, runtime } from "../runtime/mod.ts";
+import { commitAtomic } from "./commit.ts";
+import { formatKey, ROOT } from "./keys.ts";
+import {
+  KV_MAX_COMMIT_BYTES,
+  KV_MAX_KEY_BYTES,
+  KV_MAX_MUTATIONS,
+  KV_MAX_VALUE_BYTES,
+} from "./limits.ts";
+
+/** The header line of an export. */
+export const EXPORT_HEADER = '{"kvq":"export","version":1}';
+
+/** How long a restored cluster heartbeat lives: what a cluster gives its own (30 s at least). */
+export const RESTORED_HEARTBEAT_EXPIRE_MS = 30_000;
+
+/** Mutations per import commit: under {@linkcode KV_MAX_MUTATIONS}. */
+const BATCH_MUTATIONS = Math.floor(KV_MAX_MUTATIONS / 2);
+
+/** Bytes per import commit: well under {@linkcode KV_MAX_COMMIT_BYTES}, as keys are estimated. */
+const BATCH_BYTES = Math.floor(KV_MAX_COMMIT_BYTES * 0.75);
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** One entry to restore. */
+export interface ExportEntry {
+  /** The key. */
+  key: Deno.KvKey;
+  /** The bytes of a value, or the number of a `KvU64` counter. */
+  value: Uint8Array | bigint;
+}
+
+/** A line of an export that can't be read: says which line and why. */
+export class ExportLineError extends Error {
+  /** The 1-based line number. */
+  readonly line: number;
+  constructor(line: number, reason: string) {
+    super(`Line ${line}: ${reason}`);
+    this.name = "ExportLineError";
+    this.line = line;
+  }
+}
+
+function toBase64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
+}
+
+function fromBase64(text: unknown, what: string, line: number): Uint8Array {
+  if (typeof text !== "string" || !BASE64.test(text)) {
+    throw new ExportLineError(line, `${what} must be base64 text: found ${short(text)}`);
+  }
+  return new Uint8Array(Buffer.from(text, "base64"));
+}
+
+function short(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** A key part as JSON, its type kept. */
+export function encodeKeyPart(part: Deno.KvKeyPart): unknown {
+  if (typeof part === "string" || typeof part === "boolean") return part;
+  if (typeof part === "number") {
+    if (Number.isFinite(part) && !Object.is(part, -0)) return part;
+    return { number: Object.is(part, -0) ? "-0" : String(part) };
+  }
+  if (typeof part === "bigint") return { bigint: part.toString() };
+  if (part instanceof Uint8Array) return { bytes: toBase64(part) };
+  throw new TypeError(`Unknown key part type: ${typeof part}`);
+}
+
+/** Reads a key part written by {@linkcode encodeKeyPart}. */
+export function decodeKeyPart(value: unknown, line: number): Deno.KvKeyPart {
+  if (typeof value === "string" || typeof value === "boolean") return value;
+  if (typeof value === "number") return value;
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+    const entries = Object.entries(value);
+    if (entries.length === 1) {
+      const [type, text] = entries[0]!;
+      if (type === "bigint" && typeof text === "string" && /^-?\d+$/.test(text)) {
+        return BigInt(text);
+      }
+      if (type === "number" && ["NaN", "Infinity", "-Infinity", "-0"].includes(text as string)) {
+        return text === "-0" ? -0 : Number(text);
+      }
+      if (type === "bytes") return fromBase64(text, "a bytes key part", line);
+    }
+  }
+  throw new ExportLineError(
+    line,
+    `a key part must be a string, number, boolean, {"bigint":"…"}, {"number":"NaN"} or {"bytes":"…"}: found ${
+      short(value)
+    }`,
+  );
+}
+
+/** Whether `value` is a `KvU64` (Deno's, or `@deno/kv`'s on Bun). */
+function isU64(value: unknown): value is Deno.KvU64 {
+  return typeof value === "object" && value !== null &&
+    typeof (value as { value?: unknown }).value === "bigint" && !(value instanceof Uint8Array);
+}
+
+/** One export line for an entry. */
+export function encodeEntry(key: Deno.KvKey, value: unknown): string {
+  const k = JSON.stringify(key.map(encodeKeyPart));
+  if (value instanceof Uint8Array) return `{"key":${k},"value":"${toBase64(value)}"}`;
+  if (isU64(value)) return `{"key":${k},"u64":"${value.value}"}`;
+  throw new TypeError(
+    `The value at ${formatKey(key)} is ${
+      value === null ? "null" : typeof value
+    }, not bytes or a KvU64 counter; kvq writes only those, so something else wrote it. ` +
+      "Move it out of the kvq prefix and export again.",
+  );
+}
+
+/**
+ * The lines of an export of every key under `["kvq"]`, header first, in key order. Reads in
+ * pages; entries written meanwhile may or may not be included, so stop clusters first for a
+ * consistent snapshot.
+ */
+export async function* exportLines(kv: Kv): AsyncGenerator<string> {
+  yield EXPORT_HEADER;
+  for await (const e of kv.list({ prefix: [ROOT] }, { batchSize: 500 })) {
+    yield encodeEntry(e.key, e.value);
+  }
+}
+
+/**
+ * Reads one export line (1-based `line`): the header when `line` is 1.
+ *
+ * @returns the entry, or null for the header or a blank line.
+ * @throws {ExportLineError} naming the line and what is wrong.
+ */
+export function parseExportLine(text: string, line: number): ExportEntry | null {
+  if (text.trim() === "" && line !== 1) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new ExportLineError(line, `not JSON (${(error as Error).message})`);
+  }
+  if (line === 1) {
+    const h = parsed as { kvq?: unknown; version?: unknown };
+    if (h?.kvq !== "export") {
+      throw new ExportLineError(
+        line,
+        `not a kvq export: the first line must be ${EXPORT_HEADER} (made by kvq export)`,
+      );
+    }
+    if (h.version !== 1) {
+      throw new ExportLineError(line, `export version ${short(h.version)} is not supported (1 is)`);
+    }
+    return null;
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new ExportLineError(line, `an entry must be an object with key and value or u64`);
+  }
+  const { key, value, u64, ...rest } = parsed as Record<string, unknown>;
+  const extra = Object.keys(rest);
+  if (extra.length > 0) throw new ExportLineError(line, `unknown field ${short(extra[0])}`);
+  if (!Array.isArray(key) || key.length === 0) {
+    throw new ExportLineError(line, `key must be a non-empty array: found ${short(key)}`);
+  }
+  const parts = key.map((p) => decodeKeyPart(p, line));
+  if (parts[0] !== ROOT) {
+    throw new ExportLineError(line, `the key ${formatKey(parts)} is not under ["${ROOT}"]`);
+  }
+  const keyBytes = parts.reduce<number>(
+    (n, p) => n + (p instanceof Uint8Array ? p.length : String(p).length) + 2,
+    0,
+  );
+  if (keyBytes > KV_MAX_KEY_BYTES) {
+    throw new ExportLineError(line, `the key is longer than ${KV_MAX_KEY_BYTES} bytes`);
+  }
+  if ((value === undefined) === (u64 === undefined)) {
+    throw new ExportLineError(line, `an entry needs exactly one of value (base64) or u64`);
+  }
+  if (u64 !== undefined) {
+    if (typeof u64 !== "string" || !/^\d+$/.test(u64) || BigInt(u64) >= 1n << 64n) {
+      throw new ExportLineError(
+        line,
+        `u64 must be a decimal string under 2^64: found ${short(u64)}`,
+      );
+    }
+    return { key: parts, value: BigInt(u64) };
+  }
+  const bytes = fromBase64(value, "value", line);
+  if (bytes.length > KV_MAX_VALUE_BYTES) {
+    throw new ExportLineError(line, `the value is larger than ${KV_MAX_VALUE_BYTES} bytes`);
+  }
+  return { key: parts, value: bytes };
+}
+
+function isHeartbeat(key: Deno.KvKey): boolean {
+  return key.length === 4 && key[0] === ROOT && key[2] === "cluster";
+}
+
+/** Options for {@linkcode importEntries}. */
+export interface ImportOptions {
+  /** Called after each commit with the number of entries written so far. */
+  onProgress?: (written: number) => void;
+}
+
+/**
+ * Writes entries in batched commits (each within the KV limits of mutations and bytes).
+ * Existing keys are overwritten. Resolves with the number written.
+ */
+export async function importEntries(
+  kv: Kv,
+  entries: AsyncIterable<ExportEntry> | Iterable<ExportEntry>,
+  options: ImportOptions = {},
+): Promise<number> {
+  let atomic = kv.atomic();
+  let mutations = 0;
+  let bytes = 0;
+  let written = 0;
+  const flush = async () => {
+    if (mutations === 0) return;
+    const result = await commitAtomic(atomic);
+    if (!result.ok) throw new Error("An import commit was refused; nothing of it was written.");
+    written += mutations;
+    options.onProgress?.(written);
+    atomic = kv.atomic();
+    mutations = 0;
+    bytes = 0;
+  };
+  for await (const { key, value } of entries) {
+    const size = JSON.stringify(key.map(encodeKeyPart)).length +
+      (value instanceof Uint8Array ? value.length : 8) + 64;
+    if (mutations + 1 > BATCH_MUTATIONS || bytes + size > BATCH_BYTES) await flush();
+    if (typeof value === "bigint") atomic.set(key, runtime.u64(value));
+    else if (isHeartbeat(key)) atomic.set(key, value, { expireIn: RESTORED_HEARTBEAT_EXPIRE_MS });
+    else atomic.set(key, value);
+    mutations++;
+    bytes += size;
+  }
+  await flush();
+  return written;
+}
