@@ -33,6 +33,13 @@ import { nextDelayedAt, promoteDue } from "../store/promote.ts";
 import { fireDueSchedules, nextScheduleAt } from "../schedule/fire.ts";
 import { listLeases, releaseTasks, requeueLost } from "../store/recover.ts";
 import { KvHandle, Store } from "../store/store.ts";
+import { validateQueueName } from "../store/keys.ts";
+import {
+  pruneFinished,
+  type Retention,
+  type RetentionOptions,
+  validateRetention,
+} from "../store/prune.ts";
 import { type ClusterEventMap, TypedEvents } from "./events.ts";
 import { type HeartbeatInfo, Liveness } from "./liveness.ts";
 import { CpuMeter, readThreads } from "./thread_stats.ts";
@@ -48,10 +55,26 @@ export interface ClusterOptions {
    */
   kv?: string | KvHandle;
   /**
-   * The queues to serve, claimed round-robin.
+   * The queues to serve. Free workers are shared among them in proportion to their weights
+   * (`{ name: "mail", weight: 3 }`, or `"mail:3"`); a paused queue gets none.
    * @default ["default"]
    */
-  queues?: string[];
+  queues?: (string | QueueWeight)[];
+  /**
+   * Succeeded tasks to keep; the heartbeat prunes older ones.
+   * @default { count: 250 } (Django Q's save_limit)
+   */
+  keepSucceeded?: Retention;
+  /**
+   * Failed and cancelled tasks to keep.
+   * @default all
+   */
+  keepFailed?: Retention;
+  /**
+   * Apply the retention counts per func or per group (Django Q's save_limit_per).
+   * @default one count per queue
+   */
+  keepPer?: "func" | "group";
   /**
    * Number of workers.
    * @default the number of CPUs
@@ -120,6 +143,52 @@ export interface ClusterOptions {
   onError?: (error: Error, context: string) => void;
 }
 
+/** A queue a cluster serves, with its share of the workers. */
+export interface QueueWeight {
+  /** The queue name. */
+  name: string;
+  /**
+   * Its share: a queue of weight 3 gets three claims for each one of a queue of weight 1.
+   * @default 1
+   */
+  weight?: number;
+}
+
+/**
+ * Parses the queues option: names, `"name:weight"` text, or `{ name, weight }`.
+ *
+ * @throws {TypeError | RangeError} naming the bad entry.
+ */
+export function parseQueueWeights(queues: readonly (string | QueueWeight)[]): Required<QueueWeight>[] {
+  if (!Array.isArray(queues) || queues.length === 0) {
+    throw new TypeError(`Cluster option queues must name at least one queue: received ${JSON.stringify(queues)}`);
+  }
+  const out: Required<QueueWeight>[] = [];
+  for (const q of queues) {
+    let name: string;
+    let weight: number;
+    if (typeof q === "string") {
+      const m = /^(.*?)(?::(\d+))?$/.exec(q.trim())!;
+      name = m[1]!;
+      weight = m[2] === undefined ? 1 : Number(m[2]);
+    } else if (typeof q === "object" && q !== null) {
+      name = q.name;
+      weight = q.weight ?? 1;
+    } else {
+      throw new TypeError(`Cluster option queues holds ${JSON.stringify(q)}: expected a name or { name, weight }`);
+    }
+    validateQueueName(name);
+    if (!Number.isSafeInteger(weight) || weight < 1 || weight > 1000) {
+      throw new RangeError(`Weight of queue ${name} must be an integer from 1 to 1000: received ${weight}`);
+    }
+    if (out.some((o) => o.name === name)) {
+      throw new TypeError(`Cluster option queues names ${JSON.stringify(name)} twice`);
+    }
+    out.push({ name, weight });
+  }
+  return out;
+}
+
 interface Running {
   claimed: Claimed;
   store: Store;
@@ -161,6 +230,10 @@ export interface ClusterStat extends HeartbeatInfo {
   startedAt: number;
   beatAt: number;
   queues: string[];
+  /** Each queue's weight, in the order of `queues`. */
+  weights: number[];
+  /** The queues this cluster found paused at its last claim. */
+  paused: string[];
   workers: WorkerStat[];
   reincarnations: number;
   processed: number;
@@ -187,7 +260,19 @@ const encoder = new TextEncoder();
 export class Cluster extends TypedEvents<ClusterEventMap> {
   /** This cluster's id (a UUIDv7). */
   readonly id: string;
-  readonly #options: Required<Omit<ClusterOptions, "kv" | "clock" | "onError">> & ClusterOptions;
+  readonly #options:
+    & Required<
+      Omit<
+        ClusterOptions,
+        "kv" | "clock" | "onError" | "keepSucceeded" | "keepFailed" | "keepPer" | "queues"
+      >
+    >
+    & ClusterOptions;
+  readonly #queues: Required<QueueWeight>[];
+  readonly #retention: RetentionOptions;
+  /** The weighted order in which free places go to the queues: `a:2,b:1` is [a, a, b]. */
+  #turns: number[] = [];
+  #paused = new Set<string>();
   #handle: KvHandle | null = null;
   #ownsHandle = false;
   #stores: Store[] = [];
@@ -239,9 +324,16 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       }
       return value;
     };
+    this.#queues = parseQueueWeights(options.queues ?? ["default"]);
+    const retention: RetentionOptions = {};
+    if (options.keepSucceeded) retention.keepSucceeded = options.keepSucceeded;
+    if (options.keepFailed) retention.keepFailed = options.keepFailed;
+    if (options.keepPer) retention.keepPer = options.keepPer;
+    validateRetention(retention);
+    this.#retention = retention;
+    this.#turns = weightedTurns(this.#queues.map((q) => q.weight));
     this.#options = {
       ...options,
-      queues: options.queues ?? ["default"],
       workers: positive("workers", options.workers ?? availableParallelism(), 1),
       concurrency: positive("concurrency", options.concurrency ?? 1, 1),
       timeout: positive("timeout", options.timeout ?? 0, 0),
@@ -291,8 +383,8 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
         this.#ownsHandle = true;
       }
       const clock = this.#options.clock;
-      this.#stores = this.#options.queues.map((q) =>
-        new Store(this.#handle!, q, clock ? { clock } : {})
+      this.#stores = this.#queues.map((q) =>
+        new Store(this.#handle!, q.name, clock ? { clock } : {})
       );
       for (let i = 1; i <= this.#options.workers; i++) {
         this.#slots.push({ slot: i, generation: 0, worker: null, draining: false });
@@ -411,8 +503,14 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       if (!running) return;
       running.progress = true;
       const value = JSON.stringify({ fraction: p.fraction, message: p.message, at: Date.now() });
-      running.store.kv.set(running.store.keys.progress(p.id), encoder.encode(value)).catch((e) =>
-        this.#report(e, "progress")
+      running.store.kv.set(running.store.keys.progress(p.id), encoder.encode(value)).then(
+        () =>
+          this.emit("task:progress", {
+            id: p.id,
+            fraction: p.fraction,
+            message: p.message ?? null,
+          }),
+        (e) => this.#report(e, "progress"),
       );
     });
     worker.on("worker:exit", (exit) => this.#onWorkerExit(slot, worker, exit));
@@ -512,26 +610,39 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
         await this.#promote();
         let places = this.#freePlaces();
         let claimedAny = false;
-        for (
-          let n = 0;
-          n < this.#stores.length && places.length > 0 && this.#state === "running";
-          n++
-        ) {
-          const store = this.#stores[this.#rr++ % this.#stores.length]!;
-          const claimed = await claimTasks(store, {
-            cluster: this.id,
-            workers: places,
-            onCorrupt: (e) => this.#report(e, "claim"),
-          });
-          if (claimed.length > 0) claimedAny = true;
-          if (this.#state !== "running") {
-            // A stop began while claiming: give these back rather than start them.
-            if (claimed.length > 0) {
-              await releaseTasks(store, claimed).catch((e) => this.#report(e, "release"));
-            }
-            return;
+        await this.#readPaused();
+        // Share the free places among the queues that are not paused, by weight, and give
+        // what a queue could not use to the others in the next round.
+        let open = this.#stores.map((_, i) => i).filter((i) =>
+          !this.#paused.has(this.#stores[i]!.queue)
+        );
+        while (places.length > 0 && open.length > 0 && this.#state === "running") {
+          const share = new Map<number, string[]>();
+          const turns = this.#turns.filter((t) => open.includes(t));
+          for (const place of places) {
+            const q = turns[this.#rr++ % turns.length]!;
+            share.set(q, [...share.get(q) ?? [], place]);
           }
-          for (const c of claimed) this.#dispatch(store, c);
+          const exhausted: number[] = [];
+          for (const [q, workers] of share) {
+            const store = this.#stores[q]!;
+            const claimed = await claimTasks(store, {
+              cluster: this.id,
+              workers,
+              onCorrupt: (e) => this.#report(e, "claim"),
+            });
+            if (claimed.length > 0) claimedAny = true;
+            if (claimed.length < workers.length) exhausted.push(q);
+            if (this.#state !== "running") {
+              // A stop began while claiming: give these back rather than start them.
+              if (claimed.length > 0) {
+                await releaseTasks(store, claimed).catch((e) => this.#report(e, "release"));
+              }
+              return;
+            }
+            for (const c of claimed) this.#dispatch(store, c);
+          }
+          open = open.filter((q) => !exhausted.includes(q));
           places = this.#freePlaces();
         }
         if (claimedAny && places.length > 0) this.#dirty = true;
@@ -550,6 +661,14 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       this.#report(error as Error, "dispatch");
       if (this.#state === "running") setTimeout(() => this.#wake(), 500);
     }
+  }
+
+  /** Reads which queues are paused (one read per queue; the pump runs on changes). */
+  async #readPaused(): Promise<void> {
+    const entries = await this.#stores[0]!.kv.getMany(this.#stores.map((s) => s.keys.paused));
+    this.#paused = new Set(
+      this.#stores.filter((_, i) => entries[i]?.versionstamp !== null).map((s) => s.queue),
+    );
   }
 
   /**
@@ -815,6 +934,9 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
         );
         await this.#recover(store);
         if (prune) await pruneStats(store);
+        await pruneFinished(store, this.#retention).catch((e) =>
+          this.#report(e as Error, "retention")
+        );
       }
     } catch (error) {
       this.#report(error as Error, "heartbeat");
@@ -884,7 +1006,9 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       state: this.#state,
       startedAt: this.#startedAt,
       beatAt: Date.now(),
-      queues: this.#options.queues,
+      queues: this.#queues.map((q) => q.name),
+      weights: this.#queues.map((q) => q.weight),
+      paused: [...this.#paused],
       workers: this.#slots.filter((s) => s.worker).map((s) => {
         const w = s.worker!;
         return {
@@ -920,4 +1044,24 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       console.error(`kvq: ${context}: ${error.message}`);
     }
   }
+}
+
+/**
+ * Spreads turns by weight, smoothly (nginx's smooth weighted round-robin): weights [3, 1] give
+ * [0, 0, 1, 0], so a queue with a small weight is not served only at the end of each cycle.
+ */
+function weightedTurns(weights: number[]): number[] {
+  const total = weights.reduce((a, b) => a + b, 0);
+  const current = weights.map(() => 0);
+  const out: number[] = [];
+  for (let n = 0; n < total; n++) {
+    let best = 0;
+    for (let i = 0; i < weights.length; i++) {
+      current[i]! += weights[i]!;
+      if (current[i]! > current[best]!) best = i;
+    }
+    current[best]! -= total;
+    out.push(best);
+  }
+  return out;
 }

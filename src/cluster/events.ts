@@ -11,6 +11,8 @@ import type { WorkerExitEvent } from "./worker_handle.ts";
 export interface ClusterEventMap {
   /** A task was handed to a worker. */
   "task:start": { record: TaskRecord };
+  /** A running task's progress was stored (its `progress` key). */
+  "task:progress": { id: string; fraction: number; message: string | null };
   /** A task's attempt ended and its outcome was stored (`record` null if its lease was lost). */
   "task:finish": {
     id: string;

@@ -15,6 +15,7 @@ import {
   type EnqueueSpec,
   enqueueTasks,
   prepareRecords,
+  UniqueTaskError,
 } from "../store/enqueue.ts";
 import { NoSuchTaskError, TaskStateError } from "../store/errors.ts";
 import { getRecord, getTask, resolveTaskRef } from "../store/get.ts";
@@ -25,6 +26,25 @@ import { type Clock, KvHandle, Store } from "../store/store.ts";
 import type { Kv } from "../runtime/mod.ts";
 import { addStateCounts, CountDeltas } from "../store/counters.ts";
 import { commitAtomic } from "../store/commit.ts";
+import type { ErrorInfo } from "../cluster/protocol.ts";
+import { addFinishedIndexRemoval } from "../store/delete.ts";
+import { type ChainOptions, type ChainStatus, chainStatus, createChain } from "../store/chain.ts";
+import {
+  collate,
+  createIter,
+  getIter,
+  iterDone,
+  iterOutcomes,
+  type IterStatus,
+  iterStatus,
+} from "../store/iter.ts";
+import { type PauseInfo, pausedInfo, pauseQueue, resumeQueue } from "../store/pause.ts";
+import {
+  pruneFinished,
+  type Retention,
+  type RetentionOptions,
+  validateRetention,
+} from "../store/prune.ts";
 
 /** A task function, or its registered name. */
 // deno-lint-ignore no-explicit-any
@@ -36,8 +56,10 @@ export interface Enqueued {
   readonly id: string;
   /** Its human name. */
   readonly name: string;
-  /** The record as stored. */
+  /** The record as stored (for a unique task kept, the holder's). */
   readonly record: TaskRecord;
+  /** True when a `unique` key was held and this is the task that holds it, not a new one. */
+  readonly existing: boolean;
 }
 
 /** The options form of enqueue: the call plus its options. */
@@ -77,6 +99,47 @@ export interface OpenQueueOptions {
    * @default false
    */
   noNativeQueue?: boolean;
+  /**
+   * Succeeded tasks {@linkcode Queue.prune} keeps.
+   * @default { count: 250 }
+   */
+  keepSucceeded?: Retention;
+  /**
+   * Failed and cancelled tasks {@linkcode Queue.prune} keeps.
+   * @default all
+   */
+  keepFailed?: Retention;
+  /**
+   * Apply retention counts per func or per group (Django Q's `save_limit_per`).
+   * @default one count for the queue
+   */
+  keepPer?: "func" | "group";
+}
+
+/** Options for {@linkcode Queue.iterResult}. */
+export interface IterResultOptions extends ResultOptions {
+  /**
+   * Return null in a failed or cancelled member's place instead of throwing.
+   * @default false
+   */
+  failures?: boolean;
+}
+
+/** Raised by {@linkcode Queue.iterResult} when a member failed (without `failures`). */
+export class IterFailedError extends Error {
+  /** The iter id. */
+  readonly iter: string;
+  /** The input index of the first member that failed. */
+  readonly index: number;
+  constructor(iter: string, index: number, state: string, error: ErrorInfo | null) {
+    super(
+      `Member ${index} of iter ${iter} ${state}: ${error?.message ?? "no error recorded"}`,
+      error ? { cause: fromErrorInfo(error) } : undefined,
+    );
+    this.name = "IterFailedError";
+    this.iter = iter;
+    this.index = index;
+  }
 }
 
 /** Options for {@linkcode Queue.result}. */
@@ -138,7 +201,12 @@ export async function openQueue(options: OpenQueueOptions = {}): Promise<Queue> 
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.maxPayloadBytes ? { maxPayloadBytes: options.maxPayloadBytes } : {}),
     });
-    return new Queue(store, owned);
+    const retention: RetentionOptions = {};
+    if (options.keepSucceeded) retention.keepSucceeded = options.keepSucceeded;
+    if (options.keepFailed) retention.keepFailed = options.keepFailed;
+    if (options.keepPer) retention.keepPer = options.keepPer;
+    validateRetention(retention);
+    return new Queue(store, owned, retention);
   } catch (error) {
     if (owned) handle.close();
     throw error;
@@ -152,15 +220,17 @@ export class Queue {
   /** The storage of this queue. */
   readonly store: Store;
   readonly #owned: boolean;
+  readonly #retention: RetentionOptions;
   readonly #waiters = new Map<string, Set<(record: TaskRecord) => void>>();
   #unsubscribe: (() => void) | null = null;
   #checking = false;
   #recheck = false;
 
   /** Wraps a store; use {@linkcode openQueue}. */
-  constructor(store: Store, owned = false) {
+  constructor(store: Store, owned = false, retention: RetentionOptions = {}) {
     this.store = store;
     this.#owned = owned;
+    this.#retention = retention;
   }
 
   /** The queue name. */
@@ -189,15 +259,194 @@ export class Queue {
   enqueue(call: EnqueueCall): Promise<Enqueued>;
   async enqueue(first: unknown, ...rest: unknown[]): Promise<Enqueued> {
     const spec = toSpec(first, rest);
-    const [record] = await enqueueTasks(this.store, [spec]);
-    return { id: record!.id, name: record!.name, record: record! };
+    const existing = new Set<string>();
+    const [record] = await enqueueTasks(this.store, [spec], existing);
+    return enqueued(record!, existing);
   }
 
-  /** Enqueues many calls in few commits. Nothing is stored if any call is invalid. */
+  /**
+   * Enqueues many calls in few commits. Nothing is stored if any call is invalid. (Calls with a
+   * `unique` key are stored one commit each.)
+   */
   async enqueueMany(calls: readonly EnqueueCall[]): Promise<Enqueued[]> {
     const specs = calls.map((c) => toSpec(c, []));
-    const records = await enqueueTasks(this.store, specs);
-    return records.map((record) => ({ id: record.id, name: record.name, record }));
+    const existing = new Set<string>();
+    const records = await enqueueTasks(this.store, specs, existing);
+    return records.map((record) => enqueued(record, existing));
+  }
+
+  /**
+   * Enqueues a chain (Django Q's `async_chain`): the steps run in order, each once the previous
+   * one succeeded; with `passResult`, each gets the previous result as an extra last argument.
+   * A step's final failure (after its retries) or cancel ends the chain `failed`; the steps
+   * after it are never created and {@linkcode chainStatus} reports them `cancelled`. Every step
+   * is validated first (nothing is stored on bad input); a step naming an unknown task fails
+   * with `TaskNotFoundError` when it runs, which ends the chain. Returns the chain id.
+   *
+   * @example
+   * ```ts
+   * const id = await queue.chain([
+   *   { func: "download", args: [url] },
+   *   { func: "resize", args: [800] }, // gets download's result as its last argument
+   * ], { passResult: true });
+   * await queue.chainStatus(id); // { state: "running", current: 0, results: [null, null], … }
+   * ```
+   */
+  async chain(steps: readonly EnqueueCall[], options: ChainOptions = {}): Promise<string> {
+    if (!Array.isArray(steps)) {
+      throw new TypeError(`chain() takes a list of steps: received ${typeof steps}`);
+    }
+    const specs = steps.map((s, i) => {
+      if (typeof s !== "object" || s === null) {
+        throw new TypeError(`Step ${i} of the chain must be { func, args, ...options }`);
+      }
+      return toSpec(s, []);
+    });
+    return (await createChain(this.store, specs, options)).chain.id;
+  }
+
+  /**
+   * A chain's state (`running`, `succeeded`, `failed`), the step that runs or ended it, and
+   * every step's result (kept in the chain even with `save: false`).
+   *
+   * @throws {NoSuchTaskError} when there is no such chain.
+   */
+  chainStatus(id: string): Promise<ChainStatus> {
+    return chainStatus(this.store, id);
+  }
+
+  /**
+   * Waits up to `wait` ms for a chain to end and returns its status.
+   */
+  async waitChain(id: string, options: ResultOptions = {}): Promise<ChainStatus> {
+    let status = await this.chainStatus(id);
+    if (status.state !== "running") return status;
+    await this.#waitFor(async () => {
+      status = await this.chainStatus(id);
+      return status.state !== "running";
+    }, options);
+    return status;
+  }
+
+  /**
+   * Enqueues one task per argument set (Django Q's `async_iter`); they run in parallel and
+   * their results collate in input order ({@linkcode iterResult}). Each item of `argsList` is
+   * an argument list; an item that is not an array is the single argument. Returns the iter id.
+   *
+   * @throws {TypeError} when `argsList` is not iterable.
+   * @example
+   * ```ts
+   * const id = await queue.iter("add", [[1, 2], [3, 4]]);
+   * await queue.iterResult(id, { wait: 10_000 }); // [3, 7]
+   * ```
+   */
+  async iter(
+    // deno-lint-ignore no-explicit-any
+    func: ((...args: any[]) => unknown) | string,
+    argsList: Iterable<unknown>,
+    options: EnqueueOptions = {},
+  ): Promise<string> {
+    const name = typeof func === "function" ? func.name : func;
+    return (await createIter(this.store, name, argsList, options)).id;
+  }
+
+  /** How far an iter got. */
+  iterStatus(id: string): Promise<IterStatus> {
+    return iterStatus(this.store, id);
+  }
+
+  /**
+   * The collated results of an iter, in input order, once every member finished; waits up to
+   * `wait` ms for that (woken by changes). Returns `undefined` when not finished by then.
+   *
+   * @throws {IterFailedError} when a member failed or was cancelled (unless `failures`).
+   * @throws {NoSuchTaskError} when there is no such iter.
+   */
+  async iterResult(
+    id: string,
+    options: IterResultOptions = {},
+  ): Promise<(JsonValue | null)[] | undefined> {
+    const iter = await getIter(this.store, id);
+    const done = async () => (await iterDone(this.store, id)) >= iter.total;
+    if (!(await done()) && !(await this.#waitFor(done, options))) return undefined;
+    const outcomes = await iterOutcomes(this.store, iter);
+    if (!options.failures) {
+      const bad = outcomes.findIndex((o) => o !== null && o.state !== "succeeded");
+      if (bad >= 0) throw new IterFailedError(id, bad, outcomes[bad]!.state, outcomes[bad]!.error);
+    }
+    return collate(outcomes);
+  }
+
+  /**
+   * Pauses the queue: clusters finish what runs and claim nothing more from it until
+   * {@linkcode resume}. They learn of it through their change feed.
+   */
+  pause(reason?: string): Promise<void> {
+    return pauseQueue(this.store, reason ?? null);
+  }
+
+  /** Resumes a paused queue. */
+  resume(): Promise<void> {
+    return resumeQueue(this.store);
+  }
+
+  /** Whether the queue is paused (and since when). */
+  async paused(): Promise<PauseInfo | null> {
+    return await pausedInfo(this.store);
+  }
+
+  /**
+   * Deletes finished tasks past the retention limits of {@linkcode openQueue} (default: keep
+   * the 250 newest successes and every failure). Clusters do this from their heartbeat.
+   * Returns how many were deleted.
+   */
+  prune(options: RetentionOptions = this.#retention): Promise<number> {
+    return pruneFinished(this.store, options);
+  }
+
+  /**
+   * Resolves true once `check` resolves true, re-running it on every change of the queue;
+   * false after `wait` ms or on abort.
+   */
+  async #waitFor(check: () => Promise<boolean>, options: ResultOptions): Promise<boolean> {
+    const wait = options.wait ?? 0;
+    if (!(wait >= 0)) throw new RangeError(`wait must be milliseconds >= 0: received ${wait}`);
+    if (wait === 0 || options.signal?.aborted) return false;
+    return await new Promise<boolean>((resolve) => {
+      let running = false;
+      let again = false;
+      let settled = false;
+      const finish = (value: boolean) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        unsubscribe();
+        options.signal?.removeEventListener("abort", onAbort);
+        resolve(value);
+      };
+      const run = async () => {
+        if (running) {
+          again = true;
+          return;
+        }
+        running = true;
+        try {
+          do {
+            again = false;
+            if (await check()) return finish(true);
+          } while (again && !settled);
+        } catch (error) {
+          if (!this.store.handle.closed) console.error("kvq: waiting failed:", error);
+        } finally {
+          running = false;
+        }
+      };
+      const onAbort = () => finish(false);
+      const timer = setTimeout(() => finish(false), wait);
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+      const unsubscribe = this.store.changes.subscribe(() => void run());
+      void run(); // it may have changed between the caller's read and the subscription
+    });
   }
 
   /**
@@ -215,7 +464,7 @@ export class Queue {
   enqueueIn(atomic: Deno.AtomicOperation, calls: readonly EnqueueCall[]): Enqueued[] {
     const records = prepareRecords(this.store, calls.map((c) => toSpec(c, [])));
     addEnqueueMutations(this.store, atomic, records, this.store.now());
-    return records.map((record) => ({ id: record.id, name: record.name, record }));
+    return records.map((record) => ({ id: record.id, name: record.name, record, existing: false }));
   }
 
   /** Wakes clusters in this process after a commit made outside kvq. */
@@ -368,13 +617,33 @@ export class Queue {
       const now = this.store.now();
       const queued = record.resubmit(now);
       const k = this.store.keys;
-      const atomic = this.store.kv.atomic()
-        .check({ key: k.task(record.id), versionstamp })
-        .set(k.task(record.id), queued.encode())
-        .delete(k.done(record.state, record.stoppedAt!, record.id))
+      const atomic = this.store.kv.atomic().check({ key: k.task(record.id), versionstamp });
+      // Drop the finished index entries (and the per func/group counters), then queue it.
+      addFinishedIndexRemoval(atomic, this.store, record);
+      atomic.set(k.task(record.id), queued.encode())
         .set(k.ready(queued.priority, queued.id), new Uint8Array())
         .sum(k.signal, 1n);
-      addStateCounts(atomic, this.store, new CountDeltas().move(record.state, "queued").deltas);
+      if (record.cached !== null) {
+        // A cached record's look-ups were set to expire: keep them again.
+        atomic.set(k.name(record.name, record.id), new Uint8Array());
+        if (record.group !== null) atomic.set(k.group(record.group, record.id), new Uint8Array());
+      }
+      if (record.unique !== null) {
+        // It holds its unique key again while it waits, if no other task took it meanwhile.
+        const held = await this.store.kv.get(k.unique(record.unique));
+        if (held.versionstamp !== null) {
+          const holder = new TextDecoder().decode(held.value as Uint8Array);
+          const other = await getTask(this.store, holder).catch(() => null);
+          if (other !== null && !other.finished) {
+            throw new UniqueTaskError(record.unique, holder, other.state);
+          }
+        }
+        atomic.check({ key: k.unique(record.unique), versionstamp: held.versionstamp });
+        atomic.set(k.unique(record.unique), new TextEncoder().encode(record.id));
+      }
+      const counts = new CountDeltas().move(null, "queued");
+      if (record.cached === null) counts.move(record.state, null);
+      addStateCounts(atomic, this.store, counts.deltas);
       if ((await commitAtomic(atomic)).ok) {
         this.notify();
         return queued;
@@ -418,7 +687,7 @@ export class Queue {
    */
   async resultGroup(
     group: string,
-    options: { failures?: boolean; wait?: number; count?: number } = {},
+    options: { failures?: boolean; wait?: number; count?: number; signal?: AbortSignal } = {},
   ): Promise<JsonValue[]> {
     const read = async () => {
       const records = await this.fetchGroup(group);
@@ -430,19 +699,10 @@ export class Queue {
     let { finished } = await read();
     const want = options.count ?? 0;
     if (want > 0 && finished.length < want && (options.wait ?? 0) > 0) {
-      finished = await new Promise((resolve) => {
-        let last = finished;
-        const stop = () => {
-          clearTimeout(timer);
-          unsubscribe();
-          resolve(last);
-        };
-        const timer = setTimeout(stop, options.wait);
-        const unsubscribe = this.store.changes.subscribe(async () => {
-          last = (await read()).finished;
-          if (last.length >= want) stop();
-        });
-      });
+      await this.#waitFor(async () => {
+        finished = (await read()).finished;
+        return finished.length >= want;
+      }, { wait: options.wait ?? 0, ...(options.signal ? { signal: options.signal } : {}) });
     }
     const out: JsonValue[] = [];
     for (const r of finished) {
@@ -490,6 +750,10 @@ export class Queue {
     this.close();
     return Promise.resolve();
   }
+}
+
+function enqueued(record: TaskRecord, existing: Set<string>): Enqueued {
+  return { id: record.id, name: record.name, record, existing: existing.has(record.id) };
 }
 
 function toSpec(first: unknown, rest: unknown[]): EnqueueSpec {

@@ -9,6 +9,7 @@ import { NoSuchTaskError, TaskStateError } from "./errors.ts";
 import { getRecord, resolveTaskRef } from "./get.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
+import { addFinishedRecord, planFinish } from "./finish.ts";
 
 /** What a cancel did. */
 export type CancelResult =
@@ -51,14 +52,17 @@ export async function cancelTask(store: Store, ref: string): Promise<CancelResul
           name: "TaskCancelledError",
           message: "Cancelled before it started",
         });
-        atomic.set(k.task(record.id), cancelled.encode());
         atomic.delete(
           record.state === "queued"
             ? k.ready(record.priority, record.id)
             : k.delayed(record.runAt, record.id),
         );
-        atomic.set(k.done("cancelled", now, record.id), new Uint8Array());
-        addStateCounts(atomic, store, new CountDeltas().move(record.state, "cancelled").deltas);
+        const counts = new CountDeltas().move(record.state, null);
+        const plan = await planFinish(store, cancelled, null);
+        for (const c of plan.checks) atomic.check(c);
+        addFinishedRecord(atomic, store, cancelled, counts);
+        plan.apply(atomic, counts);
+        addStateCounts(atomic, store, counts.deltas);
       }
     }
     if ((await commitAtomic(atomic)).ok) {

@@ -29,19 +29,23 @@ export function formatBytes(bytes: number): string {
 
 const PER_COMMIT = Math.max(1, Math.floor((KV_MAX_COMMIT_BYTES - 16 * 1024) / CHUNK_BYTES));
 
-/** Writes `bytes` in chunks for task `id`; returns the chunk count. */
+/**
+ * Writes `bytes` in chunks for task `id`; returns the chunk count. A result is written under
+ * `blob`, an id the record then names, so two writers never share chunk keys.
+ */
 export async function writeChunks(
   store: Store,
   id: string,
   part: "args" | "result",
   bytes: Uint8Array,
+  blob: string | null = null,
 ): Promise<number> {
   const count = Math.ceil(bytes.length / CHUNK_BYTES);
   for (let first = 0; first < count; first += PER_COMMIT) {
     const atomic = store.kv.atomic();
     for (let i = first; i < Math.min(count, first + PER_COMMIT); i++) {
       atomic.set(
-        store.keys.blob(id, part, i),
+        blob === null ? store.keys.blob(id, part, i) : store.keys.resultBlob(id, blob, i),
         bytes.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES),
       );
     }
@@ -57,9 +61,14 @@ export async function readChunks(
   id: string,
   part: "args" | "result",
   count: number,
+  blob: string | null = null,
 ): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
-  for await (const entry of store.kv.list<Uint8Array>({ prefix: store.keys.blobs(id, part) })) {
+  const prefix = blob === null ? store.keys.blobs(id, part) : store.keys.resultBlobPrefix(id, blob);
+  for await (const entry of store.kv.list<Uint8Array>({ prefix })) {
+    // Results written before blob ids: numbered chunks right under the part.
+    if (blob === null && typeof entry.key[entry.key.length - 1] !== "number") continue;
+    if (blob === null && entry.key.length !== prefix.length + 1) continue;
     parts.push(entry.value);
   }
   if (parts.length !== count) {
@@ -76,15 +85,17 @@ export async function readChunks(
   return out;
 }
 
-/** Deletes a chunked payload (its own commits; chunks are never checked). */
+/** Deletes a chunked payload, every blob of it (its own commits; chunks are never checked). */
 export async function deleteChunks(
   store: Store,
   id: string,
   part: "args" | "result",
+  blob: string | null = null,
 ): Promise<void> {
   let atomic = store.kv.atomic();
   let n = 0;
-  for await (const entry of store.kv.list({ prefix: store.keys.blobs(id, part) })) {
+  const prefix = blob === null ? store.keys.blobs(id, part) : store.keys.resultBlobPrefix(id, blob);
+  for await (const entry of store.kv.list({ prefix })) {
     atomic.delete(entry.key);
     if (++n % PER_COMMIT === 0) {
       await commitAtomic(atomic);

@@ -1,7 +1,9 @@
 /**
  * Complete: store the outcome of attempts this process holds. Each outcome checks the lease
  * versionstamp from its claim, so a result never overwrites a task that lease recovery already
- * handed to someone else, and no read comes before the write. Outcomes are batched into few
+ * handed to someone else. The only reads are those of a final outcome's chain (see
+ * `finish.ts`); everything else a final outcome changes (hooks, iter, unique key, indexes) is
+ * written in the same commit. Outcomes are batched into few
  * commits; a batch that fails a check is retried one outcome per commit.
  *
  * @module
@@ -12,7 +14,13 @@ import { PayloadTooLargeError, writeChunks } from "./chunks.ts";
 import type { Claimed } from "./claim.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
 import { doorbell } from "./enqueue.ts";
-import { INLINE_PAYLOAD_BYTES, KV_MAX_COMMIT_BYTES, KV_MAX_QUEUE_DELAY_MS } from "./limits.ts";
+import { addFinishedRecord, type FinishPlan, planFinish } from "./finish.ts";
+import {
+  INLINE_PAYLOAD_BYTES,
+  KV_MAX_COMMIT_BYTES,
+  KV_MAX_MUTATIONS,
+  KV_MAX_QUEUE_DELAY_MS,
+} from "./limits.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
 import { StatDeltas } from "./stats.ts";
@@ -41,23 +49,34 @@ const encoder = new TextEncoder();
 export async function completeTasks(store: Store, outcomes: readonly Outcome[]): Promise<Stored[]> {
   const prepared = await Promise.all(outcomes.map((o) => prepareOutcome(store, o)));
   const out: Stored[] = new Array(outcomes.length);
-  const checks = store.handle.maxChecks;
+  const maxChecks = store.handle.maxChecks;
   let start = 0;
   while (start < prepared.length) {
     let end = start;
     let bytes = 0;
-    while (end < prepared.length && end - start < checks) {
-      const size = prepared[end]!.record.encode().length + 512;
-      if (end > start && bytes + size > KV_MAX_COMMIT_BYTES) break;
+    let checks = 0;
+    let mutations = 0;
+    while (end < prepared.length) {
+      const p = prepared[end]!;
+      const size = p.record.encode().length + 1024 + p.plan.bytes;
+      const c = 1 + p.plan.checks.length;
+      const m = 12 + p.plan.mutations;
+      if (
+        end > start &&
+        (bytes + size > KV_MAX_COMMIT_BYTES || checks + c > maxChecks ||
+          mutations + m > KV_MAX_MUTATIONS - 32)
+      ) break;
       bytes += size;
+      checks += c;
+      mutations += m;
       end++;
     }
     const batch = prepared.slice(start, end);
     if (await commitOutcomes(store, batch)) {
       batch.forEach((p, i) => out[start + i] = { record: p.record });
     } else {
-      const singles = await Promise.all(batch.map((p) => commitOutcomes(store, [p])));
-      batch.forEach((p, i) => out[start + i] = { record: singles[i] ? p.record : null });
+      const singles = await Promise.all(batch.map((p) => commitSingle(store, p)));
+      batch.forEach((p, i) => out[start + i] = { record: singles[i] ?? null });
     }
     start = end;
   }
@@ -68,9 +87,36 @@ export async function completeTasks(store: Store, outcomes: readonly Outcome[]):
 interface PreparedOutcome {
   outcome: Outcome;
   record: TaskRecord;
+  /** The result even when the record keeps none, for chains, iters and hooks. */
+  resultJson: string | null;
+  plan: FinishPlan;
+}
+
+/**
+ * Commits one outcome on its own. When the commit fails while the lease is still ours, the
+ * chain it advances changed meanwhile: plan again and retry. Returns the stored record, or
+ * null when the lease was lost.
+ */
+async function commitSingle(store: Store, p: PreparedOutcome): Promise<TaskRecord | null> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    if (await commitOutcomes(store, [p])) return p.record;
+    if (p.plan.checks.length === 0) return null;
+    const lease = await store.kv.get(store.keys.lease(p.record.id), { consistency: "strong" });
+    if (lease.versionstamp !== p.outcome.claimed.versionstamp) return null;
+    p = { ...p, plan: await planFinish(store, p.record, p.resultJson) };
+  }
+  return null;
 }
 
 async function prepareOutcome(store: Store, outcome: Outcome): Promise<PreparedOutcome> {
+  const record = await outcomeRecord(store, outcome);
+  const resultJson = outcome.kind === "success" && record.state === "succeeded"
+    ? outcome.resultJson
+    : null;
+  return { outcome, record, resultJson, plan: await planFinish(store, record, resultJson) };
+}
+
+async function outcomeRecord(store: Store, outcome: Outcome): Promise<TaskRecord> {
   const now = store.now();
   const running = outcome.claimed.record;
   switch (outcome.kind) {
@@ -82,27 +128,31 @@ async function prepareOutcome(store: Store, outcome: Outcome): Promise<PreparedO
           size,
           store.maxPayloadBytes,
         );
-        return {
-          outcome,
-          record: running.failAttempt(now, { name: error.name, message: error.message }, null),
-        };
+        return running.failAttempt(now, { name: error.name, message: error.message }, null);
       }
-      if (!running.save) return { outcome, record: running.succeed(now, null) };
-      if (size > INLINE_PAYLOAD_BYTES) {
+      // A chain step's or iter member's result is kept for the chain or iter even without
+      // `save`: small ones in its own key, large ones in the task's chunks.
+      const member = running.chain !== null || running.iter !== null;
+      if (size > INLINE_PAYLOAD_BYTES && (running.save || member)) {
+        // Chunks go under a fresh blob id that only the winning record names: a late
+        // duplicate result (lost lease) can't overwrite the chunks of the outcome that won.
+        const blob = crypto.randomUUID();
         const chunks = await writeChunks(
           store,
           running.id,
           "result",
           encoder.encode(outcome.resultJson),
+          blob,
         );
-        return { outcome, record: running.succeed(now, null, chunks) };
+        return running.succeed(now, null, chunks, blob);
       }
-      return { outcome, record: running.succeed(now, outcome.resultJson) };
+      if (!running.save) return running.succeed(now, null);
+      return running.succeed(now, outcome.resultJson);
     }
     case "failure":
-      return { outcome, record: running.failAttempt(now, outcome.error, outcome.retryAt) };
+      return running.failAttempt(now, outcome.error, outcome.retryAt);
     case "cancelled":
-      return { outcome, record: running.cancel(now, outcome.error) };
+      return running.cancel(now, outcome.error);
   }
 }
 
@@ -112,7 +162,7 @@ async function commitOutcomes(store: Store, batch: PreparedOutcome[]): Promise<b
   const stats = new StatDeltas();
   const now = store.now();
   let earliestRetry = Infinity;
-  for (const { outcome, record } of batch) {
+  for (const { outcome, record, plan } of batch) {
     stats.add(now, {
       ok: outcome.kind === "success",
       startedAt: outcome.claimed.record.startedAt,
@@ -120,17 +170,20 @@ async function commitOutcomes(store: Store, batch: PreparedOutcome[]): Promise<b
     });
     const k = store.keys;
     atomic.check({ key: k.lease(record.id), versionstamp: outcome.claimed.versionstamp });
-    atomic.set(k.task(record.id), record.encode());
+    for (const c of plan.checks) atomic.check(c);
     atomic.delete(k.lease(record.id));
     atomic.delete(k.progress(record.id));
     atomic.delete(k.cancel(record.id));
+    counts.move("running", null);
     if (record.state === "scheduled") {
+      atomic.set(k.task(record.id), record.encode());
       atomic.set(k.delayed(record.runAt, record.id), new Uint8Array());
+      counts.move(null, "scheduled");
       earliestRetry = Math.min(earliestRetry, record.runAt);
     } else {
-      atomic.set(k.done(record.state, record.stoppedAt!, record.id), new Uint8Array());
+      addFinishedRecord(atomic, store, record, counts);
     }
-    counts.move("running", record.state);
+    plan.apply(atomic, counts);
   }
   addStateCounts(atomic, store, counts.deltas);
   stats.apply(atomic, store);

@@ -9,6 +9,7 @@ import { TaskStateError } from "./errors.ts";
 import type { TaskRecord } from "../task/record.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
+import { planFinish } from "./finish.ts";
 
 /** Adds the mutations that remove `record` and its index entries. */
 export function addDeleteMutations(
@@ -24,8 +25,31 @@ export function addDeleteMutations(
   if (record.group !== null) atomic.delete(k.group(record.group, record.id));
   if (record.state === "queued") atomic.delete(k.ready(record.priority, record.id));
   else if (record.state === "scheduled") atomic.delete(k.delayed(record.runAt, record.id));
-  else if (record.stoppedAt !== null) {
-    atomic.delete(k.done(record.state, record.stoppedAt, record.id));
+  else addFinishedIndexRemoval(atomic, store, record);
+  // A waiting task holds its unique key until it ends; deleting it ends it.
+  if (record.unique !== null && !record.finished) atomic.delete(k.unique(record.unique));
+}
+
+/**
+ * Removes a finished record's `done` entries and takes it off the per func/group counters
+ * (for a delete, a retry, or retention).
+ */
+export function addFinishedIndexRemoval(
+  atomic: Deno.AtomicOperation,
+  store: Store,
+  record: TaskRecord,
+): void {
+  if (record.stoppedAt === null) return;
+  const k = store.keys;
+  atomic.delete(k.done(record.state, record.stoppedAt, record.id));
+  if (record.cached === null && record.finished) {
+    const minusOne = (1n << 64n) - 1n;
+    atomic.delete(k.doneBy("func", record.func, record.state, record.stoppedAt, record.id));
+    atomic.sum(k.stat("done_by", "func", record.func, record.state), minusOne);
+    if (record.group !== null) {
+      atomic.delete(k.doneBy("group", record.group, record.state, record.stoppedAt, record.id));
+      atomic.sum(k.stat("done_by", "group", record.group, record.state), minusOne);
+    }
   }
 }
 
@@ -47,7 +71,21 @@ export async function deleteRecord(
   }
   const atomic = store.kv.atomic().check({ key: store.keys.task(record.id), versionstamp });
   addDeleteMutations(atomic, store, record);
-  addStateCounts(atomic, store, new CountDeltas().move(record.state, null).deltas);
+  const counts = new CountDeltas();
+  // A finished cached task is no longer counted (it expires on its own).
+  if (!(record.cached !== null && record.finished)) counts.move(record.state, null);
+  if (!record.finished && (record.chain !== null || record.iter !== null)) {
+    // A waiting chain step or iter member that is deleted ends like a cancelled one, so its
+    // chain stops and its iter can finish.
+    const ended = record.cancel(store.now(), {
+      name: "TaskCancelledError",
+      message: "Deleted before it started",
+    });
+    const plan = await planFinish(store, ended, null, { keepUnique: true });
+    for (const c of plan.checks) atomic.check(c);
+    plan.apply(atomic, counts);
+  }
+  addStateCounts(atomic, store, counts.deltas);
   if (!(await commitAtomic(atomic)).ok) return false;
   if (record.argsChunks > 0) await deleteChunks(store, record.id, "args");
   if (record.resultChunks > 0) await deleteChunks(store, record.id, "result");

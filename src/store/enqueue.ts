@@ -7,13 +7,16 @@
  */
 import { type Backoff, validateBackoff } from "../task/backoff.ts";
 import { type JsonValue, toJson } from "../task/json.ts";
-import { TaskRecord } from "../task/record.ts";
+import { type MemberOf, TaskRecord } from "../task/record.ts";
 import { TaskId } from "../task/task_id.ts";
 import { PayloadTooLargeError, writeChunks } from "./chunks.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
+import { addFinishedIndex, planFinish } from "./finish.ts";
+import { keyBytes } from "./keys.ts";
 import {
   INLINE_PAYLOAD_BYTES,
   KV_MAX_COMMIT_BYTES,
+  KV_MAX_KEY_BYTES,
   KV_MAX_MUTATIONS,
   KV_MAX_QUEUE_DELAY_MS,
   MAX_BULK_TASKS,
@@ -64,10 +67,62 @@ export interface EnqueueOptions {
    */
   save?: boolean;
   /**
-   * A task to run after this one ends, given the finished record.
+   * A task to run after this one ends (succeeded, failed for good, or cancelled), given the
+   * finished record as JSON. Enqueued in the commit that stores the outcome.
    * @default none
    */
   hook?: string;
+  /**
+   * A task to run after this one failed for good, given the finished record.
+   * @default none
+   */
+  onFailure?: string;
+  /**
+   * A task to run after this one failed for good by a timeout, given the finished record.
+   * @default none
+   */
+  onTimeout?: string;
+  /**
+   * At most one task per key is scheduled, queued or running. `"key"` is `{ key, mode: "keep" }`.
+   * `keep` returns the holder; `replace` cancels a holder that has not started and enqueues
+   * this one (a running holder is kept); `reject` throws {@linkcode UniqueTaskError}.
+   * @default none
+   */
+  unique?: string | UniqueOption;
+  /**
+   * Once finished, the record (and its index entries) expires after this many milliseconds
+   * (Django Q's `cached`). A cached task is not counted in `counts()` once finished.
+   * @default not cached
+   */
+  cached?: number;
+}
+
+/** What `unique` takes in its object form. */
+export interface UniqueOption {
+  /** The key: at most one unfinished task holds it. */
+  key: string;
+  /**
+   * What an enqueue does while another task holds the key.
+   * @default "keep"
+   */
+  mode?: UniqueMode;
+}
+
+/** How a unique enqueue treats a key that is held. */
+export type UniqueMode = "keep" | "replace" | "reject";
+
+/** Raised by a `unique: { mode: "reject" }` enqueue while another task holds the key. */
+export class UniqueTaskError extends Error {
+  /** The unique key. */
+  readonly key: string;
+  /** The id of the task that holds it. */
+  readonly holder: string;
+  constructor(key: string, holder: string, state: string) {
+    super(`Unique key ${JSON.stringify(key)} is held by task ${holder} (${state})`);
+    this.name = "UniqueTaskError";
+    this.key = key;
+    this.holder = holder;
+  }
 }
 
 /** One call to enqueue. */
@@ -78,6 +133,8 @@ export interface EnqueueSpec {
   args: readonly unknown[];
   /** Its options. */
   options?: EnqueueOptions;
+  /** The iter it belongs to (set by `createIter`). */
+  iter?: MemberOf;
 }
 
 const FUNC_NAME = /^[A-Za-z_$][A-Za-z0-9_$]{0,127}$/;
@@ -91,6 +148,7 @@ const encoder = new TextEncoder();
 export async function enqueueTasks(
   store: Store,
   specs: readonly EnqueueSpec[],
+  existing?: Set<string>,
 ): Promise<TaskRecord[]> {
   if (specs.length > MAX_BULK_TASKS) {
     throw new RangeError(
@@ -100,6 +158,25 @@ export async function enqueueTasks(
   const now = store.now();
   // Validate every call first: a bad one stores nothing.
   const checked = specs.map((spec, i) => check(store, spec, now, specs.length > 1 ? i : null));
+  if (checked.some((c) => c.options.unique !== null)) {
+    // Unique tasks read their key's holder first: one checked commit each, in order.
+    const out: TaskRecord[] = [];
+    for (const c of checked) {
+      if (c.options.unique === null) {
+        const [record] = await storeChecked(store, [c], now);
+        out.push(record!);
+      } else out.push(await enqueueUnique(store, c, existing));
+    }
+    return out;
+  }
+  return await storeChecked(store, checked, now);
+}
+
+async function storeChecked(
+  store: Store,
+  checked: readonly Checked[],
+  now: number,
+): Promise<TaskRecord[]> {
   // Then build records and pack them into commits as full as the limits allow. The next commit
   // is built (ids, records, their bytes) while the previous one is being written.
   const records: TaskRecord[] = [];
@@ -133,6 +210,71 @@ export async function enqueueTasks(
   store.changes.notifyLocal();
   return records;
 }
+
+/**
+ * Enqueues one unique task: reads the key's holder, then commits with a check on the key (and
+ * on the holder), so of racing enqueuers exactly one stores a task.
+ */
+async function enqueueUnique(
+  store: Store,
+  c: Checked,
+  existing?: Set<string>,
+): Promise<TaskRecord> {
+  const { key, mode } = c.options.unique!;
+  const k = store.keys;
+  const now = store.now();
+  const record = c.large === null ? build(store, c, now, 0) : await buildChunked(store, c, now);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const held = await store.kv.get(k.unique(key), { consistency: "strong" });
+    const atomic = store.kv.atomic().check({ key: k.unique(key), versionstamp: held.versionstamp });
+    if (held.versionstamp !== null) {
+      const holderId = decoder.decode(held.value as Uint8Array);
+      const found = await store.kv.get(k.task(holderId), { consistency: "strong" });
+      let holder: TaskRecord | null = null;
+      try {
+        holder = found.versionstamp === null ? null : TaskRecord.decode(found.key, found.value);
+      } catch {
+        // a damaged holder no longer holds the key
+      }
+      if (holder !== null && !holder.finished) {
+        const keep = mode === "keep" || (mode === "replace" && holder.state === "running");
+        if (keep) {
+          existing?.add(holder.id);
+          return holder;
+        }
+        if (mode === "reject") throw new UniqueTaskError(key, holder.id, holder.state);
+        // replace: the waiting holder is cancelled in the commit that enqueues this task.
+        const cancelled = holder.cancel(now, {
+          name: "TaskReplacedError",
+          message: `Replaced by task ${record.id} (unique key ${JSON.stringify(key)})`,
+        });
+        atomic.check({ key: found.key, versionstamp: found.versionstamp });
+        atomic.set(k.task(holder.id), cancelled.encode());
+        atomic.delete(
+          holder.state === "queued"
+            ? k.ready(holder.priority, holder.id)
+            : k.delayed(holder.runAt, holder.id),
+        );
+        const counts = new CountDeltas().move(holder.state, null);
+        const plan = await planFinish(store, cancelled, null, { keepUnique: true });
+        addFinishedIndex(atomic, store, cancelled, counts);
+        plan.apply(atomic, counts);
+        addStateCounts(atomic, store, counts.deltas);
+      } else {
+        atomic.check({ key: found.key, versionstamp: found.versionstamp });
+      }
+    }
+    uniqueChecked.add(atomic);
+    addEnqueueMutations(store, atomic, [record], now);
+    if ((await commitAtomic(atomic)).ok) {
+      store.changes.notifyLocal();
+      return record;
+    }
+  }
+  throw new Error(`Unique key ${JSON.stringify(key)} kept changing while enqueueing; retry.`);
+}
+
+const decoder = new TextDecoder();
 
 /** Writes the chunks of large arguments, then builds the record that points at them. */
 async function buildChunked(store: Store, c: Checked, now: number): Promise<TaskRecord> {
@@ -189,6 +331,13 @@ export function addEnqueueMutations(
     if (record.group !== null) {
       atomic.set(store.keys.group(record.group, record.id), new Uint8Array());
     }
+    if (record.unique !== null) {
+      // Transactional enqueue can't read the holder: the key must be free, or the commit fails.
+      if (!uniqueChecked.has(atomic)) {
+        atomic.check({ key: store.keys.unique(record.unique), versionstamp: null });
+      }
+      atomic.set(store.keys.unique(record.unique), encoder.encode(record.id));
+    }
     counts.move(null, record.state);
   }
   addStateCounts(atomic, store, counts.deltas);
@@ -200,6 +349,57 @@ export function addEnqueueMutations(
   }
 }
 
+/** Atomic operations whose unique key check was already added by {@linkcode enqueueUnique}. */
+const uniqueChecked = new WeakSet<Deno.AtomicOperation>();
+
+/**
+ * Adds a task created by another task's outcome (a hook, the next chain step) to `atomic`:
+ * record, index entry, look-ups. The caller adds the counters (`counts`) and the signal.
+ * Returns the time of the task's delayed entry, or Infinity when it is ready.
+ */
+export function addCreatedTask(
+  store: Store,
+  atomic: Deno.AtomicOperation,
+  record: TaskRecord,
+  counts: CountDeltas,
+): number {
+  const k = store.keys;
+  atomic.set(k.task(record.id), record.encode());
+  let delayed = Infinity;
+  if (record.state === "scheduled") {
+    atomic.set(k.delayed(record.runAt, record.id), new Uint8Array());
+    delayed = record.runAt;
+  } else atomic.set(k.ready(record.priority, record.id), new Uint8Array());
+  atomic.set(k.name(record.name, record.id), new Uint8Array());
+  if (record.group !== null) atomic.set(k.group(record.group, record.id), new Uint8Array());
+  counts.move(null, record.state);
+  return delayed;
+}
+
+/**
+ * Validates one spec and builds its record (writing chunks for large arguments) without
+ * storing the record. For tasks that other commits create (hooks, chain steps).
+ *
+ * @throws {TypeError | RangeError} naming the task and the bad field.
+ */
+export async function buildRecord(
+  store: Store,
+  spec: EnqueueSpec,
+  extra: { chain?: MemberOf; iter?: MemberOf; what?: string } = {},
+): Promise<TaskRecord> {
+  const now = store.now();
+  const c = check(store, spec, now, null, extra.what);
+  const record = c.large === null ? build(store, c, now, 0) : await buildChunked(store, c, now);
+  return extra.chain || extra.iter
+    ? record.with({ chain: extra.chain ?? null, iter: extra.iter ?? null })
+    : record;
+}
+
+/** Validates a spec without building anything (for chains and iters, up front). */
+export function checkSpec(store: Store, spec: EnqueueSpec, what: string): void {
+  check(store, spec, store.now(), null, what);
+}
+
 /**
  * Validates specs and builds their records without storing anything. Payloads must fit inline:
  * a transactional enqueue can't write chunks first.
@@ -207,6 +407,20 @@ export function addEnqueueMutations(
 export function prepareRecords(store: Store, specs: readonly EnqueueSpec[]): TaskRecord[] {
   const now = store.now();
   const checked = specs.map((spec, i) => check(store, spec, now, specs.length > 1 ? i : null));
+  const keys = new Set<string>();
+  checked.forEach((c) => {
+    const u = c.options.unique;
+    if (u === null) return;
+    if (u.mode === "replace") {
+      throw new TypeError(
+        `Option unique of ${c.func} can't use mode "replace" in a transactional enqueue (it must read the holder); use "keep" or "reject": the commit then fails while the key is held`,
+      );
+    }
+    if (keys.has(u.key)) {
+      throw new TypeError(`Unique key ${JSON.stringify(u.key)} appears twice in one enqueue`);
+    }
+    keys.add(u.key);
+  });
   checked.forEach((c) => {
     if (c.large) {
       throw new PayloadTooLargeError(
@@ -232,10 +446,21 @@ interface Checked {
   /** The arguments as UTF-8 JSON when they must be chunked, else null. */
   large: Uint8Array | null;
   options: ValidOptions;
+  iter: MemberOf | null;
 }
 
-function check(store: Store, spec: EnqueueSpec, now: number, index: number | null): Checked {
-  const where = index === null ? "" : ` (task ${index} of the batch)`;
+function check(
+  store: Store,
+  spec: EnqueueSpec,
+  now: number,
+  index: number | null,
+  what?: string,
+): Checked {
+  const where = what !== undefined
+    ? ` (${what})`
+    : index === null
+    ? ""
+    : ` (task ${index} of the batch)`;
   if (typeof spec?.func !== "string" || !FUNC_NAME.test(spec.func)) {
     throw new TypeError(
       `Task name must be an identifier such as "sendEmail"${where}: received ${
@@ -269,7 +494,15 @@ function check(store: Store, spec: EnqueueSpec, now: number, index: number | nul
   }
   const args = large === null ? JSON.parse(argsJson) as JsonValue[] : null;
   const o = validateOptions(spec.options ?? {}, spec.func + where, now);
-  return { func: spec.func, args, large, options: o };
+  if (o.unique !== null) {
+    const bytes = keyBytes(store.keys.unique(o.unique.key));
+    if (bytes > KV_MAX_KEY_BYTES) {
+      throw new RangeError(
+        `Unique key of ${spec.func}${where} is ${bytes} bytes as a KV key, over the ${KV_MAX_KEY_BYTES}-byte KV key limit: received a key of ${o.unique.key.length} characters`,
+      );
+    }
+  }
+  return { func: spec.func, args, large, options: o, iter: spec.iter ?? null };
 }
 
 function build(
@@ -308,7 +541,11 @@ function build(
     progress: null,
     save: o.save,
     hook: o.hook,
-    unique: null,
+    unique: o.unique?.key ?? null,
+    onFailure: o.onFailure,
+    onTimeout: o.onTimeout,
+    cached: o.cached,
+    iter: c.iter,
   });
 }
 
@@ -321,9 +558,17 @@ interface ValidOptions {
   backoff: Backoff | null;
   save: boolean;
   hook: string | null;
+  onFailure: string | null;
+  onTimeout: string | null;
+  unique: { key: string; mode: UniqueMode } | null;
+  cached: number | null;
 }
 
 const KNOWN_OPTIONS = new Set([
+  "onFailure",
+  "onTimeout",
+  "unique",
+  "cached",
   "group",
   "priority",
   "delay",
@@ -368,9 +613,32 @@ function validateOptions(o: EnqueueOptions, what: string, now: number): ValidOpt
     if (o.eta !== undefined) bad("delay", "can't be combined with eta", o.delay);
   }
   if (o.eta !== undefined) runAt = parseEta(o.eta, what);
-  if (o.hook !== undefined && (typeof o.hook !== "string" || !FUNC_NAME.test(o.hook))) {
-    bad("hook", "must be a task name", o.hook);
+  for (const field of ["hook", "onFailure", "onTimeout"] as const) {
+    const v = o[field];
+    if (v !== undefined && (typeof v !== "string" || !FUNC_NAME.test(v))) {
+      bad(field, "must be a task name", v);
+    }
   }
+  let unique: ValidOptions["unique"] = null;
+  if (o.unique !== undefined) {
+    const u = typeof o.unique === "string" ? { key: o.unique } : o.unique;
+    if (typeof u !== "object" || u === null || typeof u.key !== "string" || u.key === "") {
+      bad(
+        "unique",
+        'must be a non-empty key or { key, mode: "keep" | "replace" | "reject" }',
+        o.unique,
+      );
+    }
+    const mode = u.mode ?? "keep";
+    if (mode !== "keep" && mode !== "replace" && mode !== "reject") {
+      bad("unique.mode", 'must be "keep", "replace" or "reject"', mode);
+    }
+    unique = { key: u.key, mode };
+  }
+  if (
+    o.cached !== undefined &&
+    (!Number.isSafeInteger(o.cached) || (o.cached as number) < 1)
+  ) bad("cached", "must be milliseconds >= 1", o.cached);
   if (o.save !== undefined && typeof o.save !== "boolean") {
     bad("save", "must be true or false", o.save);
   }
@@ -391,6 +659,10 @@ function validateOptions(o: EnqueueOptions, what: string, now: number): ValidOpt
     backoff,
     save: o.save ?? true,
     hook: o.hook ?? null,
+    onFailure: o.onFailure ?? null,
+    onTimeout: o.onTimeout ?? null,
+    unique,
+    cached: o.cached ?? null,
   };
 }
 

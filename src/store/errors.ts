@@ -8,11 +8,11 @@
 export class NoSuchTaskError extends Error {
   /** The id or name asked for. */
   readonly ref: string;
-  constructor(ref: string, queue: string) {
+  constructor(ref: string, queue: string, kind: "task" | "chain" | "iter" = "task") {
     super(
-      `No task ${JSON.stringify(ref)} in queue ${
-        JSON.stringify(queue)
-      }. List tasks with 'kvq tasks' (or pass --queue).`,
+      `No ${kind} ${JSON.stringify(ref)} in queue ${JSON.stringify(queue)}.${
+        kind === "task" ? " List tasks with 'kvq tasks' (or pass --queue)." : ""
+      }`,
     );
     this.name = "NoSuchTaskError";
     this.ref = ref;

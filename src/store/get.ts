@@ -54,7 +54,7 @@ export async function getTask(store: Store, ref: string): Promise<TaskRecord | n
     record = record.with({ args: JSON.parse(decoder.decode(bytes)) });
   }
   if (record.resultChunks > 0 && record.resultJson === null) {
-    const bytes = await readChunks(store, id, "result", record.resultChunks);
+    const bytes = await readChunks(store, id, "result", record.resultChunks, record.resultBlob);
     record = record.with({ resultJson: decoder.decode(bytes) });
   }
   if (progress!.versionstamp !== null && progress!.value instanceof Uint8Array) {

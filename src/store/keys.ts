@@ -35,8 +35,16 @@ export interface QueueKeys {
   readonly tasks: Deno.KvKey;
   /** A chunk of a large payload (args or result) of a task. */
   blob(id: string, part: "args" | "result", index: number): Deno.KvKey;
-  /** Prefix of all chunks of one payload. */
+  /** Prefix of all chunks of one payload (for results: of every stored copy). */
   blobs(id: string, part: "args" | "result"): Deno.KvKey;
+  /**
+   * A chunk of a large result, under a blob id drawn by the writer and named in the record. A
+   * late duplicate result (a lost lease) writes its own blob, so it never overwrites the
+   * chunks of the outcome that won.
+   */
+  resultBlob(id: string, blob: string, index: number): Deno.KvKey;
+  /** Prefix of the chunks of one result blob. */
+  resultBlobPrefix(id: string, blob: string): Deno.KvKey;
   /** Claimable now. Lower priority first, then by id, which is time-ordered: FIFO. */
   ready(priority: number, id: string): Deno.KvKey;
   /** Prefix of the ready index. */
@@ -57,6 +65,49 @@ export interface QueueKeys {
   group(group: string, id: string): Deno.KvKey;
   /** Prefix of one group. */
   groupPrefix(group: string): Deno.KvKey;
+  /**
+   * Finished tasks of one func or group, by state and stop time: retention per func or group
+   * (Django Q's `save_limit_per`) reads the oldest of one value without a scan.
+   */
+  doneBy(
+    per: "func" | "group",
+    value: string,
+    state: TaskState,
+    stoppedAt: number,
+    id: string,
+  ): Deno.KvKey;
+  /** Prefix of one func's or group's finished tasks of one state. */
+  doneByPrefix(per: "func" | "group", value: string, state: TaskState): Deno.KvKey;
+  /** Prefix of every func or group that has finished tasks. */
+  doneByAll(per: "func" | "group"): Deno.KvKey;
+  /**
+   * The holder of a unique key: the id of the one task that may hold it while it is scheduled,
+   * queued or running. Set in the enqueue commit (checked absent), deleted in the commit that
+   * stores the task's final outcome.
+   */
+  unique(key: string): Deno.KvKey;
+  /**
+   * A chain (Django Q's `async_chain`): its steps, which step runs, and how it ended. Changed
+   * only in the commit that stores a step's final outcome, which also creates the next step.
+   */
+  chain(id: string): Deno.KvKey;
+  /**
+   * One chain step's result, kept apart from the step's task record so a chain works with
+   * `save: false` and with retention pruning the step's task.
+   */
+  chainResult(id: string, index: number): Deno.KvKey;
+  /** Prefix of a chain's step results. */
+  chainResults(id: string): Deno.KvKey;
+  /** An iter (Django Q's `async_iter`): how many member tasks it has. */
+  iter(id: string): Deno.KvKey;
+  /** One iter member's outcome, by input index, so results collate in input order. */
+  iterResult(id: string, index: number): Deno.KvKey;
+  /** Prefix of an iter's member outcomes. */
+  iterResults(id: string): Deno.KvKey;
+  /** How many iter members finished (`KvU64`), summed in each member's final commit. */
+  iterDone(id: string): Deno.KvKey;
+  /** Present while the queue is paused: clusters claim nothing from it. */
+  readonly paused: Deno.KvKey;
   /** Human name look-up: the id. Names are 32 bits, so the id is in the key to keep both. */
   name(humanName: string, id: string): Deno.KvKey;
   /** Prefix of one human name. */
@@ -97,6 +148,15 @@ export function queueKeys(queue: string): QueueKeys {
     tasks: [...p, "task"],
     blob: (id: string, part: "args" | "result", index: number) => [...p, "blob", id, part, index],
     blobs: (id: string, part: "args" | "result") => [...p, "blob", id, part],
+    resultBlob: (id: string, blob: string, index: number) => [
+      ...p,
+      "blob",
+      id,
+      "result",
+      blob,
+      index,
+    ],
+    resultBlobPrefix: (id: string, blob: string) => [...p, "blob", id, "result", blob],
     ready: (priority: number, id: string) => [...p, "ready", priority, id],
     readyPrefix: [...p, "ready"],
     delayed: (runAt: number, id: string) => [...p, "delayed", runAt, id],
@@ -107,6 +167,30 @@ export function queueKeys(queue: string): QueueKeys {
     doneState: (state: TaskState) => [...p, "done", state],
     group: (group: string, id: string) => [...p, "group", group, id],
     groupPrefix: (group: string) => [...p, "group", group],
+    doneBy: (
+      per: "func" | "group",
+      value: string,
+      state: TaskState,
+      stoppedAt: number,
+      id: string,
+    ) => [...p, "done_by", per, value, state, stoppedAt, id],
+    doneByPrefix: (per: "func" | "group", value: string, state: TaskState) => [
+      ...p,
+      "done_by",
+      per,
+      value,
+      state,
+    ],
+    doneByAll: (per: "func" | "group") => [...p, "done_by", per],
+    unique: (key: string) => [...p, "unique", key],
+    chain: (id: string) => [...p, "chain", id],
+    chainResult: (id: string, index: number) => [...p, "chain_result", id, index],
+    chainResults: (id: string) => [...p, "chain_result", id],
+    iter: (id: string) => [...p, "iter", id],
+    iterResult: (id: string, index: number) => [...p, "iter_result", id, index],
+    iterResults: (id: string) => [...p, "iter_result", id],
+    iterDone: (id: string) => [...p, "iter_done", id],
+    paused: [...p, "paused"],
     name: (humanName: string, id: string) => [...p, "name", humanName, id],
     namePrefix: (humanName: string) => [...p, "name", humanName],
     progress: (id: string) => [...p, "progress", id],
@@ -140,6 +224,26 @@ export function validateQueueName(queue: unknown): string {
   }
   return queue;
 }
+
+/**
+ * The size of `key` as KV encodes it (FoundationDB tuple layer): a type byte per part, strings
+ * and bytes with a terminator and escaped NULs, numbers as 9 bytes, bigints at most 10.
+ */
+export function keyBytes(key: Deno.KvKey): number {
+  let n = 0;
+  for (const part of key) {
+    if (typeof part === "string") {
+      const bytes = encoder.encode(part);
+      n += 2 + bytes.length + bytes.filter((b) => b === 0).length;
+    } else if (part instanceof Uint8Array) {
+      n += 2 + part.length + part.filter((b) => b === 0).length;
+    } else if (typeof part === "bigint") n += 10;
+    else n += 9;
+  }
+  return n;
+}
+
+const encoder = new TextEncoder();
 
 /** Renders a key for messages: `["kvq","default","task","0193…"]`. */
 export function formatKey(key: Deno.KvKey): string {

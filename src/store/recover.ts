@@ -13,6 +13,7 @@ import { addStateCounts, CountDeltas } from "./counters.ts";
 import { getRecord } from "./get.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
+import { addFinishedRecord, planFinish } from "./finish.ts";
 
 /** A lease as listed. */
 export interface LeaseEntry {
@@ -64,11 +65,19 @@ export async function requeueLost(
       };
       record = found.record.failAttempt(now, error, found.record.attempt < max ? now : null);
       atomic.check({ key: k.task(entry.id), versionstamp: found.versionstamp });
-      atomic.set(k.task(entry.id), record.encode());
+      const counts = new CountDeltas().move("running", null);
       if (record.state === "scheduled") {
+        atomic.set(k.task(entry.id), record.encode());
         atomic.set(k.delayed(record.runAt, record.id), new Uint8Array());
-      } else atomic.set(k.done(record.state, record.stoppedAt!, record.id), new Uint8Array());
-      addStateCounts(atomic, store, new CountDeltas().move("running", record.state).deltas);
+        counts.move(null, "scheduled");
+      } else {
+        // A final failure: release its unique key, run its hooks, end its chain or iter.
+        const plan = await planFinish(store, record, null).catch(() => null);
+        for (const c of plan?.checks ?? []) atomic.check(c);
+        addFinishedRecord(atomic, store, record, counts);
+        plan?.apply(atomic, counts);
+      }
+      addStateCounts(atomic, store, counts.deltas);
     }
     if ((await commitAtomic(atomic)).ok && record) out.push(record);
   }

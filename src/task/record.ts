@@ -92,7 +92,33 @@ export interface TaskFields {
   readonly hook: string | null;
   /** The unique key that guards this task while it is queued or running. */
   readonly unique: string | null;
+  /** A task to run after this one fails for good, given the finished record. */
+  readonly onFailure: string | null;
+  /** A task to run after an attempt of this one timed out for good, given the finished record. */
+  readonly onTimeout: string | null;
+  /** Once finished, the record expires this many milliseconds later (Django Q's `cached`). */
+  readonly cached: number | null;
+  /** The chain this task is a step of, and which step. */
+  readonly chain: MemberOf | null;
+  /** The iter this task is a member of, and its input index. */
+  readonly iter: MemberOf | null;
+  /** The blob id whose chunks hold the result, when `resultChunks` > 0. */
+  readonly resultBlob: string | null;
 }
+
+/** A task's place in a chain or an iter. */
+export interface MemberOf {
+  /** The chain's or iter's id. */
+  readonly id: string;
+  /** The step index (chain) or input index (iter), from 0. */
+  readonly index: number;
+}
+
+/** Fields added after the first stored version; they default to null when absent. */
+type LaterFields = "onFailure" | "onTimeout" | "cached" | "chain" | "iter" | "resultBlob";
+
+/** What the constructor takes: every field, the later ones optional. */
+export type TaskInit = Omit<TaskFields, LaterFields> & Partial<Pick<TaskFields, LaterFields>>;
 
 /** Every field, in stored order. */
 export const FIELD_NAMES: readonly (keyof TaskFields)[] = [
@@ -123,6 +149,12 @@ export const FIELD_NAMES: readonly (keyof TaskFields)[] = [
   "save",
   "hook",
   "unique",
+  "onFailure",
+  "onTimeout",
+  "cached",
+  "chain",
+  "iter",
+  "resultBlob",
 ];
 
 /** Raised when a stored value is not a kvq record. Names the key. */
@@ -180,12 +212,18 @@ export class TaskRecord implements TaskFields {
   readonly save!: boolean;
   readonly hook!: string | null;
   readonly unique!: string | null;
+  readonly onFailure!: string | null;
+  readonly onTimeout!: string | null;
+  readonly cached!: number | null;
+  readonly chain!: MemberOf | null;
+  readonly iter!: MemberOf | null;
+  readonly resultBlob!: string | null;
 
   /** The stored bytes, computed once on first use. */
   #bytes: Uint8Array | null = null;
 
   /** Makes a record from complete fields. Use the store's enqueue to create tasks. */
-  constructor(fields: TaskFields) {
+  constructor(fields: TaskInit) {
     this.id = fields.id;
     this.name = fields.name;
     this.func = fields.func;
@@ -213,6 +251,12 @@ export class TaskRecord implements TaskFields {
     this.save = fields.save;
     this.hook = fields.hook;
     this.unique = fields.unique;
+    this.onFailure = fields.onFailure ?? null;
+    this.onTimeout = fields.onTimeout ?? null;
+    this.cached = fields.cached ?? null;
+    this.chain = fields.chain ?? null;
+    this.iter = fields.iter ?? null;
+    this.resultBlob = fields.resultBlob ?? null;
     Object.freeze(this);
   }
 
@@ -261,6 +305,12 @@ export class TaskRecord implements TaskFields {
       save: this.save,
       hook: this.hook,
       unique: this.unique,
+      onFailure: this.onFailure,
+      onTimeout: this.onTimeout,
+      cached: this.cached,
+      chain: this.chain,
+      iter: this.iter,
+      resultBlob: this.resultBlob,
     };
   }
 
@@ -284,13 +334,19 @@ export class TaskRecord implements TaskFields {
   }
 
   /** running → succeeded. `resultJson` is null when the result is not kept or is chunked. */
-  succeed(now: number, resultJson: string | null, resultChunks = 0): TaskRecord {
+  succeed(
+    now: number,
+    resultJson: string | null,
+    resultChunks = 0,
+    resultBlob: string | null = null,
+  ): TaskRecord {
     this.#expect("succeed", ["running"]);
     return this.with({
       state: "succeeded",
       stoppedAt: now,
       resultJson,
       resultChunks,
+      resultBlob: resultChunks > 0 ? resultBlob : null,
       error: null,
     });
   }
@@ -336,6 +392,7 @@ export class TaskRecord implements TaskFields {
       stoppedAt: null,
       resultJson: null,
       resultChunks: 0,
+      resultBlob: null,
       cluster: null,
       worker: null,
       progress: null,
@@ -391,6 +448,12 @@ export class TaskRecord implements TaskFields {
       save: this.save,
       hook: this.hook,
       unique: this.unique,
+      onFailure: this.onFailure,
+      onTimeout: this.onTimeout,
+      cached: this.cached,
+      chain: this.chain,
+      iter: this.iter,
+      resultBlob: this.resultBlob,
     });
     const result = this.resultJson;
     return result === null ? head : `${head.slice(0, -1)},"result":${result}}`;
@@ -494,6 +557,16 @@ export class TaskRecord implements TaskFields {
         bad(`field "backoff": ${(error as Error).message}`);
       }
     }
+    const member = (name: string): MemberOf | null => {
+      const m = r[name];
+      if (m === undefined || m === null) return null;
+      const o = m as Record<string, unknown>;
+      if (
+        typeof o !== "object" || typeof o.id !== "string" || !Number.isSafeInteger(o.index) ||
+        (o.index as number) < 0
+      ) return bad(`field "${name}" is not { id, index }`);
+      return { id: o.id, index: o.index as number };
+    };
     const id = str("id");
     if (key.length > 0 && key[key.length - 1] !== id && key.includes("task")) {
       bad(`its id ${JSON.stringify(id)} does not match the key`);
@@ -526,6 +599,12 @@ export class TaskRecord implements TaskFields {
       save: bool("save", true),
       hook: strOrNull("hook"),
       unique: strOrNull("unique"),
+      onFailure: strOrNull("onFailure"),
+      onTimeout: strOrNull("onTimeout"),
+      cached: numOrNull("cached"),
+      chain: member("chain"),
+      iter: member("iter"),
+      resultBlob: strOrNull("resultBlob"),
     });
   }
 }

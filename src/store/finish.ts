@@ -1,0 +1,229 @@
+/**
+ * What a task's final outcome changes besides its record, all in the commit that stores the
+ * outcome (completion, cancel, lease recovery's final failure, the replace of a unique task):
+ *
+ * - the `done` indexes (global, and per func and group for retention), with `expireIn` for a
+ *   `cached` task;
+ * - the release of its `unique` key;
+ * - its hook tasks (`hook`, `onFailure`, `onTimeout`), created given the finished record;
+ * - its iter outcome and the iter's done counter;
+ * - its chain: the step's result, and the next step's task or the chain's end.
+ *
+ * Everything but the chain is written blind. The chain record is read first and checked in the
+ * commit; only the holder of a step's lease (or of its waiting record) changes a chain, so the
+ * check fails only when something else went wrong, and the caller re-plans.
+ *
+ * @module
+ */
+import type { ErrorInfo } from "../cluster/protocol.ts";
+import type { TaskRecord } from "../task/record.ts";
+import { decodeChain, encodeChain } from "./chain.ts";
+import { type CountDeltas } from "./counters.ts";
+import { addCreatedTask, buildRecord, doorbell } from "./enqueue.ts";
+import { KV_MAX_QUEUE_DELAY_MS } from "./limits.ts";
+import { encodeMemberResult } from "./member_result.ts";
+import type { Store } from "./store.ts";
+
+/** The finish effects of one outcome, ready to add to a commit. */
+export interface FinishPlan {
+  /** Checks the commit must hold (the chain record's versionstamp). */
+  readonly checks: Deno.AtomicCheck[];
+  /** About how many mutations {@linkcode apply} adds. */
+  readonly mutations: number;
+  /** About how many bytes it adds. */
+  readonly bytes: number;
+  /** Tasks it creates. */
+  readonly created: readonly TaskRecord[];
+  /** Adds the mutations; counters of created tasks go to `counts`. */
+  apply(atomic: Deno.AtomicOperation, counts: CountDeltas): void;
+}
+
+const EMPTY: FinishPlan = Object.freeze({
+  checks: [],
+  mutations: 0,
+  bytes: 0,
+  created: [],
+  apply() {},
+});
+
+const encoder = new TextEncoder();
+const u64One = 1n;
+
+/**
+ * Writes a finished record and its `done` index entries, and counts it in its state (a cached
+ * task is not counted: it expires on its own). The caller has counted it out of its old state.
+ */
+export function addFinishedRecord(
+  atomic: Deno.AtomicOperation,
+  store: Store,
+  record: TaskRecord,
+  counts: CountDeltas,
+): void {
+  const k = store.keys;
+  const stoppedAt = record.stoppedAt!;
+  if (record.cached !== null) {
+    const options = { expireIn: record.cached };
+    atomic.set(k.task(record.id), record.encode(), options);
+    atomic.set(k.done(record.state, stoppedAt, record.id), new Uint8Array(), options);
+    atomic.set(k.name(record.name, record.id), new Uint8Array(), options);
+    if (record.group !== null) {
+      atomic.set(k.group(record.group, record.id), new Uint8Array(), options);
+    }
+    return;
+  }
+  atomic.set(k.task(record.id), record.encode());
+  addFinishedIndex(atomic, store, record, counts);
+}
+
+/** The `done` entries of a finished, not cached record, and its counters. */
+export function addFinishedIndex(
+  atomic: Deno.AtomicOperation,
+  store: Store,
+  record: TaskRecord,
+  counts: CountDeltas,
+): void {
+  const k = store.keys;
+  const stoppedAt = record.stoppedAt!;
+  atomic.set(k.done(record.state, stoppedAt, record.id), new Uint8Array());
+  atomic.set(k.doneBy("func", record.func, record.state, stoppedAt, record.id), new Uint8Array());
+  atomic.sum(k.stat("done_by", "func", record.func, record.state), u64One);
+  if (record.group !== null) {
+    atomic.set(
+      k.doneBy("group", record.group, record.state, stoppedAt, record.id),
+      new Uint8Array(),
+    );
+    atomic.sum(k.stat("done_by", "group", record.group, record.state), u64One);
+  }
+  counts.move(null, record.state);
+}
+
+/**
+ * Works out what finishing `record` (already in its final state) does besides writing it.
+ * `resultJson` is the result even when the record keeps none (`save: false`). Returns an empty
+ * plan for a record that is not finished.
+ */
+export async function planFinish(
+  store: Store,
+  record: TaskRecord,
+  resultJson: string | null,
+  options: { keepUnique?: boolean } = {},
+): Promise<FinishPlan> {
+  if (!record.finished) return EMPTY;
+  const k = store.keys;
+  const checks: Deno.AtomicCheck[] = [];
+  const created: TaskRecord[] = [];
+  const steps: ((atomic: Deno.AtomicOperation) => void)[] = [];
+  let mutations = 0;
+  let bytes = 0;
+
+  if (record.unique !== null && !options.keepUnique) {
+    steps.push((a) => a.delete(k.unique(record.unique!)));
+    mutations++;
+  }
+
+  // Hooks, given the finished record (with its result) as JSON.
+  const hooks: string[] = [];
+  if (record.hook !== null) hooks.push(record.hook);
+  if (record.state === "failed") {
+    if (record.onFailure !== null) hooks.push(record.onFailure);
+    if (record.onTimeout !== null && record.error?.name === "TaskTimeoutError") {
+      hooks.push(record.onTimeout);
+    }
+  }
+  if (hooks.length > 0) {
+    const finished = record.toJSON();
+    if (resultJson !== null && record.state === "succeeded") {
+      finished.result = JSON.parse(resultJson);
+    }
+    for (const func of hooks) {
+      created.push(
+        await buildRecord(store, {
+          func,
+          args: [finished],
+          options: record.group === null ? {} : { group: record.group },
+        }, { what: `hook of task ${record.id}` }),
+      );
+    }
+  }
+
+  if (record.iter !== null) {
+    const { id, index } = record.iter;
+    const value = encodeMemberResult(record, resultJson);
+    steps.push((a) => {
+      a.set(k.iterResult(id, index), value);
+      a.sum(k.iterDone(id), u64One);
+    });
+    mutations += 2;
+    bytes += value.length;
+  }
+
+  if (record.chain !== null) {
+    const { id, index } = record.chain;
+    const entry = await store.kv.get(k.chain(id), { consistency: "strong" });
+    if (entry.versionstamp !== null) {
+      const chain = decodeChain(entry.key, entry.value);
+      if (chain.state === "running" && chain.current === index) {
+        checks.push({ key: entry.key, versionstamp: entry.versionstamp });
+        const value = encodeMemberResult(record, resultJson);
+        const now = store.now();
+        let next = chain;
+        if (record.state === "succeeded" && index + 1 < chain.steps.length) {
+          const step = chain.steps[index + 1]!;
+          const args = chain.passResult
+            ? [...step.args, resultJson === null ? null : JSON.parse(resultJson)]
+            : step.args;
+          const task = await buildRecord(store, {
+            func: step.func,
+            args,
+            options: step.options,
+          }, { chain: { id, index: index + 1 }, what: `step ${index + 1} of chain ${id}` });
+          created.push(task);
+          next = { ...chain, current: index + 1, tasks: [...chain.tasks, task.id] };
+        } else if (record.state === "succeeded") {
+          next = { ...chain, state: "succeeded", stoppedAt: now };
+        } else {
+          const error: ErrorInfo = record.error ??
+            { name: "TaskCancelledError", message: `Step ${index} was ${record.state}` };
+          next = { ...chain, state: "failed", stoppedAt: now, error };
+        }
+        const chainBytes = encodeChain(next);
+        steps.push((a) => {
+          a.set(k.chainResult(id, index), value);
+          a.set(k.chain(id), chainBytes);
+        });
+        mutations += 2;
+        bytes += value.length + chainBytes.length;
+      }
+    }
+  }
+
+  for (const task of created) {
+    mutations += 4;
+    bytes += task.encode().length + 1024;
+  }
+  return {
+    checks,
+    mutations: mutations + (created.length > 0 ? 2 : 0),
+    bytes,
+    created,
+    apply(atomic, counts) {
+      for (const step of steps) step(atomic);
+      if (created.length === 0) return;
+      let earliest = Infinity;
+      for (const task of created) {
+        earliest = Math.min(earliest, addCreatedTask(store, atomic, task, counts));
+      }
+      atomic.sum(k.signal, u64One);
+      if (Number.isFinite(earliest) && store.handle.nativeQueue) {
+        atomic.enqueue(doorbell(store.queue), {
+          delay: Math.min(KV_MAX_QUEUE_DELAY_MS, Math.max(0, earliest - store.now())),
+        });
+      }
+    },
+  };
+}
+
+/** Encodes a small JSON value (for pause and similar markers). */
+export function encodeJson(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value));
+}

@@ -1,0 +1,218 @@
+/**
+ * Retention: delete the oldest finished tasks past a count or an age (Django Q's `save_limit`
+ * and `save_limit_per`). It reads counters and the oldest entries of the `done` indexes, never
+ * scans records, and deletes only finished tasks, each delete checked against the versionstamp
+ * of the record it read, so it never races a task that runs or was retried meanwhile.
+ *
+ * @module
+ */
+import { TaskRecord } from "../task/record.ts";
+import { deleteChunks } from "./chunks.ts";
+import { commitAtomic } from "./commit.ts";
+import { addStateCounts, CountDeltas, readStateCounts } from "./counters.ts";
+import { addDeleteMutations } from "./delete.ts";
+import type { TaskState } from "./keys.ts";
+import { KV_MAX_GET_MANY } from "./limits.ts";
+import type { Store } from "./store.ts";
+
+/** How many finished tasks of one kind to keep. */
+export interface Retention {
+  /**
+   * Keep at most this many (the newest); with `per`, this many per func or group.
+   * @default no limit
+   */
+  count?: number;
+  /**
+   * Keep none older than this many milliseconds (by stop time).
+   * @default no limit
+   */
+  ttl?: number;
+}
+
+/** Retention settings of a queue. */
+export interface RetentionOptions {
+  /**
+   * Succeeded tasks to keep.
+   * @default { count: 250 } (Django Q's save_limit)
+   */
+  keepSucceeded?: Retention;
+  /**
+   * Failed and cancelled tasks to keep (each state on its own).
+   * @default all
+   */
+  keepFailed?: Retention;
+  /**
+   * Apply the counts per func or per group (Django Q's `save_limit_per`); tasks without a
+   * group are then not pruned by count.
+   * @default one count for the whole queue
+   */
+  keepPer?: "func" | "group";
+}
+
+/** Django Q's default: keep the 250 newest successes. */
+export const DEFAULT_KEEP_SUCCEEDED: Retention = Object.freeze({ count: 250 });
+
+/** Django Q's default: keep every failure. */
+export const DEFAULT_KEEP_FAILED: Retention = Object.freeze({});
+
+/** The most tasks one prune pass deletes, so a heartbeat stays cheap. */
+const MAX_PER_PASS = 1_000;
+
+/**
+ * Validates retention options.
+ *
+ * @throws {RangeError | TypeError} naming the bad field.
+ */
+export function validateRetention(options: RetentionOptions): Required<
+  Omit<RetentionOptions, "keepPer">
+> & { keepPer: "func" | "group" | null } {
+  const one = (name: string, r: Retention | undefined, fallback: Retention): Retention => {
+    if (r === undefined) return fallback;
+    if (typeof r !== "object" || r === null) {
+      throw new TypeError(`${name} must be { count?, ttl? }: received ${JSON.stringify(r)}`);
+    }
+    for (const f of ["count", "ttl"] as const) {
+      const v = r[f];
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) {
+        throw new RangeError(`${name}.${f} must be an integer >= 0: received ${JSON.stringify(v)}`);
+      }
+    }
+    return r;
+  };
+  if (
+    options.keepPer !== undefined && options.keepPer !== "func" && options.keepPer !== "group"
+  ) {
+    throw new TypeError(`keepPer must be "func" or "group": received ${JSON.stringify(options.keepPer)}`);
+  }
+  return {
+    keepSucceeded: one("keepSucceeded", options.keepSucceeded, DEFAULT_KEEP_SUCCEEDED),
+    keepFailed: one("keepFailed", options.keepFailed, DEFAULT_KEEP_FAILED),
+    keepPer: options.keepPer ?? null,
+  };
+}
+
+/**
+ * Deletes finished tasks past the retention limits. Returns how many it deleted (at most
+ * {@linkcode MAX_PER_PASS} per call; the next call goes on).
+ */
+export async function pruneFinished(store: Store, options: RetentionOptions = {}): Promise<number> {
+  const r = validateRetention(options);
+  const now = store.now();
+  const rules: [TaskState, Retention][] = [
+    ["succeeded", r.keepSucceeded],
+    ["failed", r.keepFailed],
+    ["cancelled", r.keepFailed],
+  ];
+  const candidates: Deno.KvKey[] = [];
+  const budget = () => MAX_PER_PASS - candidates.length;
+  const counts = rules.some(([, k]) => k.count !== undefined) && r.keepPer === null
+    ? await readStateCounts(store)
+    : null;
+  for (const [state, keep] of rules) {
+    if (keep.ttl !== undefined && budget() > 0) {
+      for await (
+        const e of store.kv.list({
+          start: store.keys.doneState(state),
+          end: [...store.keys.doneState(state), now - keep.ttl],
+        }, { limit: budget() })
+      ) candidates.push(e.key);
+    }
+    if (keep.count === undefined) continue;
+    if (r.keepPer === null) {
+      const excess = counts![state] - keep.count;
+      if (excess <= 0 || budget() <= 0) continue;
+      for await (
+        const e of store.kv.list({ prefix: store.keys.doneState(state) }, {
+          limit: Math.min(excess, budget()),
+        })
+      ) candidates.push(e.key);
+      continue;
+    }
+    // Per func or group: the counters say which values are over their count.
+    for await (
+      const e of store.kv.list<Deno.KvU64>({ prefix: store.keys.stat("done_by", r.keepPer) })
+    ) {
+      if (e.key[e.key.length - 1] !== state || budget() <= 0) continue;
+      const value = e.key[e.key.length - 2] as string;
+      const raw = e.value?.value ?? 0n;
+      const n = raw > (1n << 63n) ? 0 : Number(raw);
+      const excess = n - keep.count;
+      if (excess <= 0) continue;
+      for await (
+        const d of store.kv.list({ prefix: store.keys.doneByPrefix(r.keepPer, value, state) }, {
+          limit: Math.min(excess, budget()),
+        })
+      ) candidates.push(d.key);
+    }
+  }
+  return await deleteFinished(store, candidates);
+}
+
+/** Deletes the finished tasks that `indexKeys` (done or done_by entries) point at. */
+async function deleteFinished(store: Store, indexKeys: Deno.KvKey[]): Promise<number> {
+  const ids = [...new Set(indexKeys.map((k) => k[k.length - 1] as string))];
+  const byId = new Map<string, Deno.KvKey[]>();
+  for (const key of indexKeys) {
+    const id = key[key.length - 1] as string;
+    byId.set(id, [...byId.get(id) ?? [], key]);
+  }
+  let deleted = 0;
+  const perCommit = Math.max(1, store.handle.maxChecks);
+  for (let i = 0; i < ids.length; i += perCommit) {
+    const part = ids.slice(i, i + perCommit);
+    const found: { record: TaskRecord; versionstamp: string }[] = [];
+    const orphans: Deno.KvKey[] = [];
+    for (let j = 0; j < part.length; j += KV_MAX_GET_MANY) {
+      const slice = part.slice(j, j + KV_MAX_GET_MANY);
+      const entries = await store.kv.getMany(slice.map((id) => store.keys.task(id)), {
+        consistency: "strong",
+      });
+      entries.forEach((e, n) => {
+        if (e.versionstamp === null) {
+          orphans.push(...byId.get(slice[n]!) ?? []);
+          return;
+        }
+        try {
+          const record = TaskRecord.decode(e.key, e.value);
+          // Only finished tasks: one retried since its index entry was read is left alone.
+          if (record.finished) found.push({ record, versionstamp: e.versionstamp });
+        } catch {
+          // a damaged record is for 'kvq delete', not for retention
+        }
+      });
+    }
+    if (found.length > 0) {
+      const atomic = store.kv.atomic();
+      const counts = new CountDeltas();
+      for (const { record, versionstamp } of found) {
+        atomic.check({ key: store.keys.task(record.id), versionstamp });
+        addDeleteMutations(atomic, store, record);
+        if (record.cached === null) counts.move(record.state, null);
+      }
+      addStateCounts(atomic, store, counts.deltas);
+      if ((await commitAtomic(atomic)).ok) {
+        deleted += found.length;
+        for (const { record } of found) {
+          if (record.argsChunks > 0) await deleteChunks(store, record.id, "args");
+          if (record.resultChunks > 0) await deleteChunks(store, record.id, "result");
+        }
+      }
+    }
+    if (orphans.length > 0) {
+      const atomic = store.kv.atomic();
+      for (const key of orphans) {
+        atomic.delete(key);
+        // [kvq, queue, "done_by", per, value, state, stoppedAt, id]: its counter counted it.
+        if (key[2] === "done_by") {
+          atomic.sum(
+            store.keys.stat("done_by", key[3] as string, key[4] as string, key[5] as string),
+            (1n << 64n) - 1n,
+          );
+        }
+      }
+      await commitAtomic(atomic);
+    }
+  }
+  if (deleted > 0) store.changes.notifyLocal();
+  return deleted;
+}
