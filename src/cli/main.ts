@@ -153,7 +153,8 @@ export async function main(argv: string[], entry: string, io: CliIo = defaultIo)
   } catch (error) {
     const message = (error as Error).message.replace(/\. To specify a positional.*$/s, ".");
     const flag = /'(--?[\w-]+)/.exec(message)?.[1];
-    const guess = flag ? closest(flag.replace(/^-+/, ""), Object.keys(options)) : null;
+    const name = flag?.replace(/^-+/, "");
+    const guess = name && !(name in options) ? closest(name, Object.keys(options)) : null;
     io.err(
       `kvq ${command.name}: ${message}${
         guess ? ` Did you mean '--${guess}'?` : ""
