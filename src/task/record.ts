@@ -93,17 +93,17 @@ export interface TaskFields {
   /** The unique key that guards this task while it is queued or running. */
   readonly unique: string | null;
   /** A task to run after this one fails for good, given the finished record. */
-  readonly onFailure: string | null;
+  readonly onFailure?: string | null;
   /** A task to run after an attempt of this one timed out for good, given the finished record. */
-  readonly onTimeout: string | null;
+  readonly onTimeout?: string | null;
   /** Once finished, the record expires this many milliseconds later (Django Q's `cached`). */
-  readonly cached: number | null;
+  readonly cached?: number | null;
   /** The chain this task is a step of, and which step. */
-  readonly chain: MemberOf | null;
+  readonly chain?: MemberOf | null;
   /** The iter this task is a member of, and its input index. */
-  readonly iter: MemberOf | null;
+  readonly iter?: MemberOf | null;
   /** The blob id whose chunks hold the result, when `resultChunks` > 0. */
-  readonly resultBlob: string | null;
+  readonly resultBlob?: string | null;
 }
 
 /** A task's place in a chain or an iter. */
@@ -114,11 +114,11 @@ export interface MemberOf {
   readonly index: number;
 }
 
-/** Fields added after the first stored version; they default to null when absent. */
-type LaterFields = "onFailure" | "onTimeout" | "cached" | "chain" | "iter" | "resultBlob";
-
-/** What the constructor takes: every field, the later ones optional. */
-export type TaskInit = Omit<TaskFields, LaterFields> & Partial<Pick<TaskFields, LaterFields>>;
+/**
+ * What the constructor takes. The fields added after the first stored version (`onFailure`,
+ * `onTimeout`, `cached`, `chain`, `iter`, `resultBlob`) are optional and default to null.
+ */
+export type TaskInit = TaskFields;
 
 /** Every field, in stored order. */
 export const FIELD_NAMES: readonly (keyof TaskFields)[] = [
