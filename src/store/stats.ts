@@ -58,7 +58,7 @@ export class StatDeltas {
 
 /** Rates and averages read from the buckets. */
 export interface QueueRates {
-  /** Attempts ended per second over the last minute. */
+  /** Attempts ended per second over the last minute (the counts below are sliding windows). */
   perSecond: number;
   /** Attempts ended in the last minute. */
   perMinute: number;
@@ -92,14 +92,22 @@ export async function readRates(store: Store, now = store.now()): Promise<QueueR
     if (!d) sums.set(bucket, d = { ended: 0, succeeded: 0, failed: 0, runMs: 0, waitMs: 0 });
     d[field] = Number(e.value?.value ?? 0n);
   }
+  // A sliding window: whole buckets inside it count in full; the bucket it starts in counts for
+  // the part inside the window (as if its attempts were spread evenly), so "the last minute"
+  // does not drop to zero each time a new minute begins.
   const sumSince = (since: number, field: StatField) => {
     let n = 0;
-    for (const [bucket, d] of sums) if (Number(bucket) >= since) n += d[field];
-    return n;
+    for (const [bucket, d] of sums) {
+      const start = Number(bucket);
+      if (start >= since) n += d[field];
+      else if (start + STATS_BUCKET_MS > since) {
+        n += d[field] * (start + STATS_BUCKET_MS - since) / STATS_BUCKET_MS;
+      }
+    }
+    return Math.round(n);
   };
-  const minuteAgo = now - 60_000;
-  const perMinute = sumSince(minuteAgo, "ended");
-  const ended = sumSince(0, "ended");
+  const perMinute = sumSince(now - 60_000, "ended");
+  const ended = sumSince(-Infinity, "ended");
   const lastHour: QueueRates["lastHour"] = [];
   const first = Math.floor(now / STATS_BUCKET_MS) * STATS_BUCKET_MS - 59 * STATS_BUCKET_MS;
   for (let at = first; at <= now; at += STATS_BUCKET_MS) {
@@ -110,10 +118,10 @@ export async function readRates(store: Store, now = store.now()): Promise<QueueR
     perSecond: perMinute / 60,
     perMinute,
     perHour: sumSince(now - 3_600_000, "ended"),
-    perDay: ended,
+    perDay: sumSince(now - 24 * 3_600_000, "ended"),
     failedLastHour: sumSince(now - 3_600_000, "failed"),
-    avgRunMs: ended > 0 ? sumSince(0, "runMs") / ended : null,
-    avgWaitMs: ended > 0 ? sumSince(0, "waitMs") / ended : null,
+    avgRunMs: ended > 0 ? sumSince(-Infinity, "runMs") / ended : null,
+    avgWaitMs: ended > 0 ? sumSince(-Infinity, "waitMs") / ended : null,
     lastHour,
   };
 }

@@ -88,7 +88,7 @@ test("kvq export → import into an empty store → export gives the same bytes"
   const bigTask = page.tasks.find((t) => t.argsChunks > 0);
   assert.ok(bigTask);
   const fetched = await queue.fetch(bigTask.id);
-  assert.equal((fetched!.args[0] as string).length, 70_000);
+  assert.equal((fetched!.args![0] as string).length, 70_000);
   for (const key of EXOTIC_KEYS) {
     const value = (await queue.store.kv.get<Uint8Array>(key)).value;
     assert.deepEqual([...value!], [1, 2, 3]); // on Bun a Buffer, on Deno a Uint8Array

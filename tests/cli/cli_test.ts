@@ -7,6 +7,7 @@ import { ConfigError, resolveConfig } from "../../src/cli/config.ts";
 import { listQueueNames } from "../../src/cli/commands/info.ts";
 import { parseDuration } from "../../src/cli/commands/purge.ts";
 import { openQueue } from "../../src/queue/queue.ts";
+import { pauseQueue } from "../../src/store/pause.ts";
 import { CLI_TASKS, ENTRY, kvq, tempDir } from "./_helpers.ts";
 
 // deno-lint-ignore no-control-regex
@@ -201,6 +202,16 @@ test("kvq info counts tasks per queue, finds every queue, and reports rates", as
 
   const bad = await kvq(["info", "--kv", dir.kv, "--queue", "no/such"]);
   assert.equal(bad.code, 2);
+
+  // A paused queue says so; a cluster's weighted `--queue zeta:3` names queue zeta.
+  await using zeta = await openQueue({ kv: dir.kv, name: "zeta" });
+  await pauseQueue(zeta.store, "maintenance");
+  const paused = await kvq(["info", "--kv", dir.kv, "--queue", "zeta:3"]);
+  assert.equal(paused.code, 0, paused.err);
+  assert.match(paused.out, /^queue zeta {2}PAUSED since \S+: maintenance$/m);
+  const pj = JSON.parse((await kvq(["info", "--kv", dir.kv, "--json"])).out);
+  assert.equal(pj.queues[2].paused.reason, "maintenance");
+  assert.equal(pj.queues[1].paused, null);
 });
 
 test("listQueueNames() reads one key per queue and stops at the limit", async () => {

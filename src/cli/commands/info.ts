@@ -11,6 +11,7 @@
 import { type Command, type CommandContext, UsageError } from "../command.ts";
 import type { ClusterStat } from "../../cluster/cluster.ts";
 import { readStateCounts, type StateCounts } from "../../store/counters.ts";
+import { pausedInfo, type PauseInfo } from "../../store/pause.ts";
 import { ROOT, TASK_STATES, validateQueueName } from "../../store/keys.ts";
 import { type QueueRates, readRates } from "../../store/stats.ts";
 import { KvHandle, Store } from "../../store/store.ts";
@@ -64,7 +65,8 @@ export interface OpenedQueues {
  */
 export async function openQueues(ctx: CommandContext): Promise<OpenedQueues> {
   const named = typeof ctx.values.queue === "string"
-    ? ctx.values.queue.split(",").map((q) => q.trim()).filter(Boolean)
+    // `mail:3` is a cluster's weighted queue: the name is what comes before the colon.
+    ? ctx.values.queue.split(",").map((q) => q.trim().replace(/:[\d.]+$/, "")).filter(Boolean)
     : [];
   for (const q of named) {
     try {
@@ -101,6 +103,8 @@ export async function openQueues(ctx: CommandContext): Promise<OpenedQueues> {
 /** What `kvq info --json` prints for one queue. */
 export interface QueueInfo {
   name: string;
+  /** Set while the queue is paused (`kvq pause`). */
+  paused: PauseInfo | null;
   clusters: number;
   workers: number;
   reincarnations: number;
@@ -140,15 +144,17 @@ export async function readInfo(
   const views = await readClusters(opened.stores, onCorrupt);
   const queues: QueueInfo[] = [];
   for (const store of opened.stores) {
-    const [counts, rates, schedules] = await Promise.all([
+    const [counts, rates, schedules, paused] = await Promise.all([
       readStateCounts(store),
       readRates(store, now),
       countKeys(store.kv, store.keys.schedulePrefix),
+      pausedInfo(store),
     ]);
     const serving = views.filter((v) => v.seenIn.includes(store.queue) && !isStale(v.stat, now));
     const { lastHour: _lastHour, ...flat } = rates;
     queues.push({
       name: store.queue,
+      paused,
       clusters: serving.length,
       workers: serving.reduce((n, v) => n + v.stat.workers.length, 0),
       reincarnations: serving.reduce((n, v) => n + (v.stat.reincarnations ?? 0), 0),
@@ -237,7 +243,13 @@ export function renderInfo(
     const r = q.rates;
     lines.push(
       "",
-      c.bold(`queue ${q.name}`),
+      c.bold(`queue ${q.name}`) + (q.paused
+        ? c.yellow(
+          `  PAUSED since ${new Date(q.paused.at).toISOString()}${
+            q.paused.reason ? `: ${q.paused.reason}` : ""
+          }`,
+        )
+        : ""),
       `  clusters   ${q.clusters}   workers ${q.workers}   reincarnations ${q.reincarnations}`,
       `  tasks      ${counts}`,
       `  schedules  ${q.schedules}`,
