@@ -14,13 +14,25 @@
 export {
   type EnqueueCall,
   type Enqueued,
+  IterFailedError,
+  type IterResultOptions,
   openQueue,
   type OpenQueueOptions,
   Queue,
   type ResultOptions,
   TaskFailedError,
 } from "./queue/queue.ts";
-export type { EnqueueOptions } from "./store/enqueue.ts";
+export {
+  type EnqueueOptions,
+  type UniqueMode,
+  type UniqueOption,
+  UniqueTaskError,
+} from "./store/enqueue.ts";
+export type { ChainOptions, ChainState, ChainStatus } from "./store/chain.ts";
+export type { IterStatus } from "./store/iter.ts";
+export type { PauseInfo } from "./store/pause.ts";
+export type { Retention, RetentionOptions } from "./store/prune.ts";
+export { type BoundTasks, defineTasks, type TaskRegistry } from "./task/registry.ts";
 export { type Backoff, DEFAULT_RETRY, type RetryPolicy } from "./task/backoff.ts";
 export { type TaskContext, taskContext } from "./task/context.ts";
 export {
@@ -42,6 +54,7 @@ export {
   Cluster,
   type ClusterOptions,
   type ClusterStat,
+  type QueueWeight,
   type WorkerStat,
 } from "./cluster/cluster.ts";
 export type { ClusterEventMap } from "./cluster/events.ts";

@@ -159,9 +159,13 @@ export interface QueueWeight {
  *
  * @throws {TypeError | RangeError} naming the bad entry.
  */
-export function parseQueueWeights(queues: readonly (string | QueueWeight)[]): Required<QueueWeight>[] {
+export function parseQueueWeights(
+  queues: readonly (string | QueueWeight)[],
+): Required<QueueWeight>[] {
   if (!Array.isArray(queues) || queues.length === 0) {
-    throw new TypeError(`Cluster option queues must name at least one queue: received ${JSON.stringify(queues)}`);
+    throw new TypeError(
+      `Cluster option queues must name at least one queue: received ${JSON.stringify(queues)}`,
+    );
   }
   const out: Required<QueueWeight>[] = [];
   for (const q of queues) {
@@ -175,11 +179,15 @@ export function parseQueueWeights(queues: readonly (string | QueueWeight)[]): Re
       name = q.name;
       weight = q.weight ?? 1;
     } else {
-      throw new TypeError(`Cluster option queues holds ${JSON.stringify(q)}: expected a name or { name, weight }`);
+      throw new TypeError(
+        `Cluster option queues holds ${JSON.stringify(q)}: expected a name or { name, weight }`,
+      );
     }
     validateQueueName(name);
     if (!Number.isSafeInteger(weight) || weight < 1 || weight > 1000) {
-      throw new RangeError(`Weight of queue ${name} must be an integer from 1 to 1000: received ${weight}`);
+      throw new RangeError(
+        `Weight of queue ${name} must be an integer from 1 to 1000: received ${weight}`,
+      );
     }
     if (out.some((o) => o.name === name)) {
       throw new TypeError(`Cluster option queues names ${JSON.stringify(name)} twice`);

@@ -38,7 +38,7 @@ import {
   type IterStatus,
   iterStatus,
 } from "../store/iter.ts";
-import { type PauseInfo, pausedInfo, pauseQueue, resumeQueue } from "../store/pause.ts";
+import { pausedInfo, type PauseInfo, pauseQueue, resumeQueue } from "../store/pause.ts";
 import {
   pruneFinished,
   type Retention,

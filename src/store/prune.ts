@@ -63,9 +63,11 @@ const MAX_PER_PASS = 1_000;
  *
  * @throws {RangeError | TypeError} naming the bad field.
  */
-export function validateRetention(options: RetentionOptions): Required<
-  Omit<RetentionOptions, "keepPer">
-> & { keepPer: "func" | "group" | null } {
+export function validateRetention(options: RetentionOptions):
+  & Required<
+    Omit<RetentionOptions, "keepPer">
+  >
+  & { keepPer: "func" | "group" | null } {
   const one = (name: string, r: Retention | undefined, fallback: Retention): Retention => {
     if (r === undefined) return fallback;
     if (typeof r !== "object" || r === null) {
@@ -82,7 +84,9 @@ export function validateRetention(options: RetentionOptions): Required<
   if (
     options.keepPer !== undefined && options.keepPer !== "func" && options.keepPer !== "group"
   ) {
-    throw new TypeError(`keepPer must be "func" or "group": received ${JSON.stringify(options.keepPer)}`);
+    throw new TypeError(
+      `keepPer must be "func" or "group": received ${JSON.stringify(options.keepPer)}`,
+    );
   }
   return {
     keepSucceeded: one("keepSucceeded", options.keepSucceeded, DEFAULT_KEEP_SUCCEEDED),

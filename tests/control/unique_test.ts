@@ -51,7 +51,11 @@ test("unique replace cancels a waiting holder and enqueues the new task; a runni
   // b runs: while it runs, replace keeps it.
   const [claimed] = await claimTasks(queue.store, { cluster: "c", workers: ["w"] });
   assert.equal(claimed!.record.id, b.id);
-  const c = await queue.enqueue({ func: "add", args: [0, 0], unique: { key: "k", mode: "replace" } });
+  const c = await queue.enqueue({
+    func: "add",
+    args: [0, 0],
+    unique: { key: "k", mode: "replace" },
+  });
   assert.equal(c.existing, true);
   assert.equal(c.id, b.id);
 });
@@ -60,7 +64,11 @@ test("a unique key is released with the task's final outcome: success, cancel, d
   await using t = await tempQueue();
   const { queue } = t;
   const fresh = async () => {
-    const task = await queue.enqueue({ func: "add", args: [1, 1], unique: { key: "k", mode: "reject" } });
+    const task = await queue.enqueue({
+      func: "add",
+      args: [1, 1],
+      unique: { key: "k", mode: "reject" },
+    });
     assert.equal(task.existing, false);
     return task;
   };
@@ -74,7 +82,10 @@ test("a unique key is released with the task's final outcome: success, cancel, d
   const d = await fresh();
   // Its cluster dies while it runs, and it has no attempts left.
   await claimTasks(queue.store, { cluster: "dead", workers: ["w"] });
-  await assert.rejects(queue.enqueue({ func: "add", unique: { key: "k", mode: "reject" } }), UniqueTaskError);
+  await assert.rejects(
+    queue.enqueue({ func: "add", unique: { key: "k", mode: "reject" } }),
+    UniqueTaskError,
+  );
   await requeueLost(queue.store, await listLeases(queue.store), { maxAttempts: 1, reason: "gone" });
   assert.equal((await queue.fetch(d.id))!.state, "failed");
   const e = await fresh();

@@ -6,13 +6,14 @@
 import { type Command, intOption, UsageError } from "../command.ts";
 import { parseArgsJson } from "../_common.ts";
 import type { EnqueueCall } from "../../queue/queue.ts";
+import { type UniqueMode, UniqueTaskError } from "../../store/enqueue.ts";
 
 /** `kvq enqueue FUNC [--args JSON] …` */
 export const enqueueCommand: Command = {
   name: "enqueue",
   summary: "Enqueue a call to a task",
   usage:
-    "kvq enqueue FUNC [--args JSON] [--group G] [--priority N] [--delay MS | --eta ISO] [--timeout MS] [--max-attempts N] [--wait MS]",
+    "kvq enqueue FUNC [--args JSON] [--group G] [--priority N] [--delay MS | --eta ISO] [--timeout MS] [--max-attempts N] [--unique KEY [--unique-mode M]] [--hook F] [--on-failure F] [--on-timeout F] [--cached MS] [--no-save] [--wait MS]",
   options: {
     args: { type: "string" },
     group: { type: "string" },
@@ -22,6 +23,13 @@ export const enqueueCommand: Command = {
     timeout: { type: "string" },
     "max-attempts": { type: "string" },
     wait: { type: "string" },
+    unique: { type: "string" },
+    "unique-mode": { type: "string" },
+    hook: { type: "string" },
+    "on-failure": { type: "string" },
+    "on-timeout": { type: "string" },
+    cached: { type: "string" },
+    "no-save": { type: "boolean" },
   },
   help: `  FUNC               the task's exported function name
   --args JSON        its arguments as a JSON array, e.g. '[1, 2]'
@@ -32,6 +40,14 @@ export const enqueueCommand: Command = {
   --timeout MS       stop an attempt after MS milliseconds
   --max-attempts N   attempts in all (1 = no retry)
   --wait MS          wait up to MS for the result and print it
+  --unique KEY       at most one unfinished task per KEY
+  --unique-mode M    keep (default: print the holder), replace (cancel a waiting holder) or
+                     reject (exit 1 while the key is held)
+  --hook F           run task F after it ends, given the finished record
+  --on-failure F     run task F after it fails for good
+  --on-timeout F     run task F after it times out for good
+  --cached MS        once finished, the task expires after MS milliseconds
+  --no-save          keep no result
 
 Example:
   kvq enqueue add --args '[1, 2]' --wait 5000`,
@@ -59,11 +75,35 @@ Example:
     const attempts = intOption(ctx.values, "max-attempts", { min: 1 });
     if (attempts !== undefined) call.maxAttempts = attempts;
     const wait = intOption(ctx.values, "wait", { min: 0 });
+    const mode = ctx.values["unique-mode"];
+    if (mode !== undefined && !["keep", "replace", "reject"].includes(String(mode))) {
+      throw new UsageError(
+        `--unique-mode must be keep, replace or reject: received ${JSON.stringify(mode)}`,
+      );
+    }
+    if (ctx.values.unique !== undefined) {
+      call.unique = { key: String(ctx.values.unique), mode: (mode ?? "keep") as UniqueMode };
+    } else if (mode !== undefined) throw new UsageError("--unique-mode needs --unique KEY");
+    if (ctx.values.hook !== undefined) call.hook = String(ctx.values.hook);
+    if (ctx.values["on-failure"] !== undefined) call.onFailure = String(ctx.values["on-failure"]);
+    if (ctx.values["on-timeout"] !== undefined) call.onTimeout = String(ctx.values["on-timeout"]);
+    const cached = intOption(ctx.values, "cached", { min: 1 });
+    if (cached !== undefined) call.cached = cached;
+    if (ctx.values["no-save"] === true) call.save = false;
     const queue = await ctx.queue();
-    const task = await queue.enqueue(call);
+    let task;
+    try {
+      task = await queue.enqueue(call);
+    } catch (error) {
+      if (!(error instanceof UniqueTaskError)) throw error;
+      ctx.err(error.message);
+      return 1;
+    }
     if (wait === undefined) {
       ctx.out(
-        ctx.json ? JSON.stringify({ id: task.id, name: task.name }) : `${task.id} ${task.name}`,
+        ctx.json
+          ? JSON.stringify({ id: task.id, name: task.name, existing: task.existing })
+          : `${task.id} ${task.name}${task.existing ? " (already queued: unique key held)" : ""}`,
       );
       return 0;
     }

@@ -20,6 +20,7 @@ import { scheduleCommand } from "./schedule.ts";
 import { taskCommand } from "./task.ts";
 import { tasksCommand } from "./tasks.ts";
 import { workCommand } from "./work.ts";
+import { pauseCommand, resumeCommand } from "./pause.ts";
 
 /** The commands. */
 export const COMMANDS: readonly Command[] = [
@@ -34,6 +35,8 @@ export const COMMANDS: readonly Command[] = [
   retryCommand,
   deleteCommand,
   workCommand,
+  pauseCommand,
+  resumeCommand,
   infoCommand,
   monitorCommand,
   memoryCommand,
