@@ -10,7 +10,7 @@
  */
 import type { ErrorInfo } from "../cluster/protocol.ts";
 import type { TaskRecord } from "../task/record.ts";
-import { PayloadTooLargeError, writeChunks } from "./chunks.ts";
+import { deleteChunks, PayloadTooLargeError, writeChunks } from "./chunks.ts";
 import type { Claimed } from "./claim.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
 import { doorbell } from "./enqueue.ts";
@@ -77,6 +77,14 @@ export async function completeTasks(store: Store, outcomes: readonly Outcome[]):
     } else {
       const singles = await Promise.all(batch.map((p) => commitSingle(store, p)));
       batch.forEach((p, i) => out[start + i] = { record: singles[i] ?? null });
+      // A lost outcome's result chunks sit under a blob id no record names: drop them.
+      await Promise.all(
+        batch.map((p, i) =>
+          singles[i] === null && p.record.resultBlob !== null
+            ? deleteChunks(store, p.record.id, "result", p.record.resultBlob)
+            : undefined
+        ),
+      );
     }
     start = end;
   }
