@@ -5,7 +5,8 @@
  * fires every second. At the end it checks that
  *
  * - every task reached a final state, and none was lost: every enqueued id is in the task log
- *   and `succeeded`;
+ *   and `succeeded` (or has no record left: the clusters' retention prunes all but the 250
+ *   newest successes, and it prunes nothing else);
  * - every duplicate execution (an id logged more than once) is explained: the run before it was
  *   on a cluster that was then killed (logged before the kill) or stopped past its lease (logged
  *   before it was continued, plus 1 s), and the re-run is a later attempt;
@@ -191,8 +192,29 @@ interface Slot {
   replacing: boolean;
 }
 
-function finalCount(c: StateCounts): number {
-  return c.succeeded + c.failed + c.cancelled;
+/**
+ * Whether every id the producers stored is in the task log. Succeeded tasks may be pruned by
+ * the clusters' retention (the 250 newest successes are kept), so the counts alone can't tell
+ * when all tasks ran.
+ */
+function allLogged(idsFiles: string[], log: string, expected: number): boolean {
+  const ids = new Set<string>();
+  for (const file of idsFiles) {
+    try {
+      for (const id of readFileSync(file, "utf8").split("\n")) if (id) ids.add(id);
+    } catch {
+      return false;
+    }
+  }
+  if (ids.size < expected) return false;
+  let text = "";
+  try {
+    text = readFileSync(log, "utf8");
+  } catch {
+    return false;
+  }
+  for (const line of text.split("\n")) ids.delete(line.slice(0, line.indexOf(" ")));
+  return ids.size === 0;
 }
 
 function openCount(c: StateCounts): number {
@@ -311,7 +333,12 @@ async function run(options: Options): Promise<boolean> {
         }): ${proc.output().slice(-2000)}`,
       );
       say(`cluster ${slot.index} pid ${proc.pid} exited by itself (${exit.code ?? exit.signal})`);
-      current.proc = launch(current);
+      // Replace it, but give up on a slot whose clusters keep dying (e.g. a corrupt KV file).
+      if (unexpectedExits.length <= 5) {
+        setTimeout(() => {
+          if (!ending && current.proc === proc) current.proc = launch(current);
+        }, 250);
+      }
     });
     return proc;
   };
@@ -356,6 +383,7 @@ async function run(options: Options): Promise<boolean> {
       everyProc.push(proc);
       return { proc, spec };
     });
+    const idsFiles = producers.map((p) => p.spec.idsFile);
     const chaosStart = Date.now();
     const producersDone = Promise.all(producers.map((p) => p.proc.exited));
     say(`producers ${producers.map((p) => p.proc.pid).join(", ")} stream ${options.tasks} tasks`);
@@ -424,7 +452,7 @@ async function run(options: Options): Promise<boolean> {
       q,
       (c) =>
         producersExited && stopDone && (kills.length > 0 || !options.kill) && openCount(c) === 0 &&
-        finalCount(c) >= options.tasks,
+        allLogged(idsFiles, log, options.tasks),
       chaosBudget,
     );
     chaosEnd.abort();
@@ -441,7 +469,7 @@ async function run(options: Options): Promise<boolean> {
     await producersDone;
     const drained = await countsReach(
       q,
-      (c) => openCount(c) === 0 && finalCount(c) >= options.tasks,
+      (c) => openCount(c) === 0 && allLogged(idsFiles, log, options.tasks),
       drainMs,
     );
     clearInterval(progress);
@@ -523,7 +551,9 @@ async function run(options: Options): Promise<boolean> {
     }
     const logged = new Set(lines.map((l) => l.id));
     const notLogged = enqueued.filter((id) => !logged.has(id));
-    const notSucceeded = enqueued.filter((id) => states.get(id) !== "succeeded");
+    // A task with no record left was pruned by retention, which only removes successes.
+    const pruned = enqueued.filter((id) => !states.has(id)).length;
+    const notSucceeded = enqueued.filter((id) => states.has(id) && states.get(id) !== "succeeded");
     const lost = new Set([...notLogged, ...notSucceeded]);
     if (lost.size > 0) {
       failures.push(
@@ -541,7 +571,9 @@ async function run(options: Options): Promise<boolean> {
     const tickIds = new Set(tickLines.map((l) => l.id));
     const unknown = lines.filter((l) => !taskIds.has(l.id) && !tickIds.has(l.id));
     if (unknown.length > 0) failures.push(`${unknown.length} log line(s) of unknown tasks`);
-    const tickNotDone = [...tickIds].filter((id) => states.get(id) !== "succeeded");
+    const tickNotDone = [...tickIds].filter((id) =>
+      states.has(id) && states.get(id) !== "succeeded"
+    );
     if (tickNotDone.length > 0) {
       failures.push(`${tickNotDone.length} schedule task(s) not succeeded`);
     }
@@ -577,7 +609,7 @@ async function run(options: Options): Promise<boolean> {
     console.log(
       `tasks: ${options.tasks} enqueued by ${PRODUCERS} producers; ${
         enqueued.filter((id) => states.get(id) === "succeeded").length
-      } succeeded, ${failed.length} failed or cancelled; ${lines.length} runs logged`,
+      } succeeded and kept, ${pruned} succeeded and pruned by retention, ${failed.length} failed or cancelled; ${lines.length} runs logged`,
     );
     console.log(
       `kills: ${kills.length} (${
