@@ -27,13 +27,22 @@ export interface Retention {
    * @default no limit
    */
   ttl?: number;
+  /**
+   * A task past the count is kept until it has been finished this many milliseconds, so
+   * whoever awaits its result can still read it on a busy queue.
+   * @default 60000
+   */
+  minAge?: number;
 }
+
+/** The default {@linkcode Retention.minAge}. */
+export const DEFAULT_MIN_AGE_MS = 60_000;
 
 /** Retention settings of a queue. */
 export interface RetentionOptions {
   /**
    * Succeeded tasks to keep.
-   * @default { count: 250 } (Django Q's save_limit)
+   * @default { count: 250 } (Django Q's save_limit), each kept at least a minute
    */
   keepSucceeded?: Retention;
   /**
@@ -73,7 +82,7 @@ export function validateRetention(options: RetentionOptions):
     if (typeof r !== "object" || r === null) {
       throw new TypeError(`${name} must be { count?, ttl? }: received ${JSON.stringify(r)}`);
     }
-    for (const f of ["count", "ttl"] as const) {
+    for (const f of ["count", "ttl", "minAge"] as const) {
       const v = r[f];
       if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) {
         throw new RangeError(`${name}.${f} must be an integer >= 0: received ${JSON.stringify(v)}`);
@@ -122,13 +131,15 @@ export async function pruneFinished(store: Store, options: RetentionOptions = {}
       ) candidates.push(e.key);
     }
     if (keep.count === undefined) continue;
+    const youngest = now - (keep.minAge ?? DEFAULT_MIN_AGE_MS);
     if (r.keepPer === null) {
       const excess = counts![state] - keep.count;
       if (excess <= 0 || budget() <= 0) continue;
       for await (
-        const e of store.kv.list({ prefix: store.keys.doneState(state) }, {
-          limit: Math.min(excess, budget()),
-        })
+        const e of store.kv.list({
+          start: store.keys.doneState(state),
+          end: [...store.keys.doneState(state), youngest],
+        }, { limit: Math.min(excess, budget()) })
       ) candidates.push(e.key);
       continue;
     }
@@ -142,8 +153,9 @@ export async function pruneFinished(store: Store, options: RetentionOptions = {}
       const n = raw > (1n << 63n) ? 0 : Number(raw);
       const excess = n - keep.count;
       if (excess <= 0) continue;
+      const prefix = store.keys.doneByPrefix(r.keepPer, value, state);
       for await (
-        const d of store.kv.list({ prefix: store.keys.doneByPrefix(r.keepPer, value, state) }, {
+        const d of store.kv.list({ start: prefix, end: [...prefix, youngest] }, {
           limit: Math.min(excess, budget()),
         })
       ) candidates.push(d.key);

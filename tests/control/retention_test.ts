@@ -6,7 +6,7 @@ import { tally, tempDir, tempQueue } from "../store/_helpers.ts";
 import { drain, waitUntil, withCluster } from "./_helpers.ts";
 
 test("Queue.prune() keeps the newest successes by count, all failures by default", async () => {
-  await using t = await tempQueue({ keepSucceeded: { count: 3 } });
+  await using t = await tempQueue({ keepSucceeded: { count: 3, minAge: 0 } });
   const { queue } = t;
   const ok = await queue.enqueueMany(
     Array.from({ length: 6 }, (_, i) => ({ func: "add", args: [i, 0] })),
@@ -27,7 +27,7 @@ test("Queue.prune() by ttl and per func, on a fake clock", async () => {
   let now = Date.parse("2026-01-01T00:00:00Z");
   await using t = await tempQueue({
     clock: () => now,
-    keepSucceeded: { count: 2 },
+    keepSucceeded: { count: 2, minAge: 0 },
     keepFailed: { ttl: 60_000 },
     keepPer: "func",
   });
@@ -53,7 +53,7 @@ test("Queue.prune() by ttl and per func, on a fake clock", async () => {
 
 test("the cluster heartbeat prunes finished tasks and never a running one", async () => {
   await withCluster(
-    { workers: 2, heartbeat: 100, keepSucceeded: { count: 5 } },
+    { workers: 2, heartbeat: 100, keepSucceeded: { count: 5, minAge: 0 } },
     async (cluster, queue) => {
       const running = await queue.enqueue({ func: "waitForAbort", maxAttempts: 1 });
       await cluster.once("task:start", (e) => e.record.id === running.id);
