@@ -139,3 +139,29 @@ test("Queue.chain() runs on a real cluster and waitChain() wakes when it ends", 
     assert.equal((status.results[2] as string).length, 70_000);
   });
 });
+
+test("kvq result --chain and --iter print a chain's status and an iter's results", async () => {
+  const { kvq } = await import("../cli/_helpers.ts");
+  await using t = await tempQueue();
+  const chain = await t.queue.chain([{ func: "add", args: [1, 2] }, { func: "double" }], {
+    passResult: true,
+  });
+  const iter = await t.queue.iter("double", [1, 2]);
+  const pending = await kvq(["result", "--kv", t.path, "--iter", iter]);
+  assert.equal(pending.code, 3);
+  await drain(t.queue);
+  const c = await kvq(["result", "--kv", t.path, "--chain", chain, "--json"]);
+  assert.equal(c.code, 0, c.err);
+  assert.deepEqual(JSON.parse(c.out).results, [3, 6]);
+  const i = await kvq(["result", "--kv", t.path, "--iter", iter]);
+  assert.equal(i.code, 0, i.err);
+  assert.deepEqual(JSON.parse(i.out), [2, 4]);
+  const none = await kvq([
+    "result",
+    "--kv",
+    t.path,
+    "--chain",
+    "0190a0a0-0000-7000-8000-000000000000",
+  ]);
+  assert.equal(none.code, 4);
+});

@@ -10,10 +10,16 @@ import { NoSuchTaskError } from "../../store/errors.ts";
 export const resultCommand: Command = {
   name: "result",
   summary: "Print a task's result (exit 1 if it failed, 3 if not finished)",
-  usage: "kvq result ID|NAME [--wait MS]",
-  options: { wait: { type: "string" } },
+  usage: "kvq result ID|NAME [--wait MS] | kvq result --chain ID | kvq result --iter ID",
+  options: {
+    wait: { type: "string" },
+    chain: { type: "boolean" },
+    iter: { type: "boolean" },
+  },
   help: `  ID|NAME     the task id or its human name
   --wait MS   wait up to MS milliseconds for it to finish
+  --chain     ID is a chain: print its status and every step's result
+  --iter      ID is an iter: print its results in input order (null for a failed member)
 
 Exit codes: 0 succeeded, 1 failed or cancelled, 3 not finished, 4 no such task.`,
   async run(ctx) {
@@ -21,6 +27,35 @@ Exit codes: 0 succeeded, 1 failed or cancelled, 3 not finished, 4 no such task.`
     if (!ref) throw new UsageError("Name the task: kvq result ID|NAME");
     const wait = intOption(ctx.values, "wait", { min: 0 }) ?? 0;
     const queue = await ctx.queue();
+    if (ctx.values.chain || ctx.values.iter) {
+      try {
+        if (ctx.values.chain) {
+          const status = await queue.waitChain(ref, { wait });
+          ctx.out(
+            ctx.json
+              ? JSON.stringify(status)
+              : `${status.state} at step ${status.current}: ${JSON.stringify(status.results)}${
+                status.error ? `\n${status.error.name}: ${status.error.message}` : ""
+              }`,
+          );
+          return status.state === "succeeded" ? 0 : status.state === "failed" ? 1 : 3;
+        }
+        const results = await queue.iterResult(ref, { wait, failures: true });
+        if (results === undefined) {
+          const s = await queue.iterStatus(ref);
+          ctx.err(`Iter ${ref}: ${s.done} of ${s.total} finished; pass --wait MS to wait.`);
+          return 3;
+        }
+        ctx.out(JSON.stringify(results));
+        return (await queue.iterStatus(ref)).failed > 0 ? 1 : 0;
+      } catch (error) {
+        if (error instanceof NoSuchTaskError) {
+          ctx.err(error.message);
+          return 4;
+        }
+        throw error;
+      }
+    }
     let record;
     try {
       record = await queue.wait(ref, { wait });
