@@ -2,16 +2,20 @@
  * The change feed: one event source that says "KV may have changed, look again". It merges
  *
  * - in-process commits (this process's own enqueues and completions);
- * - a file-system watch of a local KV file's folder: its `-wal` file changes on every commit by
- *   any local process, and reads never touch it (measured), so this costs nothing when idle;
+ * - for a local KV file, a file-system watch of a signal file that every kvq process touches
+ *   after it commits. The watch is on a folder of its own beside the KV file, never on the
+ *   KV file's folder: Deno's file watcher opens and closes each changed file it reports, and
+ *   closing any descriptor of a SQLite file drops this process's locks on it, so another
+ *   process resets the shared memory under it (measured: SIGBUS and a corrupt file when
+ *   clusters were SIGKILLed and restarted). Idle, nothing touches the signal file;
  * - `kv.watch` of the queues' signal keys, for remote KV where there is no file to watch.
  *
  * Events are coalesced: listeners run at most once per macrotask however many sources fire.
  *
  * @module
  */
-import { type FSWatcher, watch } from "node:fs";
-import { basename, dirname } from "node:path";
+import { type FSWatcher, mkdirSync, watch, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import type { Kv } from "../runtime/mod.ts";
 import type { KvLocation } from "./kv.ts";
 
@@ -48,9 +52,25 @@ export class ChangeFeed {
     };
   }
 
-  /** Tells every feed on the same location in this process that this process committed. */
+  /**
+   * Tells every feed on the same location that this process committed: in this process
+   * directly, in other local processes through the signal file.
+   */
   notifyLocal(): void {
     for (const feed of localBuses.get(this.#location.location) ?? []) feed.#fire();
+    const signal = signalFile(this.#location);
+    if (signal) {
+      try {
+        writeFileSync(signal.file, "");
+      } catch {
+        try {
+          mkdirSync(signal.dir, { recursive: true });
+          writeFileSync(signal.file, "");
+        } catch {
+          // a read-only folder: other processes will see the change at their next heartbeat
+        }
+      }
+    }
   }
 
   /** Stops every source. */
@@ -81,17 +101,15 @@ export class ChangeFeed {
     let bus = localBuses.get(key);
     if (!bus) localBuses.set(key, bus = new Set());
     bus.add(this);
-    if (this.#location.path) {
-      const file = basename(this.#location.path);
-      const wanted = new Set([file, `${file}-wal`]);
+    const signal = signalFile(this.#location);
+    if (signal) {
       try {
-        this.#watcher = watch(dirname(this.#location.path), (_event, name) => {
-          if (name !== null && wanted.has(String(name))) this.#fire();
-        });
+        mkdirSync(signal.dir, { recursive: true });
+        this.#watcher = watch(signal.dir, () => this.#fire());
         this.#watcher.on("error", () => {});
       } catch (error) {
         console.error(
-          `kvq: cannot watch ${dirname(this.#location.path)} (${
+          `kvq: cannot watch ${signal.dir} (${
             (error as Error).message
           }); other processes' tasks will be seen at the next heartbeat.`,
         );
@@ -127,4 +145,14 @@ export class ChangeFeed {
     this.#remoteWatch?.cancel().catch(() => {});
     this.#remoteWatch = null;
   }
+}
+
+/**
+ * The signal file of a local KV file: `<folder>/.<name>.kvq-signal/touched`. Null for remote KV
+ * and `:memory:`.
+ */
+export function signalFile(location: KvLocation): { dir: string; file: string } | null {
+  if (!location.path) return null;
+  const dir = join(dirname(location.path), `.${basename(location.path)}.kvq-signal`);
+  return { dir, file: join(dir, "touched") };
 }

@@ -5,7 +5,16 @@
  *
  * @module
  */
-import { closeSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  readSync,
+  realpathSync,
+  statSync,
+} from "node:fs";
 import { dirname, resolve } from "node:path";
 import process from "node:process";
 import { type Kv, runtime } from "../runtime/mod.ts";
@@ -95,6 +104,10 @@ function checkIsSqlite(path: string): void {
     return; // does not exist yet: it will be created
   }
   if (size === 0) return;
+  // Closing any descriptor of a SQLite file drops every POSIX lock this process holds on it, so
+  // SQLite in another process may take it for unused and reset its shared memory: SIGBUS and a
+  // corrupt file. Never open the file while this process already has it open.
+  if (openInThisProcess(path)) return;
   const head = new Uint8Array(16);
   const fd = openSync(path, "r");
   try {
@@ -108,4 +121,29 @@ function checkIsSqlite(path: string): void {
       "the file exists but is not a KV database (no SQLite header); it was left untouched. Pass --kv with another path.",
     );
   }
+}
+
+/** Whether this process has `path` open already (Linux: its /proc fd table). */
+function openInThisProcess(path: string): boolean {
+  let real: string;
+  try {
+    real = realpathSync(path);
+  } catch {
+    return false;
+  }
+  let fds: string[];
+  try {
+    fds = readdirSync("/proc/self/fd");
+  } catch {
+    // Not Linux: be safe and skip the check rather than risk the locks.
+    return true;
+  }
+  for (const fd of fds) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) === real) return true;
+    } catch {
+      // the descriptor closed meanwhile
+    }
+  }
+  return false;
 }
