@@ -1,34 +1,70 @@
 /**
- * The benchmark: prints figures for this machine. Not a test: nothing here passes or fails.
+ * The benchmark suite: the peers' workloads on this machine. Not a test: it prints figures.
  *
- *   deno task bench [--short] [--json]
- *   bun scripts/bench.ts [--short] [--json]
+ *   deno task bench [--only W1,W2] [--runtime deno|bun] [--short] [--runs N] [--json]
+ *   bun scripts/bench.ts …
  *
- * Figures: raw KV sequential commits/s (the yardstick); bulk and one-at-a-time enqueue; no-op
- * tasks/s end-to-end through a cluster of 2 workers; enqueue→start and enqueue→result latency
- * from the same process and from another process; idle CPU and KV commits of a 4-worker cluster;
- * its RSS.
+ * Workloads (clusters run as child processes of the chosen runtime):
+ * - W1 throughput: 10,000 no-op tasks bulk-enqueued, then processed by one cluster with 2 and
+ *   with 8 workers: enqueue tasks/s, processing tasks/s (first start to last result stored), KV
+ *   commits per task.
+ * - W2 latency: 200 tasks enqueued one at a time at ~20/s into an idle cluster, from another
+ *   process and from the same process: enqueue→start and enqueue→result p50/p95/p99.
+ * - W3 crash: 2,000 tasks of 5 ms; SIGKILL the cluster after 500 finished; restart it: lost,
+ *   duplicates, seconds until work resumes.
+ * - W4 idle: CPU seconds and KV commits of a 4-worker cluster idle for 60 s.
+ * - W5 memory: cluster RSS with 1, 4 and 16 workers, idle and after 10,000 tasks.
+ * - W6 CPU-bound: 64 tasks of ~50 ms of computation on 1 and 2 workers: the speed-up.
+ * - W7 delayed: 20,000 tasks with delays spread over 30 s: lateness p50/p99 and CPU.
+ * - Yardsticks: the raw KV queue (enqueue + listenQueue, messages/s) and raw sequential commits/s.
+ *
+ * Each workload runs 3 times (`--runs`); the table shows the median and the spread (min–max).
+ * `--short` shrinks every workload for CI. Results go to `bench/results/<date>-<runtime>.json`.
+ *
+ * KV commits are counted from versionstamps, which also advance a little on their own (about
+ * 0.5/s on an idle file, measured): the idle figure subtracts that baseline.
  *
  * @module
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { Cluster } from "../src/cluster/cluster.ts";
-import { openQueue } from "../src/queue/queue.ts";
+import { openQueue, type Queue } from "../src/queue/queue.ts";
 import { runtime } from "../src/runtime/mod.ts";
+import type { TaskRecord } from "../src/task/record.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
-  options: { short: { type: "boolean" }, json: { type: "boolean" } },
+  options: {
+    only: { type: "string" },
+    runtime: { type: "string" },
+    short: { type: "boolean" },
+    runs: { type: "string" },
+    json: { type: "boolean" },
+  },
 });
 const short = values.short === true;
-const tasksFile = new URL("../examples/tasks.ts", import.meta.url).pathname;
-const mainFile = new URL("../main.ts", import.meta.url).pathname;
-const figures: Record<string, number | string> = {};
+const runs = Number(values.runs ?? (short ? 1 : 3));
+const clusterRuntime = (values.runtime ?? runtime.name) as "deno" | "bun";
+if (clusterRuntime !== "deno" && clusterRuntime !== "bun") {
+  console.error(`--runtime must be deno or bun: received ${JSON.stringify(values.runtime)}`);
+  process.exit(2);
+}
+const only = values.only
+  ? new Set(values.only.split(",").map((w) => w.trim().toUpperCase()))
+  : null;
+const root = new URL("../", import.meta.url).pathname;
+const tasksFile = join(root, "examples/tasks.ts");
+const mainFile = join(root, "main.ts");
+const say = (text: string) => {
+  if (!values.json) console.log(text);
+};
+
+type Figures = Record<string, number>;
 const dirs: string[] = [];
 
 function tempKv(): string {
@@ -37,195 +73,419 @@ function tempKv(): string {
   return join(dir, "kv.sqlite3");
 }
 
-function record(name: string, value: number, unit: string): void {
-  figures[name] = Math.round(value * 100) / 100;
-  if (!values.json) console.log(`${name.padEnd(44)} ${String(figures[name]).padStart(10)} ${unit}`);
-}
-
-function percentile(sorted: number[], p: number): number {
+function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
 }
 
-function cliCommand(args: string[]) {
-  return runtime.name === "deno"
-    ? { cmd: process.execPath, args: ["run", "-A", mainFile, ...args] }
-    : { cmd: process.execPath, args: [mainFile, ...args] };
+function sorted(xs: number[]): number[] {
+  return [...xs].sort((a, b) => a - b);
 }
 
-function procCpuMs(pid: number): number {
+function procStat(pid: number): { cpuMs: number; rssMb: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) * 10;
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return {
+    cpuMs: (Number(f[11]) + Number(f[12])) * 10,
+    rssMb: Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024,
+  };
 }
 
-function procRssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return Number(m?.[1] ?? 0) / 1024;
+async function commitStamp(kv: string): Promise<bigint> {
+  const handle = await runtime.openKv(kv);
+  const r = await handle.atomic().set(["bench", "probe"], new Uint8Array()).commit();
+  handle.close();
+  return BigInt(`0x${(r as Deno.KvCommitResult).versionstamp}`) / 65536n;
 }
 
-async function rawCommits(): Promise<void> {
-  const kv = await runtime.openKv(tempKv());
-  const n = short ? 1000 : 5000;
-  const value = new Uint8Array(200);
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) await kv.atomic().set(["raw", i], value).commit();
-  record("raw KV sequential commits", n / ((performance.now() - t0) / 1000), "commits/s");
-  kv.close();
+interface Child {
+  pid: number;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
 }
 
-async function enqueueRates(): Promise<void> {
-  await using queue = await openQueue({ kv: tempKv() });
-  const n = short ? 500 : 2000;
-  let t0 = performance.now();
-  for (let i = 0; i < n; i++) await queue.enqueue("noop");
-  record("enqueue, one at a time", n / ((performance.now() - t0) / 1000), "tasks/s");
-  const bulk = short ? 5000 : 20000;
-  t0 = performance.now();
-  await queue.enqueueMany(Array.from({ length: bulk }, () => ({ func: "noop" })));
-  record("enqueue, bulk", bulk / ((performance.now() - t0) / 1000), "tasks/s");
-}
-
-async function throughput(): Promise<void> {
-  const kv = tempKv();
-  const n = short ? 2000 : 10000;
-  {
-    await using queue = await openQueue({ kv });
-    await queue.enqueueMany(Array.from({ length: n }, () => ({ func: "noop" })));
-  }
-  const cluster = new Cluster({ kv, tasks: [tasksFile], workers: 2, burst: true });
-  let first = 0;
-  let last = 0;
-  cluster.on("task:start", () => first ||= performance.now());
-  cluster.on("task:finish", () => last = performance.now());
-  await cluster.start();
-  await cluster.stopped;
-  record(`cluster no-op, 2 workers, ${n} tasks`, n / ((last - first) / 1000), "tasks/s");
-}
-
-async function latencySameProcess(): Promise<void> {
-  const kv = tempKv();
-  await using queue = await openQueue({ kv });
-  const cluster = new Cluster({ kv, tasks: [tasksFile], workers: 2 });
-  await cluster.start();
-  const starts = new Map<string, number>();
-  cluster.on("task:start", ({ record }) => starts.set(record.id, performance.now()));
-  const toStart: number[] = [];
-  const toResult: number[] = [];
-  const n = short ? 40 : 200;
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    const { id } = await queue.enqueue("noop");
-    await queue.wait(id, { wait: 5000 });
-    toResult.push(performance.now() - t0);
-    toStart.push((starts.get(id) ?? NaN) - t0);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  await cluster.stop();
-  report("same process", toStart, toResult);
-}
-
-function report(where: string, toStart: number[], toResult: number[]): void {
-  toStart.sort((a, b) => a - b);
-  toResult.sort((a, b) => a - b);
-  record(`enqueue→start p50, ${where}`, percentile(toStart, 0.5), "ms");
-  record(`enqueue→start p99, ${where}`, percentile(toStart, 0.99), "ms");
-  record(`enqueue→result p50, ${where}`, percentile(toResult, 0.5), "ms");
-  record(`enqueue→result p99, ${where}`, percentile(toResult, 0.99), "ms");
-}
-
-async function withClusterProcess<T>(
-  kv: string,
-  workers: number,
-  fn: (pid: number) => Promise<T>,
-): Promise<T> {
-  const { cmd, args } = cliCommand([
-    "cluster",
-    "--kv",
-    kv,
-    "--tasks",
-    tasksFile,
-    "--workers",
-    String(workers),
-    "--no-sentinel",
-  ]);
-  const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
-  await new Promise<void>((resolve, reject) => {
-    child.stderr!.on("data", (d: Uint8Array) => {
-      if (String(d).includes("workers, queues")) resolve();
+/** Starts `kvq cluster` on the chosen runtime; resolves once it serves. */
+async function startCluster(kv: string, args: string[]): Promise<Child> {
+  const cli = ["cluster", "--kv", kv, "--tasks", tasksFile, "--no-sentinel", ...args];
+  const [cmd, argv] = clusterRuntime === "deno"
+    ? [runtime.name === "deno" ? process.execPath : "deno", ["run", "-A", mainFile, ...cli]]
+    : [runtime.name === "bun" ? process.execPath : "bun", [mainFile, ...cli]];
+  const child = spawn(cmd, argv, { stdio: ["ignore", "ignore", "pipe"] });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  if (!args.includes("--burst")) {
+    await new Promise<void>((resolve, reject) => {
+      let err = "";
+      child.stderr!.on("data", (d: Uint8Array) => {
+        err += String(d);
+        if (/workers, queues/.test(err)) resolve();
+      });
+      exited.then((code) => reject(new Error(`cluster exited with ${code}: ${err}`)));
     });
-    child.on("exit", (code) => reject(new Error(`cluster exited early with ${code}`)));
+  } else child.stderr!.resume();
+  return {
+    pid: child.pid!,
+    exited,
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      try {
+        process.kill(child.pid!, signal);
+      } catch {
+        // already gone
+      }
+      return await exited;
+    },
+  };
+}
+
+/** Every record of a state, in pages. */
+async function allTasks(queue: Queue, state: TaskRecord["state"]): Promise<TaskRecord[]> {
+  const out: TaskRecord[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await queue.tasks({ state, limit: 1000, ...(cursor ? { cursor } : {}) });
+    out.push(...page.tasks);
+    cursor = page.cursor ?? undefined;
+  } while (cursor);
+  return out;
+}
+
+/** Resolves once `condition` holds, re-checked on every change of the queue. */
+function whenChanged(queue: Queue, condition: () => Promise<boolean>): Promise<void> {
+  return new Promise((resolve) => {
+    let busy = false;
+    const check = async () => {
+      if (busy) return;
+      busy = true;
+      try {
+        if (await condition()) {
+          off();
+          clearInterval(safety);
+          resolve();
+        }
+      } finally {
+        busy = false;
+      }
+    };
+    const off = queue.store.changes.subscribe(check);
+    // Another process's commits wake this through the file watch; a slow check covers a miss.
+    const safety = setInterval(check, 1000);
+    void check();
   });
-  try {
-    return await fn(child.pid!);
-  } finally {
-    child.kill("SIGTERM");
-    await new Promise((resolve) => child.on("exit", resolve));
+}
+
+async function enqueueNoops(queue: Queue, n: number, func = "noop", args: unknown[] = []) {
+  for (let i = 0; i < n; i += 5000) {
+    await queue.enqueueMany(Array.from({ length: Math.min(5000, n - i) }, () => ({ func, args })));
   }
 }
 
-async function latencyCrossProcess(): Promise<void> {
-  const kv = tempKv();
-  await using queue = await openQueue({ kv });
-  await withClusterProcess(kv, 2, async () => {
-    const toStart: number[] = [];
-    const toResult: number[] = [];
-    const n = short ? 40 : 200;
-    for (let i = 0; i < n; i++) {
-      const t0 = Date.now();
-      const p0 = performance.now();
-      const { id } = await queue.enqueue("noop");
-      const done = await queue.wait(id, { wait: 5000 });
-      toResult.push(performance.now() - p0);
-      toStart.push((done.startedAt ?? NaN) - t0);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    report("another process", toStart, toResult);
-  });
-}
+// ── workloads ──────────────────────────────────────────────────────────────────────────────
 
-async function idle(): Promise<void> {
-  const kv = tempKv();
-  const seconds = short ? 10 : 60;
-  const probe = await runtime.openKv(kv);
-  await withClusterProcess(kv, 4, async (pid) => {
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    const before = procCpuMs(pid);
-    const v0 =
-      (await probe.atomic().set(["probe"], new Uint8Array()).commit()) as Deno.KvCommitResult;
-    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-    const v1 =
-      (await probe.atomic().set(["probe"], new Uint8Array()).commit()) as Deno.KvCommitResult;
-    const cpu = (procCpuMs(pid) - before) / 1000;
-    const commits =
-      Number(BigInt(`0x${v1.versionstamp}`) - BigInt(`0x${v0.versionstamp}`)) / 65536 - 1;
-    record(
-      `idle cluster CPU per minute (4 workers, ${seconds} s)`,
-      cpu * 60 / seconds,
-      "CPU-s/min",
-    );
-    record("idle cluster KV commits per second", commits / seconds, "commits/s");
-    record("cluster RSS with 4 workers", procRssMb(pid), "MB");
-  });
-  probe.close();
-}
+const W: Record<string, { title: string; run(): Promise<Figures> }> = {
+  Y: {
+    title: "yardsticks",
+    async run() {
+      const kv = await runtime.openKv(tempKv());
+      const n = short ? 1000 : 5000;
+      let t0 = performance.now();
+      for (let i = 0; i < n; i++) await kv.atomic().set(["raw", i], new Uint8Array(200)).commit();
+      const commits = n / ((performance.now() - t0) / 1000);
+      const m = short ? 500 : 2000;
+      let got = 0;
+      let done!: () => void;
+      const all = new Promise<void>((resolve) => done = resolve);
+      const listening = kv.listenQueue(() => {
+        if (++got === m) done();
+      });
+      t0 = performance.now();
+      for (let i = 0; i < m; i++) await kv.enqueue("m");
+      const enqueued = m / ((performance.now() - t0) / 1000);
+      await all;
+      const queueRate = m / ((performance.now() - t0) / 1000);
+      kv.close();
+      await listening.catch(() => {});
+      return {
+        "raw sequential commits/s": commits,
+        "raw queue enqueue/s": enqueued,
+        "raw queue enqueue+listen msgs/s": queueRate,
+      };
+    },
+  },
+  W1: {
+    title: "throughput",
+    async run() {
+      const out: Figures = {};
+      for (const workers of [2, 8]) {
+        const kv = tempKv();
+        const n = short ? 2000 : 10000;
+        await using queue = await openQueue({ kv });
+        const t0 = performance.now();
+        await enqueueNoops(queue, n);
+        out["enqueue tasks/s"] ??= n / ((performance.now() - t0) / 1000);
+        const before = await commitStamp(kv);
+        const cluster = await startCluster(kv, ["--workers", String(workers), "--burst"]);
+        await cluster.exited;
+        const after = await commitStamp(kv);
+        const done = await allTasks(queue, "succeeded");
+        const first = Math.min(...done.map((r) => r.startedAt ?? Infinity));
+        const last = Math.max(...done.map((r) => r.stoppedAt ?? 0));
+        out[`processing tasks/s, ${workers} workers`] = done.length / ((last - first) / 1000);
+        out[`KV commits per task, ${workers} workers`] = Number(after - before - 1n) / n;
+      }
+      return out;
+    },
+  },
+  W2: {
+    title: "latency",
+    async run() {
+      const n = short ? 40 : 200;
+      const measure = async (queue: Queue, starts?: Map<string, number>) => {
+        const toStart: number[] = [];
+        const toResult: number[] = [];
+        for (let i = 0; i < n; i++) {
+          const wall = Date.now();
+          const t0 = performance.now();
+          const { id } = await queue.enqueue("noop");
+          const record = await queue.wait(id, { wait: 10_000 });
+          toResult.push(performance.now() - t0);
+          toStart.push(starts ? (starts.get(id) ?? NaN) - t0 : (record.startedAt ?? NaN) - wall);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        return { toStart: sorted(toStart), toResult: sorted(toResult) };
+      };
+      const out: Figures = {};
+      const put = (where: string, m: { toStart: number[]; toResult: number[] }) => {
+        for (const p of [0.5, 0.95, 0.99]) {
+          out[`enqueue→start p${p * 100} ms, ${where}`] = pct(m.toStart, p);
+        }
+        for (const p of [0.5, 0.99]) {
+          out[`enqueue→result p${p * 100} ms, ${where}`] = pct(m.toResult, p);
+        }
+      };
+      {
+        const kv = tempKv();
+        await using queue = await openQueue({ kv });
+        const cluster = await startCluster(kv, ["--workers", "2"]);
+        try {
+          put("other process", await measure(queue));
+        } finally {
+          await cluster.stop();
+        }
+      }
+      if (clusterRuntime === runtime.name) {
+        const kv = tempKv();
+        await using queue = await openQueue({ kv });
+        const cluster = new Cluster({ kv, tasks: [tasksFile], workers: 2 });
+        const starts = new Map<string, number>();
+        cluster.on("task:start", ({ record }) => starts.set(record.id, performance.now()));
+        await cluster.start();
+        try {
+          put("same process", await measure(queue, starts));
+        } finally {
+          await cluster.stop();
+        }
+      }
+      return out;
+    },
+  },
+  W3: {
+    title: "crash",
+    async run() {
+      const kv = tempKv();
+      await using queue = await openQueue({ kv });
+      const n = short ? 600 : 2000;
+      const killAt = short ? 150 : 500;
+      await enqueueNoops(queue, n, "sleep", [5]);
+      const first = await startCluster(kv, [
+        "--workers",
+        "2",
+        "--heartbeat",
+        "500",
+        "--lease-timeout",
+        "3000",
+      ]);
+      await whenChanged(queue, async () => (await queue.counts()).succeeded >= killAt);
+      await first.stop("SIGKILL");
+      const atKill = await queue.counts();
+      const restartAt = Date.now();
+      const second = await startCluster(kv, ["--workers", "2", "--burst"]);
+      let resumedAt = 0;
+      await whenChanged(queue, async () => {
+        const c = await queue.counts();
+        if (!resumedAt && c.succeeded > atKill.succeeded) resumedAt = Date.now();
+        return c.succeeded + c.failed >= n;
+      });
+      await second.exited;
+      const done = await allTasks(queue, "succeeded");
+      return {
+        "lost": n - done.length,
+        "duplicates (attempt > 1)": done.filter((r) => r.attempt > 1).length,
+        "running at the kill": atKill.running,
+        "seconds until work resumes": (resumedAt - restartAt) / 1000,
+      };
+    },
+  },
+  W4: {
+    title: "idle",
+    async run() {
+      const seconds = short ? 10 : 60;
+      const kv = tempKv();
+      const baseline0 = await commitStamp(kv);
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      const baselinePerS = Number(await commitStamp(kv) - baseline0 - 1n) / 3;
+      const cluster = await startCluster(kv, ["--workers", "4"]);
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        const cpu0 = procStat(cluster.pid).cpuMs;
+        const v0 = await commitStamp(kv);
+        await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+        const v1 = await commitStamp(kv);
+        const cpu = (procStat(cluster.pid).cpuMs - cpu0) / 1000;
+        return {
+          "CPU-s per idle minute": cpu * 60 / seconds,
+          "KV commits/s (baseline subtracted)": Math.max(
+            0,
+            Number(v1 - v0 - 1n) / seconds - baselinePerS,
+          ),
+        };
+      } finally {
+        await cluster.stop();
+      }
+    },
+  },
+  W5: {
+    title: "memory",
+    async run() {
+      const out: Figures = {};
+      const n = short ? 2000 : 10000;
+      for (const workers of [1, 4, 16]) {
+        const kv = tempKv();
+        await using queue = await openQueue({ kv });
+        const cluster = await startCluster(kv, ["--workers", String(workers)]);
+        try {
+          await new Promise((resolve) => setTimeout(resolve, 1500));
+          out[`RSS MB idle, ${workers} workers`] = procStat(cluster.pid).rssMb;
+          await enqueueNoops(queue, n);
+          await whenChanged(queue, async () => (await queue.counts()).succeeded >= n);
+          await new Promise((resolve) => setTimeout(resolve, 1500));
+          out[`RSS MB after ${n} tasks, ${workers} workers`] = procStat(cluster.pid).rssMb;
+        } finally {
+          await cluster.stop();
+        }
+      }
+      out["RSS MB per extra worker (4→16, idle)"] = (out["RSS MB idle, 16 workers"]! -
+        out["RSS MB idle, 4 workers"]!) / 12;
+      return out;
+    },
+  },
+  W6: {
+    title: "CPU-bound",
+    async run() {
+      const out: Figures = {};
+      const n = short ? 16 : 64;
+      for (const workers of [1, 2]) {
+        const kv = tempKv();
+        await using queue = await openQueue({ kv });
+        await enqueueNoops(queue, n, "burn", [50]);
+        const cluster = await startCluster(kv, ["--workers", String(workers), "--burst"]);
+        await cluster.exited;
+        const done = await allTasks(queue, "succeeded");
+        const first = Math.min(...done.map((r) => r.startedAt ?? Infinity));
+        const last = Math.max(...done.map((r) => r.stoppedAt ?? 0));
+        out[`seconds on ${workers} worker(s)`] = (last - first) / 1000;
+      }
+      out["speed-up on 2 workers"] = out["seconds on 1 worker(s)"]! /
+        out["seconds on 2 worker(s)"]!;
+      return out;
+    },
+  },
+  W7: {
+    title: "delayed",
+    async run() {
+      const kv = tempKv();
+      await using queue = await openQueue({ kv });
+      const n = short ? 2000 : 20000;
+      const spread = short ? 5000 : 30000;
+      const cluster = await startCluster(kv, ["--workers", "2"]);
+      try {
+        const cpu0 = procStat(cluster.pid).cpuMs;
+        const base = Date.now() + 1000;
+        for (let i = 0; i < n; i += 5000) {
+          await queue.enqueueMany(
+            Array.from({ length: Math.min(5000, n - i) }, (_, j) => ({
+              func: "noop",
+              eta: base + Math.floor(((i + j) / n) * spread),
+            })),
+          );
+        }
+        await whenChanged(queue, async () => (await queue.counts()).succeeded >= n);
+        const cpu = (procStat(cluster.pid).cpuMs - cpu0) / 1000;
+        const late = sorted(
+          (await allTasks(queue, "succeeded")).map((r) => (r.startedAt ?? 0) - r.runAt),
+        );
+        return {
+          "lateness p50 ms": pct(late, 0.5),
+          "lateness p99 ms": pct(late, 0.99),
+          "cluster CPU seconds": cpu,
+        };
+      } finally {
+        await cluster.stop();
+      }
+    },
+  },
+};
 
-if (!values.json) {
-  console.log(
-    `kvq bench on ${runtime.name} ${runtime.version}: ${cpus().length} cores (${
-      cpus()[0]?.model ?? "?"
-    }), load ${loadavg().map((l) => l.toFixed(2)).join(" ")}${short ? ", short mode" : ""}\n`,
-  );
-}
+// ── the run ────────────────────────────────────────────────────────────────────────────────
+
+const machine = {
+  cores: cpus().length,
+  cpu: cpus()[0]?.model ?? "?",
+  memoryGb: Math.round(totalmem() / 2 ** 30),
+  load: loadavg().map((l) => Math.round(l * 100) / 100),
+  driver: `${runtime.name} ${runtime.version}`,
+  clusters: clusterRuntime,
+  short,
+  runs,
+};
+say(
+  `kvq bench: ${machine.cores} cores (${machine.cpu}), load ${
+    machine.load.join(" ")
+  }, driver ${machine.driver}, clusters on ${clusterRuntime}${
+    short ? ", short mode" : ""
+  }, ${runs} run(s) per workload\n`,
+);
+const results: Record<string, Record<string, { median: number; min: number; max: number }>> = {};
 try {
-  await rawCommits();
-  await enqueueRates();
-  await throughput();
-  await latencySameProcess();
-  await latencyCrossProcess();
-  await idle();
+  for (const [id, w] of Object.entries(W)) {
+    if (only && !only.has(id)) continue;
+    const samples: Figures[] = [];
+    for (let i = 0; i < runs; i++) samples.push(await w.run());
+    results[id] = {};
+    say(`${id} ${w.title}`);
+    for (const name of Object.keys(samples[0]!)) {
+      const xs = sorted(samples.map((s) => s[name]!));
+      const r = { median: pct(xs, 0.5), min: xs[0]!, max: xs[xs.length - 1]! };
+      results[id]![name] = r;
+      const fmt = (x: number) => (Math.abs(x) >= 100 ? Math.round(x).toString() : x.toFixed(2));
+      say(
+        `  ${name.padEnd(48)} ${fmt(r.median).padStart(10)}${
+          runs > 1 ? `  (${fmt(r.min)}–${fmt(r.max)})` : ""
+        }`,
+      );
+    }
+  }
+  const y = results.Y;
+  const w1 = results.W1;
+  if (y && w1) {
+    const ratio = w1["processing tasks/s, 2 workers"]!.median /
+      y["raw sequential commits/s"]!.median;
+    say(`\nW1 processing (2 workers) / raw sequential commits: ${ratio.toFixed(2)}×`);
+  }
 } finally {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 }
-if (values.json) {
-  console.log(JSON.stringify({ runtime: runtime.name, version: runtime.version, figures }));
-}
+const report = { date: new Date().toISOString(), machine, results };
+mkdirSync(join(root, "bench/results"), { recursive: true });
+const file = join(root, "bench/results", `${report.date.slice(0, 10)}-${clusterRuntime}.json`);
+writeFileSync(file, JSON.stringify(report, null, 2) + "\n");
+if (values.json) console.log(JSON.stringify(report));
+else say(`\nwrote ${file}`);

@@ -932,6 +932,8 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     try {
       const stat = this.stats();
       const bytes = encoder.encode(JSON.stringify(stat));
+      // A slow safety sweep: a wake that any signal missed is caught here.
+      this.#wake();
       const prune = Date.now() - this.#prunedAt > 600_000;
       if (prune) this.#prunedAt = Date.now();
       for (const store of this.#stores) {
