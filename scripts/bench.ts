@@ -1,7 +1,8 @@
 /**
  * The benchmark suite: the peers' workloads on this machine. Not a test: it prints figures.
  *
- *   deno task bench [--only W1,W2] [--runtime deno|bun] [--short] [--runs N] [--json]
+ *   deno task bench [--only W1,W2] [--runtime deno|bun] [--no-native-queue] [--short] [--runs N]
+ *                   [--json]
  *   bun scripts/bench.ts …
  *
  * Workloads (clusters run as child processes of the chosen runtime):
@@ -45,8 +46,10 @@ const { values } = parseArgs({
     short: { type: "boolean" },
     runs: { type: "string" },
     json: { type: "boolean" },
+    "no-native-queue": { type: "boolean" },
   },
 });
+const noNative = values["no-native-queue"] === true;
 const short = values.short === true;
 const runs = Number(values.runs ?? (short ? 1 : 3));
 const clusterRuntime = (values.runtime ?? runtime.name) as "deno" | "bun";
@@ -106,7 +109,12 @@ interface Child {
 
 /** Starts `kvq cluster` on the chosen runtime; resolves once it serves. */
 async function startCluster(kv: string, args: string[]): Promise<Child> {
-  const cli = ["cluster", "--kv", kv, "--tasks", tasksFile, "--no-sentinel", ...args];
+  const cli = [
+    "cluster",
+    ...["--kv", kv, "--tasks", tasksFile, "--no-sentinel"],
+    ...(noNative ? ["--no-native-queue"] : []),
+    ...args,
+  ];
   const [cmd, argv] = clusterRuntime === "deno"
     ? [runtime.name === "deno" ? process.execPath : "deno", ["run", "-A", mainFile, ...cli]]
     : [runtime.name === "bun" ? process.execPath : "bun", [mainFile, ...cli]];
@@ -273,8 +281,13 @@ const W: Record<string, { title: string; run(): Promise<Figures> }> = {
       }
       if (clusterRuntime === runtime.name) {
         const kv = tempKv();
-        await using queue = await openQueue({ kv });
-        const cluster = new Cluster({ kv, tasks: [tasksFile], workers: 2 });
+        await using queue = await openQueue({ kv, noNativeQueue: noNative });
+        const cluster = new Cluster({
+          kv,
+          tasks: [tasksFile],
+          workers: 2,
+          noNativeQueue: noNative,
+        });
         const starts = new Map<string, number>();
         cluster.on("task:start", ({ record }) => starts.set(record.id, performance.now()));
         await cluster.start();
@@ -443,14 +456,15 @@ const machine = {
   load: loadavg().map((l) => Math.round(l * 100) / 100),
   driver: `${runtime.name} ${runtime.version}`,
   clusters: clusterRuntime,
+  nativeQueue: !noNative,
   short,
   runs,
 };
 say(
   `kvq bench: ${machine.cores} cores (${machine.cpu}), load ${
     machine.load.join(" ")
-  }, driver ${machine.driver}, clusters on ${clusterRuntime}${
-    short ? ", short mode" : ""
+  }, driver ${machine.driver}, clusters on ${clusterRuntime}${short ? ", short mode" : ""}${
+    noNative ? ", no native queue" : ""
   }, ${runs} run(s) per workload\n`,
 );
 const results: Record<string, Record<string, { median: number; min: number; max: number }>> = {};
@@ -485,7 +499,11 @@ try {
 }
 const report = { date: new Date().toISOString(), machine, results };
 mkdirSync(join(root, "bench/results"), { recursive: true });
-const file = join(root, "bench/results", `${report.date.slice(0, 10)}-${clusterRuntime}.json`);
+const file = join(
+  root,
+  "bench/results",
+  `${report.date.slice(0, 10)}-${clusterRuntime}${noNative ? "-no-native-queue" : ""}.json`,
+);
 writeFileSync(file, JSON.stringify(report, null, 2) + "\n");
 if (values.json) console.log(JSON.stringify(report));
 else say(`\nwrote ${file}`);
