@@ -255,6 +255,15 @@ export interface ClusterStat extends HeartbeatInfo {
 
 const encoder = new TextEncoder();
 
+/** The most often the delayed and schedule indexes are read while busy, in ms. */
+const PROMOTE_EVERY_MS = 5;
+
+/** CPU a terminated worker's thread may still use before it counts as stuck, in ms. */
+const STUCK_CPU_MS = 400;
+
+/** How long a read of the queues' pause keys serves, in ms: a pause takes effect within it. */
+const PAUSED_EVERY_MS = 100;
+
 /**
  * A worker cluster.
  *
@@ -294,6 +303,10 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   #pumping: Promise<void> | null = null;
   /** Outcomes not yet stored, by worker name: its place is not free until they are. */
   #unstored = new Map<string, number>();
+  #promotedAt = -Infinity;
+  #promoteDue = true;
+  #promoteTrailing: ReturnType<typeof setTimeout> | null = null;
+  #pausedAt = -Infinity;
   #dirty = false;
   #rr = 0;
   #delayTimer: ReturnType<typeof setTimeout> | null = null;
@@ -401,9 +414,12 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       await this.#spawn(this.#slots[0]!);
       await Promise.all(this.#slots.slice(1).map((s) => this.#spawn(s)));
     } catch (error) {
+      // A stop that began while the workers started is not a failure to start.
+      if (this.#state !== "running") return await this.#stopped;
       await this.#shutdown();
       throw error;
     }
+    if (this.#state !== "running") return await this.#stopped;
     await this.#beat();
     for (const store of this.#stores) {
       this.#unsubscribe.push(store.changes.subscribe(() => this.#wake()));
@@ -447,6 +463,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     this.#state = "stopping";
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     if (this.#delayTimer) clearTimeout(this.#delayTimer);
+    if (this.#promoteTrailing) clearTimeout(this.#promoteTrailing);
     if (this.#cancelCheck) clearTimeout(this.#cancelCheck);
     for (const off of this.#unsubscribe) off();
     this.#unsubscribe = [];
@@ -569,15 +586,25 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
 
   /** Deno: a terminated worker's thread may go on burning CPU. Check it twice. */
   #watchStuck(name: string, tid: number): void {
+    // A thread that still exists and keeps gaining CPU after terminate() is stuck. Sample once a
+    // second for up to ten seconds, so a busy machine that gives it little CPU is not mistaken
+    // for a thread that stopped.
     const cpuAt = () => readThreads().get(tid)?.cpuMs ?? null;
     const first = cpuAt();
     if (first === null) return;
-    setTimeout(() => {
-      const later = cpuAt();
-      if (later === null || later - first < 500) return;
-      this.#stuck.push(name);
-      this.emit("cluster:stuck", { worker: name, tid });
-    }, 1000);
+    let checks = 0;
+    const check = () => {
+      if (this.#state !== "running") return;
+      const now = cpuAt();
+      if (now === null) return; // the thread ended
+      if (now - first >= STUCK_CPU_MS) {
+        this.#stuck.push(name);
+        this.emit("cluster:stuck", { worker: name, tid });
+        return;
+      }
+      if (++checks < 10) setTimeout(check, 1000);
+    };
+    setTimeout(check, 1000);
   }
 
   /** Free task places, one worker name per place. */
@@ -586,7 +613,10 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     for (const s of this.#slots) {
       const w = s.worker;
       if (!w || s.draining || (w.state !== "idle" && w.state !== "busy")) continue;
-      const used = w.inFlight.size + (this.#unstored.get(w.name) ?? 0);
+      // A place whose last outcome is still being written may take its next task meanwhile, so
+      // claims and result writes overlap; at most one such outcome per place.
+      const unstored = this.#unstored.get(w.name) ?? 0;
+      const used = w.inFlight.size + Math.max(0, unstored - this.#options.concurrency);
       for (let i = used; i < this.#options.concurrency; i++) out.push(w.name);
     }
     return out;
@@ -673,6 +703,8 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
 
   /** Reads which queues are paused (one read per queue; the pump runs on changes). */
   async #readPaused(): Promise<void> {
+    if (performance.now() - this.#pausedAt < PAUSED_EVERY_MS) return;
+    this.#pausedAt = performance.now();
     const entries = await this.#stores[0]!.kv.getMany(this.#stores.map((s) => s.keys.paused));
     this.#paused = new Set(
       this.#stores.filter((_, i) => entries[i]?.versionstamp !== null).map((s) => s.queue),
@@ -710,6 +742,21 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
 
   /** Promotes due delayed tasks, fires due schedules, and arms the timer for the next one. */
   async #promote(): Promise<void> {
+    // Under load every commit wakes the pump; the delayed and schedule indexes need reading only
+    // when a timer or doorbell says something is due, or every few milliseconds for entries
+    // another process added (a trailing wake makes sure those are seen).
+    const now = performance.now();
+    if (!this.#promoteDue && now - this.#promotedAt < PROMOTE_EVERY_MS) {
+      if (!this.#promoteTrailing) {
+        this.#promoteTrailing = setTimeout(() => {
+          this.#promoteTrailing = null;
+          this.#wake();
+        }, PROMOTE_EVERY_MS);
+      }
+      return;
+    }
+    this.#promoteDue = false;
+    this.#promotedAt = now;
     let earliest = Infinity;
     for (const store of this.#stores) {
       let next = await nextDelayedAt(store);
@@ -740,6 +787,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     this.#delayTimer = setTimeout(() => {
       this.#delayTimer = null;
       this.#delayAt = Infinity;
+      this.#promoteDue = true;
       this.#wake();
     }, delay);
   }
@@ -748,7 +796,10 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     const kv = this.#handle!.kv;
     try {
       this.#doorbell = kv.listenQueue((message: unknown) => {
-        if (typeof message === "string" && message.startsWith("kvq:")) this.#wake();
+        if (typeof message === "string" && message.startsWith("kvq:")) {
+          this.#promoteDue = true;
+          this.#wake();
+        }
       }).catch((error) => {
         if (this.#state === "running") this.#report(error as Error, "doorbell listener");
       });

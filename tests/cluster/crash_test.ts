@@ -57,9 +57,11 @@ test("kvq cluster killed with SIGKILL mid-run: the next cluster requeues its lea
     const atKill = await queue.counts();
     const linesAtKill = readRuns(log).size;
     assert.ok(atKill.succeeded < 2000, `all done before the kill: ${JSON.stringify(atKill)}`);
-    // What the dead cluster held: each lease is a task it may have started.
+    // What the dead cluster held: each lease is a task it may have started. A worker may take
+    // its next task while the result of its last one is still being written, so a place holds
+    // at most two leases.
     assert.ok(
-      atKill.running <= workers,
+      atKill.running <= 2 * workers,
       `${atKill.running} leases held by ${workers} workers at the kill`,
     );
 
