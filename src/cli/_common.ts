@@ -63,3 +63,11 @@ export function taskDetail(r: TaskRecord): string {
   });
   return lines.join("\n");
 }
+
+/** The signing secrets a command's flags (or KVQ_SECRET / KVQ_OLD_SECRETS) give: current first. */
+export function secretsOf(values: Record<string, unknown>): string[] | null {
+  const current = values.secret as string | undefined;
+  if (!current) return null;
+  const old = String(values["old-secrets"] ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  return [current, ...old];
+}

@@ -10,6 +10,7 @@ import { statSync } from "node:fs";
 import { resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { secretsOf } from "./_common.ts";
 import { type Command, type CommandContext, type OptionSpec, UsageError } from "./command.ts";
 import { COMMANDS } from "./commands/mod.ts";
 import { openQueue, type Queue } from "../queue/queue.ts";
@@ -21,6 +22,8 @@ const COMMON: OptionSpec = {
   queue: { type: "string" },
   json: { type: "boolean" },
   config: { type: "string" },
+  secret: { type: "string" },
+  "old-secrets": { type: "string" },
   help: { type: "boolean", short: "h" },
 };
 
@@ -29,6 +32,9 @@ const COMMON_HELP = `Common options:
   --queue NAME    the queue (default: KVQ_QUEUE, else default)
   --json          print data as JSON
   --config FILE   read settings from FILE (default: ${CONFIG_FILE} here, if present)
+  --secret S      sign the tasks this command creates; a cluster or worker with a secret runs
+                  only tasks signed with it (default: KVQ_SECRET, none if unset)
+  --old-secrets L comma-separated old secrets still accepted, for rotation (KVQ_OLD_SECRETS)
   -h, --help      show help
 Settings come from flags, then KVQ_* environment variables, then the config file: see 'kvq config'.`;
 
@@ -199,6 +205,7 @@ export async function main(argv: string[], entry: string, io: CliIo = defaultIo)
       opened.queue ??= await openQueue({
         ...(values.kv !== undefined ? { kv: String(values.kv) } : {}),
         ...(values.queue !== undefined ? { name: String(values.queue) } : {}),
+        secret: secretsOf(values),
       }),
   };
   try {

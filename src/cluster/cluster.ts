@@ -24,6 +24,8 @@ import { DEFAULT_RETRY, type RetryPolicy, retryTime } from "../task/backoff.ts";
 import type { ErrorInfo } from "./protocol.ts";
 import { TaskId } from "../task/task_id.ts";
 import { TaskRecord } from "../task/record.ts";
+import { verify } from "../task/signature.ts";
+import { toErrorInfo } from "../task/errors.ts";
 import { retryBusy } from "../store/commit.ts";
 import { pruneStats } from "../store/stats.ts";
 import { cancelRequests } from "../store/cancel.ts";
@@ -139,6 +141,12 @@ export interface ClusterOptions {
   noNativeQueue?: boolean;
   /** Where "now" comes from. @default Date.now */
   clock?: () => number;
+  /**
+   * Signing secrets: the cluster runs only tasks whose signature verifies with one of them, and
+   * signs the tasks it creates (hooks, chain steps, schedules). A list's first entry signs.
+   * @default KVQ_SECRET (and KVQ_OLD_SECRETS), else none: tasks are not checked
+   */
+  secret?: string | readonly string[] | null;
   /** An error reporter (Sentry and friends): called for every error the cluster survives. */
   onError?: (error: Error, context: string) => void;
 }
@@ -281,7 +289,14 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     & Required<
       Omit<
         ClusterOptions,
-        "kv" | "clock" | "onError" | "keepSucceeded" | "keepFailed" | "keepPer" | "queues"
+        | "kv"
+        | "clock"
+        | "onError"
+        | "keepSucceeded"
+        | "keepFailed"
+        | "keepPer"
+        | "queues"
+        | "secret"
       >
     >
     & ClusterOptions;
@@ -405,7 +420,10 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       }
       const clock = this.#options.clock;
       this.#stores = this.#queues.map((q) =>
-        new Store(this.#handle!, q.name, clock ? { clock } : {})
+        new Store(this.#handle!, q.name, {
+          ...(clock ? { clock } : {}),
+          ...(this.#options.secret !== undefined ? { secret: this.#options.secret } : {}),
+        })
       );
       for (let i = 1; i <= this.#options.workers; i++) {
         this.#slots.push({ slot: i, generation: 0, worker: null, draining: false });
@@ -822,6 +840,15 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       progress: false,
     };
     this.#running.set(r.id, running);
+    if (store.secrets !== null) {
+      try {
+        verify(store.secrets, r, claimed.argsJson, r.sig);
+      } catch (error) {
+        // Never run it: the attempt fails for good with the reason.
+        this.#finish(running, { ok: false, error: toErrorInfo(error) });
+        return;
+      }
+    }
     if (!worker || (worker.state !== "idle" && worker.state !== "busy")) {
       // The worker died between claim and dispatch: this attempt fails and is retried.
       this.#finish(running, {

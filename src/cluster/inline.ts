@@ -10,6 +10,7 @@ import process from "node:process";
 import { DEFAULT_RETRY, type RetryPolicy, retryTime } from "../task/backoff.ts";
 import { createTaskContext, runInTaskContext } from "../task/context.ts";
 import { TaskCancelledError, toErrorInfo } from "../task/errors.ts";
+import { verify } from "../task/signature.ts";
 import { lookupTask, type TaskFunction } from "../task/loader.ts";
 import { toJson } from "../task/json.ts";
 import { type Claimed, claimTasks } from "../store/claim.ts";
@@ -93,6 +94,7 @@ async function runOne(
   const r = claimed.record;
   const controller = new AbortController();
   try {
+    if (store.secrets !== null) verify(store.secrets, r, claimed.argsJson, r.sig);
     const fn = lookupTask(tasks, r.func);
     const args = JSON.parse(claimed.argsJson) as unknown[];
     const context = createTaskContext({

@@ -95,6 +95,11 @@ export interface OpenQueueOptions {
    */
   maxPayloadBytes?: number;
   /**
+   * Signing secrets: new tasks are signed with the first, for clusters that verify.
+   * @default KVQ_SECRET (and KVQ_OLD_SECRETS), else none
+   */
+  secret?: string | readonly string[] | null;
+  /**
    * Use no native KV queue, as on remote KV.
    * @default false
    */
@@ -200,6 +205,7 @@ export async function openQueue(options: OpenQueueOptions = {}): Promise<Queue> 
     const store = new Store(handle, name, {
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.maxPayloadBytes ? { maxPayloadBytes: options.maxPayloadBytes } : {}),
+      ...(options.secret !== undefined ? { secret: options.secret } : {}),
     });
     const retention: RetentionOptions = {};
     if (options.keepSucceeded) retention.keepSucceeded = options.keepSucceeded;

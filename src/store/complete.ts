@@ -76,7 +76,7 @@ export async function completeTasks(store: Store, outcomes: readonly Outcome[]):
       batch.forEach((p, i) => out[start + i] = { record: p.record });
     } else {
       const singles = await Promise.all(batch.map((p) => commitSingle(store, p)));
-      batch.forEach((p, i) => out[start + i] = { record: singles[i] ?? null });
+      batch.forEach((_, i) => out[start + i] = { record: singles[i] ?? null });
       // A lost outcome's result chunks sit under a blob id no record names: drop them.
       await Promise.all(
         batch.map((p, i) =>

@@ -9,6 +9,7 @@ import { type Backoff, validateBackoff } from "../task/backoff.ts";
 import { type JsonValue, toJson } from "../task/json.ts";
 import { type MemberOf, TaskRecord } from "../task/record.ts";
 import { TaskId } from "../task/task_id.ts";
+import { sign } from "../task/signature.ts";
 import { PayloadTooLargeError, writeChunks } from "./chunks.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
 import { addFinishedIndex, planFinish } from "./finish.ts";
@@ -514,7 +515,20 @@ function build(
 ): TaskRecord {
   const o = c.options;
   const runAt = o.runAt ?? now;
+  const sig = store.secrets === null ? null : sign(
+    store.secrets,
+    {
+      id: id.id,
+      queue: store.queue,
+      func: c.func,
+      hook: o.hook,
+      onFailure: o.onFailure,
+      onTimeout: o.onTimeout,
+    },
+    c.large === null ? JSON.stringify(c.args) : decoder.decode(c.large),
+  );
   return new TaskRecord({
+    sig,
     id: id.id,
     name: id.name,
     func: c.func,

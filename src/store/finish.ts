@@ -18,7 +18,7 @@
 import type { ErrorInfo } from "../cluster/protocol.ts";
 import type { TaskRecord } from "../task/record.ts";
 import { decodeChain, encodeChain } from "./chain.ts";
-import { type CountDeltas } from "./counters.ts";
+import type { CountDeltas } from "./counters.ts";
 import { addCreatedTask, buildRecord, doorbell } from "./enqueue.ts";
 import { KV_MAX_QUEUE_DELAY_MS } from "./limits.ts";
 import { encodeMemberResult } from "./member_result.ts";

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { resolveSecrets, type Secrets } from "../task/signature.ts";
 import { type Kv, runtime } from "../runtime/mod.ts";
 import { ChangeFeed } from "./changes.ts";
 import { type KvLocation, openKvAt, resolveKvLocation } from "./kv.ts";
@@ -110,6 +111,12 @@ export class KvHandle {
 /** Options of one queue's store. */
 export interface StoreOptions {
   /**
+   * Signing secrets for a KV shared by many hosts: one, or a list whose first entry signs and
+   * whose others are old secrets still accepted; null for none.
+   * @default KVQ_SECRET (and KVQ_OLD_SECRETS), else none
+   */
+  secret?: string | readonly string[] | Secrets | null;
+  /**
    * Where "now" comes from.
    * @default Date.now
    */
@@ -139,6 +146,8 @@ export class Store {
   readonly maxPayloadBytes: number;
   /** Change notifications for this queue. */
   readonly changes: ChangeFeed;
+  /** The signing secrets: new tasks are signed, and clusters verify; null for none. */
+  readonly secrets: Secrets | null;
 
   constructor(handle: KvHandle, queue: string, options: StoreOptions = {}) {
     this.handle = handle;
@@ -146,6 +155,7 @@ export class Store {
     this.queue = validateQueueName(queue);
     this.keys = queueKeys(queue);
     this.now = options.clock ?? systemClock;
+    this.secrets = resolveSecrets(options.secret);
     const max = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     if (!Number.isInteger(max) || max <= 0) {
       throw new RangeError(`maxPayloadBytes must be a positive integer: received ${max}`);

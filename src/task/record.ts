@@ -104,6 +104,8 @@ export interface TaskFields {
   readonly iter?: MemberOf | null;
   /** The blob id whose chunks hold the result, when `resultChunks` > 0. */
   readonly resultBlob?: string | null;
+  /** HMAC-SHA-256 of what decides what runs, when the creator had a secret (hex). */
+  readonly sig?: string | null;
 }
 
 /** A task's place in a chain or an iter. */
@@ -155,6 +157,7 @@ export const FIELD_NAMES: readonly (keyof TaskFields)[] = [
   "chain",
   "iter",
   "resultBlob",
+  "sig",
 ];
 
 /** Raised when a stored value is not a kvq record. Names the key. */
@@ -218,6 +221,7 @@ export class TaskRecord implements TaskFields {
   readonly chain!: MemberOf | null;
   readonly iter!: MemberOf | null;
   readonly resultBlob!: string | null;
+  readonly sig!: string | null;
 
   /** The stored bytes, computed once on first use. */
   #bytes: Uint8Array | null = null;
@@ -257,6 +261,7 @@ export class TaskRecord implements TaskFields {
     this.chain = fields.chain ?? null;
     this.iter = fields.iter ?? null;
     this.resultBlob = fields.resultBlob ?? null;
+    this.sig = fields.sig ?? null;
     Object.freeze(this);
   }
 
@@ -311,6 +316,7 @@ export class TaskRecord implements TaskFields {
       chain: this.chain,
       iter: this.iter,
       resultBlob: this.resultBlob,
+      sig: this.sig,
     };
   }
 
@@ -454,6 +460,7 @@ export class TaskRecord implements TaskFields {
       chain: this.chain,
       iter: this.iter,
       resultBlob: this.resultBlob,
+      sig: this.sig,
     });
     const result = this.resultJson;
     return result === null ? head : `${head.slice(0, -1)},"result":${result}}`;
@@ -605,6 +612,7 @@ export class TaskRecord implements TaskFields {
       chain: member("chain"),
       iter: member("iter"),
       resultBlob: strOrNull("resultBlob"),
+      sig: strOrNull("sig"),
     });
   }
 }

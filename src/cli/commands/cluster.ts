@@ -5,6 +5,7 @@
  */
 import process from "node:process";
 import { type Command, intOption, UsageError } from "../command.ts";
+import { secretsOf } from "../_common.ts";
 import { Cluster, type ClusterOptions } from "../../cluster/cluster.ts";
 import {
   exitWithParent,
@@ -102,6 +103,7 @@ A second SIGINT exits at once; the tasks it ran come back through lease recovery
 
     const handle = await KvHandle.open({ kv: ctx.kv, noNativeQueue: options.noNativeQueue });
     options.kv = handle;
+    options.secret = secretsOf(ctx.values);
     const cluster = new Cluster(options);
     cluster.on("worker:exit", (e) => {
       if (e.reason !== "terminated" || (e.detail !== "recycled" && e.detail !== "shutdown")) {

@@ -1,0 +1,146 @@
+/**
+ * Payload signing for a shared KV: a cluster or worker with a secret runs only tasks whose
+ * HMAC verifies, refuses the rest for good with SignatureError, and accepts old secrets during
+ * rotation.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Cluster } from "../../src/cluster/cluster.ts";
+import { runInline } from "../../src/cluster/inline.ts";
+import { main } from "../../src/cli/main.ts";
+import { openQueue } from "../../src/queue/queue.ts";
+import { TaskRecord } from "../../src/task/record.ts";
+import { resolveSecrets } from "../../src/task/signature.ts";
+
+const NEW = "n".repeat(32);
+const OLD = "o".repeat(32);
+const OTHER = "x".repeat(32);
+const tasksFile = new URL("../../examples/tasks.ts", import.meta.url).pathname;
+
+function tempKv(): { kv: string; [Symbol.dispose](): void } {
+  const dir = mkdtempSync(join(tmpdir(), "kvq-sign-"));
+  return {
+    kv: join(dir, "kv.sqlite3"),
+    [Symbol.dispose]: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Runs queued tasks inline with `secret`; returns how often the task function really ran. */
+async function runWith(kv: string, secret: string | string[] | null): Promise<number> {
+  await using queue = await openQueue({ kv, secret });
+  let calls = 0;
+  await runInline(queue.store, {
+    tasks: new Map([["add", (a: number, b: number) => (calls++, a + b)]]),
+    burst: true,
+  });
+  return calls;
+}
+
+test("runInline() with a secret refuses an unsigned task for good and never runs it", async () => {
+  using dir = tempKv();
+  let id: string;
+  {
+    await using producer = await openQueue({ kv: dir.kv, secret: null });
+    id = (await producer.enqueue("add", 1, 2)).id;
+  }
+  assert.equal(await runWith(dir.kv, NEW), 0);
+  await using queue = await openQueue({ kv: dir.kv, secret: null });
+  const record = (await queue.fetch(id))!;
+  assert.equal(record.state, "failed");
+  assert.equal(record.error?.name, "SignatureError");
+  assert.match(record.error!.message, /not signed/);
+  assert.equal(record.attempt, 1, "refused once, not retried");
+});
+
+test("runInline() runs a task signed with its secret, or with an old secret during rotation", async () => {
+  using dir = tempKv();
+  {
+    await using producer = await openQueue({ kv: dir.kv, secret: NEW });
+    await producer.enqueue("add", 1, 2);
+  }
+  assert.equal(await runWith(dir.kv, NEW), 1);
+  {
+    await using oldProducer = await openQueue({ kv: dir.kv, secret: OLD });
+    await oldProducer.enqueue("add", 3, 4);
+  }
+  assert.equal(await runWith(dir.kv, [NEW, OLD]), 1, "an old secret still verifies");
+  {
+    await using oldProducer = await openQueue({ kv: dir.kv, secret: OLD });
+    await oldProducer.enqueue("add", 5, 6);
+  }
+  assert.equal(await runWith(dir.kv, NEW), 0, "once the old secret is dropped, it does not");
+});
+
+test("runInline() refuses a signed task whose arguments were changed in KV", async () => {
+  using dir = tempKv();
+  await using queue = await openQueue({ kv: dir.kv, secret: NEW });
+  const { id } = await queue.enqueue("add", 1, 2);
+  const key = queue.store.keys.task(id);
+  const entry = await queue.store.kv.get(key);
+  const tampered = TaskRecord.decode(key, entry.value).with({ args: [1000, 2000] });
+  await queue.store.kv.set(key, tampered.encode());
+  assert.equal(await runWith(dir.kv, NEW), 0);
+  const record = (await queue.fetch(id))!;
+  assert.equal(record.state, "failed");
+  assert.equal(record.error?.name, "SignatureError");
+  assert.match(record.error!.message, /no secret of this cluster verifies/);
+});
+
+test("Cluster with a secret fails unsigned and wrongly signed tasks and runs signed ones", async () => {
+  using dir = tempKv();
+  await using signed = await openQueue({ kv: dir.kv, secret: NEW });
+  await using other = await openQueue({ kv: dir.kv, secret: OTHER });
+  await using plain = await openQueue({ kv: dir.kv, secret: null });
+  const good = await signed.enqueue("add", 2, 3);
+  const wrong = await other.enqueue("add", 2, 3);
+  const none = await plain.enqueue("add", 2, 3);
+  const cluster = new Cluster({
+    kv: dir.kv,
+    tasks: [tasksFile],
+    workers: 1,
+    secret: NEW,
+    burst: true,
+  });
+  await cluster.start();
+  await cluster.stopped;
+  assert.equal(await signed.result(good.id), 5);
+  for (const t of [wrong, none]) {
+    const record = (await plain.fetch(t.id))!;
+    assert.equal(record.state, "failed");
+    assert.equal(record.error?.name, "SignatureError");
+  }
+});
+
+test("kvq --secret signs on enqueue and work refuses what another secret signed", async () => {
+  using dir = tempKv();
+  const lines: string[] = [];
+  const io = { out: (t: string) => lines.push(t), err: (t: string) => lines.push(t), tty: false };
+  assert.equal(
+    await main(
+      ["enqueue", "add", "--args", "[1,2]", "--kv", dir.kv, "--secret", NEW, "--json"],
+      "",
+      io,
+    ),
+    0,
+  );
+  const { id } = JSON.parse(lines.at(-1)!);
+  assert.equal(
+    await main(
+      ["work", "--tasks", tasksFile, "--burst", "--kv", dir.kv, "--secret", OTHER],
+      "",
+      io,
+    ),
+    0,
+  );
+  assert.equal(await main(["result", id, "--kv", dir.kv], "", io), 1);
+  assert.match(lines.join("\n"), /SignatureError/);
+});
+
+test("resolveSecrets() refuses a short secret and reads a list with old secrets", () => {
+  assert.throws(() => resolveSecrets("short"), /at least 16 characters/);
+  assert.deepEqual(resolveSecrets(`${NEW},${OLD}`), { current: NEW, old: [OLD] });
+  assert.equal(resolveSecrets(null), null);
+});
