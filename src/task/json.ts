@@ -52,10 +52,24 @@ function checkJson(value: unknown, path: string, seen: Set<object>): void {
   if (object instanceof Map || object instanceof Set) {
     refuse(`a ${object.constructor.name} (convert it to an array or object)`);
   }
-  if (typeof (object as { toJSON?: unknown }).toJSON === "function") return; // Date and friends
+  if (typeof (object as { toJSON?: unknown }).toJSON === "function") {
+    // Date and friends: check what JSON will really write.
+    const json = (object as { toJSON(key: string): unknown }).toJSON("");
+    if (json === undefined) refuse(`its toJSON() returns undefined`);
+    if (json !== object) checkJson(json, path, seen);
+    return;
+  }
+  if (object instanceof Number || object instanceof String || object instanceof Boolean) {
+    // Boxed primitives are written as their value.
+    checkJson(object.valueOf(), path, seen);
+    return;
+  }
   seen.add(object);
   if (Array.isArray(object)) {
-    object.forEach((item, i) => checkJson(item, `${path}[${i}]`, seen));
+    for (let i = 0; i < object.length; i++) {
+      if (!(i in object)) refuse(`index ${i} is a hole (JSON writes null there)`);
+      checkJson(object[i], `${path}[${i}]`, seen);
+    }
   } else {
     for (const [key, item] of Object.entries(object)) {
       if (item === undefined) continue; // JSON drops it, as callers expect
