@@ -97,10 +97,12 @@ test(
       );
       await shot("tasks-failed");
       await page.evaluate(() => (globalThis as unknown as { __marker: number }).__marker = 42);
+      // The flash shows briefly: watch for it from the click on, then for the live updates.
+      const flashed = page.locator("#flash", { hasText: "queued again" }).waitFor();
       await row.locator('button[data-row-action="retry"]').click();
+      await flashed;
       await row.waitFor({ state: "detached" });
       await page.locator('[data-count="succeeded"]', { hasText: "1" }).waitFor();
-      await page.locator("#flash", { hasText: "queued again" }).waitFor();
       assert.equal(
         await page.evaluate(() => (globalThis as unknown as { __marker?: number }).__marker),
         42,
