@@ -269,8 +269,6 @@ const PROMOTE_EVERY_MS = 5;
 /** CPU a terminated worker's thread may still use before it counts as stuck, in ms. */
 const STUCK_CPU_MS = 400;
 
-/** How long a read of the queues' pause keys serves, in ms: a pause takes effect within it. */
-const PAUSED_EVERY_MS = 100;
 
 /**
  * A worker cluster.
@@ -321,7 +319,6 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   #promotedAt = -Infinity;
   #promoteDue = true;
   #promoteTrailing: ReturnType<typeof setTimeout> | null = null;
-  #pausedAt = -Infinity;
   #dirty = false;
   #rr = 0;
   #delayTimer: ReturnType<typeof setTimeout> | null = null;
@@ -721,8 +718,6 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
 
   /** Reads which queues are paused (one read per queue; the pump runs on changes). */
   async #readPaused(): Promise<void> {
-    if (performance.now() - this.#pausedAt < PAUSED_EVERY_MS) return;
-    this.#pausedAt = performance.now();
     const entries = await this.#stores[0]!.kv.getMany(this.#stores.map((s) => s.keys.paused));
     this.#paused = new Set(
       this.#stores.filter((_, i) => entries[i]?.versionstamp !== null).map((s) => s.queue),
