@@ -47,6 +47,24 @@ import { type HeartbeatInfo, Liveness } from "./liveness.ts";
 import { CpuMeter, readThreads } from "./thread_stats.ts";
 import { type WorkerExitEvent, WorkerHandle } from "./worker_handle.ts";
 
+/**
+ * How long a failed KV write keeps {@linkcode Cluster.kvHealthy} false when nothing was written
+ * since, in ms (at least two heartbeats, so a KV that stays down keeps it false between beats).
+ */
+export const KV_FAILURE_MEMORY_MS = 5_000;
+
+/**
+ * The error contexts of {@linkcode Cluster} that are failed KV writes. (A claim's write failure
+ * surfaces as "dispatch"; the "claim" context itself reports a damaged record, not a write.)
+ */
+const KV_WRITE_CONTEXTS = new Set([
+  "storing results",
+  "heartbeat",
+  "dispatch",
+  "release",
+  "progress",
+]);
+
 /** Options for {@linkcode Cluster}. */
 export interface ClusterOptions {
   /** Task modules (paths or URLs) every worker imports. */
@@ -269,7 +287,6 @@ const PROMOTE_EVERY_MS = 5;
 /** CPU a terminated worker's thread may still use before it counts as stuck, in ms. */
 const STUCK_CPU_MS = 400;
 
-
 /**
  * A worker cluster.
  *
@@ -341,6 +358,8 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   #stopped: Promise<void>;
   #resolveStopped!: () => void;
   #doorbell: Promise<void> | null = null;
+  /** When (performance.now) a KV write last failed; null after a good heartbeat or result write. */
+  #kvFailedAt: number | null = null;
 
   constructor(options: ClusterOptions) {
     super();
@@ -393,6 +412,17 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   /** Resolves once the cluster has stopped (after {@linkcode stop}, or in burst mode when idle). */
   get stopped(): Promise<void> {
     return this.#stopped;
+  }
+
+  /**
+   * False while the cluster's most recent KV write failed, within the last
+   * {@linkcode KV_FAILURE_MEMORY_MS} (or two heartbeats, if longer); true again after the next
+   * successful heartbeat or result write. For readiness probes, e.g. the dashboard's `/readyz`.
+   */
+  get kvHealthy(): boolean {
+    if (this.#kvFailedAt === null) return true;
+    const memory = Math.max(KV_FAILURE_MEMORY_MS, 2 * this.#options.heartbeat);
+    return performance.now() - this.#kvFailedAt > memory;
   }
 
   /** The cluster's state. */
@@ -969,6 +999,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
           let stored;
           try {
             stored = await completeTasks(store, outcomes);
+            this.#kvFailedAt = null;
           } catch (error) {
             // KV refused the write: keep the outcomes and try again shortly.
             this.#report(error as Error, "storing results");
@@ -1015,6 +1046,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
             expireIn: Math.max(this.#options.leaseTimeout * 3, 30_000),
           })
         );
+        this.#kvFailedAt = null;
         await this.#recover(store);
         if (prune) await pruneStats(store);
         await pruneFinished(store, this.#retention).catch((e) =>
@@ -1116,6 +1148,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   }
 
   #report(error: Error, context: string): void {
+    if (KV_WRITE_CONTEXTS.has(context)) this.#kvFailedAt = performance.now();
     this.emit("cluster:error", { error, context });
     if (this.#options.onError) {
       try {

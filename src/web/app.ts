@@ -8,13 +8,13 @@
  * | route | what |
  * |---|---|
  * | `GET /` | overview |
- * | `GET /queues`, `POST /queues/purge` | queues; purge finished tasks by state |
+ * | `GET /queues`, `POST /queues/purge\|pause\|resume` | queues; purge finished tasks by state; pause, resume |
  * | `GET /tasks`, `GET /tasks/:ref` | task lists by state; one task (id or human name) |
  * | `POST /tasks/:ref/retry\|cancel\|delete`, `POST /tasks/bulk` | task actions |
  * | `GET /schedules`, `GET /schedules/edit`, `POST /schedules`, `POST /schedules/action` | schedules |
  * | `GET /clusters` | clusters and workers |
  * | `GET /events?path=…` | Server-Sent Events: live regions of a page |
- * | `GET /metrics`, `GET /healthz`, `GET /readyz` | Prometheus text; liveness; KV readiness |
+ * | `GET /metrics`, `GET /healthz`, `GET /readyz` | Prometheus text; liveness; readiness (KV, host health) |
  * | `GET /login`, `POST /login`, `POST /logout` | token login |
  *
  * Every action is a POST: refused with 403 when cross-origin, when read-only, or without the
@@ -39,7 +39,7 @@ import { html } from "./html.ts";
 import { renderMetrics } from "./metrics.ts";
 import { clustersPage } from "./pages/clusters.ts";
 import { overviewPage } from "./pages/overview.ts";
-import { queuesPage } from "./pages/queues.ts";
+import { MAX_PAUSE_REASON, queuesPage } from "./pages/queues.ts";
 import { inputOf, scheduleEditPage, type ScheduleForm, schedulesPage } from "./pages/schedules.ts";
 import { taskPage } from "./pages/task.ts";
 import { tasksPage } from "./pages/tasks.ts";
@@ -211,6 +211,9 @@ export function createApp(d: Dashboard): Hono {
       if (outcome === "timeout") {
         return c.text(`not ready: KV did not answer within ${READY_DEADLINE_MS} ms\n`, 503);
       }
+      // A KV read can succeed while the host's writes fail (a cluster whose commits are refused).
+      const health = d.health();
+      if (!health.ok) return c.text(`not ready: ${health.reason}\n`, 503);
       return c.text("ready\n");
     } catch (error) {
       return c.text(`not ready: KV is not reachable: ${(error as Error).message}\n`, 503);
@@ -438,6 +441,32 @@ export function createApp(d: Dashboard): Hono {
         throw new RangeError(`Purge needs a task state: received ${JSON.stringify(state)}`);
       }
       return await purge(store, state);
+    }),
+  );
+  app.post(
+    "/queues/pause",
+    action(async (_c, form, store) => {
+      const reason = one(form.reason).trim();
+      if (reason.length > MAX_PAUSE_REASON) {
+        throw new RangeError(
+          `Pause reason must be at most ${MAX_PAUSE_REASON} characters: received ${reason.length}`,
+        );
+      }
+      await d.queue(store.queue)!.pause(reason === "" ? undefined : reason);
+      return {
+        message: `Paused queue ${store.queue}: clusters finish what runs and claim nothing more.`,
+      };
+    }),
+  );
+  app.post(
+    "/queues/resume",
+    action(async (_c, _form, store) => {
+      const queue = d.queue(store.queue)!;
+      if ((await queue.paused()) === null) {
+        return { message: `Queue ${store.queue} was not paused.` };
+      }
+      await queue.resume();
+      return { message: `Resumed queue ${store.queue}.` };
     }),
   );
 

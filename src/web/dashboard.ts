@@ -64,6 +64,21 @@ export interface DashboardOptions {
   idleInterval?: number;
   /** Where "now" comes from. @default Date.now */
   clock?: () => number;
+  /**
+   * What `/readyz` consults besides its own KV read: the health of the process hosting the
+   * dashboard, e.g. `() => cluster.kvHealthy` inside a cluster. `false` or `{ ok: false, reason }`
+   * answers 503 (with the reason); a throw counts as unhealthy.
+   * @default none (the KV read alone decides)
+   */
+  health?: () => boolean | { ok: boolean; reason: string };
+}
+
+/** What {@linkcode Dashboard.health} found. */
+export interface HealthReport {
+  /** Whether the host is healthy. */
+  ok: boolean;
+  /** Why not (empty when healthy). */
+  reason: string;
 }
 
 /** Options for {@linkcode Dashboard.listen}. */
@@ -302,6 +317,21 @@ export class Dashboard {
   /** Whether actions are hidden and refused. */
   get readOnly(): boolean {
     return this.#options.readOnly ?? false;
+  }
+
+  /** The host's health as given by the `health` option; healthy when there is none. */
+  health(): HealthReport {
+    const check = this.#options.health;
+    if (!check) return { ok: true, reason: "" };
+    try {
+      const out = check();
+      if (typeof out === "boolean") {
+        return { ok: out, reason: out ? "" : "the host reports itself unhealthy" };
+      }
+      return { ok: out.ok, reason: out.ok ? "" : out.reason };
+    } catch (error) {
+      return { ok: false, reason: `the health check failed: ${(error as Error).message}` };
+    }
   }
 
   /** When the dashboard started (epoch ms). */

@@ -176,6 +176,72 @@ test("Dashboard purge deletes the finished tasks of one state in pages", async (
   });
 });
 
+test("Dashboard pauses and resumes a queue, and shows it paused (reason, since when) live", async () => {
+  await withDashboard({}, async ({ client, queue }) => {
+    let { body } = await client.page("/queues");
+    assert.doesNotMatch(body, /not supported/);
+    assert.match(body, /action="\/queues\/pause"/);
+    assert.match(body, /data-paused="no"/);
+    // Live region first, so the pause shows up in the stream.
+    const res = await client.request(`/events?path=${encodeURIComponent("/queues")}`);
+    let r = await client.action("/queues/pause", { reason: `deploy ${XSS[0]}` });
+    assert.equal(r.status, 200, r.body);
+    assert.match(r.json!.message!, /Paused queue default/);
+    const paused = await queue.paused();
+    assert.equal(paused?.reason, `deploy ${XSS[0]}`);
+    const e = await readEvents(res, (e) =>
+      e.event === "region" &&
+      JSON.parse(e.data).html.includes('data-paused="yes"'));
+    assert.match(JSON.parse(e.data).html, /badge paused/);
+    ({ body } = await client.page("/queues"));
+    assert.match(body, /data-paused="yes"><span class="badge paused">paused<\/span> since <time/);
+    assert.ok(body.includes("deploy &lt;script&gt;alert(1)&lt;/script&gt;"), "reason, escaped");
+    assert.ok(!body.includes(`deploy ${XSS[0]}`));
+    assert.match(body, new RegExp(`datetime="${new Date(paused!.at).toISOString()}"`));
+    r = await client.action("/queues/pause", { reason: "x".repeat(201) });
+    assert.equal(r.status, 422);
+    assert.match(r.json!.error!, /at most 200 characters: received 201/);
+    r = await client.action("/queues/resume");
+    assert.equal(r.status, 200, r.body);
+    assert.match(r.json!.message!, /Resumed queue default/);
+    assert.equal(await queue.paused(), null);
+    r = await client.action("/queues/resume");
+    assert.match(r.json!.message!, /was not paused/);
+    // A plain form (no script): no reason, CSRF in the field, 303 back to the page.
+    r = await client.action("/queues/pause", { _csrf: client.csrf, return: "/queues" }, {
+      json: false,
+    });
+    assert.equal(r.status, 303);
+    assert.equal(r.res.headers.get("location"), "/queues");
+    assert.deepEqual((await queue.paused())?.reason, null);
+    ({ body } = await client.page("/queues"));
+    assert.match(body, /data-paused="yes"/);
+  });
+});
+
+test("Dashboard refuses pause and resume without the CSRF token or from another origin", async () => {
+  await withDashboard({}, async ({ client, queue }) => {
+    await client.page("/queues");
+    for (const path of ["/queues/pause", "/queues/resume"]) {
+      for (
+        const headers of [
+          { "x-csrf-token": "" },
+          { "x-csrf-token": "wrong" },
+          { "x-csrf-token": client.csrf, origin: "https://evil.example" },
+        ]
+      ) {
+        const r = await client.action(path, { reason: "x" }, { headers });
+        assert.equal(r.status, 403, `${path} ${JSON.stringify(headers)}`);
+      }
+    }
+    assert.equal(await queue.paused(), null);
+    await queue.pause("by hand");
+    const r = await client.action("/queues/resume", {}, { headers: { "x-csrf-token": "" } });
+    assert.equal(r.status, 403);
+    assert.equal((await queue.paused())?.reason, "by hand");
+  });
+});
+
 test("Dashboard schedules: create, reject bad input inline, edit, pause, resume, run now, delete", async () => {
   await withDashboard({}, async ({ client, queue, dashboard }) => {
     const schedules = dashboard.schedules("default")!;
@@ -361,6 +427,8 @@ test("Dashboard --read-only hides every action and refuses them with 403", async
         [`/tasks/${id}/retry`, {}],
         ["/tasks/bulk", { op: "delete", id }],
         ["/queues/purge", { state: "failed" }],
+        ["/queues/pause", { reason: "no" }],
+        ["/queues/resume", {}],
         ["/schedules", { name: "s", func: "add", type: "daily" }],
         ["/schedules/action", { name: "s", op: "delete" }],
       ] as const
@@ -370,6 +438,13 @@ test("Dashboard --read-only hides every action and refuses them with 403", async
       assert.match(r.json!.error!, /read-only/);
     }
     assert.equal((await queue.fetch(id))!.state, "failed");
+    assert.equal(await queue.paused(), null);
+    // The paused state still shows; only the controls are gone.
+    await queue.pause("maintenance");
+    const { body } = await client.page("/queues");
+    assert.match(body, /data-paused="yes"/);
+    assert.match(body, /maintenance/);
+    assert.doesNotMatch(body, />Pause<|>Resume</);
   });
 });
 

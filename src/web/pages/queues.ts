@@ -1,25 +1,30 @@
 /**
- * Queues: size, latency and the workers serving each queue (from cluster heartbeats); purge of
- * finished tasks by state; pause and resume, shown disabled because the store has no pause yet.
+ * Queues: size, latency, paused state and the workers serving each queue (from cluster
+ * heartbeats); purge of finished tasks by state; pause and resume.
  *
  * @module
  */
 import { oldestReady } from "../data.ts";
-import { count, duration } from "../format.ts";
+import { count, duration, timeAgo } from "../format.ts";
 import { html } from "../html.ts";
 import { csrfField, link, type Page } from "../_page.ts";
 
 /** The finished states a purge may delete. */
 export const PURGE_STATES = ["succeeded", "failed", "cancelled"] as const;
 
+/** The longest pause reason the dashboard accepts (it is shown on every page view). */
+export const MAX_PAUSE_REASON = 200;
+
 /** `/queues` */
 export const queuesPage: Page = async (ctx) => {
   const d = ctx.dashboard;
   const clusters = await d.clusters();
   const rows = await Promise.all(d.stores.map(async (store) => {
-    const [counts, oldest] = await Promise.all([
-      d.queue(store.queue)!.counts(),
+    const queue = d.queue(store.queue)!;
+    const [counts, oldest, paused] = await Promise.all([
+      queue.counts(),
       oldestReady(store, ctx.now),
+      queue.paused(),
     ]);
     let workers = 0, busy = 0, serving = 0;
     for (const { stat } of clusters) {
@@ -28,13 +33,14 @@ export const queuesPage: Page = async (ctx) => {
       workers += stat.workers.length;
       busy += stat.workers.filter((w) => w.tasks.length > 0).length;
     }
-    return { store, counts, oldest, workers, busy, serving };
+    return { store, counts, oldest, paused, workers, busy, serving };
   }));
   const table = html`
     <table>
       <thead>
         <tr>
           <th>queue</th>
+          <th>state</th>
           <th>size (queued)</th>
           <th>scheduled</th>
           <th>running</th>
@@ -49,6 +55,14 @@ export const queuesPage: Page = async (ctx) => {
         html`
           <tr data-queue="${r.store.queue}">
             <td><strong>${r.store.queue}</strong></td>
+            <td data-paused="${r.paused ? "yes" : "no"}">${r.paused
+              ? html`<span class="badge paused">paused</span> since ${
+                timeAgo(
+                  r.paused.at,
+                  ctx.now,
+                )
+              }${r.paused.reason === null ? "" : html`<div class="note">${r.paused.reason}</div>`}`
+              : html`<span class="badge active">active</span>`}</td>
             <td><a href="${link({ ...ctx, store: r.store }, "/tasks", {
               state: "queued",
             })}">${count(r.counts.queued)}</a></td>
@@ -89,15 +103,24 @@ export const queuesPage: Page = async (ctx) => {
         </label>
         <button type="submit" class="danger">Purge</button>
         </form>
-        <div class="actions">
-          <button type="button" disabled data-disabled
-            title="not supported by the store yet">Pause</button>
-          <button type="button" disabled data-disabled
-            title="not supported by the store yet">Resume</button>
-          <span
-            class="note">Pausing a queue is not supported yet: the store has no pause flag that clusters honour. To hold work, stop the clusters serving ${store
-              .queue}.</span>
-        </div>
+        <form method="post" action="${link(
+          { ...ctx, store },
+          "/queues/pause",
+        )}" data-js data-reset class="actions">
+        ${csrfField(ctx)}
+        <label>reason <input type="text" name="reason" maxlength="${MAX_PAUSE_REASON}"
+          placeholder="optional, shown here"></label>
+        <button type="submit">Pause</button>
+        </form>
+        <form method="post" action="${link(
+          { ...ctx, store },
+          "/queues/resume",
+        )}" data-js class="actions">
+        ${csrfField(ctx)}
+        <button type="submit">Resume</button>
+        </form>
+        <p
+          class="note">A paused queue keeps its tasks: clusters finish what runs and claim nothing more from it until it is resumed.</p>
         <p
           class="note">A purge deletes in pages of 100 tasks, for up to 20 s per click; it says how many remain if it stops early.</p>
       </div>
