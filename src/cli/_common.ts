@@ -46,6 +46,9 @@ export function taskDetail(r: TaskRecord): string {
     `started     ${t(r.startedAt)}`,
     `stopped     ${t(r.stoppedAt)}`,
   ];
+  if (r.chain) lines.push(`chain       ${r.chain.id} step ${r.chain.index}`);
+  if (r.iter) lines.push(`iter        ${r.iter.id} item ${r.iter.index}`);
+  if (r.unique) lines.push(`unique      ${r.unique}`);
   if (r.cluster) lines.push(`ran on      ${r.worker} of cluster ${r.cluster}`);
   if (r.progress) {
     lines.push(

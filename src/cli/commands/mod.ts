@@ -5,11 +5,13 @@
  */
 import type { Command } from "../command.ts";
 import { cancelCommand, deleteCommand, retryCommand } from "./admin.ts";
+import { chainCommand } from "./chain.ts";
 import { clusterCommand } from "./cluster.ts";
 import { configCommand } from "./config.ts";
 import { exportCommand } from "./export.ts";
 import { importCommand } from "./import.ts";
 import { infoCommand } from "./info.ts";
+import { iterCommand } from "./iter.ts";
 import { memoryCommand } from "./memory.ts";
 import { monitorCommand } from "./monitor.ts";
 import { purgeCommand } from "./purge.ts";
@@ -27,6 +29,8 @@ export const COMMANDS: readonly Command[] = [
   clusterCommand,
   dashboardCommand,
   enqueueCommand,
+  chainCommand,
+  iterCommand,
   resultCommand,
   scheduleCommand,
   taskCommand,
