@@ -127,19 +127,29 @@ async function runOne(
 
 /** Resolves on the next change, at the earliest delayed task's time, or on abort. */
 async function waitForWork(store: Store, signal?: AbortSignal): Promise<void> {
-  const next = await nextDelayedAt(store);
   if (signal?.aborted) return;
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      unsubscribe();
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const unsubscribe = store.changes.subscribe(done);
-    const timer = next === null
-      ? undefined
-      : setTimeout(done, Math.min(2_000_000_000, Math.max(0, next - store.now())));
-    signal?.addEventListener("abort", done, { once: true });
-  });
+  // Subscribe before reading, so a commit between the read and the wait still wakes us.
+  let woken = false;
+  let wake = () => {
+    woken = true;
+  };
+  const unsubscribe = store.changes.subscribe(() => wake());
+  try {
+    const next = await nextDelayedAt(store);
+    if (signal?.aborted || woken) return;
+    await new Promise<void>((resolve) => {
+      const timer = next === null
+        ? undefined
+        : setTimeout(done, Math.min(2_000_000_000, Math.max(0, next - store.now())));
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      }
+      wake = done;
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  } finally {
+    unsubscribe();
+  }
 }

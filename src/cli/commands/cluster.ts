@@ -147,7 +147,9 @@ A second SIGINT exits at once; the tasks it ran come back through lease recovery
     }
     let stopDashboard: () => Promise<void>;
     try {
-      stopDashboard = await startClusterDashboard(ctx, handle);
+      stopDashboard = await startClusterDashboard(ctx, handle, {
+        health: () => cluster.kvHealthy,
+      });
     } catch (error) {
       await cluster.stop({ grace: 0 });
       handle.close();

@@ -34,7 +34,12 @@ function queuesOf(ctx: CommandContext): string[] {
 
 async function serve(
   ctx: CommandContext,
-  options: { kv: string | KvHandle | null; listen: string; readOnly: boolean },
+  options: {
+    kv: string | KvHandle | null;
+    listen: string;
+    readOnly: boolean;
+    health?: () => boolean;
+  },
 ): Promise<Dashboard> {
   const { hostname, port } = listenOf(options.listen);
   let dashboard: Dashboard;
@@ -44,6 +49,7 @@ async function serve(
       queues: queuesOf(ctx),
       token: tokenOf(ctx),
       readOnly: options.readOnly,
+      ...(options.health ? { health: options.health } : {}),
     });
   } catch (error) {
     throw new UsageError((error as Error).message);
@@ -70,6 +76,7 @@ async function serve(
 export async function startClusterDashboard(
   ctx: CommandContext,
   handle: KvHandle,
+  options: { health?: () => boolean } = {},
 ): Promise<() => Promise<void>> {
   const listen = ctx.values.dashboard;
   if (typeof listen !== "string") return () => Promise.resolve();
@@ -77,6 +84,7 @@ export async function startClusterDashboard(
     kv: handle,
     listen,
     readOnly: ctx.values["dashboard-read-only"] === true,
+    ...(options.health ? { health: options.health } : {}),
   });
   return () => dashboard.close();
 }
