@@ -355,7 +355,7 @@ const W: Record<string, { title: string; run(): Promise<Figures> }> = {
         const cpu = (procStat(cluster.pid).cpuMs - cpu0) / 1000;
         return {
           "CPU-s per idle minute": cpu * 60 / seconds,
-          "KV commits/s (baseline subtracted)": Math.max(
+          "KV versionstamp steps/s (baseline subtracted; not only commits)": Math.max(
             0,
             Number(v1 - v0 - 1n) / seconds - baselinePerS,
           ),

@@ -44,7 +44,7 @@ import {
 } from "../store/prune.ts";
 import { type ClusterEventMap, TypedEvents } from "./events.ts";
 import { type HeartbeatInfo, Liveness } from "./liveness.ts";
-import { CpuMeter, readThreads } from "./thread_stats.ts";
+import { CpuMeter, readThreadCpu } from "./thread_stats.ts";
 import { type WorkerExitEvent, WorkerHandle } from "./worker_handle.ts";
 
 /**
@@ -351,6 +351,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   #startedAt = 0;
   #reincarnations = 0;
   #prunedAt = 0;
+  #beats = 0;
   #counts = { processed: 0, succeeded: 0, failed: 0 };
   #lowestFree = Infinity;
   #stuck: string[] = [];
@@ -634,7 +635,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     // A thread that still exists and keeps gaining CPU after terminate() is stuck. Sample once a
     // second for up to ten seconds, so a busy machine that gives it little CPU is not mistaken
     // for a thread that stopped.
-    const cpuAt = () => readThreads().get(tid)?.cpuMs ?? null;
+    const cpuAt = () => readThreadCpu([tid]).get(tid)?.cpuMs ?? null;
     const first = cpuAt();
     if (first === null) return;
     let checks = 0;
@@ -1036,8 +1037,8 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     try {
       const stat = this.stats();
       const bytes = encoder.encode(JSON.stringify(stat));
-      // A slow safety sweep: a wake that any signal missed is caught here.
-      this.#wake();
+      // A slow safety sweep: a wake that any signal missed is caught here, every fifth beat.
+      if (++this.#beats % 5 === 0) this.#wake();
       const prune = Date.now() - this.#prunedAt > 600_000;
       if (prune) this.#prunedAt = Date.now();
       for (const store of this.#stores) {
@@ -1100,7 +1101,10 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     this.#clusterCpu = ((cpu.user + cpu.system) / 1000) / elapsed * 100;
     this.#lastCpu = process.cpuUsage();
     this.#lastCpuAt = now;
-    const per = this.#cpu.update(readThreads(), now);
+    const tids = this.#slots.map((s) => s.worker?.tid).filter((t): t is number =>
+      typeof t === "number"
+    );
+    const per = this.#cpu.update(readThreadCpu(tids), now);
     this.#cpuByTid = new Map([...per].map(([tid, c]) => [tid, c.percent]));
     this.#lowestFree = Math.min(this.#lowestFree, freemem());
     const tasksOf = (w: WorkerHandle) =>

@@ -72,6 +72,24 @@ export function readThreads(): Map<number, ThreadSample> {
 }
 
 /**
+ * Reads the CPU time of the given threads only (no names): what the heartbeat needs, at one
+ * file read per worker instead of two per thread of the process. Threads that ended are left
+ * out.
+ */
+export function readThreadCpu(tids: Iterable<number>): Map<number, ThreadSample> {
+  const threads = new Map<number, ThreadSample>();
+  for (const tid of tids) {
+    try {
+      const cpuMs = parseStatCpuMs(readFileSync(`${TASK_DIR}/${tid}/stat`, "utf8"));
+      if (cpuMs !== undefined) threads.set(tid, { comm: "", cpuMs });
+    } catch {
+      // the thread ended, or there is no /proc
+    }
+  }
+  return threads;
+}
+
+/**
  * Parses `utime + stime` from a `/proc/…/stat` line, in milliseconds. The fields are read after
  * the last `)`, since the command name in parentheses may itself hold spaces and parentheses.
  */
