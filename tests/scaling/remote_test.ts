@@ -13,7 +13,7 @@ import { Cluster } from "../../src/cluster/cluster.ts";
 import { openQueue } from "../../src/queue/queue.ts";
 import { resolveKvLocation } from "../../src/store/kv.ts";
 import { KvHandle } from "../../src/store/store.ts";
-import type { Kv } from "../../src/runtime/mod.ts";
+import { failingKv } from "../fixtures/failing_kv.ts";
 
 const isDeno = "Deno" in globalThis;
 const main = new URL("../../main.ts", import.meta.url).pathname;
@@ -86,57 +86,6 @@ test("Cluster with --no-native-queue runs tasks enqueued by another process, del
     rmSync(dir, { recursive: true, force: true });
   }
 });
-
-/** A KV whose commits and sets throw while `failing.on` is true. */
-function failingKv(kv: Kv, failing: { on: boolean; refused: number }): Kv {
-  const refuse = () => {
-    failing.refused++;
-    return Promise.reject(new Error("injected: KV is unreachable"));
-  };
-  return new Proxy(kv, {
-    get(target, prop) {
-      if (prop === "atomic") {
-        return () => {
-          const atomic = target.atomic();
-          return new Proxy(atomic, {
-            get(a, p) {
-              if (p === "commit") return () => (failing.on ? refuse() : a.commit());
-              const value = Reflect.get(a, p, a);
-              return typeof value === "function"
-                ? (...args: unknown[]) => {
-                  const out = (value as (...x: unknown[]) => unknown).apply(a, args);
-                  return out === a ? proxyOf(a) : out;
-                }
-                : value;
-            },
-          });
-          function proxyOf(a: Deno.AtomicOperation): Deno.AtomicOperation {
-            return new Proxy(a, {
-              get(x, p) {
-                if (p === "commit") return () => (failing.on ? refuse() : x.commit());
-                const value = Reflect.get(x, p, x);
-                return typeof value === "function"
-                  ? (...args: unknown[]) => {
-                    const out = (value as (...y: unknown[]) => unknown).apply(x, args);
-                    return out === x ? proxyOf(x) : out;
-                  }
-                  : value;
-              },
-            });
-          }
-        };
-      }
-      if (prop === "set" || prop === "delete") {
-        return (...args: unknown[]) =>
-          failing.on
-            ? refuse()
-            : (Reflect.get(target, prop) as (...a: unknown[]) => unknown).apply(target, args);
-      }
-      const value = Reflect.get(target, prop, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-}
 
 test("Cluster keeps results while KV writes fail and stores them all when KV comes back", async () => {
   const dir = tempDir();

@@ -12,10 +12,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Cluster } from "../../src/cluster/cluster.ts";
 import { openQueue } from "../../src/queue/queue.ts";
-import type { Kv } from "../../src/runtime/mod.ts";
 import { resolveKvLocation } from "../../src/store/kv.ts";
 import { KvHandle } from "../../src/store/store.ts";
 import { withDashboard } from "./_helpers.ts";
+import { failingKv } from "../fixtures/failing_kv.ts";
 
 const TASKS = fileURLToPath(new URL("../fixtures/web_tasks.ts", import.meta.url));
 
@@ -50,57 +50,6 @@ test("Dashboard /readyz answers 503 with the reason while the health option says
     assert.match(await res.text(), /probe broke/);
   });
 });
-
-/** A KV whose commits and sets throw while `failing.on` is true (from tests/scaling/remote_test.ts). */
-function failingKv(kv: Kv, failing: { on: boolean; refused: number }): Kv {
-  const refuse = () => {
-    failing.refused++;
-    return Promise.reject(new Error("injected: KV is unreachable"));
-  };
-  return new Proxy(kv, {
-    get(target, prop) {
-      if (prop === "atomic") {
-        return () => {
-          const atomic = target.atomic();
-          return new Proxy(atomic, {
-            get(a, p) {
-              if (p === "commit") return () => (failing.on ? refuse() : a.commit());
-              const value = Reflect.get(a, p, a);
-              return typeof value === "function"
-                ? (...args: unknown[]) => {
-                  const out = (value as (...x: unknown[]) => unknown).apply(a, args);
-                  return out === a ? proxyOf(a) : out;
-                }
-                : value;
-            },
-          });
-          function proxyOf(a: Deno.AtomicOperation): Deno.AtomicOperation {
-            return new Proxy(a, {
-              get(x, p) {
-                if (p === "commit") return () => (failing.on ? refuse() : x.commit());
-                const value = Reflect.get(x, p, x);
-                return typeof value === "function"
-                  ? (...args: unknown[]) => {
-                    const out = (value as (...y: unknown[]) => unknown).apply(x, args);
-                    return out === x ? proxyOf(x) : out;
-                  }
-                  : value;
-              },
-            });
-          }
-        };
-      }
-      if (prop === "set" || prop === "delete") {
-        return (...args: unknown[]) =>
-          failing.on
-            ? refuse()
-            : (Reflect.get(target, prop) as (...a: unknown[]) => unknown).apply(target, args);
-      }
-      const value = Reflect.get(target, prop, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-}
 
 test("Cluster.kvHealthy turns false while KV writes fail and true once a write succeeds again", async () => {
   const dir = mkdtempSync(join(tmpdir(), "kvq-readyz-"));
