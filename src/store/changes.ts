@@ -83,7 +83,9 @@ export class ChangeFeed {
   #fire(): void {
     if (this.#pending || this.#listeners.size === 0) return;
     this.#pending = true;
-    setTimeout(() => {
+    // A microtask, not a timer: a timer costs about a millisecond of latency, and this still
+    // coalesces every change signalled in the same turn of the event loop.
+    queueMicrotask(() => {
       this.#pending = false;
       for (const listener of [...this.#listeners]) {
         try {
@@ -92,7 +94,7 @@ export class ChangeFeed {
           console.error("kvq: change listener failed:", error);
         }
       }
-    }, 0);
+    });
   }
 
   #start(): void {
