@@ -978,8 +978,12 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     if (!this.#flushing) this.#flushing = this.#flushSoon();
   }
 
+  /**
+   * Writes the first outcome at once (a microtask later); outcomes that arrive while that commit
+   * is in flight form the next batch, so batches grow exactly as fast as KV is busy.
+   */
   async #flushSoon(): Promise<void> {
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await Promise.resolve();
     await this.#flush();
   }
 
