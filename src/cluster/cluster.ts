@@ -694,7 +694,8 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
         await this.#promote();
         let places = this.#freePlaces();
         let claimedAny = false;
-        await this.#readPaused();
+        // Pause keys matter only when there is a place to fill.
+        if (places.length > 0) await this.#readPaused();
         // Share the free places among the queues that are not paused, by weight, and give
         // what a queue could not use to the others in the next round.
         let open = this.#stores.map((_, i) => i).filter((i) =>
@@ -1039,6 +1040,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   async #beat(): Promise<void> {
     if (this.#state !== "running" || !this.#handle) return;
     try {
+      await this.#readPaused(); // keeps stats().paused current while every worker is busy
       const stat = this.stats();
       const bytes = encoder.encode(JSON.stringify(stat));
       // A slow safety sweep: a wake that any signal missed is caught here, every fifth beat.

@@ -14,8 +14,17 @@
  *
  * @module
  */
-import { type FSWatcher, mkdirSync, watch, writeFileSync } from "node:fs";
+import {
+  type FSWatcher,
+  mkdirSync,
+  readdirSync,
+  statSync,
+  unlinkSync,
+  watch,
+  writeFileSync,
+} from "node:fs";
 import { basename, dirname, join } from "node:path";
+import process from "node:process";
 import type { Kv } from "../runtime/mod.ts";
 import type { KvLocation } from "./kv.ts";
 
@@ -107,7 +116,13 @@ export class ChangeFeed {
     if (signal) {
       try {
         mkdirSync(signal.dir, { recursive: true });
-        this.#watcher = watch(signal.dir, () => this.#fire());
+        pruneSignalFiles(signal.dir);
+        // Each process touches a file of its own; its own touches need no wake (this process
+        // already knows), so only other processes' files fire.
+        const own = basename(signal.file);
+        this.#watcher = watch(signal.dir, (_event, name) => {
+          if (name === null || String(name) !== own) this.#fire();
+        });
         this.#watcher.on("error", () => {});
       } catch (error) {
         console.error(
@@ -150,11 +165,32 @@ export class ChangeFeed {
 }
 
 /**
- * The signal file of a local KV file: `<folder>/.<name>.kvq-signal/touched`. Null for remote KV
- * and `:memory:`.
+ * This process's signal file of a local KV file: `<folder>/.<name>.kvq-signal/touched-<pid>`.
+ * Null for remote KV and `:memory:`.
  */
 export function signalFile(location: KvLocation): { dir: string; file: string } | null {
   if (!location.path) return null;
   const dir = join(dirname(location.path), `.${basename(location.path)}.kvq-signal`);
-  return { dir, file: join(dir, "touched") };
+  return { dir, file: join(dir, `touched-${process.pid}`) };
+}
+
+/** Signal files untouched this long belong to processes long gone. */
+const SIGNAL_FILE_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+
+/** Removes other processes' signal files untouched for a day (a cheap readdir at start). */
+function pruneSignalFiles(dir: string): void {
+  try {
+    const now = Date.now();
+    for (const name of readdirSync(dir)) {
+      if (!name.startsWith("touched")) continue;
+      const file = join(dir, name);
+      try {
+        if (now - statSync(file).mtimeMs > SIGNAL_FILE_MAX_AGE_MS) unlinkSync(file);
+      } catch {
+        // gone already
+      }
+    }
+  } catch {
+    // an unreadable folder: nothing to prune
+  }
 }
