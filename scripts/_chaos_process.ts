@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
+import { runScript } from "./_runtimes.ts";
 
 /** A runtime a child runs on. */
 export type Runtime = "deno" | "bun";
@@ -46,8 +47,8 @@ export interface Proc {
 
 /** The command that runs `script` on `runtime`. */
 export function command(runtime: Runtime, script: string): [string, string[]] {
-  const exec = runtime === CURRENT_RUNTIME ? process.execPath : runtime;
-  return runtime === "deno" ? [exec, ["run", "-A", script]] : [exec, [script]];
+  const { cmd, args } = runScript(runtime, script);
+  return [cmd, args];
 }
 
 /** Starts `script args…` on `runtime` at the repository root. */

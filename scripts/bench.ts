@@ -37,6 +37,7 @@ import { Cluster } from "../src/cluster/cluster.ts";
 import { openQueue, type Queue } from "../src/queue/queue.ts";
 import { runtime } from "../src/runtime/mod.ts";
 import type { TaskRecord } from "../src/task/record.ts";
+import { runScript } from "./_runtimes.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -115,9 +116,7 @@ async function startCluster(kv: string, args: string[]): Promise<Child> {
     ...(noNative ? ["--no-native-queue"] : []),
     ...args,
   ];
-  const [cmd, argv] = clusterRuntime === "deno"
-    ? [runtime.name === "deno" ? process.execPath : "deno", ["run", "-A", mainFile, ...cli]]
-    : [runtime.name === "bun" ? process.execPath : "bun", [mainFile, ...cli]];
+  const { cmd, args: argv } = runScript(clusterRuntime, mainFile, cli);
   const child = spawn(cmd, argv, { stdio: ["ignore", "ignore", "pipe"] });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   if (!args.includes("--burst")) {

@@ -483,6 +483,9 @@ async function run(options: Options): Promise<boolean> {
     // Stop the clusters: each must exit 0 on SIGTERM.
     ending = true;
     const exits = await Promise.all(slots.map(async (slot) => {
+      // A cluster restarted just before the end may still be loading, before it handles
+      // signals: let it come up first, so the exit code says how it stops, not how it starts.
+      await slot.proc.line(/^kvq: cluster \S+ .*workers/, 30_000).catch(() => {});
       signal(slot.proc.pid, "SIGTERM");
       const exit = await Promise.race([
         slot.proc.exited,

@@ -14,6 +14,7 @@ import { openQueue, type OpenQueueOptions, type Queue } from "../../src/queue/qu
 import { TASK_STATES } from "../../src/store/keys.ts";
 import type { StateCounts } from "../../src/store/counters.ts";
 import { TaskRecord } from "../../src/task/record.ts";
+import { runScript } from "../../scripts/_runtimes.ts";
 
 /** Whether the tests run on Deno. */
 export const onDeno = "Deno" in globalThis;
@@ -74,8 +75,7 @@ export function runtimeCommand(
   script: string,
 ): { cmd: string; args: string[] } {
   const deno = which === "self" ? onDeno : !onDeno;
-  const cmd = which === "self" ? process.execPath : deno ? "deno" : "bun";
-  return deno ? { cmd, args: ["run", "-A", script] } : { cmd, args: [script] };
+  return runScript(deno ? "deno" : "bun", script);
 }
 
 /** The absolute path of a fixture. */
