@@ -37,7 +37,9 @@ export function runtimeExec(runtime: RuntimeName): { cmd: string; prefix: string
       const npx = spawnSync("npx", ["-y", PINNED[runtime], ...ask], { encoding: "utf8" });
       const path = npx.stdout?.trim().split("\n").pop();
       if (npx.status !== 0 || !path) {
-        throw new Error(`Cannot find ${runtime}: not on PATH, and 'npx -y ${PINNED[runtime]}' failed`);
+        throw new Error(
+          `Cannot find ${runtime}: not on PATH, and 'npx -y ${PINNED[runtime]}' failed`,
+        );
       }
       found = { cmd: path, prefix: [] };
     }
