@@ -24,6 +24,7 @@ import { runInline } from "../src/cluster/inline.ts";
 import { openQueue } from "../src/queue/queue.ts";
 import { runtime } from "../src/runtime/mod.ts";
 import { Dashboard } from "../src/web/dashboard.ts";
+import { CHROMIUM, CHROMIUM_ARGS } from "./_chromium.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -36,7 +37,6 @@ const { values } = parseArgs({
 const TOTAL = Number(values.tasks);
 const SECONDS = Number(values.seconds);
 const CLIENTS = Number(values.clients);
-const CHROMIUM = "/usr/bin/chromium";
 const tasksFile = new URL("../examples/tasks.ts", import.meta.url).pathname;
 const mainFile = new URL("../main.ts", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "kvq-bench-web-"));
@@ -105,16 +105,7 @@ async function firstPaint(): Promise<void> {
   const browser = await chromium.launchPersistentContext(join(dir, "profile"), {
     executablePath: CHROMIUM,
     headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
+    args: [...CHROMIUM_ARGS],
   });
   try {
     const paints: number[] = [];

@@ -11,9 +11,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Cluster } from "../../src/cluster/cluster.ts";
 import { openQueue } from "../../src/queue/queue.ts";
-import { resolveKvLocation } from "../../src/store/kv.ts";
-import { KvHandle } from "../../src/store/store.ts";
-import { failingKv } from "../fixtures/failing_kv.ts";
+import { openFailingHandle } from "../fixtures/failing_kv.ts";
 
 const isDeno = "Deno" in globalThis;
 const main = new URL("../../main.ts", import.meta.url).pathname;
@@ -90,11 +88,7 @@ test("Cluster with --no-native-queue runs tasks enqueued by another process, del
 test("Cluster keeps results while KV writes fail and stores them all when KV comes back", async () => {
   const dir = tempDir();
   const path = join(dir, "kv.sqlite3");
-  const real = await KvHandle.open({ kv: path });
-  const failing = { on: false, refused: 0 };
-  const handle = new KvHandle(failingKv(real.kv, failing), resolveKvLocation(path), {
-    noNativeQueue: true,
-  });
+  const { real, handle, failing } = await openFailingHandle(path);
   const errors: string[] = [];
   const cluster = new Cluster({
     kv: handle,

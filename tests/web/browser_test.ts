@@ -15,8 +15,8 @@ import { Cluster } from "../../src/cluster/cluster.ts";
 import { openQueue } from "../../src/queue/queue.ts";
 import { KvHandle } from "../../src/store/store.ts";
 import { Dashboard } from "../../src/web/dashboard.ts";
+import { CHROMIUM, CHROMIUM_ARGS } from "../../scripts/_chromium.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const TASKS = fileURLToPath(new URL("../fixtures/web_tasks.ts", import.meta.url));
 const skip = existsSync(CHROMIUM)
   ? false
@@ -51,16 +51,7 @@ test(
       browser = await chromium.launchPersistentContext(join(dir, "profile"), {
         executablePath: CHROMIUM,
         headless: true,
-        args: [
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
+        args: [...CHROMIUM_ARGS],
         viewport: { width: 1280, height: 900 },
       });
       const page = browser.pages()[0] ?? await browser.newPage();

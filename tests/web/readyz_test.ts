@@ -12,10 +12,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Cluster } from "../../src/cluster/cluster.ts";
 import { openQueue } from "../../src/queue/queue.ts";
-import { resolveKvLocation } from "../../src/store/kv.ts";
-import { KvHandle } from "../../src/store/store.ts";
 import { withDashboard } from "./_helpers.ts";
-import { failingKv } from "../fixtures/failing_kv.ts";
+import { openFailingHandle } from "../fixtures/failing_kv.ts";
 
 const TASKS = fileURLToPath(new URL("../fixtures/web_tasks.ts", import.meta.url));
 
@@ -54,11 +52,7 @@ test("Dashboard /readyz answers 503 with the reason while the health option says
 test("Cluster.kvHealthy turns false while KV writes fail and true once a write succeeds again", async () => {
   const dir = mkdtempSync(join(tmpdir(), "kvq-readyz-"));
   const path = join(dir, "kv.sqlite3");
-  const real = await KvHandle.open({ kv: path });
-  const failing = { on: false, refused: 0 };
-  const handle = new KvHandle(failingKv(real.kv, failing), resolveKvLocation(path), {
-    noNativeQueue: true,
-  });
+  const { real, handle, failing } = await openFailingHandle(path);
   const errors: string[] = [];
   const cluster = new Cluster({
     kv: handle,
