@@ -84,6 +84,15 @@ export const SETTINGS: readonly Setting[] = Object.freeze(
       about: "tasks one worker runs at once",
     },
     {
+      key: "prefetch",
+      flag: "prefetch",
+      env: "KVQ_PREFETCH",
+      commands: ["cluster"],
+      kind: "int",
+      fallback: () => "100",
+      about: "most tasks claimed ahead of a free place",
+    },
+    {
       key: "timeout",
       flag: "timeout",
       env: "KVQ_TIMEOUT",

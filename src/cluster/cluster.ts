@@ -28,12 +28,18 @@ import { verify } from "../task/signature.ts";
 import { toErrorInfo } from "../task/errors.ts";
 import { retryBusy } from "../store/commit.ts";
 import { pruneStats } from "../store/stats.ts";
-import { cancelRequests } from "../store/cancel.ts";
+import { cancelRequests, dropStaleCancels } from "../store/cancel.ts";
 import { type Claimed, claimTasks } from "../store/claim.ts";
 import { completeTasks, type Outcome } from "../store/complete.ts";
 import { nextDelayedAt, promoteDue } from "../store/promote.ts";
 import { fireDueSchedules, nextScheduleAt } from "../schedule/fire.ts";
-import { listLeases, releaseTasks, requeueLost } from "../store/recover.ts";
+import {
+  listLeases,
+  readStarted,
+  releaseTasks,
+  requeueLost,
+  writeStarted,
+} from "../store/recover.ts";
 import { KvHandle, Store } from "../store/store.ts";
 import { validateQueueName } from "../store/keys.ts";
 import {
@@ -106,6 +112,16 @@ export interface ClusterOptions {
    * @default 1
    */
   concurrency?: number;
+  /**
+   * The most tasks claimed ahead of a free place (Django Q's `queue_limit`), so short tasks are
+   * claimed in batches instead of one commit per task. The cluster holds only as many as its
+   * workers would finish in about {@linkcode PREFETCH_WINDOW_MS} at the task durations it sees,
+   * so long tasks are not hoarded while another cluster sits idle. A held task that never
+   * started goes back to `queued` uncounted if the cluster dies; a graceful stop releases it at
+   * once. 0 claims only for free places.
+   * @default 100
+   */
+  prefetch?: number;
   /**
    * Milliseconds an attempt may run, for tasks that set none; 0 for no limit.
    * @default 0
@@ -226,12 +242,30 @@ export function parseQueueWeights(
 interface Running {
   claimed: Claimed;
   store: Store;
-  worker: WorkerHandle;
+  /** Null while held: claimed ahead of a free place, not handed to a worker yet. */
+  worker: WorkerHandle | null;
+  /** When it was handed to its worker (performance.now), for the prefetch estimate. */
+  startedAt: number;
   timer: ReturnType<typeof setTimeout> | null;
   graceTimer: ReturnType<typeof setTimeout> | null;
   timedOut: boolean;
   cancelled: boolean;
   progress: boolean;
+}
+
+/** A claimed task not handed to a worker yet. */
+function newRunning(store: Store, claimed: Claimed): Running {
+  return {
+    claimed,
+    store,
+    worker: null,
+    startedAt: 0,
+    timer: null,
+    graceTimer: null,
+    timedOut: false,
+    cancelled: false,
+    progress: false,
+  };
 }
 
 interface Slot {
@@ -284,6 +318,12 @@ const encoder = new TextEncoder();
 /** The most often the delayed and schedule indexes are read while busy, in ms. */
 const PROMOTE_EVERY_MS = 5;
 
+/**
+ * How much work, in ms of the workers' time at the task durations seen, a cluster claims ahead
+ * of its free places (see {@linkcode ClusterOptions.prefetch}).
+ */
+export const PREFETCH_WINDOW_MS = 20;
+
 /** CPU a terminated worker's thread may still use before it counts as stuck, in ms. */
 const STUCK_CPU_MS = 400;
 
@@ -325,6 +365,24 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   #stores: Store[] = [];
   #slots: Slot[] = [];
   #running = new Map<string, Running>();
+  /** Claimed ahead of a free place, oldest first; also in #running. */
+  #held: Running[] = [];
+  /**
+   * Per queue: held tasks that may start (armed) or started, whose outcome is not stored yet:
+   * the cluster's `started` list. A held task starts only once a written list names it.
+   */
+  #startedHeld = new Map<Store, Set<string>>();
+  /** Queues whose started list changed since it was last written. */
+  #startedDirty = new Set<Store>();
+  /** Held tasks named in a written started list: free to start. */
+  #armed = new Set<string>();
+  /** Held tasks named in the started list but not yet written. */
+  #arming = new Set<string>();
+  /**
+   * A moving average of how long a task keeps its place, in ms (for prefetch); unknown until a
+   * task ends, and nothing is prefetched until then.
+   */
+  #taskMs = Infinity;
   /** Burst mode: tasks this cluster scheduled for a retry, which it waits for. */
   #retrying = new Map<string, Store>();
   #pending: Outcome[] = [];
@@ -389,6 +447,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       ...options,
       workers: positive("workers", options.workers ?? availableParallelism(), 1),
       concurrency: positive("concurrency", options.concurrency ?? 1, 1),
+      prefetch: positive("prefetch", options.prefetch ?? 100, 0),
       timeout: positive("timeout", options.timeout ?? 0, 0),
       abortGrace: positive("abortGrace", options.abortGrace ?? 1000, 0),
       grace: positive("grace", options.grace ?? 10_000, 0),
@@ -400,6 +459,12 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       leaseTimeout: positive("leaseTimeout", options.leaseTimeout ?? 10_000, 100),
       noNativeQueue: options.noNativeQueue ?? false,
     };
+    if (this.#options.prefetch > 1000) {
+      // The started list names up to this many ids in one KV value (64 KiB).
+      throw new RangeError(
+        `Cluster option prefetch must be at most 1000: received ${this.#options.prefetch}`,
+      );
+    }
     if (this.#options.workers > 999) {
       throw new RangeError(
         `Cluster option workers must be at most 999: received ${this.#options.workers}`,
@@ -487,6 +552,9 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     }
     if (this.#state !== "running") return await this.#stopped;
     this.#state = "stopping";
+    // Held tasks never started: give them back now rather than run them during the grace.
+    await this.#pumping;
+    await this.#releaseHeld();
     const grace = options.grace ?? this.#options.grace;
     if (this.#running.size > 0 && grace > 0) {
       await new Promise<void>((resolve) => {
@@ -531,6 +599,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     }
     for (const store of this.#stores) {
       await store.kv.delete(store.keys.cluster(this.id)).catch(() => {});
+      await store.kv.delete(store.keys.started(this.id)).catch(() => {});
     }
     if (this.#doorbell) await Promise.race([this.#doorbell, new Promise((r) => setTimeout(r, 50))]);
     if (this.#ownsHandle) this.#handle?.close();
@@ -567,6 +636,8 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
         slot.draining = true;
         void worker.drain();
       }
+      // The next held task starts now, not after a KV round trip.
+      this.#dispatchHeld();
       this.#wake();
     });
     worker.on("task:progress", (p) => {
@@ -660,9 +731,12 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       const w = s.worker;
       if (!w || s.draining || (w.state !== "idle" && w.state !== "busy")) continue;
       // A place whose last outcome is still being written may take its next task meanwhile, so
-      // claims and result writes overlap; at most one such outcome per place.
+      // claims and result writes overlap: at most one such outcome per place, plus the worker's
+      // share of the prefetch, so short held tasks run while their results are written.
       const unstored = this.#unstored.get(w.name) ?? 0;
-      const used = w.inFlight.size + Math.max(0, unstored - this.#options.concurrency);
+      const allowed = this.#options.concurrency +
+        Math.ceil(this.#options.prefetch / this.#options.workers);
+      const used = w.inFlight.size + Math.max(0, unstored - allowed);
       for (let i = used; i < this.#options.concurrency; i++) out.push(w.name);
     }
     return out;
@@ -687,37 +761,68 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     });
   }
 
+  /**
+   * How many tasks to hold ahead of free places: what the workers finish in about
+   * {@linkcode PREFETCH_WINDOW_MS} at the task durations seen, at most the prefetch option.
+   */
+  #heldTarget(): number {
+    const places = this.#options.workers * this.#options.concurrency;
+    const fit = Math.floor(places * PREFETCH_WINDOW_MS / Math.max(0.01, this.#taskMs));
+    return Math.min(this.#options.prefetch, fit);
+  }
+
+  /** The places to claim for: free places first, then held ones. */
+  #claimPlaces(): { workers: string[]; held: boolean[] } {
+    const free = this.#freePlaces();
+    const target = this.#heldTarget();
+    // Refill the held tasks only when they ran low, so claims come in batches.
+    const extra = free.length > 0 || this.#held.length * 2 <= target
+      ? Math.max(0, target - this.#held.length)
+      : 0;
+    const names = this.#slots.map((s) => s.worker?.name).filter((n): n is string => !!n);
+    const workers = [...free];
+    for (let i = 0; i < extra && names.length > 0; i++) workers.push(names[i % names.length]!);
+    return { workers, held: workers.map((_, i) => i >= free.length) };
+  }
+
   async #pump(): Promise<void> {
     try {
       do {
         this.#dirty = false;
         await this.#promote();
-        let places = this.#freePlaces();
+        this.#dispatchHeld();
+        let places = this.#claimPlaces();
         let claimedAny = false;
         // Pause keys matter only when there is a place to fill.
-        if (places.length > 0) await this.#readPaused();
-        // Share the free places among the queues that are not paused, by weight, and give
-        // what a queue could not use to the others in the next round.
+        if (places.workers.length > 0) await this.#readPaused();
+        // Share the places among the queues that are not paused, by weight, and give what a
+        // queue could not use to the others in the next round.
         let open = this.#stores.map((_, i) => i).filter((i) =>
           !this.#paused.has(this.#stores[i]!.queue)
         );
-        while (places.length > 0 && open.length > 0 && this.#state === "running") {
-          const share = new Map<number, string[]>();
+        while (places.workers.length > 0 && open.length > 0 && this.#state === "running") {
+          const share = new Map<number, { workers: string[]; held: boolean[] }>();
           const turns = this.#turns.filter((t) => open.includes(t));
-          for (const place of places) {
+          places.workers.forEach((place, i) => {
             const q = turns[this.#rr++ % turns.length]!;
-            share.set(q, [...share.get(q) ?? [], place]);
-          }
+            let s = share.get(q);
+            if (!s) share.set(q, s = { workers: [], held: [] });
+            s.workers.push(place);
+            s.held.push(places.held[i]!);
+          });
           const exhausted: number[] = [];
-          for (const [q, workers] of share) {
+          for (const [q, { workers, held }] of share) {
             const store = this.#stores[q]!;
             const claimed = await claimTasks(store, {
               cluster: this.id,
               workers,
+              held,
               onCorrupt: (e) => this.#report(e, "claim"),
             });
             if (claimed.length > 0) claimedAny = true;
-            if (claimed.length < workers.length) exhausted.push(q);
+            if (claimed.length < Math.min(workers.length, store.handle.maxChecks)) {
+              exhausted.push(q);
+            }
             if (this.#state !== "running") {
               // A stop began while claiming: give these back rather than start them.
               if (claimed.length > 0) {
@@ -725,15 +830,19 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
               }
               return;
             }
-            for (const c of claimed) this.#dispatch(store, c);
+            for (const c of claimed) {
+              if (c.held) this.#hold(store, c);
+              else this.#dispatch(store, c);
+            }
           }
           open = open.filter((q) => !exhausted.includes(q));
-          places = this.#freePlaces();
+          this.#dispatchHeld();
+          places = this.#claimPlaces();
         }
-        if (claimedAny && places.length > 0) this.#dirty = true;
+        if (claimedAny && places.workers.length > 0) this.#dirty = true;
         if (
           !claimedAny && this.#options.burst && this.#running.size === 0 &&
-          this.#pending.length === 0
+          this.#pending.length === 0 && this.#startedDirty.size === 0
         ) {
           if (this.#state === "running" && await this.#queuesEmpty()) {
             this.emit("cluster:idle", {});
@@ -853,19 +962,93 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     }
   }
 
-  #dispatch(store: Store, claimed: Claimed): void {
+  /** Keeps a task claimed ahead of a free place until {@linkcode #dispatchHeld} starts it. */
+  #hold(store: Store, claimed: Claimed): void {
+    const running = newRunning(store, claimed);
+    this.#running.set(claimed.record.id, running);
+    // Lower priority numbers first, then FIFO: a claim sees the ready index in that order, and
+    // an urgent task claimed later overtakes the held ones.
+    const p = claimed.record.priority;
+    let at = this.#held.length;
+    while (at > 0 && this.#held[at - 1]!.claimed.record.priority > p) at--;
+    this.#held.splice(at, 0, running);
+  }
+
+  /**
+   * Hands armed held tasks to free places, oldest first, and arms the next ones. Arming (naming
+   * them in the started list, written before any of them starts) stays a batch ahead, so a
+   * worker rarely waits for it; if the cluster dies, armed tasks that never started count an
+   * attempt, and the rest of the held tasks go back uncounted.
+   */
+  #dispatchHeld(): void {
+    if (this.#held.length === 0 || this.#state !== "running") return;
+    const places = this.#freePlaces();
+    let i = 0;
+    while (i < places.length && this.#held.length > 0) {
+      const running = this.#held[0]!;
+      if (this.#running.get(running.claimed.record.id) !== running) {
+        this.#held.shift();
+        continue;
+      }
+      if (!this.#armed.has(running.claimed.record.id)) break;
+      this.#held.shift();
+      this.#armed.delete(running.claimed.record.id);
+      // The record says which worker runs it and since when; the lease and its versionstamp
+      // stay as claimed.
+      const place = places[i++]!;
+      const record = running.claimed.record.with({ worker: place, startedAt: running.store.now() });
+      running.claimed = { ...running.claimed, record };
+      this.#dispatch(running.store, running.claimed, running);
+    }
+    this.#arm();
+  }
+
+  /** Names the next held tasks in the started list when few armed ones are left. */
+  #arm(): void {
+    const places = this.#options.workers * this.#options.concurrency;
+    const batch = Math.max(2 * places, Math.ceil(this.#heldTarget() / 4));
+    if (this.#armed.size + this.#arming.size >= batch / 2) return;
+    let added = 0;
+    for (const running of this.#held) {
+      if (added >= batch) break;
+      const id = running.claimed.record.id;
+      if (this.#armed.has(id) || this.#arming.has(id)) continue;
+      let list = this.#startedHeld.get(running.store);
+      if (!list) this.#startedHeld.set(running.store, list = new Set());
+      list.add(id);
+      this.#arming.add(id);
+      this.#startedDirty.add(running.store);
+      added++;
+    }
+    if (added > 0 && !this.#flushing) this.#flushing = this.#flushSoon();
+  }
+
+  /** A held task ended or went back: it leaves the started list (the next write drops it). */
+  #forgetHeld(store: Store, id: string): void {
+    this.#startedHeld.get(store)?.delete(id);
+    this.#armed.delete(id);
+    this.#arming.delete(id);
+  }
+
+  /** Gives held tasks back to `ready` (a stop began). */
+  async #releaseHeld(): Promise<void> {
+    const held = this.#held.splice(0);
+    for (const r of held) {
+      this.#running.delete(r.claimed.record.id);
+      this.#forgetHeld(r.store, r.claimed.record.id);
+    }
+    for (const store of this.#stores) {
+      const mine = held.filter((r) => r.store === store).map((r) => r.claimed);
+      if (mine.length > 0) await releaseTasks(store, mine).catch((e) => this.#report(e, "release"));
+    }
+  }
+
+  #dispatch(store: Store, claimed: Claimed, held?: Running): void {
     const r = claimed.record;
     const worker = this.#workerByName(r.worker!);
-    const running: Running = {
-      claimed,
-      store,
-      worker: worker!,
-      timer: null,
-      graceTimer: null,
-      timedOut: false,
-      cancelled: false,
-      progress: false,
-    };
+    const running = held ?? newRunning(store, claimed);
+    running.worker = worker;
+    running.startedAt = performance.now();
     this.#running.set(r.id, running);
     if (store.secrets !== null) {
       try {
@@ -905,12 +1088,23 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     if (running.timedOut || running.cancelled) return;
     if (reason === "timeout") running.timedOut = true;
     else running.cancelled = true;
-    running.worker.abort(running.claimed.record.id, reason);
+    const worker = running.worker;
+    if (worker === null) {
+      // Held, never started: it ends here without running.
+      const at = this.#held.indexOf(running);
+      if (at >= 0) this.#held.splice(at, 1);
+      this.#finish(running, {
+        ok: false,
+        error: { name: "TaskCancelledError", message: "Cancelled before it started" },
+      });
+      return;
+    }
+    worker.abort(running.claimed.record.id, reason);
     running.graceTimer = setTimeout(() => {
       if (this.#running.get(running.claimed.record.id) !== running) return;
-      const slot = this.#slots.find((s) => s.worker === running.worker);
+      const slot = this.#slots.find((s) => s.worker === worker);
       if (slot) slot.draining = true;
-      void running.worker.terminate(`${reason} of task ${running.claimed.record.id}`);
+      void worker.terminate(`${reason} of task ${running.claimed.record.id}`);
     }, this.#options.abortGrace);
   }
 
@@ -921,10 +1115,13 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       for (const store of this.#stores) {
         try {
           const ids = await cancelRequests(store);
+          const others: string[] = [];
           for (const id of ids) {
             const running = this.#running.get(id);
             if (running && running.store === store) this.#abort(running, "cancel");
+            else others.push(id);
           }
+          if (others.length > 0) await dropStaleCancels(store, others);
         } catch (error) {
           this.#report(error as Error, "cancel check");
         }
@@ -939,6 +1136,10 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     const id = running.claimed.record.id;
     if (this.#running.get(id) !== running) return;
     this.#running.delete(id);
+    if (running.worker !== null) {
+      const ms = performance.now() - running.startedAt;
+      this.#taskMs = Number.isFinite(this.#taskMs) ? this.#taskMs + (ms - this.#taskMs) * 0.1 : ms;
+    }
     if (running.timer) clearTimeout(running.timer);
     if (running.graceTimer) clearTimeout(running.graceTimer);
     const claimed = running.claimed;
@@ -971,6 +1172,9 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     if (outcome.kind === "failure" && outcome.retryAt !== null && this.#options.burst) {
       this.#retrying.set(r.id, running.store);
     }
+    // This cluster writes progress itself and sees every cancel request it acts on; one it has
+    // not seen yet is removed by the cancel check once the task is gone.
+    outcome.sideKeys = { progress: running.progress, cancel: running.cancelled };
     this.#counts.processed++;
     if (outcome.kind === "success") this.#counts.succeeded++;
     else this.#counts.failed++;
@@ -988,10 +1192,31 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     await this.#flush();
   }
 
-  /** Writes pending outcomes in batches until none is left. */
+  /**
+   * Writes the started list of held tasks when it grew, then pending outcomes, in batches
+   * until none is left. A held task is listed before its outcome is written, so recovery never
+   * mistakes a task that ran for one that did not.
+   */
   async #flush(): Promise<void> {
     try {
-      while (this.#pending.length > 0) {
+      while (this.#pending.length > 0 || this.#startedDirty.size > 0) {
+        for (const store of [...this.#startedDirty]) {
+          this.#startedDirty.delete(store);
+          const list = [...this.#startedHeld.get(store) ?? []];
+          try {
+            await writeStarted(store, this.id, list);
+            for (const id of list) {
+              if (this.#arming.delete(id)) this.#armed.add(id);
+            }
+            this.#dispatchHeld();
+          } catch (error) {
+            this.#report(error as Error, "storing results");
+            this.#startedDirty.add(store);
+            await new Promise((resolve) => setTimeout(resolve, 500));
+            if (this.#state === "stopped") return;
+          }
+        }
+        if (this.#pending.length === 0) continue;
         const batch = this.#pending.splice(0, this.#pending.length);
         const stores = new Map<Store, Outcome[]>();
         for (const o of batch) {
@@ -1015,6 +1240,8 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
             continue;
           }
           for (const o of outcomes) {
+            // Its lease is gone: it no longer needs listing (the next write drops it).
+            if (o.claimed.held) this.#forgetHeld(store, o.claimed.record.id);
             const w = o.claimed.record.worker;
             const n = w ? (this.#unstored.get(w) ?? 0) - 1 : 0;
             if (w && n > 0) this.#unstored.set(w, n);
@@ -1093,7 +1320,10 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       const records = await requeueLost(store, entries, {
         maxAttempts: this.#options.retry.maxAttempts,
         reason: `Cluster ${cluster} stopped heartbeating while the task ran`,
+        started: await readStarted(store, cluster),
       });
+      // Every lease of it was handled (here or by another cluster): its list is done with.
+      await store.kv.delete(store.keys.started(cluster));
       if (records.length > 0) this.emit("cluster:recovered", { cluster, tasks: records.length });
     }
     this.#wake();

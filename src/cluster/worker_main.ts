@@ -195,13 +195,27 @@ function serialise(func: string, value: unknown): string {
   return json ?? "null";
 }
 
+let heapValue = 0;
+let heapReadAt = -Infinity;
+
+/**
+ * The worker's heap in bytes, read at most every {@linkcode HEAP_READ_EVERY_MS}: reading it
+ * costs more than a no-op task, and the memory limit is a coarse guard anyway.
+ */
 function heapUsed(): number {
+  const now = performance.now();
+  if (now - heapReadAt < HEAP_READ_EVERY_MS) return heapValue;
+  heapReadAt = now;
   try {
-    return process.memoryUsage().heapUsed;
+    heapValue = process.memoryUsage().heapUsed;
   } catch {
-    return 0;
+    heapValue = 0;
   }
+  return heapValue;
 }
+
+/** How often a busy worker reads its heap size for the supervisor, in ms. */
+const HEAP_READ_EVERY_MS = 20;
 
 /** Names this OS thread, so `/proc/self/task/<tid>/comm` and `top -H` show the worker's name. */
 function nameThread(name: string): void {

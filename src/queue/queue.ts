@@ -649,7 +649,7 @@ export class Queue {
       }
       const counts = new CountDeltas().move(null, "queued");
       if (record.cached === null) counts.move(record.state, null);
-      addStateCounts(atomic, this.store, counts.deltas);
+      addStateCounts(atomic, this.store, counts);
       if ((await commitAtomic(atomic)).ok) {
         this.notify();
         return queued;

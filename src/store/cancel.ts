@@ -9,6 +9,7 @@ import { NoSuchTaskError, TaskStateError } from "./errors.ts";
 import { getRecord, resolveTaskRef } from "./get.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
+import { KV_MAX_GET_MANY } from "./limits.ts";
 import { addFinishedRecord, planFinish } from "./finish.ts";
 
 /** What a cancel did. */
@@ -62,7 +63,7 @@ export async function cancelTask(store: Store, ref: string): Promise<CancelResul
         for (const c of plan.checks) atomic.check(c);
         addFinishedRecord(atomic, store, cancelled, counts);
         plan.apply(atomic, counts);
-        addStateCounts(atomic, store, counts.deltas);
+        addStateCounts(atomic, store, counts);
       }
     }
     if ((await commitAtomic(atomic)).ok) {
@@ -71,6 +72,32 @@ export async function cancelTask(store: Store, ref: string): Promise<CancelResul
     }
   }
   throw new Error(`Task ${ref} kept changing while being cancelled; try again.`);
+}
+
+/**
+ * Deletes the cancel requests among `ids` whose task holds no lease any more: it ended before
+ * its cluster saw the request (a cluster deletes only the requests it acted on). Each delete
+ * checks that the lease is still absent.
+ */
+export async function dropStaleCancels(store: Store, ids: readonly string[]): Promise<void> {
+  const k = store.keys;
+  const stale: string[] = [];
+  for (let i = 0; i < ids.length; i += KV_MAX_GET_MANY) {
+    const part = ids.slice(i, i + KV_MAX_GET_MANY);
+    const leases = await store.kv.getMany(part.map((id) => k.lease(id)), {
+      consistency: "strong",
+    });
+    part.forEach((id, j) => {
+      if (leases[j]!.versionstamp === null) stale.push(id);
+    });
+  }
+  for (let i = 0; i < stale.length; i += store.handle.maxChecks) {
+    const atomic = store.kv.atomic();
+    for (const id of stale.slice(i, i + store.handle.maxChecks)) {
+      atomic.check({ key: k.lease(id), versionstamp: null }).delete(k.cancel(id));
+    }
+    await commitAtomic(atomic);
+  }
 }
 
 /** The ids of running tasks whose cancel was requested. */

@@ -20,6 +20,11 @@ export interface Claimed {
   readonly versionstamp: string;
   /** The arguments as JSON text, ready for the worker. */
   readonly argsJson: string;
+  /**
+   * Claimed ahead of a free place (prefetched): its lease says so, and once it starts the
+   * cluster lists it under its `started` key (see `keys.started`).
+   */
+  readonly held: boolean;
 }
 
 /** The lease value: who holds a running task. */
@@ -32,6 +37,8 @@ export interface Lease {
   attempt: number;
   /** When it was claimed (the claimer's clock, for display only). */
   at: number;
+  /** Prefetched: it may not have started. Recovery reads the cluster's `started` key. */
+  held?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -62,6 +69,11 @@ export interface ClaimOptions {
   cluster: string;
   /** One worker name per task to claim; its length is the most claimed. */
   workers: readonly string[];
+  /**
+   * Per entry of `workers`: claim that one as held (prefetched, not started yet). Tasks fill
+   * the entries in order, so put the places that start at once first.
+   */
+  held?: readonly boolean[];
   /** Called for a record that can't be decoded; it is skipped. */
   onCorrupt?: (error: Error) => void;
 }
@@ -138,6 +150,7 @@ async function getRecords(store: Store, ids: string[]): Promise<RecordEntry[]> {
 interface Pending {
   record: TaskRecord;
   readyKey: Deno.KvKey;
+  held: boolean;
 }
 
 /** Commits one batch; null when a check failed (another claimer won). */
@@ -165,6 +178,7 @@ async function commitClaims(
       mutations++;
       continue;
     }
+    const held = options.held?.[worker] === true;
     const running = found.record.claim(now, options.cluster, options.workers[worker]!);
     // A record is rewritten whole: leave the rest for the next claim rather than pass the
     // commit's byte limit (records with large inline args approach 64 KiB each).
@@ -182,20 +196,22 @@ async function commitClaims(
         worker: running.worker!,
         attempt: running.attempt,
         at: now,
+        ...(held ? { held } : {}),
       }),
     );
     counts.move("queued", "running");
-    pending.push({ record: running, readyKey: entry.key });
+    pending.push({ record: running, readyKey: entry.key, held });
     mutations++;
   }
   if (mutations === 0) return [];
-  addStateCounts(atomic, store, counts.deltas);
+  addStateCounts(atomic, store, counts);
   const result = await commitAtomic(atomic);
   if (!result.ok) return null;
   return pending.map((p) => ({
     record: p.record,
     versionstamp: result.versionstamp,
     argsJson: "",
+    held: p.held,
   }));
 }
 

@@ -26,8 +26,17 @@ export function isBusyError(error: unknown): boolean {
 export async function commitAtomic(
   atomic: Deno.AtomicOperation,
 ): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
-  return await retryBusy(() => atomic.commit());
+  commitStats.commits++;
+  const t0 = performance.now();
+  try {
+    return await retryBusy(() => atomic.commit());
+  } finally {
+    commitStats.ms += performance.now() - t0;
+  }
 }
+
+/** Commits this process made through {@linkcode commitAtomic}, and the time they took. */
+export const commitStats = { commits: 0, ms: 0 };
 
 /** Runs `op` again while it fails because the database is locked. */
 export async function retryBusy<T>(op: () => Promise<T>): Promise<T> {

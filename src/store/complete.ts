@@ -27,12 +27,23 @@ import { StatDeltas } from "./stats.ts";
 
 /** How an attempt ended. */
 export type Outcome =
-  /** It returned; `resultJson` is its JSON text. */
-  | { kind: "success"; claimed: Claimed; resultJson: string }
-  /** It failed; retried at `retryAt`, or final when that is null. */
-  | { kind: "failure"; claimed: Claimed; error: ErrorInfo; retryAt: number | null }
-  /** It was cancelled while running. */
-  | { kind: "cancelled"; claimed: Claimed; error: ErrorInfo };
+  & (
+    /** It returned; `resultJson` is its JSON text. */
+    | { kind: "success"; claimed: Claimed; resultJson: string }
+    /** It failed; retried at `retryAt`, or final when that is null. */
+    | { kind: "failure"; claimed: Claimed; error: ErrorInfo; retryAt: number | null }
+    /** It was cancelled while running. */
+    | { kind: "cancelled"; claimed: Claimed; error: ErrorInfo }
+  )
+  & {
+    /**
+     * Which of the attempt's side keys may exist and must be deleted with it. A runner that
+     * knows none was written skips the deletes (each costs a KV mutation). A cancel request
+     * this leaves behind is removed by the cluster's cancel check.
+     * @default both
+     */
+    sideKeys?: { progress: boolean; cancel: boolean };
+  };
 
 /** What became of one outcome. */
 export interface Stored {
@@ -180,8 +191,8 @@ async function commitOutcomes(store: Store, batch: PreparedOutcome[]): Promise<b
     atomic.check({ key: k.lease(record.id), versionstamp: outcome.claimed.versionstamp });
     for (const c of plan.checks) atomic.check(c);
     atomic.delete(k.lease(record.id));
-    atomic.delete(k.progress(record.id));
-    atomic.delete(k.cancel(record.id));
+    if (outcome.sideKeys?.progress !== false) atomic.delete(k.progress(record.id));
+    if (outcome.sideKeys?.cancel !== false) atomic.delete(k.cancel(record.id));
     counts.move("running", null);
     if (record.state === "scheduled") {
       atomic.set(k.task(record.id), record.encode());
@@ -193,7 +204,7 @@ async function commitOutcomes(store: Store, batch: PreparedOutcome[]): Promise<b
     }
     plan.apply(atomic, counts);
   }
-  addStateCounts(atomic, store, counts.deltas);
+  addStateCounts(atomic, store, counts);
   stats.apply(atomic, store);
   if (Number.isFinite(earliestRetry)) {
     atomic.sum(store.keys.signal, 1n);

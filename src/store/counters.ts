@@ -13,25 +13,44 @@ const I64_MAX = (1n << 63n) - 1n;
 /** How many tasks are in each state. */
 export type StateCounts = Record<TaskState, number>;
 
-/** Adds state deltas to an atomic operation. Zero deltas are left out. */
+/**
+ * Adds a batch's counter deltas to an atomic operation: the state gauges and any other
+ * counters collected with {@linkcode CountDeltas.add}. Zero deltas are left out.
+ */
 export function addStateCounts(
   atomic: Deno.AtomicOperation,
   store: Store,
-  deltas: Partial<Record<TaskState, number>>,
+  counts: CountDeltas,
 ): void {
-  for (const [state, delta] of Object.entries(deltas)) {
+  for (const [state, delta] of Object.entries(counts.deltas)) {
     if (!delta) continue;
     atomic.sum(store.keys.stat("state", state), ((BigInt(delta) % U64) + U64) % U64);
   }
+  for (const { key, n } of counts.others.values()) {
+    if (n !== 0) atomic.sum(key, ((BigInt(n) % U64) + U64) % U64);
+  }
 }
 
-/** Collects per-state deltas for a batch, so one commit sums each counter once. */
+/**
+ * Collects counter deltas for a batch, so one commit sums each counter once (every `sum` is a
+ * KV mutation of its own, even on the same key).
+ */
 export class CountDeltas {
   readonly deltas: Partial<Record<TaskState, number>> = {};
+  /** Other counters, by their key's JSON. */
+  readonly others = new Map<string, { key: Deno.KvKey; n: number }>();
   /** Moves `n` tasks from one state to another (either may be null). */
   move(from: TaskState | null, to: TaskState | null, n = 1): this {
     if (from) this.deltas[from] = (this.deltas[from] ?? 0) - n;
     if (to) this.deltas[to] = (this.deltas[to] ?? 0) + n;
+    return this;
+  }
+  /** Adds `n` to the counter at `key`. */
+  add(key: Deno.KvKey, n = 1): this {
+    const id = JSON.stringify(key);
+    const entry = this.others.get(id);
+    if (entry) entry.n += n;
+    else this.others.set(id, { key, n });
     return this;
   }
 }

@@ -85,7 +85,7 @@ export async function deleteRecord(
     for (const c of plan.checks) atomic.check(c);
     plan.apply(atomic, counts);
   }
-  addStateCounts(atomic, store, counts.deltas);
+  addStateCounts(atomic, store, counts);
   if (!(await commitAtomic(atomic)).ok) return false;
   if (record.argsChunks > 0) await deleteChunks(store, record.id, "args");
   if (record.resultChunks > 0) await deleteChunks(store, record.id, "result");

@@ -260,7 +260,7 @@ async function enqueueUnique(
         const plan = await planFinish(store, cancelled, null, { keepUnique: true });
         addFinishedIndex(atomic, store, cancelled, counts);
         plan.apply(atomic, counts);
-        addStateCounts(atomic, store, counts.deltas);
+        addStateCounts(atomic, store, counts);
       } else {
         atomic.check({ key: found.key, versionstamp: found.versionstamp });
       }
@@ -341,7 +341,7 @@ export function addEnqueueMutations(
     }
     counts.move(null, record.state);
   }
-  addStateCounts(atomic, store, counts.deltas);
+  addStateCounts(atomic, store, counts);
   atomic.sum(store.keys.signal, 1n);
   if (Number.isFinite(earliestDelayed) && store.handle.nativeQueue) {
     atomic.enqueue(doorbell(store.queue), {

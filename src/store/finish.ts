@@ -86,13 +86,13 @@ export function addFinishedIndex(
   const stoppedAt = record.stoppedAt!;
   atomic.set(k.done(record.state, stoppedAt, record.id), new Uint8Array());
   atomic.set(k.doneBy("func", record.func, record.state, stoppedAt, record.id), new Uint8Array());
-  atomic.sum(k.stat("done_by", "func", record.func, record.state), u64One);
+  counts.add(k.stat("done_by", "func", record.func, record.state));
   if (record.group !== null) {
     atomic.set(
       k.doneBy("group", record.group, record.state, stoppedAt, record.id),
       new Uint8Array(),
     );
-    atomic.sum(k.stat("done_by", "group", record.group, record.state), u64One);
+    counts.add(k.stat("done_by", "group", record.group, record.state));
   }
   counts.move(null, record.state);
 }

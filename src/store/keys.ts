@@ -114,6 +114,13 @@ export interface QueueKeys {
   namePrefix(humanName: string): Deno.KvKey;
   /** Latest progress a running task reported, kept apart so it never races the record. */
   progress(id: string): Deno.KvKey;
+  /**
+   * The held (prefetched) tasks a cluster handed to its workers and has not finished storing:
+   * a JSON array of ids, rewritten once per result batch. Lease recovery counts the attempt of
+   * a held task only when its id is here; otherwise the task goes back to `queued` as if never
+   * claimed.
+   */
+  started(clusterId: string): Deno.KvKey;
   /** A request to cancel a running task, read by the cluster that runs it. */
   cancel(id: string): Deno.KvKey;
   /** Prefix of cancel requests. */
@@ -194,6 +201,7 @@ export function queueKeys(queue: string): QueueKeys {
     name: (humanName: string, id: string) => [...p, "name", humanName, id],
     namePrefix: (humanName: string) => [...p, "name", humanName],
     progress: (id: string) => [...p, "progress", id],
+    started: (clusterId: string) => [...p, "started", clusterId],
     cancel: (id: string) => [...p, "cancel", id],
     cancels: [...p, "cancel"],
     cluster: (clusterId: string) => [...p, "cluster", clusterId],

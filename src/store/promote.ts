@@ -77,7 +77,7 @@ export async function promoteDue(
     counts.move("scheduled", "queued");
     promoted++;
   }
-  addStateCounts(atomic, store, counts.deltas);
+  addStateCounts(atomic, store, counts);
   const result = await commitAtomic(atomic);
   if (!result.ok) return 0; // another cluster promoted them first
   if (promoted > 0) store.changes.notifyLocal();

@@ -205,7 +205,7 @@ async function deleteFinished(store: Store, indexKeys: Deno.KvKey[]): Promise<nu
         addDeleteMutations(atomic, store, record);
         if (record.cached === null) counts.move(record.state, null);
       }
-      addStateCounts(atomic, store, counts.deltas);
+      addStateCounts(atomic, store, counts);
       if ((await commitAtomic(atomic)).ok) {
         deleted += found.length;
         for (const { record } of found) {

@@ -40,12 +40,22 @@ export async function listLeases(store: Store): Promise<LeaseEntry[]> {
 
 /**
  * Turns lost leases into failed attempts. `maxAttempts` is the default for tasks that set none.
- * Returns the records as stored.
+ * A held (prefetched) task that never started goes back to `queued` without counting the
+ * attempt. Returns the records as stored.
  */
 export async function requeueLost(
   store: Store,
   lost: readonly LeaseEntry[],
-  options: { maxAttempts: number; reason: string },
+  options: {
+    maxAttempts: number;
+    reason: string;
+    /**
+     * The held tasks the lost cluster had started (see {@linkcode readStarted}); null when
+     * unknown (a damaged list): every held task then counts as started.
+     * @default none started
+     */
+    started?: ReadonlySet<string> | null;
+  },
 ): Promise<TaskRecord[]> {
   const out: TaskRecord[] = [];
   for (const entry of lost) {
@@ -56,7 +66,17 @@ export async function requeueLost(
       .delete(k.lease(entry.id))
       .delete(k.progress(entry.id));
     let record: TaskRecord | null = null;
-    if (found && found.record.state === "running") {
+    if (
+      found && found.record.state === "running" && entry.lease?.held === true &&
+      options.started !== null && !options.started?.has(entry.id)
+    ) {
+      // Prefetched and never handed to a worker: the attempt did not happen.
+      record = found.record.release();
+      atomic.check({ key: k.task(entry.id), versionstamp: found.versionstamp })
+        .set(k.task(entry.id), record.encode())
+        .set(k.ready(record.priority, record.id), new Uint8Array());
+      addStateCounts(atomic, store, new CountDeltas().move("running", "queued"));
+    } else if (found && found.record.state === "running") {
       const now = store.now();
       const max = found.record.maxAttempts ?? options.maxAttempts;
       const error: ErrorInfo = {
@@ -77,13 +97,46 @@ export async function requeueLost(
         addFinishedRecord(atomic, store, record, counts);
         plan?.apply(atomic, counts);
       }
-      addStateCounts(atomic, store, counts.deltas);
+      addStateCounts(atomic, store, counts);
     }
     if ((await commitAtomic(atomic)).ok && record) out.push(record);
   }
   if (out.length > 0) store.changes.notifyLocal();
   return out;
 }
+
+/** Writes the ids of the held tasks cluster `clusterId` has started (see `keys.started`). */
+export async function writeStarted(
+  store: Store,
+  clusterId: string,
+  ids: Iterable<string>,
+): Promise<void> {
+  const list = [...ids];
+  const key = store.keys.started(clusterId);
+  const atomic = store.kv.atomic();
+  if (list.length === 0) atomic.delete(key);
+  else atomic.set(key, encoder.encode(JSON.stringify(list)));
+  await commitAtomic(atomic);
+}
+
+/**
+ * Reads the ids of the held tasks cluster `clusterId` started: empty when it listed none, null
+ * when the list is damaged (then nobody knows which started).
+ */
+export async function readStarted(store: Store, clusterId: string): Promise<Set<string> | null> {
+  const entry = await store.kv.get(store.keys.started(clusterId), { consistency: "strong" });
+  if (entry.versionstamp === null) return new Set();
+  try {
+    const list = JSON.parse(decoder.decode(entry.value as Uint8Array));
+    if (!Array.isArray(list) || list.some((x) => typeof x !== "string")) return null;
+    return new Set(list);
+  } catch {
+    return null;
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /**
  * Gives running tasks this process holds back to `ready` without counting the attempt (graceful
@@ -100,7 +153,7 @@ export async function releaseTasks(store: Store, claimed: readonly Claimed[]): P
       .delete(k.progress(record.id))
       .set(k.task(record.id), record.encode())
       .set(k.ready(record.priority, record.id), new Uint8Array());
-    addStateCounts(atomic, store, new CountDeltas().move("running", "queued").deltas);
+    addStateCounts(atomic, store, new CountDeltas().move("running", "queued"));
     if ((await commitAtomic(atomic)).ok) released++;
   }
   if (released > 0) store.changes.notifyLocal();

@@ -164,7 +164,7 @@ export async function purge(
           addDeleteMutations(atomic, store, record);
           deltas.move(record.state, null);
         }
-        addStateCounts(atomic, store, deltas.deltas);
+        addStateCounts(atomic, store, deltas);
         return atomic;
       });
       if (!ok) continue; // something changed meanwhile: the next page reads it again

@@ -161,3 +161,84 @@ test("Cluster claims by priority, lowest first and FIFO within one, and burst mo
     queue.close();
   }
 });
+
+test("Cluster prefetches short tasks, and a graceful stop hands the held ones back uncounted", async () => {
+  using dir = tempDir();
+  const queue = await openQueue({ kv: dir.kv });
+  const cluster = new Cluster({ kv: dir.kv, tasks: [CLUSTER_TASKS], workers: 1, heartbeat: 200 });
+  try {
+    const tasks = await queue.enqueueMany(
+      Array.from({ length: 2000 }, (_, i) => ({ func: "add", args: [i, 1] })),
+    );
+    let finished = 0;
+    let heldSeen = 0;
+    const enough = new Promise<void>((resolve) => {
+      cluster.on("task:finish", () => {
+        if (++finished === 300) resolve();
+      });
+    });
+    await cluster.start();
+    await enough;
+    // Short tasks: the one worker's next tasks are claimed ahead of it, with held leases.
+    for (let i = 0; i < 50 && heldSeen === 0; i++) {
+      for await (const e of queue.store.kv.list({ prefix: queue.store.keys.leases })) {
+        if (new TextDecoder().decode(e.value as Uint8Array).includes('"held":true')) heldSeen++;
+      }
+      if (heldSeen === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await cluster.stop();
+    assert.ok(heldSeen > 1, `${heldSeen} held leases seen while busy`);
+    const counts = await queue.counts();
+    assert.equal(counts.running, 0, JSON.stringify(counts));
+    assert.equal(counts.succeeded + counts.queued, 2000, JSON.stringify(counts));
+    const records = await Promise.all(tasks.map((t) => queue.fetch(t.id)));
+    for (const r of records) {
+      if (r!.state === "queued") {
+        assert.equal(r!.attempt, 0, `${r!.id} went back with its attempt counted`);
+      } else assert.equal(r!.state, "succeeded", r!.id);
+    }
+    // Nothing of the stopped cluster is left behind.
+    assert.equal(
+      (await queue.store.kv.get(queue.store.keys.started(cluster.id))).versionstamp,
+      null,
+    );
+  } finally {
+    await cluster.stop({ grace: 0 });
+    queue.close();
+  }
+});
+
+test("Cluster with prefetch 0 holds no task ahead of its workers", async () => {
+  using dir = tempDir();
+  const queue = await openQueue({ kv: dir.kv });
+  const cluster = new Cluster({
+    kv: dir.kv,
+    tasks: [CLUSTER_TASKS],
+    workers: 1,
+    prefetch: 0,
+    heartbeat: 200,
+  });
+  try {
+    await queue.enqueueMany(Array.from({ length: 500 }, (_, i) => ({ func: "add", args: [i, 1] })));
+    let most = 0;
+    cluster.on("task:start", () => {
+      void queue.counts().then((c) => most = Math.max(most, c.running));
+    });
+    await cluster.start();
+    await new Promise<void>((resolve) => {
+      let n = 0;
+      cluster.on("task:finish", () => {
+        if (++n === 500) resolve();
+      });
+    });
+    // One place, plus one task whose result is still being written.
+    assert.ok(most <= 2, `${most} tasks running at once`);
+    assert.throws(
+      () => new Cluster({ tasks: [CLUSTER_TASKS], prefetch: 1001 }),
+      /prefetch must be at most 1000/,
+    );
+  } finally {
+    await cluster.stop({ grace: 0 });
+    queue.close();
+  }
+});

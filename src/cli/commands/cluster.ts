@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { commitStats } from "../../store/commit.ts";
 import process from "node:process";
 import { type Command, intOption, UsageError } from "../command.ts";
 import { secretsOf } from "../_common.ts";
@@ -23,7 +24,7 @@ export const clusterCommand: Command = {
   name: "cluster",
   summary: "Run a worker cluster",
   usage:
-    "kvq cluster --tasks FILE [--tasks FILE2] [--workers N] [--queue NAME[,NAME…]] [--timeout MS] [--max-attempts N] [--recycle N] [--max-memory MB] [--grace MS] [--concurrency N] [--burst]",
+    "kvq cluster --tasks FILE [--tasks FILE2] [--workers N] [--queue NAME[,NAME…]] [--timeout MS] [--max-attempts N] [--recycle N] [--max-memory MB] [--grace MS] [--concurrency N] [--prefetch N] [--burst]",
   options: {
     tasks: { type: "string", multiple: true },
     workers: { type: "string" },
@@ -34,6 +35,7 @@ export const clusterCommand: Command = {
     grace: { type: "string" },
     "abort-grace": { type: "string" },
     concurrency: { type: "string" },
+    prefetch: { type: "string" },
     burst: { type: "boolean" },
     "no-native-queue": { type: "boolean" },
     "no-sentinel": { type: "boolean" },
@@ -49,6 +51,8 @@ export const clusterCommand: Command = {
   })
   --queue A,B          queues to serve, claimed in turn (default: default)
   --concurrency N      tasks one worker runs at once, for I/O-bound work (default 1)
+  --prefetch N         most tasks claimed ahead of a free place, for short tasks (default 100;
+                       0 claims only for free places)
   --timeout MS         stop an attempt after MS milliseconds (default: no limit)
   --abort-grace MS     after aborting a task's signal, terminate its worker after MS (default 1000)
   --max-attempts N     attempts per task, for tasks that set none (default ${DEFAULT_RETRY.maxAttempts})
@@ -83,6 +87,7 @@ A second SIGINT exits at once; the tasks it ran come back through lease recovery
     set("recycle", num("recycle", 1));
     set("maxMemoryMb", num("max-memory", 1));
     set("concurrency", num("concurrency", 1));
+    set("prefetch", num("prefetch", 0));
     set("heartbeat", num("heartbeat", 50));
     set("leaseTimeout", num("lease-timeout", 100));
     const attempts = num("max-attempts", 1);
@@ -162,6 +167,10 @@ A second SIGINT exits at once; the tasks it ran come back through lease recovery
       }${handle.nativeQueue ? "" : ", no native queue"}`,
     );
     await cluster.stopped;
+    const done = cluster.stats();
+    ctx.err(
+      `kvq: cluster ${cluster.id} stopped: ${done.processed} tasks run (${done.succeeded} succeeded, ${done.failed} failed), ${commitStats.commits} KV commits`,
+    );
     await stopDashboard();
     handle.close();
     process.off("SIGINT", onSignal);

@@ -1,0 +1,128 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { claimTasks, decodeLease } from "../../src/store/claim.ts";
+import { completeTasks } from "../../src/store/complete.ts";
+import { CountDeltas } from "../../src/store/counters.ts";
+import {
+  listLeases,
+  readStarted,
+  releaseTasks,
+  requeueLost,
+  writeStarted,
+} from "../../src/store/recover.ts";
+import { tally, tempQueue } from "./_helpers.ts";
+
+test("claimTasks() marks the leases of held places, and only those", async () => {
+  await using t = await tempQueue();
+  await t.queue.enqueueMany(Array.from({ length: 5 }, (_, i) => ({ func: "add", args: [i, 1] })));
+  const claimed = await claimTasks(t.queue.store, {
+    cluster: "c",
+    workers: ["w1", "w2", "w1", "w2", "w1"],
+    held: [false, false, true, true, true],
+  });
+  assert.deepEqual(claimed.map((c) => c.held), [false, false, true, true, true]);
+  const leases = await listLeases(t.queue.store);
+  const held = new Map(leases.map((l) => [l.id, l.lease!.held === true]));
+  for (const c of claimed) assert.equal(held.get(c.record.id), c.held, c.record.id);
+  // Fewer tasks than places: the first places (the ones that start at once) are filled.
+  await using u = await tempQueue();
+  await u.queue.enqueue("add", 1, 1);
+  const [one] = await claimTasks(u.queue.store, {
+    cluster: "c",
+    workers: ["w1", "w1"],
+    held: [false, true],
+  });
+  assert.equal(one!.held, false);
+  assert.equal(
+    decodeLease((await u.queue.store.kv.get(u.queue.store.keys.lease(one!.record.id))).value)!.held,
+    undefined,
+  );
+});
+
+test("requeueLost() puts a held task that never started back to queued without counting the attempt, and counts one that started", async () => {
+  await using t = await tempQueue();
+  const store = t.queue.store;
+  await t.queue.enqueueMany(Array.from({ length: 3 }, (_, i) => ({ func: "add", args: [i, 1] })));
+  const [direct, startedHeld, idleHeld] = await claimTasks(store, {
+    cluster: "dead",
+    workers: ["w", "w", "w"],
+    held: [false, true, true],
+  });
+  await writeStarted(store, "dead", [startedHeld!.record.id]);
+  assert.deepEqual([...(await readStarted(store, "dead"))!], [startedHeld!.record.id]);
+  const stored = await requeueLost(store, await listLeases(store), {
+    maxAttempts: 3,
+    reason: "gone",
+    started: await readStarted(store, "dead"),
+  });
+  assert.equal(stored.length, 3);
+  const byId = new Map(stored.map((r) => [r.id, r]));
+  // Ran (or may have): a failed attempt, retried.
+  for (const c of [direct!, startedHeld!]) {
+    const r = byId.get(c.record.id)!;
+    assert.equal(r.state, "scheduled", c.record.id);
+    assert.equal(r.attempt, 1);
+    assert.equal(r.error?.name, "WorkerCrashError");
+  }
+  // Never handed to a worker: back in the ready queue as if never claimed.
+  const idle = byId.get(idleHeld!.record.id)!;
+  assert.equal(idle.state, "queued");
+  assert.equal(idle.attempt, 0);
+  assert.equal(idle.error, null);
+  assert.deepEqual(await listLeases(store), []);
+  const again = await claimTasks(store, { cluster: "next", workers: ["w"] });
+  assert.equal(again[0]!.record.id, idleHeld!.record.id);
+  assert.equal(again[0]!.record.attempt, 1);
+  const counts = await t.queue.counts();
+  assert.deepEqual(counts, await tally(t.queue));
+});
+
+test("a damaged started list counts every held task as started (never runs one twice uncounted)", async () => {
+  await using t = await tempQueue();
+  const store = t.queue.store;
+  await t.queue.enqueue("add", 1, 1);
+  await claimTasks(store, { cluster: "dead", workers: ["w"], held: [true] });
+  await store.kv.set(store.keys.started("dead"), new TextEncoder().encode("{not json"));
+  assert.equal(await readStarted(store, "dead"), null);
+  // Damaged means unknown: the held task may have run, so its attempt counts.
+  const [r] = await requeueLost(store, await listLeases(store), {
+    maxAttempts: 3,
+    reason: "gone",
+    started: await readStarted(store, "dead"),
+  });
+  assert.equal(r!.state, "scheduled");
+  assert.equal(r!.attempt, 1);
+  assert.equal(r!.error?.name, "WorkerCrashError");
+  await using u = await tempQueue();
+  assert.deepEqual(await readStarted(u.queue.store, "nobody"), new Set());
+});
+
+test("releaseTasks() and completeTasks() handle held tasks like any other, and the counters agree", async () => {
+  await using t = await tempQueue();
+  const store = t.queue.store;
+  await t.queue.enqueueMany(Array.from({ length: 4 }, (_, i) => ({ func: "add", args: [i, 1] })));
+  const claimed = await claimTasks(store, {
+    cluster: "c",
+    workers: ["w", "w", "w", "w"],
+    held: [false, true, true, true],
+  });
+  assert.equal(await releaseTasks(store, claimed.slice(2)), 2);
+  const stored = await completeTasks(
+    store,
+    claimed.slice(0, 2).map((c) => ({
+      kind: "success",
+      claimed: c,
+      resultJson: "1",
+      sideKeys: { progress: false, cancel: false },
+    })),
+  );
+  assert.deepEqual(stored.map((s) => s.record?.state), ["succeeded", "succeeded"]);
+  assert.deepEqual(await t.queue.counts(), await tally(t.queue));
+  assert.equal((await t.queue.counts()).queued, 2);
+});
+
+test("CountDeltas sums each counter once per commit", () => {
+  const c = new CountDeltas().add(["a"]).add(["a"], 2).add(["b"]).move("queued", "running");
+  assert.deepEqual([...c.others.values()].map((o) => [o.key, o.n]), [[["a"], 3], [["b"], 1]]);
+  assert.deepEqual(c.deltas, { queued: -1, running: 1 });
+});
