@@ -409,6 +409,9 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   #startedAt = 0;
   #reincarnations = 0;
   #prunedAt = 0;
+  /** When retention last ran (performance.now), and the processed count then. */
+  #retainedAt = -Infinity;
+  #retainedAtCount = -1;
   #beats = 0;
   #counts = { processed: 0, succeeded: 0, failed: 0 };
   #lowestFree = Infinity;
@@ -914,10 +917,16 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     let earliest = Infinity;
     for (const store of this.#stores) {
       let next = await nextDelayedAt(store);
-      while (next !== null && next <= store.now()) {
+      if (next !== null && next <= store.now()) {
+        // One batch per pump round: tasks keep coming due, and chasing them here would keep
+        // the ones just promoted from being claimed. The next round promotes the rest.
         const n = await promoteDue(store, { onCorrupt: (e) => this.#report(e, "promote") });
         next = await nextDelayedAt(store);
-        if (n === 0) break; // another cluster won them; their promotion wakes us again
+        // (n === 0: another cluster won them; their promotion wakes us again.)
+        if (n > 0 && next !== null && next <= store.now()) {
+          this.#promoteDue = true;
+          this.#dirty = true;
+        }
       }
       if (next !== null) earliest = Math.min(earliest, next);
       let slot = await nextScheduleAt(store);
@@ -1267,13 +1276,22 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   async #beat(): Promise<void> {
     if (this.#state !== "running" || !this.#handle) return;
     try {
-      await this.#readPaused(); // keeps stats().paused current while every worker is busy
+      // Keeps stats().paused current while every worker is busy (an idle pump reads it itself).
+      if (this.#running.size > 0) await this.#readPaused();
       const stat = this.stats();
       const bytes = encoder.encode(JSON.stringify(stat));
       // A slow safety sweep: a wake that any signal missed is caught here, every fifth beat.
       if (++this.#beats % 5 === 0) this.#wake();
       const prune = Date.now() - this.#prunedAt > 600_000;
       if (prune) this.#prunedAt = Date.now();
+      // Retention runs every beat while tasks finish, then once a minute: a finished task
+      // becomes prunable only as it ages.
+      const retain = this.#counts.processed !== this.#retainedAtCount ||
+        performance.now() - this.#retainedAt > 60_000;
+      if (retain) {
+        this.#retainedAtCount = this.#counts.processed;
+        this.#retainedAt = performance.now();
+      }
       for (const store of this.#stores) {
         await retryBusy(() =>
           store.kv.set(store.keys.cluster(this.id), bytes, {
@@ -1283,9 +1301,14 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
         this.#kvFailedAt = null;
         await this.#recover(store);
         if (prune) await pruneStats(store);
-        await pruneFinished(store, this.#retention).catch((e) =>
-          this.#report(e as Error, "retention")
-        );
+        if (retain) {
+          const pruned = await pruneFinished(store, this.#retention).catch((e) => {
+            this.#report(e as Error, "retention");
+            return 0;
+          });
+          // A pass that pruned something may have left more: look again next beat.
+          if (pruned > 0) this.#retainedAt = -Infinity;
+        }
       }
     } catch (error) {
       this.#report(error as Error, "heartbeat");

@@ -26,17 +26,11 @@ export function isBusyError(error: unknown): boolean {
 export async function commitAtomic(
   atomic: Deno.AtomicOperation,
 ): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
-  commitStats.commits++;
-  const t0 = performance.now();
-  try {
-    return await retryBusy(() => atomic.commit());
-  } finally {
-    commitStats.ms += performance.now() - t0;
-  }
+  return await retryBusy(() => atomic.commit());
 }
 
-/** Commits this process made through {@linkcode commitAtomic}, and the time they took. */
-export const commitStats = { commits: 0, ms: 0 };
+/** KV writes this process made (counted where KV is opened, in `kv.ts`). */
+export const commitStats = { commits: 0 };
 
 /** Runs `op` again while it fails because the database is locked. */
 export async function retryBusy<T>(op: () => Promise<T>): Promise<T> {

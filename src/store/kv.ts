@@ -18,7 +18,7 @@ import {
 import { dirname, resolve } from "node:path";
 import process from "node:process";
 import { type Kv, runtime } from "../runtime/mod.ts";
-import { retryBusy } from "./commit.ts";
+import { commitStats, retryBusy } from "./commit.ts";
 
 /** The KV file used when nothing else is configured. */
 export const DEFAULT_KV_PATH = ".kvq/kv.sqlite3";
@@ -79,13 +79,39 @@ export async function openKvAt(location: KvLocation): Promise<Kv> {
   }
   try {
     // Opening switches a new file to WAL mode, which another process may hold locked briefly.
-    return await retryBusy(() => runtime.openKv(location.location));
+    return countWrites(await retryBusy(() => runtime.openKv(location.location)));
   } catch (error) {
     const hint = location.remote
       ? "check the URL, that the server is running, and DENO_KV_ACCESS_TOKEN."
       : "check that the path is a writable file, or pass another --kv path.";
     throw new KvOpenError(location.location, `${(error as Error).message}; ${hint}`);
   }
+}
+
+/**
+ * Counts the writes (atomic commits, `set`, `delete`, `enqueue`) made through `kv` in
+ * {@linkcode commitStats}, for the cluster's stop line and the benchmarks.
+ */
+function countWrites(kv: Kv): Kv {
+  const atomic = kv.atomic.bind(kv);
+  const patched = kv as unknown as Record<string, unknown>;
+  patched.atomic = () => {
+    const op = atomic();
+    const commit = op.commit.bind(op);
+    op.commit = () => {
+      commitStats.commits++;
+      return commit();
+    };
+    return op;
+  };
+  for (const name of ["set", "delete", "enqueue"] as const) {
+    const write = (kv[name] as (...args: unknown[]) => unknown).bind(kv);
+    patched[name] = (...args: unknown[]) => {
+      commitStats.commits++;
+      return write(...args);
+    };
+  }
+  return kv;
 }
 
 function checkIsSqlite(path: string): void {
