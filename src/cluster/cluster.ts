@@ -244,8 +244,12 @@ interface Running {
   store: Store;
   /** Null while held: claimed ahead of a free place, not handed to a worker yet. */
   worker: WorkerHandle | null;
-  /** When it was handed to its worker (performance.now), for the prefetch estimate. */
+  /** When it started in its worker (performance.now), for the prefetch estimate. */
   startedAt: number;
+  /** Sent to a worker that was running all it may: it starts when one of those ends. */
+  waiting: boolean;
+  /** Takes a waiting task back if it still waits after {@linkcode RECALL_MS}. */
+  recallTimer: ReturnType<typeof setTimeout> | null;
   timer: ReturnType<typeof setTimeout> | null;
   graceTimer: ReturnType<typeof setTimeout> | null;
   timedOut: boolean;
@@ -260,6 +264,8 @@ function newRunning(store: Store, claimed: Claimed): Running {
     store,
     worker: null,
     startedAt: 0,
+    waiting: false,
+    recallTimer: null,
     timer: null,
     graceTimer: null,
     timedOut: false,
@@ -324,6 +330,15 @@ const PROMOTE_EVERY_MS = 5;
  */
 export const PREFETCH_WINDOW_MS = 20;
 
+/**
+ * How long a task sent early may wait in a worker behind another before the cluster takes it
+ * back for a free place elsewhere, in ms.
+ */
+const RECALL_MS = 2 * PREFETCH_WINDOW_MS;
+
+/** How long outcomes gather before they are written while the cluster is under load, in ms. */
+const FLUSH_DELAY_MS = 2;
+
 /** CPU a terminated worker's thread may still use before it counts as stuck, in ms. */
 const STUCK_CPU_MS = 400;
 
@@ -367,6 +382,8 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   #running = new Map<string, Running>();
   /** Claimed ahead of a free place, oldest first; also in #running. */
   #held: Running[] = [];
+  /** Per worker: tasks sent to it that wait there to start, in the order sent. */
+  #waiting = new Map<WorkerHandle, Running[]>();
   /**
    * Per queue: held tasks that may start (armed) or started, whose outcome is not stored yet:
    * the cluster's `started` list. A held task starts only once a written list names it.
@@ -378,6 +395,8 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   #armed = new Set<string>();
   /** Held tasks named in the started list but not yet written. */
   #arming = new Set<string>();
+  /** The started list write in progress. */
+  #writingStarted: Promise<void> | null = null;
   /**
    * A moving average of how long a task keeps its place, in ms (for prefetch); unknown until a
    * task ends, and nothing is prefetched until then.
@@ -593,8 +612,10 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     for (const r of left) {
       if (r.timer) clearTimeout(r.timer);
       if (r.graceTimer) clearTimeout(r.graceTimer);
+      if (r.recallTimer) clearTimeout(r.recallTimer);
     }
     await Promise.all(this.#slots.map((s) => s.worker?.terminate("shutdown")));
+    await this.#writingStarted;
     await this.#flush();
     for (const store of this.#stores) {
       const mine = left.filter((r) => r.store === store).map((r) => r.claimed);
@@ -620,11 +641,20 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   async #spawn(slot: Slot): Promise<void> {
     slot.generation++;
     slot.draining = false;
-    const worker = new WorkerHandle(slot.slot, slot.generation, { modules: this.#options.tasks });
+    const worker = new WorkerHandle(slot.slot, slot.generation, {
+      modules: this.#options.tasks,
+      concurrency: this.#options.concurrency,
+    });
     slot.worker = worker;
     worker.on("task:done", (done) => {
       const running = this.#running.get(done.id);
       if (!running) return;
+      if (running.waiting) {
+        // Aborted before it started: no other task starts in its place.
+        const waiting = this.#waiting.get(worker);
+        const at = waiting?.indexOf(running) ?? -1;
+        if (at >= 0) waiting!.splice(at, 1);
+      } else this.#startNextWaiting(worker);
       this.#finish(
         running,
         done.ok ? { ok: true, result: done.result } : { ok: false, error: done.error },
@@ -643,6 +673,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       this.#dispatchHeld();
       this.#wake();
     });
+    worker.on("task:recalled", ({ id }) => this.#recalled(worker, id));
     worker.on("task:progress", (p) => {
       const running = this.#running.get(p.id);
       if (!running) return;
@@ -669,6 +700,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
 
   #onWorkerExit(slot: Slot, worker: WorkerHandle, exit: WorkerExitEvent): void {
     this.emit("worker:exit", exit);
+    this.#waiting.delete(worker);
     for (const id of exit.inFlight) {
       const running = this.#running.get(id);
       if (!running) continue;
@@ -727,9 +759,14 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     setTimeout(check, 1000);
   }
 
-  /** Free task places, one worker name per place. */
-  #freePlaces(): string[] {
+  /**
+   * Free task places, one worker name per place. `ahead` more per worker count as free for
+   * tasks that may wait in the worker (held tasks), so it never waits for a round trip.
+   */
+  #freePlaces(ahead = 0): string[] {
     const out: string[] = [];
+    const early: string[] = [];
+    const now = performance.now();
     for (const s of this.#slots) {
       const w = s.worker;
       if (!w || s.draining || (w.state !== "idle" && w.state !== "busy")) continue;
@@ -741,8 +778,29 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
         Math.ceil(this.#options.prefetch / this.#options.workers);
       const used = w.inFlight.size + Math.max(0, unstored - allowed);
       for (let i = used; i < this.#options.concurrency; i++) out.push(w.name);
+      // Early places only behind tasks that are short so far: a task never waits behind one
+      // that has already run longer than the prefetch window.
+      if (ahead > 0 && !this.#runsLong(w, now)) {
+        for (
+          let i = Math.max(used, this.#options.concurrency);
+          i < this.#options.concurrency + ahead;
+          i++
+        ) {
+          early.push(w.name);
+        }
+      }
     }
-    return out;
+    // Places that start at once first.
+    return early.length === 0 ? out : [...out, ...early];
+  }
+
+  /** Whether a task in flight on `w` started more than {@linkcode PREFETCH_WINDOW_MS} ago. */
+  #runsLong(w: WorkerHandle, now: number): boolean {
+    for (const id of w.inFlight) {
+      const r = this.#running.get(id);
+      if (r && !r.waiting && now - r.startedAt > PREFETCH_WINDOW_MS) return true;
+    }
+    return false;
   }
 
   #workerByName(name: string): WorkerHandle | null {
@@ -845,7 +903,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
         if (claimedAny && places.workers.length > 0) this.#dirty = true;
         if (
           !claimedAny && this.#options.burst && this.#running.size === 0 &&
-          this.#pending.length === 0 && this.#startedDirty.size === 0
+          this.#pending.length === 0 && this.#writingStarted === null
         ) {
           if (this.#state === "running" && await this.#queuesEmpty()) {
             this.emit("cluster:idle", {});
@@ -991,7 +1049,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
    */
   #dispatchHeld(): void {
     if (this.#held.length === 0 || this.#state !== "running") return;
-    const places = this.#freePlaces();
+    const places = this.#freePlaces(1);
     let i = 0;
     while (i < places.length && this.#held.length > 0) {
       const running = this.#held[0]!;
@@ -1015,7 +1073,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   /** Names the next held tasks in the started list when few armed ones are left. */
   #arm(): void {
     const places = this.#options.workers * this.#options.concurrency;
-    const batch = Math.max(2 * places, Math.ceil(this.#heldTarget() / 4));
+    const batch = Math.max(2 * places, Math.ceil(this.#heldTarget() / 2));
     if (this.#armed.size + this.#arming.size >= batch / 2) return;
     let added = 0;
     for (const running of this.#held) {
@@ -1029,7 +1087,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       this.#startedDirty.add(running.store);
       added++;
     }
-    if (added > 0 && !this.#flushing) this.#flushing = this.#flushSoon();
+    if (added > 0 && !this.#writingStarted) this.#writingStarted = this.#writeStartedLists();
   }
 
   /** A held task ended or went back: it leaves the started list (the next write drops it). */
@@ -1079,8 +1137,8 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       });
       return;
     }
-    const timeout = r.timeout ?? this.#options.timeout;
-    if (timeout > 0) running.timer = setTimeout(() => this.#abort(running, "timeout"), timeout);
+    // A worker already running all it may waits to start this one until one of them ends.
+    running.waiting = worker.inFlight.size >= this.#options.concurrency;
     worker.run({
       id: r.id,
       name: r.name,
@@ -1089,7 +1147,59 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       attempt: r.attempt,
       queue: r.queue,
     });
+    if (running.waiting) {
+      let waiting = this.#waiting.get(worker);
+      if (!waiting) this.#waiting.set(worker, waiting = []);
+      waiting.push(running);
+      // The task ahead turned out long: take this one back rather than let it wait behind.
+      running.recallTimer = setTimeout(() => {
+        running.recallTimer = null;
+        if (running.waiting && this.#running.get(r.id) === running) worker.recall(r.id);
+      }, RECALL_MS);
+    } else this.#started(running);
+  }
+
+  /** A task came back from a worker unstarted: it is held again, first in line. */
+  #recalled(worker: WorkerHandle, id: string): void {
+    const running = this.#running.get(id);
+    if (!running || !running.waiting || running.worker !== worker) return;
+    const waiting = this.#waiting.get(worker);
+    const at = waiting?.indexOf(running) ?? -1;
+    if (at >= 0) waiting!.splice(at, 1);
+    running.waiting = false;
+    running.worker = null;
+    // It is still named in the started list, so it may start again at once.
+    this.#armed.add(id);
+    this.#held.unshift(running);
+    this.#dispatchHeld();
+  }
+
+  /** A task began to run in its worker: its timeout starts now. */
+  #started(running: Running): void {
+    const r = running.claimed.record;
+    const timeout = r.timeout ?? this.#options.timeout;
+    if (timeout > 0) running.timer = setTimeout(() => this.#abort(running, "timeout"), timeout);
     this.emit("task:start", { record: r });
+  }
+
+  /**
+   * A task of `worker` ended: the next task waiting in that worker starts (the worker starts
+   * them in the order sent, one for each that ends; a waiting task that was aborted ends
+   * without starting another).
+   */
+  #startNextWaiting(worker: WorkerHandle): void {
+    const waiting = this.#waiting.get(worker);
+    const next = waiting?.shift();
+    if (!next) return;
+    next.waiting = false;
+    if (next.recallTimer) clearTimeout(next.recallTimer);
+    next.recallTimer = null;
+    next.startedAt = performance.now();
+    next.claimed = {
+      ...next.claimed,
+      record: next.claimed.record.with({ startedAt: next.store.now() }),
+    };
+    if (this.#running.get(next.claimed.record.id) === next) this.#started(next);
   }
 
   /** Aborts a running task's signal, then terminates its worker after the grace period. */
@@ -1145,6 +1255,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     const id = running.claimed.record.id;
     if (this.#running.get(id) !== running) return;
     this.#running.delete(id);
+    if (running.recallTimer) clearTimeout(running.recallTimer);
     if (running.worker !== null) {
       const ms = performance.now() - running.startedAt;
       this.#taskMs = Number.isFinite(this.#taskMs) ? this.#taskMs + (ms - this.#taskMs) * 0.1 : ms;
@@ -1194,21 +1305,31 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
 
   /**
    * Writes the first outcome at once (a microtask later); outcomes that arrive while that commit
-   * is in flight form the next batch, so batches grow exactly as fast as KV is busy.
+   * is in flight form the next batch, so batches grow exactly as fast as KV is busy. Under load
+   * (`busy`: more tasks claimed than places), it first waits {@linkcode FLUSH_DELAY_MS} for more outcomes:
+   * fewer, larger commits where a result's latency matters less than throughput.
    */
   async #flushSoon(): Promise<void> {
-    await Promise.resolve();
+    await this.#gather();
     await this.#flush();
   }
 
+  /** Waits for more outcomes under load (more tasks claimed than places), else a microtask. */
+  async #gather(): Promise<void> {
+    const places = this.#options.workers * this.#options.concurrency;
+    if (this.#running.size > places && this.#state === "running") {
+      await new Promise((resolve) => setTimeout(resolve, FLUSH_DELAY_MS));
+    } else await Promise.resolve();
+  }
+
   /**
-   * Writes the started list of held tasks when it grew, then pending outcomes, in batches
-   * until none is left. A held task is listed before its outcome is written, so recovery never
-   * mistakes a task that ran for one that did not.
+   * Writes the started list until it is current, on its own path so arming never waits for a
+   * batch of outcomes; the held tasks it names may start once it is written.
    */
-  async #flush(): Promise<void> {
+  async #writeStartedLists(): Promise<void> {
+    await Promise.resolve();
     try {
-      while (this.#pending.length > 0 || this.#startedDirty.size > 0) {
+      while (this.#startedDirty.size > 0) {
         for (const store of [...this.#startedDirty]) {
           this.#startedDirty.delete(store);
           const list = [...this.#startedHeld.get(store) ?? []];
@@ -1225,7 +1346,17 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
             if (this.#state === "stopped") return;
           }
         }
-        if (this.#pending.length === 0) continue;
+      }
+    } finally {
+      this.#writingStarted = null;
+    }
+  }
+
+  /** Writes pending outcomes in batches until none is left. */
+  async #flush(): Promise<void> {
+    try {
+      for (let round = 0; this.#pending.length > 0; round++) {
+        if (round > 0) await this.#gather();
         const batch = this.#pending.splice(0, this.#pending.length);
         const stores = new Map<Store, Outcome[]>();
         for (const o of batch) {

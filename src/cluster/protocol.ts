@@ -16,8 +16,11 @@
 
 /** What the supervisor sends to a worker. */
 export type ToWorker =
-  /** First message: the task modules to import, once. */
-  | { type: "init"; modules: string[]; name: string }
+  /**
+   * First message: the task modules to import, once. `concurrency` is the most tasks it runs at
+   * once; more wait in its own queue and start in the order sent (none: no limit).
+   */
+  | { type: "init"; modules: string[]; name: string; concurrency?: number }
   /** Run one task. `args` is a JSON array. */
   | {
     type: "run";
@@ -29,7 +32,12 @@ export type ToWorker =
     queue: string;
   }
   /** Abort a running task's `AbortSignal` (timeout or cancel). */
-  | { type: "abort"; id: string; reason: "timeout" | "cancel" | "shutdown" };
+  | { type: "abort"; id: string; reason: "timeout" | "cancel" | "shutdown" }
+  /**
+   * Give back a task that still waits in the worker (it sits behind a long one): the worker
+   * answers `recalled` if it had not started it, and nothing if it had.
+   */
+  | { type: "recall"; id: string };
 
 /** An error as it crosses the worker boundary and is stored on the task. */
 export interface ErrorInfo {
@@ -54,6 +62,8 @@ export type FromWorker =
    * fires `close` on the parent's `Worker`, so this is how the supervisor learns of it.
    */
   | { type: "closing"; code: number }
+  /** A task given back by `recall` before it started. */
+  | { type: "recalled"; id: string }
   /** A task ended. `result` is JSON text (`"null"` for undefined). */
   | { type: "done"; id: string; ok: true; result: string; heap: number }
   | { type: "done"; id: string; ok: false; error: ErrorInfo; heap: number };

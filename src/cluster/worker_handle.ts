@@ -69,6 +69,8 @@ export interface WorkerExitEvent {
 /** The events of a {@linkcode WorkerHandle}, by name, with their `CustomEvent` detail. */
 export interface WorkerHandleEventMap {
   "task:done": TaskDoneEvent;
+  /** A task given back by {@linkcode WorkerHandle.recall} before it started. */
+  "task:recalled": { id: string };
   "task:progress": TaskProgressEvent;
   "worker:exit": WorkerExitEvent;
 }
@@ -77,6 +79,13 @@ export interface WorkerHandleEventMap {
 export interface WorkerHandleOptions {
   /** Task modules (paths or URLs) the worker imports on start. */
   modules: string[];
+  /**
+   * The most tasks the worker runs at once; tasks sent beyond that wait in the worker and start
+   * in the order sent, as earlier ones end (the supervisor sends the next task early, so no
+   * round trip separates two short tasks).
+   * @default no limit
+   */
+  concurrency?: number;
   /**
    * The worker's entry module.
    * @default {new URL("./worker_main.ts", import.meta.url)}
@@ -129,6 +138,7 @@ export class WorkerHandle extends EventTarget {
   readonly exited: Promise<WorkerExitEvent>;
 
   #modules: string[];
+  #concurrency: number | undefined;
   #entry: URL;
   #worker: Worker | undefined;
   #state: WorkerState | "new" = "new";
@@ -159,6 +169,7 @@ export class WorkerHandle extends EventTarget {
     this.generation = generation;
     this.name = `kvq-w${slot}.g${generation}`;
     this.#modules = [...options.modules];
+    this.#concurrency = options.concurrency;
     this.#entry = options.entry ?? defaultEntry();
     this.exited = new Promise((resolve) => this.#resolveExited = resolve);
   }
@@ -236,7 +247,12 @@ export class WorkerHandle extends EventTarget {
       signal.addEventListener("abort", onAbort, { once: true });
       void this.exited.then(() => signal.removeEventListener("abort", onAbort));
     }
-    this.#post({ type: "init", modules: this.#modules, name: this.name });
+    this.#post({
+      type: "init",
+      modules: this.#modules,
+      name: this.name,
+      ...(this.#concurrency !== undefined ? { concurrency: this.#concurrency } : {}),
+    });
     return ready;
   }
 
@@ -266,6 +282,17 @@ export class WorkerHandle extends EventTarget {
   abort(id: string, reason: AbortReason): boolean {
     if (!this.#inFlight.has(id) || this.#state === "exited") return false;
     this.#post({ type: "abort", id, reason });
+    return true;
+  }
+
+  /**
+   * Asks for a task back that waits in the worker and has not started. `"task:recalled"` follows
+   * if it had not; if it had, its `"task:done"` comes as usual. Returns false if the task is not
+   * in flight here.
+   */
+  recall(id: string): boolean {
+    if (!this.#inFlight.has(id) || this.#state === "exited") return false;
+    this.#post({ type: "recall", id });
     return true;
   }
 
@@ -333,6 +360,15 @@ export class WorkerHandle extends EventTarget {
         const detail: TaskProgressEvent = { id: message.id, fraction: message.fraction };
         if (message.message !== undefined) detail.message = message.message;
         this.#emit("task:progress", detail);
+        return;
+      }
+      case "recalled": {
+        if (!this.#inFlight.delete(message.id)) return;
+        if (this.#inFlight.size === 0 && this.#state === "busy") this.#state = "idle";
+        this.#emit("task:recalled", { id: message.id });
+        if (this.#inFlight.size === 0 && this.#state === "draining") {
+          this.#kill("terminated", { detail: "recycled" });
+        }
         return;
       }
       case "done": {

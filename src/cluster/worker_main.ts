@@ -48,6 +48,9 @@ export function serveWorker(): void {
   const scope = globalThis as unknown as WorkerScope;
   const post = (message: FromWorker) => scope.postMessage(message);
   const running = new Map<string, Running>();
+  /** Tasks sent while `limit` ran already: they start in order as others end. */
+  const waiting: RunMessage[] = [];
+  let limit = Infinity;
   let tasks: Map<string, TaskFunction> | undefined;
   let initialised = false;
 
@@ -59,6 +62,9 @@ export function serveWorker(): void {
       case "init":
         if (initialised) return;
         initialised = true;
+        if (Number.isSafeInteger(message.concurrency) && message.concurrency! > 0) {
+          limit = message.concurrency!;
+        }
         nameThread(message.name);
         loadTaskModules(message.modules).then(
           (loaded) => {
@@ -69,9 +75,33 @@ export function serveWorker(): void {
         );
         return;
       case "run":
-        void runTask(message);
+        if (running.size < limit) void runTask(message);
+        else waiting.push(message);
         return;
+      case "recall": {
+        const at = waiting.findIndex((w) => w.id === message.id);
+        if (at < 0) return; // it started: its end comes as usual
+        waiting.splice(at, 1);
+        post({ type: "recalled", id: message.id });
+        return;
+      }
       case "abort": {
+        const at = waiting.findIndex((w) => w.id === message.id);
+        if (at >= 0) {
+          // Never started: it ends here.
+          waiting.splice(at, 1);
+          const error = message.reason === "timeout"
+            ? new TaskTimeoutError(`Task ${message.id} timed out`)
+            : new TaskCancelledError(`Task ${message.id} was cancelled before it started`);
+          post({
+            type: "done",
+            id: message.id,
+            ok: false,
+            error: toErrorInfo(error),
+            heap: heapUsed(),
+          });
+          return;
+        }
         const task = running.get(message.id);
         if (task === undefined || task.controller.signal.aborted) return;
         task.controller.abort(
@@ -142,6 +172,8 @@ export function serveWorker(): void {
     }
     if (task.pending !== undefined) post(task.pending);
     post(reply);
+    const next = waiting.shift();
+    if (next !== undefined) void runTask(next);
   }
 }
 

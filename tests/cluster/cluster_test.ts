@@ -242,3 +242,30 @@ test("Cluster with prefetch 0 holds no task ahead of its workers", async () => {
     queue.close();
   }
 });
+
+test("Cluster never leaves a task waiting behind a long one while another worker is free", async () => {
+  using dir = tempDir();
+  const queue = await openQueue({ kv: dir.kv });
+  const cluster = new Cluster({ kv: dir.kv, tasks: [CLUSTER_TASKS], workers: 2, heartbeat: 200 });
+  try {
+    await cluster.start();
+    // Short tasks first, so the cluster learns they are short and sends them ahead.
+    const warm = await queue.enqueueMany(
+      Array.from({ length: 200 }, (_, i) => ({ func: "add", args: [i, 1] })),
+    );
+    await queue.wait(warm.at(-1)!.id, { wait: 10_000 });
+    const long = await queue.enqueue({ func: "hang", maxAttempts: 1 });
+    await cluster.once("task:start", (e) => e.record.id === long.id);
+    const short = await queue.enqueueMany(
+      Array.from({ length: 300 }, (_, i) => ({ func: "add", args: [i, 2] })),
+    );
+    for (const t of short) {
+      const r = await queue.wait(t.id, { wait: 10_000 });
+      assert.equal(r.state, "succeeded", `${t.id} is ${r.state}`);
+    }
+    assert.equal((await queue.fetch(long.id))!.state, "running");
+  } finally {
+    await cluster.stop({ grace: 0 });
+    queue.close();
+  }
+});

@@ -283,3 +283,36 @@ test("WorkerHandle validates its slot and refuses to run before start", () => {
   assert.ok(worker.name.length <= 15);
   assert.throws(() => worker.run(request("add")), /new/);
 });
+
+test("WorkerHandle with concurrency 1 keeps tasks sent early waiting in the worker, in order, and an aborted waiting task ends without running", async () => {
+  const worker = new WorkerHandle(1, 1, { modules: [TASKS], concurrency: 1 });
+  await worker.start();
+  try {
+    const ends: string[] = [];
+    worker.on("task:done", (done) => ends.push(done.id));
+    // The first task waits for its signal; the others are sent while it runs.
+    const first = request("waitAbort");
+    const second = request("echo", ["second"]);
+    const third = request("echo", ["third"]);
+    const firstDone = runTask(worker, first);
+    const secondDone = runTask(worker, second);
+    const thirdDone = runTask(worker, third);
+    assert.equal(worker.inFlight.size, 3);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(ends, [], "nothing may start while the first task runs");
+    // Aborting a task that waits in the worker ends it at once, without running it.
+    worker.abort(second.id, "cancel");
+    const cancelled = await secondDone;
+    assert.equal(cancelled.ok, false);
+    assert.equal(!cancelled.ok && cancelled.error.name, "TaskCancelledError");
+    assert.deepEqual(ends, [second.id]);
+    worker.abort(first.id, "cancel");
+    assert.equal((await firstDone).ok, false);
+    const last = await thirdDone;
+    assert.deepEqual(last.ok && JSON.parse(last.result), ["third"]);
+    assert.deepEqual(ends, [second.id, first.id, third.id]);
+    assert.equal(worker.state, "idle");
+  } finally {
+    await worker.terminate();
+  }
+});
