@@ -850,7 +850,9 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     try {
       do {
         this.#dirty = false;
-        await this.#promote();
+        // Ready tasks first, delayed ones after: a task that is ready now should not wait for
+        // the reads that arm the delay timer. A promotion signals a change, which runs this
+        // loop again to claim what it promoted.
         this.#dispatchHeld();
         let places = this.#claimPlaces();
         let claimedAny = false;
@@ -901,6 +903,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
           places = this.#claimPlaces();
         }
         if (claimedAny && places.workers.length > 0) this.#dirty = true;
+        if (this.#state === "running") await this.#promote();
         if (
           !claimedAny && this.#options.burst && this.#running.size === 0 &&
           this.#pending.length === 0 && this.#writingStarted === null
