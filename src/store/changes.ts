@@ -68,22 +68,13 @@ export class ChangeFeed {
   notifyLocal(): void {
     for (const feed of localBuses.get(this.#location.location) ?? []) feed.#fire();
     const signal = signalFile(this.#location);
-    if (signal) {
-      try {
-        writeFileSync(signal.file, "");
-      } catch {
-        try {
-          mkdirSync(signal.dir, { recursive: true });
-          writeFileSync(signal.file, "");
-        } catch {
-          // a read-only folder: other processes will see the change at their next heartbeat
-        }
-      }
-    }
+    if (signal) touchSoon(signal);
   }
 
   /** Stops every source. */
   close(): void {
+    const signal = signalFile(this.#location);
+    if (signal) touchNow(signal.file);
     this.#closed = true;
     this.#listeners.clear();
     this.#stop();
@@ -172,6 +163,56 @@ export function signalFile(location: KvLocation): { dir: string; file: string } 
   if (!location.path) return null;
   const dir = join(dirname(location.path), `.${basename(location.path)}.kvq-signal`);
   return { dir, file: join(dir, `touched-${process.pid}`) };
+}
+
+/**
+ * The most often a process touches its signal file, in ms. The first commit after a quiet spell
+ * touches it at once (the latency that matters); the commits of a busy spell share one touch
+ * per interval, each a file open on the main thread.
+ */
+const TOUCH_EVERY_MS = 2;
+
+/** Per signal file: when it was last touched (performance.now) and the trailing touch due. */
+const touches = new Map<string, { at: number; timer: ReturnType<typeof setTimeout> | null }>();
+
+function touchSoon(signal: { dir: string; file: string }): void {
+  let t = touches.get(signal.file);
+  if (!t) touches.set(signal.file, t = { at: -Infinity, timer: null });
+  if (t.timer !== null) return; // the trailing touch covers this commit
+  const since = performance.now() - t.at;
+  if (since >= TOUCH_EVERY_MS) {
+    touch(signal);
+    return;
+  }
+  const state = t;
+  state.timer = setTimeout(() => {
+    state.timer = null;
+    touch(signal);
+  }, TOUCH_EVERY_MS - since);
+}
+
+/** Writes a trailing touch now, if one is due (a store closing). */
+function touchNow(file: string): void {
+  const t = touches.get(file);
+  if (t?.timer == null) return;
+  clearTimeout(t.timer);
+  t.timer = null;
+  touch({ dir: dirname(file), file });
+}
+
+function touch(signal: { dir: string; file: string }): void {
+  const t = touches.get(signal.file);
+  if (t) t.at = performance.now();
+  try {
+    writeFileSync(signal.file, "");
+  } catch {
+    try {
+      mkdirSync(signal.dir, { recursive: true });
+      writeFileSync(signal.file, "");
+    } catch {
+      // a read-only folder: other processes will see the change at their next heartbeat
+    }
+  }
 }
 
 /** Signal files untouched this long belong to processes long gone. */
