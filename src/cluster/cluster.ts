@@ -35,6 +35,7 @@ import { nextDelayedAt, promoteDue } from "../store/promote.ts";
 import { fireDueSchedules, nextScheduleAt } from "../schedule/fire.ts";
 import {
   listLeases,
+  lostLeases,
   readStarted,
   releaseTasks,
   requeueLost,
@@ -874,6 +875,8 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
             s.held.push(places.held[i]!);
           });
           const exhausted: number[] = [];
+          /** Held tasks claimed in this round, per queue, to interleave by weight. */
+          const heldNow = new Map<number, Claimed[]>();
           for (const [q, { workers, held }] of share) {
             const store = this.#stores[q]!;
             const claimed = await claimTasks(store, {
@@ -888,14 +891,27 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
             }
             if (this.#state !== "running") {
               // A stop began while claiming: give these back rather than start them.
-              if (claimed.length > 0) {
-                await releaseTasks(store, claimed).catch((e) => this.#report(e, "release"));
+              heldNow.set(q, claimed);
+              for (const [i, list] of heldNow) {
+                if (list.length === 0) continue;
+                await releaseTasks(this.#stores[i]!, list).catch((e) => this.#report(e, "release"));
               }
               return;
             }
-            for (const c of claimed) {
-              if (c.held) this.#hold(store, c);
-              else this.#dispatch(store, c);
+            heldNow.set(q, claimed.filter((c) => c.held));
+            for (const c of claimed) if (!c.held) this.#dispatch(store, c);
+          }
+          // Hold them in the queues' weighted turn order, so they start in proportion too.
+          const taken = new Map<number, number>();
+          for (let left = true; left;) {
+            left = false;
+            for (const q of this.#turns) {
+              const k = taken.get(q) ?? 0;
+              const c = heldNow.get(q)?.[k];
+              if (c === undefined) continue;
+              taken.set(q, k + 1);
+              left = true;
+              this.#hold(this.#stores[q]!, c);
             }
           }
           open = open.filter((q) => !exhausted.includes(q));
@@ -1098,6 +1114,16 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     this.#startedHeld.get(store)?.delete(id);
     this.#armed.delete(id);
     this.#arming.delete(id);
+  }
+
+  /** A held task whose lease another cluster took: it is no longer ours to run or write. */
+  #dropHeld(id: string): void {
+    const running = this.#running.get(id);
+    if (!running || running.worker !== null) return;
+    this.#running.delete(id);
+    const at = this.#held.indexOf(running);
+    if (at >= 0) this.#held.splice(at, 1);
+    this.#forgetHeld(running.store, id);
   }
 
   /** Gives held tasks back to `ready` (a stop began). */
@@ -1335,12 +1361,28 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       while (this.#startedDirty.size > 0) {
         for (const store of [...this.#startedDirty]) {
           this.#startedDirty.delete(store);
-          const list = [...this.#startedHeld.get(store) ?? []];
+          // The tasks armed in this write must still be ours: a cluster that was paused (say
+          // SIGSTOP) past the lease timeout finds its held tasks handed back and run elsewhere.
+          // Each write checks at most as many leases as a commit may check; the rest follow.
+          const all = [...this.#startedHeld.get(store) ?? []];
+          const pending = all.filter((id) => this.#arming.has(id));
+          const batch = pending.slice(0, store.handle.maxChecks);
+          const later = new Set(pending.slice(batch.length));
+          const list = all.filter((id) => !later.has(id));
+          const claims = batch.map((id) => this.#running.get(id)?.claimed).filter((c) =>
+            c !== undefined
+          );
           try {
-            await writeStarted(store, this.id, list);
-            for (const id of list) {
-              if (this.#arming.delete(id)) this.#armed.add(id);
+            const written = await writeStarted(store, this.id, list, claims);
+            if (written) {
+              for (const id of batch) {
+                if (this.#arming.delete(id)) this.#armed.add(id);
+              }
+            } else {
+              // Drop the lost ones; the others are written again.
+              for (const id of await lostLeases(store, claims)) this.#dropHeld(id);
             }
+            if (!written || later.size > 0) this.#startedDirty.add(store);
             this.#dispatchHeld();
           } catch (error) {
             this.#report(error as Error, "storing results");

@@ -13,6 +13,7 @@ import { addStateCounts, CountDeltas } from "./counters.ts";
 import { getRecord } from "./get.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
+import { KV_MAX_GET_MANY } from "./limits.ts";
 import { addFinishedRecord, planFinish } from "./finish.ts";
 
 /** A lease as listed. */
@@ -105,18 +106,41 @@ export async function requeueLost(
   return out;
 }
 
-/** Writes the ids of the held tasks cluster `clusterId` has started (see `keys.started`). */
+/**
+ * Writes the ids of the held tasks cluster `clusterId` has started or may start (see
+ * `keys.started`), checking that the leases of `verify` are still as claimed. Returns false,
+ * writing nothing, when one of them is not (see {@linkcode lostLeases}).
+ */
 export async function writeStarted(
   store: Store,
   clusterId: string,
   ids: Iterable<string>,
-): Promise<void> {
+  verify: readonly Claimed[] = [],
+): Promise<boolean> {
   const list = [...ids];
   const key = store.keys.started(clusterId);
   const atomic = store.kv.atomic();
+  for (const c of verify) {
+    atomic.check({ key: store.keys.lease(c.record.id), versionstamp: c.versionstamp });
+  }
   if (list.length === 0) atomic.delete(key);
   else atomic.set(key, encoder.encode(JSON.stringify(list)));
-  await commitAtomic(atomic);
+  return (await commitAtomic(atomic)).ok;
+}
+
+/** The ids among `claimed` whose lease is no longer the one their claim wrote. */
+export async function lostLeases(store: Store, claimed: readonly Claimed[]): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < claimed.length; i += KV_MAX_GET_MANY) {
+    const part = claimed.slice(i, i + KV_MAX_GET_MANY);
+    const leases = await store.kv.getMany(part.map((c) => store.keys.lease(c.record.id)), {
+      consistency: "strong",
+    });
+    part.forEach((c, j) => {
+      if (leases[j]!.versionstamp !== c.versionstamp) out.push(c.record.id);
+    });
+  }
+  return out;
 }
 
 /**

@@ -5,6 +5,7 @@ import { completeTasks } from "../../src/store/complete.ts";
 import { CountDeltas } from "../../src/store/counters.ts";
 import {
   listLeases,
+  lostLeases,
   readStarted,
   releaseTasks,
   requeueLost,
@@ -125,4 +126,29 @@ test("CountDeltas sums each counter once per commit", () => {
   const c = new CountDeltas().add(["a"]).add(["a"], 2).add(["b"]).move("queued", "running");
   assert.deepEqual([...c.others.values()].map((o) => [o.key, o.n]), [[["a"], 3], [["b"], 1]]);
   assert.deepEqual(c.deltas, { queued: -1, running: 1 });
+});
+
+test("writeStarted() refuses to arm a held task whose lease another cluster took, and lostLeases() names it", async () => {
+  await using t = await tempQueue();
+  const store = t.queue.store;
+  await t.queue.enqueueMany(Array.from({ length: 2 }, (_, i) => ({ func: "add", args: [i, 1] })));
+  const [kept, taken] = await claimTasks(store, {
+    cluster: "paused",
+    workers: ["w", "w"],
+    held: [true, true],
+  });
+  // The cluster was paused past its lease timeout: another one handed the task back.
+  await requeueLost(store, (await listLeases(store)).filter((l) => l.id === taken!.record.id), {
+    maxAttempts: 3,
+    reason: "gone",
+    started: new Set(),
+  });
+  assert.equal(
+    await writeStarted(store, "paused", [kept!.record.id, taken!.record.id], [kept!, taken!]),
+    false,
+  );
+  assert.equal((await store.kv.get(store.keys.started("paused"))).versionstamp, null);
+  assert.deepEqual(await lostLeases(store, [kept!, taken!]), [taken!.record.id]);
+  assert.equal(await writeStarted(store, "paused", [kept!.record.id], [kept!]), true);
+  assert.deepEqual([...(await readStarted(store, "paused"))!], [kept!.record.id]);
 });
