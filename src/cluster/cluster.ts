@@ -31,7 +31,7 @@ import { pruneStats } from "../store/stats.ts";
 import { cancelRequests, dropStaleCancels } from "../store/cancel.ts";
 import { type Claimed, claimTasks } from "../store/claim.ts";
 import { completeTasks, type Outcome } from "../store/complete.ts";
-import { nextDelayedAt, promoteDue } from "../store/promote.ts";
+import { promoteAndPeek } from "../store/promote.ts";
 import { fireDueSchedules, nextScheduleAt } from "../schedule/fire.ts";
 import {
   listLeases,
@@ -322,7 +322,12 @@ export interface ClusterStat extends HeartbeatInfo {
 
 const encoder = new TextEncoder();
 
-/** The most often the delayed and schedule indexes are read while busy, in ms. */
+/**
+ * The most often the delayed and schedule indexes are read, and due tasks promoted, in ms. Each
+ * promotion is a commit and a wake: tasks coming due a millisecond apart are promoted a few at
+ * a time (measured, 20,000 tasks over 30 s: a third less CPU than a 2 ms gap, lateness p50 up
+ * from 3 to 6 ms).
+ */
 const PROMOTE_EVERY_MS = 5;
 
 /**
@@ -978,14 +983,15 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   async #promote(): Promise<void> {
     // Under load every commit wakes the pump; the delayed and schedule indexes need reading only
     // when a timer or doorbell says something is due, or every few milliseconds for entries
-    // another process added (a trailing wake makes sure those are seen).
+    // another process added (a trailing wake makes sure those are seen). Tasks coming due a
+    // millisecond apart are promoted together, at most every PROMOTE_EVERY_MS.
     const now = performance.now();
-    if (!this.#promoteDue && now - this.#promotedAt < PROMOTE_EVERY_MS) {
+    if (now - this.#promotedAt < PROMOTE_EVERY_MS) {
       if (!this.#promoteTrailing) {
         this.#promoteTrailing = setTimeout(() => {
           this.#promoteTrailing = null;
           this.#wake();
-        }, PROMOTE_EVERY_MS);
+        }, PROMOTE_EVERY_MS - (now - this.#promotedAt));
       }
       return;
     }
@@ -993,17 +999,17 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     this.#promotedAt = now;
     let earliest = Infinity;
     for (const store of this.#stores) {
-      let next = await nextDelayedAt(store);
+      // One batch per pump round: tasks keep coming due, and chasing them here would keep
+      // the ones just promoted from being claimed. The next round promotes the rest.
+      const { promoted, nextAt } = await promoteAndPeek(store, {
+        onCorrupt: (e) => this.#report(e, "promote"),
+      });
+      let next = nextAt;
       if (next !== null && next <= store.now()) {
-        // One batch per pump round: tasks keep coming due, and chasing them here would keep
-        // the ones just promoted from being claimed. The next round promotes the rest.
-        const n = await promoteDue(store, { onCorrupt: (e) => this.#report(e, "promote") });
-        next = await nextDelayedAt(store);
-        // (n === 0: another cluster won them; their promotion wakes us again.)
-        if (n > 0 && next !== null && next <= store.now()) {
+        if (promoted > 0) {
           this.#promoteDue = true;
           this.#dirty = true;
-        }
+        } else next = store.now() + PROMOTE_EVERY_MS; // lost a race: look again shortly
       }
       if (next !== null) earliest = Math.min(earliest, next);
       let slot = await nextScheduleAt(store);

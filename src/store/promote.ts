@@ -25,17 +25,47 @@ export async function promoteDue(
   store: Store,
   options: { limit?: number; onCorrupt?: (error: Error) => void } = {},
 ): Promise<number> {
+  return (await promoteAndPeek(store, options)).promoted;
+}
+
+/** What {@linkcode promoteAndPeek} did and saw. */
+export interface PromoteResult {
+  /** How many tasks became queued. */
+  promoted: number;
+  /**
+   * When the next delayed task is due: a time in the past when more were due than one batch
+   * takes; null when none waits.
+   */
+  nextAt: number | null;
+}
+
+/**
+ * Promotes a batch of due delayed tasks and reads when the next one is due, in one list of
+ * the delayed index (a cluster does this on every wake while tasks come due).
+ */
+export async function promoteAndPeek(
+  store: Store,
+  options: { limit?: number; onCorrupt?: (error: Error) => void } = {},
+): Promise<PromoteResult> {
   const now = store.now();
   // Each promotion checks two keys (the delayed entry and the record).
   const limit = Math.max(1, Math.min(options.limit ?? 100, Math.floor(store.handle.maxChecks / 2)));
   const entries: Deno.KvEntry<unknown>[] = [];
+  let nextAt: number | null = null;
   for await (
-    const e of store.kv.list({
-      start: store.keys.delayedPrefix,
-      end: [...store.keys.delayedPrefix, now + 1],
-    }, { limit, consistency: "strong" })
-  ) entries.push(e);
-  if (entries.length === 0) return 0;
+    const e of store.kv.list({ prefix: store.keys.delayedPrefix }, {
+      limit: limit + 1,
+      consistency: "strong",
+    })
+  ) {
+    const at = e.key[e.key.length - 2] as number;
+    if (at > now || entries.length === limit) {
+      nextAt = at;
+      break;
+    }
+    entries.push(e);
+  }
+  if (entries.length === 0) return { promoted: 0, nextAt };
   const ids = entries.map((e) => e.key[e.key.length - 1] as string);
   const records: Deno.KvEntryMaybe<unknown>[] = [];
   for (let i = 0; i < ids.length; i += KV_MAX_GET_MANY) {
@@ -79,7 +109,8 @@ export async function promoteDue(
   }
   addStateCounts(atomic, store, counts);
   const result = await commitAtomic(atomic);
-  if (!result.ok) return 0; // another cluster promoted them first
+  // Another cluster promoted them first: look again (its promotion signals a change).
+  if (!result.ok) return { promoted: 0, nextAt: now };
   if (promoted > 0) store.changes.notifyLocal();
-  return promoted;
+  return { promoted, nextAt };
 }
