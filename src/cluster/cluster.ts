@@ -1301,10 +1301,14 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     const r = claimed.record;
     let outcome: Outcome;
     if (running.cancelled && !result.ok) {
+      const started = running.worker !== null && !running.waiting;
       outcome = {
         kind: "cancelled",
         claimed,
-        error: { name: "TaskCancelledError", message: "Cancelled while running" },
+        error: {
+          name: "TaskCancelledError",
+          message: started ? "Cancelled while running" : "Cancelled before it started",
+        },
       };
     } else if (result.ok) {
       outcome = { kind: "success", claimed, resultJson: result.result };
