@@ -12,6 +12,8 @@
 import { spawn } from "node:child_process";
 import process from "node:process";
 import { runtime } from "../runtime/mod.ts";
+import { delay } from "../runtime/delay.ts";
+import { listenStopSignals } from "./stop_signals.ts";
 
 /** The exit code a cluster host uses to ask for a restart. */
 export const RECYCLE_EXIT_CODE = 75;
@@ -24,8 +26,25 @@ export function isSentinelChild(): boolean {
   return process.env[SENTINEL_CHILD_ENV] === "1";
 }
 
-/** In a sentinel's child: exit at once when the sentinel goes away. */
-export function exitWithParent(): void {
+/** What a sentinel writes to its child's stdin to ask for a graceful stop. */
+const STOP_LINE = "stop\n";
+
+/**
+ * In a sentinel's child: exit at once when the sentinel goes away, and call `onStop` when the
+ * sentinel asks for a graceful stop. The request comes over the stdin pipe rather than as a
+ * signal, so a child that also got the signal itself (a terminal's Ctrl-C reaches the whole
+ * process group) sees one request, not two.
+ */
+export function followParent(onStop: () => void): void {
+  let text = "";
+  process.stdin.setEncoding("utf8");
+  process.stdin.on("data", (chunk: string) => {
+    text = (text + chunk).slice(-64);
+    if (text.includes(STOP_LINE)) {
+      text = "";
+      onStop();
+    }
+  });
   process.stdin.on("end", () => process.exit(1));
   process.stdin.on("close", () => process.exit(1));
   process.stdin.on("error", () => process.exit(1));
@@ -35,38 +54,43 @@ export function exitWithParent(): void {
 /**
  * Runs `args` (the same CLI command) as a child, restarting it on a recycle exit or a crash.
  * Resolves with the child's final exit code.
+ *
+ * The first SIGINT or SIGTERM asks the child to stop gracefully; one sent again later kills it
+ * and exits 130 at once (see {@linkcode listenStopSignals} for what counts as "again").
  */
 export async function runSentinel(entry: string, args: string[]): Promise<number> {
   const { cmd, args: base } = runtime.selfCommand(entry);
-  let stopping = false;
+  const stopping = new AbortController();
   let child: ReturnType<typeof spawn> | null = null;
   let crashes = 0;
-  // `process.kill(pid)`, not `child.kill()`: after `child.kill(signal)`, Deno's node:child_process
-  // reports the exit as killed by that signal even when the child handled it and exited 0.
-  const signalChild = (signal: NodeJS.Signals) => {
-    if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    try {
-      process.kill(child.pid, signal);
-    } catch {
-      // it has just exited
-    }
-  };
-  const forward = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      signalChild("SIGKILL");
+  const alive = () =>
+    child?.pid !== undefined && child.exitCode === null && child.signalCode === null;
+  using _signals = listenStopSignals({
+    onStop() {
+      stopping.abort();
+      if (alive()) child!.stdin?.write(STOP_LINE);
+    },
+    onForce() {
+      // `process.kill(pid)`, not `child.kill()`: after `child.kill(signal)`, Deno's
+      // node:child_process reports the exit as killed by that signal.
+      if (alive()) {
+        try {
+          process.kill(child!.pid!, "SIGKILL");
+        } catch {
+          // it has just exited
+        }
+      }
       process.exit(130);
-    }
-    stopping = true;
-    signalChild(signal);
-  };
-  process.on("SIGINT", () => forward("SIGINT"));
-  process.on("SIGTERM", () => forward("SIGTERM"));
-  while (true) {
+    },
+  });
+  while (!stopping.signal.aborted) {
     const startedAt = Date.now();
     child = spawn(cmd, [...base, ...args], {
       stdio: ["pipe", "inherit", "inherit"],
       env: { ...process.env, [SENTINEL_CHILD_ENV]: "1" },
     });
+    // A child that exits while a stop request is being written closes the pipe under it.
+    child.stdin?.on("error", () => {});
     const code = await new Promise<number>((resolve) => {
       child!.on("exit", (code, signal) => resolve(code ?? (signal === "SIGKILL" ? 137 : 1)));
       child!.on("error", (error) => {
@@ -74,7 +98,7 @@ export async function runSentinel(entry: string, args: string[]): Promise<number
         resolve(1);
       });
     });
-    if (stopping) return code;
+    if (stopping.signal.aborted) return code;
     if (code === RECYCLE_EXIT_CODE) {
       console.error("kvq: sentinel: recycling the cluster host");
       continue;
@@ -89,6 +113,11 @@ export async function runSentinel(entry: string, args: string[]): Promise<number
     }
     const wait = Math.min(30_000, 500 * 2 ** crashes);
     console.error(`kvq: sentinel: the cluster host exited with ${code}; restarting in ${wait} ms`);
-    await new Promise((resolve) => setTimeout(resolve, wait));
+    try {
+      await delay(wait, { signal: stopping.signal });
+    } catch {
+      return code;
+    }
   }
+  return 0;
 }

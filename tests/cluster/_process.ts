@@ -45,13 +45,26 @@ export interface Kvq {
   stop(signal?: NodeJS.Signals): Promise<Exit>;
 }
 
+/** Options for {@linkcode startKvq}. */
+export interface StartKvqOptions {
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+  /**
+   * Start it as the leader of a process group of its own, so a test can signal the whole group
+   * as a terminal's Ctrl-C or systemd's `KillMode=control-group` does.
+   * @default {false}
+   */
+  group?: boolean;
+}
+
 /** Starts `kvq ...args` (`deno run -A main.ts` on Deno, `bun main.ts` on Bun) at the repo root. */
-export function startKvq(args: string[], env: Record<string, string> = {}): Kvq {
+export function startKvq(args: string[], options: StartKvqOptions = {}): Kvq {
   const [cmd, base] = isDeno ? [Deno.execPath(), ["run", "-A", MAIN]] : [process.execPath, [MAIN]];
   const child = spawn(cmd, [...base, ...args], {
     cwd: ROOT,
     stdio: ["pipe", "pipe", "pipe"],
-    env: { ...process.env, NO_COLOR: "1", ...env },
+    env: { ...process.env, NO_COLOR: "1", ...options.env },
+    detached: options.group === true,
   });
   let text = "";
   const waiters = new Set<{ pattern: RegExp; resolve(line: string): void }>();
@@ -104,8 +117,12 @@ export function startKvq(args: string[], env: Record<string, string> = {}): Kvq 
 }
 
 /** Starts `kvq cluster` on `kv` and resolves once it reports it is running. */
-export async function startCluster(kv: string, args: string[]): Promise<Kvq> {
-  const kvq = startKvq(["cluster", "--kv", kv, "--tasks", CLUSTER_TASKS, ...args]);
+export async function startCluster(
+  kv: string,
+  args: string[],
+  options: StartKvqOptions = {},
+): Promise<Kvq> {
+  const kvq = startKvq(["cluster", "--kv", kv, "--tasks", CLUSTER_TASKS, ...args], options);
   await kvq.line(/^kvq: cluster \S+ .*workers/);
   return kvq;
 }

@@ -9,12 +9,13 @@ import { type Command, intOption, UsageError } from "../command.ts";
 import { secretsOf } from "../_common.ts";
 import { Cluster, type ClusterOptions } from "../../cluster/cluster.ts";
 import {
-  exitWithParent,
+  followParent,
   isSentinelChild,
   RECYCLE_EXIT_CODE,
   runSentinel,
 } from "../../cluster/sentinel.ts";
 import { runtime } from "../../runtime/mod.ts";
+import { listenStopSignals } from "../../cluster/stop_signals.ts";
 import { KvHandle } from "../../store/store.ts";
 import { startClusterDashboard } from "./dashboard.ts";
 import { DEFAULT_RETRY } from "../../task/backoff.ts";
@@ -69,7 +70,10 @@ export const clusterCommand: Command = {
   --dashboard H:P      serve the web dashboard too (token: KVQ_DASHBOARD_TOKEN; see kvq dashboard)
   --dashboard-read-only  serve it without actions
 
-A second SIGINT exits at once; the tasks it ran come back through lease recovery.`,
+SIGINT or SIGTERM stops gracefully: running tasks finish within --grace, the rest go back to the
+queue, exit 0. One Ctrl-C reaches every process of the group: a signal within a second of the
+first is the same request. One sent later exits at once; its tasks come back through lease
+recovery.`,
   async run(ctx) {
     const tasks = (ctx.values.tasks as string[] | undefined) ?? [];
     if (tasks.length === 0) {
@@ -104,7 +108,19 @@ A second SIGINT exits at once; the tasks it ran come back through lease recovery
     if (!runtime.terminateStopsCpu && !isSentinelChild() && ctx.values["no-sentinel"] !== true) {
       return await runSentinel(ctx.entry, ctx.argv);
     }
-    if (isSentinelChild()) exitWithParent();
+    // The first SIGINT/SIGTERM (or the sentinel's stop request) stops gracefully; one sent again
+    // later exits at once. Listening starts before the KV opens, so no early signal is lost.
+    let started: Cluster | null = null;
+    let stopRequested = false;
+    using signals = listenStopSignals({
+      onStop() {
+        stopRequested = true;
+        ctx.err("kvq: stopping: finishing running tasks (signal again to exit at once)");
+        void started?.stop();
+      },
+      onForce: () => process.exit(130),
+    });
+    if (isSentinelChild()) followParent(() => signals.stop());
 
     const handle = await KvHandle.open({ kv: ctx.kv, noNativeQueue: options.noNativeQueue });
     options.kv = handle;
@@ -136,20 +152,14 @@ A second SIGINT exits at once; the tasks it ran come back through lease recovery
         void cluster.stop();
       }
     });
-    let signals = 0;
-    const onSignal = () => {
-      if (++signals > 1) process.exit(130);
-      ctx.err("kvq: stopping: finishing running tasks (signal again to exit at once)");
-      void cluster.stop();
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
     try {
       await cluster.start();
     } catch (error) {
       handle.close();
       throw error;
     }
+    started = cluster;
+    if (stopRequested) void cluster.stop();
     let stopDashboard: () => Promise<void>;
     try {
       stopDashboard = await startClusterDashboard(ctx, handle, {
@@ -173,8 +183,6 @@ A second SIGINT exits at once; the tasks it ran come back through lease recovery
     );
     await stopDashboard();
     handle.close();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
     return recycle ? RECYCLE_EXIT_CODE : 0;
   },
 };
