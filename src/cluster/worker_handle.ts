@@ -450,12 +450,15 @@ function errorEventInfo(event: Event): ErrorInfo {
 }
 
 /**
- * The worker entry module. Inside a `bun build --compile` binary every module is bundled into
- * the main file under `/$bunfs/`, and an extra entry point keeps its path relative to the
- * project root, so the worker is found at `src/cluster/worker_main.js` there.
+ * The worker entry module, beside this one: `worker_main.ts` from source, `worker_main.js` in
+ * the compiled npm package (under `node_modules/kvq/dist/npm/`). Inside a `bun build --compile`
+ * binary every module is bundled into the main file under `/$bunfs/`, and an extra entry point
+ * keeps its path relative to the project root, so the worker is found at
+ * `src/cluster/worker_main.js` there.
  */
 function defaultEntry(): URL {
-  const here = new URL("./worker_main.ts", import.meta.url);
+  const ext = import.meta.url.endsWith(".ts") ? "ts" : "js";
+  const here = new URL(`./worker_main.${ext}`, import.meta.url);
   if (!here.pathname.includes("/$bunfs/")) return here;
   return new URL("file:///$bunfs/root/src/cluster/worker_main.js");
 }
