@@ -247,6 +247,8 @@ interface Running {
   worker: WorkerHandle | null;
   /** When it started in its worker (performance.now), for the prefetch estimate. */
   startedAt: number;
+  /** When it was last held, claimed or recalled (performance.now): held too long goes back. */
+  heldAt: number;
   /** Sent to a worker that was running all it may: it starts when one of those ends. */
   waiting: boolean;
   /** Takes a waiting task back if it still waits after {@linkcode RECALL_MS}. */
@@ -265,6 +267,7 @@ function newRunning(store: Store, claimed: Claimed): Running {
     store,
     worker: null,
     startedAt: 0,
+    heldAt: performance.now(),
     waiting: false,
     recallTimer: null,
     timer: null,
@@ -397,6 +400,8 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   #startedHeld = new Map<Store, Set<string>>();
   /** Queues whose started list changed since it was last written. */
   #startedDirty = new Set<Store>();
+  /** Checks the held tasks for ones that waited too long: see {@linkcode #shedHeld}. */
+  #shedTimer: ReturnType<typeof setTimeout> | null = null;
   /** Held tasks named in a written started list: free to start. */
   #armed = new Set<string>();
   /** Held tasks named in the started list but not yet written. */
@@ -604,6 +609,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   async #shutdown(): Promise<void> {
     this.#state = "stopping";
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+    if (this.#shedTimer) clearTimeout(this.#shedTimer);
     if (this.#delayTimer) clearTimeout(this.#delayTimer);
     if (this.#promoteTrailing) clearTimeout(this.#promoteTrailing);
     if (this.#cancelCheck) clearTimeout(this.#cancelCheck);
@@ -800,6 +806,15 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     return early.length === 0 ? out : [...out, ...early];
   }
 
+  /** How many tasks in workers started more than {@linkcode PREFETCH_WINDOW_MS} ago. */
+  #longRunning(now: number): number {
+    let n = 0;
+    for (const r of this.#running.values()) {
+      if (r.worker !== null && !r.waiting && now - r.startedAt > PREFETCH_WINDOW_MS) n++;
+    }
+    return n;
+  }
+
   /** Whether a task in flight on `w` started more than {@linkcode PREFETCH_WINDOW_MS} ago. */
   #runsLong(w: WorkerHandle, now: number): boolean {
     for (const id of w.inFlight) {
@@ -833,7 +848,10 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
    * {@linkcode PREFETCH_WINDOW_MS} at the task durations seen, at most the prefetch option.
    */
   #heldTarget(): number {
-    const places = this.#options.workers * this.#options.concurrency;
+    // A place busy with a task that already runs long frees no time soon: hold nothing for it.
+    const places = this.#options.workers * this.#options.concurrency -
+      this.#longRunning(performance.now());
+    if (places <= 0) return 0;
     const fit = Math.floor(places * PREFETCH_WINDOW_MS / Math.max(0.01, this.#taskMs));
     return Math.min(this.#options.prefetch, fit);
   }
@@ -1064,6 +1082,39 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     let at = this.#held.length;
     while (at > 0 && this.#held[at - 1]!.claimed.record.priority > p) at--;
     this.#held.splice(at, 0, running);
+    this.#armShed();
+  }
+
+  /** Checks the held tasks again once the oldest has been held for {@linkcode RECALL_MS}. */
+  #armShed(): void {
+    if (this.#shedTimer !== null || this.#held.length === 0) return;
+    const oldest = Math.min(...this.#held.map((r) => r.heldAt));
+    const wait = Math.max(1, oldest + RECALL_MS - performance.now());
+    this.#shedTimer = setTimeout(() => {
+      this.#shedTimer = null;
+      void this.#shedHeld();
+    }, wait);
+  }
+
+  /**
+   * Gives back to `ready` the held tasks that found no free place within {@linkcode RECALL_MS}:
+   * the places are busy with tasks longer than the estimate, and another cluster (or this one,
+   * once a place frees) should start them instead. A short task never waits here behind a long
+   * one while another cluster idles.
+   */
+  async #shedHeld(): Promise<void> {
+    if (this.#state !== "running" || this.#held.length === 0) return;
+    this.#dispatchHeld();
+    const now = performance.now();
+    const stale = this.#held.filter((r) => now - r.heldAt >= RECALL_MS);
+    // Only when every place runs a task that already runs long: busy short tasks free their
+    // places soon, and giving their followers back would only churn claims.
+    const blocked = this.#longRunning(now) >= this.#options.workers * this.#options.concurrency;
+    if (stale.length > 0 && blocked && this.#freePlaces().length === 0) {
+      await this.#giveBack(stale);
+      this.#wake();
+    }
+    this.#armShed();
   }
 
   /**
@@ -1134,7 +1185,17 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
 
   /** Gives held tasks back to `ready` (a stop began). */
   async #releaseHeld(): Promise<void> {
-    const held = this.#held.splice(0);
+    if (this.#shedTimer !== null) clearTimeout(this.#shedTimer);
+    this.#shedTimer = null;
+    await this.#giveBack([...this.#held]);
+  }
+
+  /** Gives these held tasks back to `ready`, uncounted: they never started here. */
+  async #giveBack(tasks: Running[]): Promise<void> {
+    const mine = new Set(tasks);
+    this.#held = this.#held.filter((r) => !mine.has(r));
+    // An entry whose task ended or was claimed again meanwhile is not this one's to release.
+    const held = tasks.filter((r) => this.#running.get(r.claimed.record.id) === r);
     for (const r of held) {
       this.#running.delete(r.claimed.record.id);
       this.#forgetHeld(r.store, r.claimed.record.id);
@@ -1207,6 +1268,11 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     this.#armed.add(id);
     this.#held.unshift(running);
     this.#dispatchHeld();
+    // Still no free place here: it has waited a recall period already, so it goes back at once.
+    if (this.#held.includes(running)) {
+      running.heldAt = performance.now() - RECALL_MS;
+      void this.#shedHeld();
+    }
   }
 
   /** A task began to run in its worker: its timeout starts now. */
