@@ -91,6 +91,11 @@ function statusOf(error: unknown): number {
 /** Builds the app of a started dashboard. */
 export function createApp(d: Dashboard): Hono {
   const app = new Hono();
+  // Every page may name a queue created since the dashboard started.
+  app.use(async (_c, next) => {
+    await d.refreshQueues();
+    await next();
+  });
   // The CSRF field is rendered as this placeholder and filled in per browser when sent, so one
   // render can be shared by every viewer of a page.
   const placeholder = `kvq-csrf-${randomBytes(12).toString("hex")}`;

@@ -17,6 +17,7 @@ import type { Hono } from "hono";
 import { openQueue, type Queue } from "../queue/queue.ts";
 import { Schedules } from "../schedule/api.ts";
 import { type HttpServer, runtime } from "../runtime/mod.ts";
+import { listQueueNames } from "../store/queues.ts";
 import { KvHandle, type Store } from "../store/store.ts";
 import type { TaskRecord } from "../task/record.ts";
 import { createApp } from "./app.ts";
@@ -32,8 +33,10 @@ export interface DashboardOptions {
    */
   kv?: string | KvHandle;
   /**
-   * The queues to show; the first is the default view.
-   * @default ["default"]
+   * The queues to show; the first is the default view. Without it the dashboard shows every
+   * queue the store holds (as `kvq info` lists them), `default` first, and finds new ones as they
+   * appear.
+   * @default every queue in the store
    */
   queues?: string[];
   /**
@@ -97,9 +100,12 @@ export interface ListenOptions {
 
 /** Raised when the dashboard can't listen; the message says what to do. */
 export class DashboardListenError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
+  /** Another `HOST:PORT` worth trying, when there is one. */
+  readonly suggestion: string | null;
+  constructor(message: string, options?: ErrorOptions & { suggestion?: string }) {
     super(message, options);
     this.name = "DashboardListenError";
+    this.suggestion = options?.suggestion ?? null;
   }
 }
 
@@ -155,18 +161,21 @@ export class Dashboard {
   #idleTimer: ReturnType<typeof setInterval> | null = null;
   #lastPulse = 0;
   #unsubscribe: (() => void)[] = [];
+  /** No queues were named: show every queue the store holds. */
+  readonly #discover: boolean;
   #streams = new Set<() => void>();
 
   constructor(options: DashboardOptions = {}) {
     const token = options.token ?? null;
     if (token !== null) validateToken("127.0.0.1", token);
-    const queues = options.queues ?? ["default"];
-    if (!Array.isArray(queues) || queues.length === 0) {
+    const queues = options.queues;
+    if (queues !== undefined && (!Array.isArray(queues) || queues.length === 0)) {
       throw new TypeError(
         `Dashboard option queues must name at least one queue: received ${JSON.stringify(queues)}`,
       );
     }
-    this.#options = { ...options, queues };
+    this.#discover = queues === undefined;
+    this.#options = { ...options, queues: queues ?? [] };
     this.#guard = new Guard(token);
   }
 
@@ -181,12 +190,8 @@ export class Dashboard {
     }
     try {
       const clock = this.#options.clock;
-      for (const name of this.#options.queues!) {
-        const queue = await openQueue({ kv: this.#handle, name, ...(clock ? { clock } : {}) });
-        this.#queues.set(name, queue);
-        this.#schedules.set(name, new Schedules(queue.store));
-        this.#stores.push(queue.store);
-      }
+      const names = this.#discover ? await this.#storedQueues() : this.#options.queues!;
+      for (const name of names) await this.#addQueue(name);
       this.#sampler = new Sampler(this.#stores, {
         ...(this.#options.sampleInterval ? { interval: this.#options.sampleInterval } : {}),
         ...(clock ? { clock } : {}),
@@ -222,16 +227,14 @@ export class Dashboard {
       const e = error as Error & { code?: string };
       if (e.name === "AddrInUse" || e.code === "EADDRINUSE" || /in use/i.test(e.message)) {
         throw new DashboardListenError(
-          `Port ${port} on ${hostname} is already in use (another dashboard or program listens there). Stop it, or pick another port, e.g. --listen ${hostname}:${
-            port + 1
-          } (port 0 picks a free one).`,
-          { cause: error },
+          `Port ${port} on ${hostname} is already in use (another dashboard or program listens there). Stop it, or pick another port (port 0 picks a free one).`,
+          { cause: error, suggestion: `${hostname}:${port + 1}` },
         );
       }
       if (e.name === "PermissionDenied" || e.code === "EACCES" || /permission/i.test(e.message)) {
         throw new DashboardListenError(
-          `Not allowed to listen on ${hostname}:${port}: ports below 1024 need privileges. Pick a port above 1024, e.g. --listen ${hostname}:8080.`,
-          { cause: error },
+          `Not allowed to listen on ${hostname}:${port}: ports below 1024 need privileges. Pick a port above 1024.`,
+          { cause: error, suggestion: `${hostname}:8080` },
         );
       }
       throw new DashboardListenError(
@@ -284,9 +287,41 @@ export class Dashboard {
 
   // ── what pages and routes use ──────────────────────────────────────────────────────────
 
-  /** The served queues' stores, in the order given. */
+  /** The served queues' stores, in the order given (or `default` first, then by name). */
   get stores(): readonly Store[] {
     return this.#stores;
+  }
+
+  /**
+   * Finds queues created since the last look, when the dashboard shows every queue: at most
+   * one skip scan a second, shared by all requests.
+   */
+  refreshQueues(): Promise<void> {
+    if (!this.#discover || this.#state !== "started") return Promise.resolve();
+    return this.#cached("queues", 1000, async () => {
+      for (const name of await this.#storedQueues()) {
+        if (!this.#queues.has(name)) await this.#addQueue(name);
+      }
+    });
+  }
+
+  /** The queues the store holds, `default` first (shown even while it is empty). */
+  async #storedQueues(): Promise<string[]> {
+    const { names } = await listQueueNames(this.#handle!.kv);
+    return ["default", ...names.filter((n) => n !== "default")];
+  }
+
+  async #addQueue(name: string): Promise<void> {
+    const clock = this.#options.clock;
+    const queue = await openQueue({ kv: this.#handle!, name, ...(clock ? { clock } : {}) });
+    this.#queues.set(name, queue);
+    this.#schedules.set(name, new Schedules(queue.store));
+    this.#stores.push(queue.store);
+    // Counters of a queue seen for the first time are a baseline, not a burst of throughput.
+    this.#sampler?.restartBaseline();
+    if (this.#pulseListeners.size > 0) {
+      this.#unsubscribe.push(queue.store.changes.subscribe(() => this.#schedulePulse()));
+    }
   }
 
   /** The KV handle. */

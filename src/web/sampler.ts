@@ -76,6 +76,11 @@ export class Sampler {
     this.#timer = setInterval(() => void this.sample(), this.#interval);
   }
 
+  /** The next sample sets a new baseline (the set of queues changed). */
+  restartBaseline(): void {
+    this.#previous = null;
+  }
+
   /** Stops sampling. */
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);

@@ -565,7 +565,7 @@ test("Dashboard.listen() refuses a public bind without a token and names a port 
         (e: Error) =>
           e instanceof DashboardListenError &&
           e.message.includes(`Port ${port} on 127.0.0.1 is already in use`) &&
-          /--listen/.test(e.message),
+          e.suggestion === `127.0.0.1:${port + 1}`,
       );
     } finally {
       await new Promise((resolve) => blocker.close(resolve));

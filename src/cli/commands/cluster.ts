@@ -152,24 +152,26 @@ recovery.`,
         void cluster.stop();
       }
     });
-    try {
-      await cluster.start();
-    } catch (error) {
-      handle.close();
-      throw error;
-    }
-    started = cluster;
-    if (stopRequested) void cluster.stop();
+    // The dashboard binds first: a port in use is a setup error (exit 2) found before the
+    // cluster claims anything.
     let stopDashboard: () => Promise<void>;
     try {
       stopDashboard = await startClusterDashboard(ctx, handle, {
         health: () => cluster.kvHealthy,
       });
     } catch (error) {
-      await cluster.stop({ grace: 0 });
       handle.close();
       throw error;
     }
+    try {
+      await cluster.start();
+    } catch (error) {
+      await stopDashboard();
+      handle.close();
+      throw error;
+    }
+    started = cluster;
+    if (stopRequested) void cluster.stop();
     const stat = cluster.stats();
     ctx.err(
       `kvq: cluster ${cluster.id} (${runtime.name} ${runtime.version}, pid ${process.pid}) on ${handle.location.location}: ${stat.workers.length} workers, queues ${

@@ -7,16 +7,16 @@
 import process from "node:process";
 import { type Command, type CommandContext, UsageError } from "../command.ts";
 import type { KvHandle } from "../../store/store.ts";
-import { Dashboard, parseListen } from "../../web/dashboard.ts";
+import { Dashboard, DashboardListenError, parseListen } from "../../web/dashboard.ts";
 
 /** The default listen address. */
 export const DEFAULT_LISTEN = "127.0.0.1:8080";
 
-function listenOf(text: string): { hostname: string; port: number } {
+function listenOf(flag: string, text: string): { hostname: string; port: number } {
   try {
     return parseListen(text);
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError(`${flag}: ${(error as Error).message}`);
   }
 }
 
@@ -27,26 +27,32 @@ function tokenOf(ctx: CommandContext): string | null {
   return env === undefined || env === "" ? null : env;
 }
 
-function queuesOf(ctx: CommandContext): string[] {
-  return String(ctx.values.queue ?? process.env.KVQ_QUEUE ?? "default").split(",")
-    .map((q) => q.trim()).filter(Boolean);
+/** The queues `--queue` (or `KVQ_QUEUE`) names, or undefined for every queue in the store. */
+function queuesOf(ctx: CommandContext): string[] | undefined {
+  const given = ctx.values.queue ?? process.env.KVQ_QUEUE;
+  if (given === undefined || given === "") return undefined;
+  const names = String(given).split(",").map((q) => q.trim()).filter(Boolean);
+  return names.length > 0 ? names : undefined;
 }
 
 async function serve(
   ctx: CommandContext,
   options: {
     kv: string | KvHandle | null;
+    /** The flag that gave the address, for messages: `--listen` or `--dashboard`. */
+    flag: string;
     listen: string;
     readOnly: boolean;
     health?: () => boolean;
   },
 ): Promise<Dashboard> {
-  const { hostname, port } = listenOf(options.listen);
+  const { hostname, port } = listenOf(options.flag, options.listen);
   let dashboard: Dashboard;
+  const queues = queuesOf(ctx);
   try {
     dashboard = new Dashboard({
       ...(options.kv !== null ? { kv: options.kv } : {}),
-      queues: queuesOf(ctx),
+      ...(queues !== undefined ? { queues } : {}),
       token: tokenOf(ctx),
       readOnly: options.readOnly,
       ...(options.health ? { health: options.health } : {}),
@@ -59,7 +65,10 @@ async function serve(
     await dashboard.listen({ hostname, port });
   } catch (error) {
     await dashboard.close();
-    throw error;
+    // Can't listen (the port is taken, a bind without a token): a setup error, exit 2.
+    if (!(error instanceof DashboardListenError)) throw error;
+    const hint = error.suggestion ? ` Try ${options.flag} ${error.suggestion}.` : "";
+    throw new UsageError(`${options.flag} ${options.listen}: ${error.message}${hint}`);
   }
   ctx.err(
     `kvq: dashboard on ${dashboard.url}/${options.readOnly ? " (read-only)" : ""}${
@@ -82,6 +91,7 @@ export async function startClusterDashboard(
   if (typeof listen !== "string") return () => Promise.resolve();
   const dashboard = await serve(ctx, {
     kv: handle,
+    flag: "--dashboard",
     listen,
     readOnly: ctx.values["dashboard-read-only"] === true,
     ...(options.health ? { health: options.health } : {}),
@@ -92,6 +102,7 @@ export async function startClusterDashboard(
 /** `kvq dashboard [--listen HOST:PORT] [--token T] [--read-only]` */
 export const dashboardCommand: Command = {
   name: "dashboard",
+  readsOnly: true,
   summary: "Serve the web dashboard",
   usage: "kvq dashboard [--listen HOST:PORT] [--token TOKEN] [--read-only] [--queue A,B]",
   options: {
@@ -103,7 +114,8 @@ export const dashboardCommand: Command = {
   --token TOKEN        required to sign in (default: KVQ_DASHBOARD_TOKEN); needed to bind
                        anything but 127.0.0.1 / localhost; at least 16 characters
   --read-only          hide every action and refuse them
-  --queue A,B          the queues to show (default: KVQ_QUEUE, else default)
+  --queue A,B          show only these queues (default: KVQ_QUEUE, else every queue in the
+                       store, with a switcher)
 
 Pages: overview, queues, tasks, schedules, clusters; /metrics (Prometheus), /healthz, /readyz.
 Inside a cluster: kvq cluster --tasks ./tasks.ts --dashboard 127.0.0.1:8080
@@ -117,6 +129,7 @@ Examples:
     }
     const dashboard = await serve(ctx, {
       kv: ctx.kv,
+      flag: "--listen",
       listen: typeof ctx.values.listen === "string" ? ctx.values.listen : DEFAULT_LISTEN,
       readOnly: ctx.values["read-only"] === true,
     });
