@@ -22,6 +22,13 @@ export interface Command {
   options: OptionSpec;
   /** Lines explaining each option and example calls, shown by `--help`. */
   help: string;
+  /**
+   * Whether the command only reads the store (for `schedule`, it depends on the sub-command, the
+   * first positional). A command that only reads refuses a local KV file that does not exist,
+   * instead of creating an empty store at a mistyped path.
+   * @default {false}
+   */
+  readsOnly?: boolean | ((positionals: readonly string[]) => boolean);
   /** Runs it; resolves with the exit code. */
   run(ctx: CommandContext): Promise<number>;
 }

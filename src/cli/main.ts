@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
@@ -14,7 +14,7 @@ import { secretsOf } from "./_common.ts";
 import { type Command, type CommandContext, type OptionSpec, UsageError } from "./command.ts";
 import { COMMANDS } from "./commands/mod.ts";
 import { openQueue, type Queue } from "../queue/queue.ts";
-import { DEFAULT_KV_PATH } from "../store/kv.ts";
+import { DEFAULT_KV_PATH, resolveKvLocation } from "../store/kv.ts";
 import { applyConfig, CONFIG_FILE, ConfigError, resolveConfig } from "./config.ts";
 
 const COMMON: OptionSpec = {
@@ -130,6 +130,25 @@ export function missingTaskFile(files: readonly string[], cwd = process.cwd()): 
 }
 
 /**
+ * For a command that only reads: the message to print when its KV store is a local file that
+ * does not exist (a mistyped `--kv` must not create an empty store), else null.
+ */
+export function missingStore(
+  command: Command,
+  positionals: readonly string[],
+  kv: string | undefined,
+): string | null {
+  const reads = typeof command.readsOnly === "function"
+    ? command.readsOnly(positionals)
+    : command.readsOnly === true;
+  if (!reads) return null;
+  const location = resolveKvLocation(kv);
+  if (location.path === null || existsSync(location.path)) return null;
+  return `There is no KV store at ${location.path}: the file does not exist, and 'kvq ${command.name}' only reads, so it was not created. ` +
+    "Check --kv (or KVQ_KV, or kv in kvq.json); 'kvq cluster', 'kvq enqueue' or 'kvq import' create the store.";
+}
+
+/**
  * Runs the CLI with `argv` (the words after the program name). Resolves with the exit code.
  */
 export async function main(argv: string[], entry: string, io: CliIo = defaultIo): Promise<number> {
@@ -180,6 +199,11 @@ export async function main(argv: string[], entry: string, io: CliIo = defaultIo)
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     io.err(`kvq ${command.name}: ${error.message}`);
+    return 2;
+  }
+  const missingKv = missingStore(command, parsed.positionals, values.kv as string | undefined);
+  if (missingKv) {
+    io.err(`kvq ${command.name}: ${missingKv}`);
     return 2;
   }
   if (Array.isArray(values.tasks)) {

@@ -139,8 +139,8 @@ test("kvq import reports a malformed line by number and imports nothing", async 
   assert.equal(missing.code, 4);
   assert.equal((await kvq(["import", "--kv", kv2])).code, 2);
   const empty = await kvq(["export", "--kv", join(dir.path, "none.sqlite3")]);
-  assert.equal(empty.code, 4);
-  assert.match(empty.err, /there is no KV store at/);
+  assert.equal(empty.code, 2);
+  assert.match(empty.err, /There is no KV store at/);
 });
 
 test("encodeKeyPart() and decodeKeyPart() keep every key part type", () => {

@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { main, missingTaskFile } from "../../src/cli/main.ts";
 import { ConfigError, resolveConfig } from "../../src/cli/config.ts";
-import { listQueueNames } from "../../src/cli/commands/info.ts";
+import { listQueueNames } from "../../src/store/queues.ts";
 import { parseDuration } from "../../src/cli/commands/purge.ts";
 import { openQueue } from "../../src/queue/queue.ts";
 import { pauseQueue } from "../../src/store/pause.ts";

@@ -3,12 +3,11 @@
  *
  * @module
  */
-import { closeSync, existsSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { resolve } from "node:path";
 import process from "node:process";
 import { type Command, UsageError } from "../command.ts";
 import { exportLines } from "../../store/export.ts";
-import { resolveKvLocation } from "../../store/kv.ts";
 import { KvHandle } from "../../store/store.ts";
 import { bytes as formatBytes } from "../../web/format.ts";
 
@@ -32,6 +31,7 @@ export function progressLine(on: boolean): { update(text: string): void; done():
 /** `kvq export [--out FILE]` */
 export const exportCommand: Command = {
   name: "export",
+  readsOnly: true,
   summary: "Back up every kvq key as NDJSON (to stdout or --out FILE)",
   usage: "kvq export [--out FILE]",
   options: { out: { type: "string", short: "o" } },
@@ -48,13 +48,6 @@ Examples:
   async run(ctx) {
     if (ctx.positionals.length > 0) {
       throw new UsageError(`Unexpected argument ${JSON.stringify(ctx.positionals[0])}`);
-    }
-    const location = resolveKvLocation(ctx.kv);
-    if (location.path && !existsSync(location.path)) {
-      ctx.err(
-        `kvq export: there is no KV store at ${location.path}. Pass --kv with the store to back up.`,
-      );
-      return 4;
     }
     const out = typeof ctx.values.out === "string" ? resolve(ctx.values.out) : null;
     const handle = await KvHandle.open({ kv: ctx.kv });

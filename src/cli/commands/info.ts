@@ -12,43 +12,12 @@ import { type Command, type CommandContext, UsageError } from "../command.ts";
 import type { ClusterStat } from "../../cluster/cluster.ts";
 import { readStateCounts, type StateCounts } from "../../store/counters.ts";
 import { pausedInfo, type PauseInfo } from "../../store/pause.ts";
-import { ROOT, TASK_STATES, validateQueueName } from "../../store/keys.ts";
+import { TASK_STATES, validateQueueName } from "../../store/keys.ts";
+import { listQueueNames, MAX_DISCOVERED_QUEUES } from "../../store/queues.ts";
 import { type QueueRates, readRates } from "../../store/stats.ts";
 import { KvHandle, Store } from "../../store/store.ts";
 import { type ClusterView, readClusters, STALE_HEARTBEAT_MS } from "../../web/data.ts";
 import { bytes, duration } from "../../web/format.ts";
-
-/** The most queues `kvq info` discovers by itself; past it, name them with `--queue`. */
-export const MAX_DISCOVERED_QUEUES = 1000;
-
-/**
- * The distinct queue names in a KV store. Each queue is one prefix `["kvq", name]`, so the names
- * are found by a skip scan: read the first key under `["kvq"]`, then the first key after every
- * key of that queue (`["kvq", name + "\0"]`: queue names never hold NUL, and it sorts after any
- * `["kvq", name, …]`), and so on. That is one read of one key per queue, however many tasks
- * there are. Stops after `max` queues.
- */
-export async function listQueueNames(
-  kv: Deno.Kv,
-  max = MAX_DISCOVERED_QUEUES,
-): Promise<{ names: string[]; more: boolean }> {
-  const names: string[] = [];
-  let after: string | null = null;
-  while (true) {
-    const selector: Deno.KvListSelector = after === null
-      ? { start: [ROOT, ""], end: [ROOT, false] }
-      : { start: [ROOT, `${after}\0`], end: [ROOT, false] };
-    let next: string | null = null;
-    for await (const e of kv.list(selector, { limit: 1, consistency: "eventual" })) {
-      // Strings sort before numbers, bigints and booleans: past the last string, no queue is left.
-      if (typeof e.key[1] === "string") next = e.key[1];
-    }
-    if (next === null) return { names, more: false };
-    if (names.length >= max) return { names, more: true };
-    names.push(next);
-    after = next;
-  }
-}
 
 /** The KV handle and the stores of the queues a command looks at. */
 export interface OpenedQueues {
@@ -283,6 +252,7 @@ export function renderInfo(
 /** `kvq info [--queue A,B]` */
 export const infoCommand: Command = {
   name: "info",
+  readsOnly: true,
   summary: "Show clusters, task counts, throughput and timings per queue (Django Q's qinfo)",
   usage: "kvq info [--queue A,B] [--json]",
   options: {},

@@ -26,6 +26,7 @@ export interface ClusterMemory {
 /** `kvq memory [--queue A,B]` */
 export const memoryCommand: Command = {
   name: "memory",
+  readsOnly: true,
   summary: "Show memory per cluster and worker (Django Q's qmemory)",
   usage: "kvq memory [--queue A,B] [--json]",
   options: {},

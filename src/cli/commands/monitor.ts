@@ -104,6 +104,7 @@ export function renderMonitor(s: MonitorSnapshot, options: RenderOptions): strin
 /** `kvq monitor [--queue A,B] [--once]` */
 export const monitorCommand: Command = {
   name: "monitor",
+  readsOnly: true,
   summary: "Live view of clusters and workers (Django Q's qmonitor); q quits",
   usage: "kvq monitor [--queue A,B] [--once]",
   options: { once: { type: "boolean" } },

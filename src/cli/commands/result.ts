@@ -9,6 +9,7 @@ import { NoSuchTaskError } from "../../store/errors.ts";
 /** `kvq result ID|NAME [--wait MS]` */
 export const resultCommand: Command = {
   name: "result",
+  readsOnly: true,
   summary: "Print a task's result (exit 1 if it failed, 3 if not finished)",
   usage: "kvq result ID|NAME [--wait MS] | kvq result --chain ID | kvq result --iter ID",
   options: {

@@ -10,6 +10,7 @@ import { NoSuchTaskError } from "../../store/errors.ts";
 /** `kvq task ID|NAME` */
 export const taskCommand: Command = {
   name: "task",
+  readsOnly: true,
   summary: "Show one task: args, state, timeline, errors, progress",
   usage: "kvq task ID|NAME",
   options: {},

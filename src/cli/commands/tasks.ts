@@ -11,6 +11,7 @@ import type { ListOptions } from "../../store/list.ts";
 /** `kvq tasks [--state S] [--func F] [--group G] [--since ISO] [--limit N] [--cursor C]` */
 export const tasksCommand: Command = {
   name: "tasks",
+  readsOnly: true,
   summary: "List tasks, newest first",
   usage: "kvq tasks [--state S] [--func F] [--group G] [--since ISO] [--limit N] [--cursor C]",
   options: {
