@@ -6,7 +6,11 @@
 import type { TaskRecord } from "../task/record.ts";
 import { UsageError } from "./command.ts";
 
-/** Parses a `--args` value: a JSON array (a single non-array value becomes one argument). */
+/**
+ * Parses a `--args` value: a JSON array of the task's arguments.
+ *
+ * @throws {UsageError} naming the flag, when the text is not JSON or not an array.
+ */
 export function parseArgsJson(text: string | undefined, flag = "--args"): unknown[] {
   if (text === undefined) return [];
   let value: unknown;
@@ -14,12 +18,20 @@ export function parseArgsJson(text: string | undefined, flag = "--args"): unknow
     value = JSON.parse(text);
   } catch (error) {
     throw new UsageError(
-      `${flag} must be JSON, e.g. ${flag} '[1, 2]': ${(error as Error).message} in ${
-        JSON.stringify(text)
+      `${flag} must be a JSON array of the arguments, e.g. ${flag} '[1, 2]': ${
+        (error as Error).message
+      } in ${JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}…` : text)}`,
+    );
+  }
+  if (!Array.isArray(value)) {
+    const shown = text.length > 200 ? `${text.slice(0, 200)}…` : text;
+    throw new UsageError(
+      `${flag} must be a JSON array of the arguments, e.g. ${flag} '[${shown.trim()}]' for one argument: received ${
+        JSON.stringify(shown)
       }`,
     );
   }
-  return Array.isArray(value) ? value : [value];
+  return value;
 }
 
 /** One line describing a task, for lists. */

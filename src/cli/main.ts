@@ -2,7 +2,8 @@
  * The `kvq` command line: parses the command word and options, runs the command, and turns
  * errors into a message on stderr with what to try next and a meaningful exit code.
  *
- * Exit codes: 0 success, 1 failure, 2 usage error, 3 not finished, 4 not found.
+ * Exit codes: 0 success, 1 failure, 2 usage error (also a bad value, config file or task module),
+ * 3 not finished, 4 not found: see {@linkcode exitCodeOf}.
  *
  * @module
  */
@@ -15,6 +16,9 @@ import { type Command, type CommandContext, type OptionSpec, UsageError } from "
 import { COMMANDS } from "./commands/mod.ts";
 import { openQueue, type Queue } from "../queue/queue.ts";
 import { DEFAULT_KV_PATH, resolveKvLocation } from "../store/kv.ts";
+import { InvalidTaskRefError, NoSuchTaskError } from "../store/errors.ts";
+import { PayloadTooLargeError } from "../store/chunks.ts";
+import { NoSuchScheduleError } from "../schedule/errors.ts";
 import { applyConfig, CONFIG_FILE, ConfigError, resolveConfig } from "./config.ts";
 
 const COMMON: OptionSpec = {
@@ -149,6 +153,52 @@ export function missingStore(
 }
 
 /**
+ * Joins a string option and a value that starts with a minus (`--priority -1`) into
+ * `--priority=-1`: `parseArgs` takes `-1` for a flag of its own and calls the option ambiguous.
+ * Only values that read as numbers are joined, so a missing value is still reported.
+ */
+export function joinNegativeValues(args: readonly string[], options: OptionSpec): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    const name = arg.startsWith("--") && !arg.includes("=") ? arg.slice(2) : null;
+    if (
+      name !== null && options[name]?.type === "string" && next !== undefined &&
+      /^-(\d|\.\d|Infinity)/.test(next)
+    ) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
+/** Errors the JavaScript engine raises for a bug, not for what a user typed. */
+const ENGINE_ERROR =
+  /is not a function|Cannot read propert|is not defined|is not iterable|Cannot access .* before initialization/;
+
+/**
+ * The exit code of an error a command threw, as the README's table says: 2 for what the user
+ * gave (a usage mistake, or a value out of its range: kvq validates up front and throws
+ * `TypeError`/`RangeError`), 4 for a task or schedule that does not exist, 1 for the rest.
+ */
+export function exitCodeOf(error: unknown): number {
+  if (error instanceof UsageError || error instanceof ConfigError) return 2;
+  if (
+    error instanceof NoSuchTaskError || error instanceof InvalidTaskRefError ||
+    error instanceof NoSuchScheduleError
+  ) {
+    return 4;
+  }
+  if (error instanceof PayloadTooLargeError) return 2;
+  if (error instanceof TypeError || error instanceof RangeError) {
+    return ENGINE_ERROR.test(error.message) ? 1 : 2;
+  }
+  return 1;
+}
+
+/**
  * Runs the CLI with `argv` (the words after the program name). Resolves with the exit code.
  */
 export async function main(argv: string[], entry: string, io: CliIo = defaultIo): Promise<number> {
@@ -174,7 +224,12 @@ export async function main(argv: string[], entry: string, io: CliIo = defaultIo)
   const options = { ...COMMON, ...command.options };
   let parsed;
   try {
-    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: joinNegativeValues(rest, options),
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (error) {
     const message = (error as Error).message.replace(/\. To specify a positional.*$/s, ".");
     const flag = /'(--?[\w-]+)/.exec(message)?.[1];
@@ -247,9 +302,11 @@ export async function main(argv: string[], entry: string, io: CliIo = defaultIo)
       );
       return 2;
     }
-    io.err(`kvq ${command.name}: ${e.message ?? String(error)}`);
+    const code = exitCodeOf(error);
+    const hint = code === 2 ? `\nRun 'kvq ${command.name} --help' for its options.` : "";
+    io.err(`kvq ${command.name}: ${e.message ?? String(error)}${hint}`);
     if (process.env.KVQ_DEBUG && e.stack) io.err(e.stack);
-    return 1;
+    return code;
   } finally {
     opened.queue?.close();
   }

@@ -313,6 +313,8 @@ export interface ClusterStat extends HeartbeatInfo {
   /** The queues this cluster found paused at its last claim. */
   paused: string[];
   workers: WorkerStat[];
+  /** The task names its workers export (absent in heartbeats of older releases). */
+  funcs?: string[];
   reincarnations: number;
   processed: number;
   succeeded: number;
@@ -1639,6 +1641,9 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       queues: this.#queues.map((q) => q.name),
       weights: this.#queues.map((q) => q.weight),
       paused: [...this.#paused],
+      funcs: [
+        ...this.#slots.find((s) => s.worker && s.worker.funcs.length > 0)?.worker?.funcs ?? [],
+      ],
       workers: this.#slots.filter((s) => s.worker).map((s) => {
         const w = s.worker!;
         return {

@@ -19,6 +19,24 @@ export class NoSuchTaskError extends Error {
   }
 }
 
+/**
+ * The text given for a task is neither a task id (a UUIDv7) nor a human name, so no task can
+ * have it. A `TypeError`, as for any argument of the wrong form.
+ */
+export class InvalidTaskRefError extends TypeError {
+  /** The text given. */
+  readonly ref: string;
+  constructor(ref: string) {
+    super(
+      `No task can be called ${
+        JSON.stringify(ref)
+      }: a task is named by its id (a UUIDv7) or its human name, like tango-alpha-nine-river. List tasks with 'kvq tasks'.`,
+    );
+    this.name = "InvalidTaskRefError";
+    this.ref = ref;
+  }
+}
+
 /** The task is in a state the action does not apply to. */
 export class TaskStateError extends Error {
   constructor(message: string) {

@@ -6,6 +6,7 @@
 import { TaskRecord } from "../task/record.ts";
 import { TaskId } from "../task/task_id.ts";
 import { readChunks } from "./chunks.ts";
+import { InvalidTaskRefError } from "./errors.ts";
 import type { Store } from "./store.ts";
 
 const decoder = new TextDecoder();
@@ -13,13 +14,7 @@ const decoder = new TextDecoder();
 /** Resolves an id or a human name to an id; null when no task has that name. */
 export async function resolveTaskRef(store: Store, ref: string): Promise<string | null> {
   if (TaskId.isId(ref)) return ref.toLowerCase();
-  if (!TaskId.isHumanName(ref)) {
-    throw new TypeError(
-      `Expected a task id (UUIDv7) or a human name like tango-alpha-nine-river: received ${
-        JSON.stringify(ref)
-      }`,
-    );
-  }
+  if (!TaskId.isHumanName(ref)) throw new InvalidTaskRefError(ref);
   let newest: string | null = null;
   for await (const e of store.kv.list({ prefix: store.keys.namePrefix(ref) })) {
     newest = e.key[e.key.length - 1] as string;

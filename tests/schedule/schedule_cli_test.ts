@@ -7,6 +7,8 @@ import { Queue } from "../../src/queue/queue.ts";
 import { NoSuchScheduleError, ScheduleExistsError } from "../../src/schedule/errors.ts";
 import { getSchedule } from "../../src/schedule/get.ts";
 import { allKeys, allTasks, openTestStore, type TestStore } from "../fixtures/sched_store.ts";
+import { kvq as cli } from "../cli/_helpers.ts";
+import { startCluster, tempDir } from "../cluster/_process.ts";
 
 const T0 = Date.parse("2026-05-01T10:00:00Z");
 
@@ -148,4 +150,67 @@ test("scheduleCommand list, show, pause, resume, run and rm", async () => {
   await assert.rejects(kvq(t, "rm", "a"), NoSuchScheduleError);
   await assert.rejects(kvq(t, "show", "a"), NoSuchScheduleError);
   await assert.rejects(kvq(t, "run", "a"), NoSuchScheduleError);
+});
+
+test("kvq schedule add --cron implies --type cron, and warns when no running cluster exports the func", async () => {
+  using dir = tempDir();
+  const lone = await cli([
+    "schedule",
+    "add",
+    "hourly",
+    "add",
+    "--cron",
+    "0 * * * *",
+    "--kv",
+    dir.kv,
+  ]);
+  assert.equal(lone.code, 0, lone.err);
+  assert.match(lone.out, /Added schedule hourly/);
+  assert.match(lone.err, /warning: no cluster serves queue default now/);
+  const cluster = await startCluster(dir.kv, ["--workers", "1", "--no-sentinel"]);
+  try {
+    const typo = await cli([
+      "schedule",
+      "add",
+      "typo",
+      "addd",
+      "--cron",
+      "0 * * * *",
+      "--kv",
+      dir.kv,
+    ]);
+    assert.equal(typo.code, 0, typo.err);
+    assert.match(
+      typo.err,
+      /no running cluster of queue default exports "addd" \(they export .*\badd\b/,
+    );
+    const fine = await cli([
+      "schedule",
+      "add",
+      "fine",
+      "add",
+      "--cron",
+      "0 * * * *",
+      "--kv",
+      dir.kv,
+    ]);
+    assert.equal(fine.code, 0, fine.err);
+    assert.equal(fine.err, "");
+    const wrong = await cli([
+      "schedule",
+      "add",
+      "w",
+      "add",
+      "--type",
+      "daily",
+      "--cron",
+      "0 * * * *",
+      "--kv",
+      dir.kv,
+    ]);
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.err, /--cron goes with --type cron/);
+  } finally {
+    await cluster.stop();
+  }
 });

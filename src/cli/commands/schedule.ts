@@ -5,6 +5,9 @@
  */
 import { type Command, type CommandContext, intOption, UsageError } from "../command.ts";
 import { parseArgsJson } from "../_common.ts";
+import { isStale } from "./info.ts";
+import { readClusters } from "../../web/data.ts";
+import type { Store } from "../../store/store.ts";
 import type { ScheduleInput } from "../../schedule/add.ts";
 import { Schedules } from "../../schedule/api.ts";
 import { NoSuchScheduleError } from "../../schedule/errors.ts";
@@ -116,9 +119,15 @@ async function add(ctx: CommandContext, rest: string[]): Promise<number> {
     );
   }
   const v = ctx.values;
-  const type = v.type;
+  // --cron says the type by itself.
+  const type = v.type ?? (v.cron !== undefined ? "cron" : undefined);
   if (typeof type !== "string") {
-    throw new UsageError(`--type is required: use one of ${SCHEDULE_TYPES.join(", ")}`);
+    throw new UsageError(
+      `--type is required (or --cron EXPR): use one of ${SCHEDULE_TYPES.join(", ")}`,
+    );
+  }
+  if (v.cron !== undefined && type !== "cron") {
+    throw new UsageError(`--cron goes with --type cron: received --type ${type}`);
   }
   const input: ScheduleInput = {
     name,
@@ -144,7 +153,8 @@ async function add(ctx: CommandContext, rest: string[]): Promise<number> {
   const attempts = intOption(v, "max-attempts", { min: 1 });
   if (attempts !== undefined) input.maxAttempts = attempts;
 
-  const schedules = new Schedules((await ctx.queue()).store);
+  const store = (await ctx.queue()).store;
+  const schedules = new Schedules(store);
   const { name: _, func: __, args, ...options } = input;
   const record = await schedules.add(name, func, args ?? [], {
     ...options,
@@ -152,7 +162,26 @@ async function add(ctx: CommandContext, rest: string[]): Promise<number> {
   });
   if (ctx.json) ctx.out(JSON.stringify(record));
   else ctx.out(`Added schedule ${record.name}: ${func} ${when(record)}, next run ${next(record)}`);
+  const warning = await unservedFunc(store, func);
+  if (warning) ctx.err(`kvq schedule: warning: ${warning}`);
   return 0;
+}
+
+/**
+ * Why `func` would not run now, when no live cluster of the queue exports it; null when one does
+ * (or a cluster of an older release serves it and does not say what it exports).
+ */
+async function unservedFunc(store: Store, func: string): Promise<string | null> {
+  const now = Date.now();
+  const live = (await readClusters([store])).filter((v) => !isStale(v.stat, now));
+  if (live.length === 0) {
+    return `no cluster serves queue ${store.queue} now; the schedule fires once one runs with a task module that exports ${func}.`;
+  }
+  if (live.some((v) => v.stat.funcs === undefined || v.stat.funcs.includes(func))) return null;
+  const exported = [...new Set(live.flatMap((v) => v.stat.funcs ?? []))].sort();
+  return `no running cluster of queue ${store.queue} exports ${JSON.stringify(func)} (they export ${
+    exported.join(", ") || "nothing"
+  }). Each fire will fail with TaskNotFoundError until one does; check the name.`;
 }
 
 async function list(ctx: CommandContext): Promise<number> {
