@@ -76,22 +76,64 @@ export interface QueueRates {
   lastHour: { at: number; ended: number; failed: number }[];
 }
 
-/** Reads the rates of the last day, as of `now`. */
-export async function readRates(store: Store, now = store.now()): Promise<QueueRates> {
+/** The sums of each bucket from `from` to `to` (epoch ms), by bucket key. */
+async function readBuckets(
+  store: Store,
+  from: number,
+  to: number,
+): Promise<Map<string, Record<StatField, number>>> {
   const prefix = store.keys.stat("minute");
   const sums = new Map<string, Record<StatField, number>>();
   for await (
     const e of store.kv.list<Deno.KvU64>({
-      start: [...prefix, bucketOf(now - 24 * 3_600_000)],
-      end: [...prefix, bucketOf(now + STATS_BUCKET_MS)],
+      start: [...prefix, bucketOf(from)],
+      end: [...prefix, bucketOf(to + STATS_BUCKET_MS)],
     })
   ) {
     const bucket = e.key[e.key.length - 2] as string;
     const field = e.key[e.key.length - 1] as StatField;
     let d = sums.get(bucket);
     if (!d) sums.set(bucket, d = { ended: 0, succeeded: 0, failed: 0, runMs: 0, waitMs: 0 });
-    d[field] = Number(e.value?.value ?? 0n);
+    if (FIELDS.includes(field)) d[field] = Number(e.value?.value ?? 0n);
   }
+  return sums;
+}
+
+/** One minute of a queue's history: attempts that ended in it, how many failed, run time. */
+export interface MinuteSums {
+  /** The minute's start, epoch ms. */
+  at: number;
+  /** Attempts that ended (a retried task counts each attempt). */
+  ended: number;
+  /** Attempts that failed. */
+  failed: number;
+  /** Run time of those attempts, summed (ms). */
+  runMs: number;
+}
+
+/**
+ * Attempts per minute over the `minutes` minutes up to `now`, oldest first, one entry a minute
+ * (zeros where nothing ended): one list of at most 5 keys a minute.
+ */
+export async function readMinutes(
+  store: Store,
+  minutes: number,
+  now = store.now(),
+): Promise<MinuteSums[]> {
+  const first = Math.floor(now / STATS_BUCKET_MS) * STATS_BUCKET_MS -
+    (minutes - 1) * STATS_BUCKET_MS;
+  const sums = await readBuckets(store, first, now);
+  const out: MinuteSums[] = [];
+  for (let at = first; at <= now; at += STATS_BUCKET_MS) {
+    const d = sums.get(bucketOf(at));
+    out.push({ at, ended: d?.ended ?? 0, failed: d?.failed ?? 0, runMs: d?.runMs ?? 0 });
+  }
+  return out;
+}
+
+/** Reads the rates of the last day, as of `now`. */
+export async function readRates(store: Store, now = store.now()): Promise<QueueRates> {
+  const sums = await readBuckets(store, now - 24 * 3_600_000, now);
   // A sliding window: whole buckets inside it count in full; the bucket it starts in counts for
   // the part inside the window (as if its attempts were spread evenly), so "the last minute"
   // does not drop to zero each time a new minute begins.

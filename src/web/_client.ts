@@ -70,40 +70,63 @@ export const CLIENT_SCRIPT = String.raw`
     return e;
   }
 
-  function drawChart(svg, points, key, opts) {
+  // A round step for about four gridlines up to max: 1, 2 or 5 times a power of ten.
+  function niceStep(max) {
+    var raw = max / 4, p = Math.pow(10, Math.floor(Math.log(raw) / Math.LN10));
+    var m = raw / p;
+    return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
+  }
+
+  function hhmm(t) {
+    var d = new Date(t);
+    return ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
+  }
+
+  // One bar a minute of a queue's last hour, with gridlines, a clock-time axis and each bar's
+  // values on hover. value(p) is the bar's height, or null for no data; label(p) its tooltip.
+  function drawChart(svg, data, value, opts) {
     while (svg.firstChild) svg.removeChild(svg.firstChild);
     var w = svg.clientWidth || 600, h = svg.clientHeight || 170;
     svg.setAttribute("viewBox", "0 0 " + w + " " + h);
-    var left = 44, right = 10, top = 10, bottom = 22;
-    var now = Date.now(), span = 3600000, t0 = now - span;
-    var vals = points.filter(function (p) { return p[key] !== null && p.t >= t0; });
-    var max = opts.max || 0;
-    vals.forEach(function (p) { if (p[key] * opts.scale > max) max = p[key] * opts.scale; });
+    var left = 48, right = 10, top = 10, bottom = 22;
+    var points = data.points || [];
+    var bucket = data.bucket || 60000;
+    var t0 = points.length ? points[0].at : data.now - 3600000;
+    var t1 = (points.length ? points[points.length - 1].at : data.now) + bucket;
+    var max = opts.min || 0;
+    points.forEach(function (p) { var v = value(p); if (v !== null && v > max) max = v; });
     if (!(max > 0)) max = 1;
-    var x = function (t) { return left + (t - t0) / span * (w - left - right); };
+    var step = niceStep(max);
+    max = Math.ceil(max / step) * step;
+    var x = function (t) { return left + (t - t0) / (t1 - t0) * (w - left - right); };
     var y = function (v) { return top + (1 - v / max) * (h - top - bottom); };
-    svg.appendChild(el("line", { x1: left, y1: h - bottom, x2: w - right, y2: h - bottom, class: "axis" }));
-    svg.appendChild(el("line", { x1: left, y1: top, x2: left, y2: h - bottom, class: "axis" }));
-    svg.appendChild(el("text", { x: 4, y: top + 8 }, fmt(max) + opts.unit));
-    svg.appendChild(el("text", { x: 4, y: h - bottom }, "0"));
-    svg.appendChild(el("text", { x: left, y: h - 6 }, "-60 min"));
-    svg.appendChild(el("text", { x: w - right - 24, y: h - 6 }, "now"));
-    if (vals.length === 0) {
-      svg.appendChild(el("text", { x: left + 10, y: top + 30 }, "collecting samples…"));
-      return;
+    for (var g = 0; g <= max + step / 2; g += step) {
+      svg.appendChild(el("line", { x1: left, y1: y(g), x2: w - right, y2: y(g), class: g === 0 ? "axis" : "grid" }));
+      svg.appendChild(el("text", { x: left - 6, y: y(g) + 4, "text-anchor": "end", class: "tick" }, fmt(g) + opts.unit));
     }
-    var d = "";
-    vals.forEach(function (p, i) {
-      d += (i ? "L" : "M") + x(p.t).toFixed(1) + "," + y(p[key] * opts.scale).toFixed(1);
+    // A time label every 10 minutes of the clock.
+    var first = Math.ceil(t0 / 600000) * 600000;
+    for (var t = first; t <= t1; t += 600000) {
+      svg.appendChild(el("line", { x1: x(t), y1: h - bottom, x2: x(t), y2: h - bottom + 4, class: "axis" }));
+      svg.appendChild(el("text", { x: x(t), y: h - 6, "text-anchor": "middle", class: "tick" }, hhmm(t)));
+    }
+    var any = false;
+    var barW = Math.max(1, (w - left - right) / Math.max(1, points.length) - 1);
+    points.forEach(function (p) {
+      var v = value(p);
+      var g = el("g", { class: "bar" });
+      var hit = el("rect", { x: x(p.at), y: top, width: barW, height: h - top - bottom, fill: "transparent" });
+      g.appendChild(el("title", {}, hhmm(p.at) + " · " + opts.label(p)));
+      g.appendChild(hit);
+      if (v !== null && v > 0) {
+        any = true;
+        g.appendChild(el("rect", { x: x(p.at), y: y(v), width: barW, height: y(0) - y(v), fill: opts.color }));
+      }
+      svg.appendChild(g);
     });
-    if (vals.length > 1) {
-      var area = d + "L" + x(vals[vals.length - 1].t).toFixed(1) + "," + (h - bottom) +
-        "L" + x(vals[0].t).toFixed(1) + "," + (h - bottom) + "Z";
-      svg.appendChild(el("path", { d: area, fill: opts.color, "fill-opacity": 0.12, stroke: "none" }));
+    if (!any) {
+      svg.appendChild(el("text", { x: left + 10, y: top + 30, class: "tick" }, opts.empty));
     }
-    svg.appendChild(el("path", { d: d, fill: "none", stroke: opts.color, "stroke-width": 2 }));
-    var last = vals[vals.length - 1];
-    svg.appendChild(el("circle", { cx: x(last.t), cy: y(last[key] * opts.scale), r: 3, fill: opts.color }));
   }
 
   function fmt(v) { return v >= 100 ? Math.round(v) : Math.round(v * 10) / 10; }
@@ -112,8 +135,23 @@ export const CLIENT_SCRIPT = String.raw`
     if (!data) return;
     var a = document.getElementById("chart-rate");
     var b = document.getElementById("chart-fail");
-    if (a) drawChart(a, data.points, "rate", { scale: 1, unit: "/min", color: "#2f6fde" });
-    if (b) drawChart(b, data.points, "failRate", { scale: 100, unit: "%", color: "#c8362f", max: 5 });
+    if (a) {
+      drawChart(a, data, function (p) { return p.ended; }, {
+        unit: "", color: "#2f6fde", empty: "no attempt ended in the last hour",
+        label: function (p) {
+          return p.ended + " attempts ended, " + p.failed + " failed" +
+            (p.ended ? ", mean run " + fmt(p.runMs / p.ended) + " ms" : "");
+        },
+      });
+    }
+    if (b) {
+      drawChart(b, data, function (p) { return p.ended ? p.failed / p.ended * 100 : null; }, {
+        unit: "%", color: "#c8362f", min: 5, empty: "no failed attempt in the last hour",
+        label: function (p) {
+          return p.ended ? fmt(p.failed / p.ended * 100) + "% failed (" + p.failed + " of " + p.ended + ")" : "no attempts";
+        },
+      });
+    }
   }
 
   var chartData = null;

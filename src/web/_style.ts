@@ -23,10 +23,12 @@ h1{font-size:20px;margin:4px 0 14px}h2{font-size:15px;margin:18px 0 8px}
 .card .k{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
 .card .v{font-size:22px;font-weight:600;font-variant-numeric:tabular-nums}
 .card .s{color:var(--muted);font-size:12px}
+.card.bad .v{color:var(--bad,#c8362f)}.card.bad{border-color:#e6a9a5}
 .panel{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:12px 14px;margin-bottom:14px;overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 th{font-size:12px;color:var(--muted);font-weight:600;white-space:nowrap}
+td.nowrap{white-space:nowrap}th.wide,td.wide{width:100%}td.wide{word-break:break-all}
 tr.stuck td{background:rgba(200,54,47,.12)}
 tr.stuck td:first-child{box-shadow:inset 3px 0 var(--bad)}
 .mono,code,pre{font-family:var(--mono);font-size:12.5px}
@@ -42,6 +44,7 @@ pre{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:
 .tabs .n{color:var(--muted);margin-left:4px;font-variant-numeric:tabular-nums}
 form.inline{display:inline}
 .filters{display:flex;gap:8px;flex-wrap:wrap;align-items:end;margin-bottom:10px}
+[hidden]{display:none!important}
 label{display:flex;flex-direction:column;gap:2px;font-size:12px;color:var(--muted)}
 label.check{flex-direction:row;align-items:center;gap:6px;color:var(--fg);font-size:13px}
 input,select,textarea{font:inherit;color:var(--fg);background:var(--card);border:1px solid var(--line);border-radius:6px;padding:5px 8px}
@@ -59,7 +62,7 @@ button.danger{color:var(--bad)}button:disabled{opacity:.5;cursor:not-allowed}
 dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;margin:0}
 dl.kv dt{color:var(--muted)}dl.kv dd{margin:0}
 svg.chart{width:100%;height:170px;display:block}
-svg.chart .axis{stroke:var(--line)}svg.chart text{fill:var(--muted);font-size:10px}
+svg.chart .axis{stroke:var(--line)}svg.chart .grid{stroke:var(--line);stroke-dasharray:2 3;opacity:.7}svg.chart text{fill:var(--muted);font-size:10px}svg.chart .bar:hover rect{opacity:.8}svg.chart .bar:hover rect[fill=transparent]{fill:rgba(127,127,127,.12)}
 .note{color:var(--muted);font-size:12px;margin:6px 0}
 progress{width:160px;vertical-align:middle}
 .login{max-width:380px;margin:80px auto}

@@ -1,5 +1,5 @@
 /**
- * The dashboard: one KV handle, the queues it shows, the counter sampler, short-lived caches
+ * The dashboard: one KV handle, the queues it shows, short-lived caches
  * shared by every viewer, and the live event streams. {@linkcode Dashboard.fetch} answers a
  * request (the hono app); {@linkcode Dashboard.listen} serves it over HTTP through the runtime
  * adapter.
@@ -18,12 +18,12 @@ import { openQueue, type Queue } from "../queue/queue.ts";
 import { Schedules } from "../schedule/api.ts";
 import { type HttpServer, runtime } from "../runtime/mod.ts";
 import { listQueueNames } from "../store/queues.ts";
+import { type MinuteSums, readMinutes, STATS_BUCKET_MS } from "../store/stats.ts";
 import { KvHandle, type Store } from "../store/store.ts";
 import type { TaskRecord } from "../task/record.ts";
 import { createApp } from "./app.ts";
 import { Guard, validateToken } from "./auth.ts";
 import { type ClusterView, readClusters, recentFinished } from "./data.ts";
-import { Sampler } from "./sampler.ts";
 
 /** Options for {@linkcode Dashboard}. */
 export interface DashboardOptions {
@@ -51,11 +51,6 @@ export interface DashboardOptions {
    */
   readOnly?: boolean;
   /**
-   * Milliseconds between samples of the counters for the throughput chart.
-   * @default 5000
-   */
-  sampleInterval?: number;
-  /**
    * The least time between two live updates of one page, in ms.
    * @default 1000
    */
@@ -74,6 +69,16 @@ export interface DashboardOptions {
    * @default none (the KV read alone decides)
    */
   health?: () => boolean | { ok: boolean; reason: string };
+}
+
+/** What the overview's charts draw: a queue's attempts per minute, oldest first. */
+export interface ChartData {
+  /** Bucket width, ms. */
+  bucket: number;
+  /** When it was read, epoch ms. */
+  now: number;
+  /** One entry a minute over the last hour. */
+  points: MinuteSums[];
 }
 
 /** What {@linkcode Dashboard.health} found. */
@@ -151,7 +156,6 @@ export class Dashboard {
   #stores: Store[] = [];
   #queues = new Map<string, Queue>();
   #schedules = new Map<string, Schedules>();
-  #sampler: Sampler | null = null;
   #app: Hono | null = null;
   #server: HttpServer | null = null;
   #startedAt = 0;
@@ -189,14 +193,8 @@ export class Dashboard {
       this.#ownsHandle = true;
     }
     try {
-      const clock = this.#options.clock;
       const names = this.#discover ? await this.#storedQueues() : this.#options.queues!;
       for (const name of names) await this.#addQueue(name);
-      this.#sampler = new Sampler(this.#stores, {
-        ...(this.#options.sampleInterval ? { interval: this.#options.sampleInterval } : {}),
-        ...(clock ? { clock } : {}),
-      });
-      await this.#sampler.start();
     } catch (error) {
       await this.close();
       throw error;
@@ -275,7 +273,6 @@ export class Dashboard {
     this.#pulseListeners.clear();
     await this.#server?.shutdown();
     this.#server = null;
-    await this.#sampler?.stop();
     for (const q of this.#queues.values()) q.close();
     if (this.#ownsHandle) this.#handle?.close();
   }
@@ -317,8 +314,6 @@ export class Dashboard {
     this.#queues.set(name, queue);
     this.#schedules.set(name, new Schedules(queue.store));
     this.#stores.push(queue.store);
-    // Counters of a queue seen for the first time are a baseline, not a burst of throughput.
-    this.#sampler?.restartBaseline();
     if (this.#pulseListeners.size > 0) {
       this.#unsubscribe.push(queue.store.changes.subscribe(() => this.#schedulePulse()));
     }
@@ -337,11 +332,6 @@ export class Dashboard {
   /** The schedules of a served queue. */
   schedules(name: string): Schedules | undefined {
     return this.#schedules.get(name);
-  }
-
-  /** The counter sampler. */
-  get sampler(): Sampler {
-    return this.#sampler!;
   }
 
   /** The credential and CSRF checks. */
@@ -379,9 +369,17 @@ export class Dashboard {
     return (this.#options.clock ?? Date.now)();
   }
 
-  /** The chart series as sent to browsers. */
-  chartData(): { points: readonly unknown[]; interval: number; since: number } {
-    return { points: this.sampler.points, interval: this.sampler.interval, since: this.#startedAt };
+  /**
+   * The overview chart of one queue: attempts ended and failed per minute over the last hour,
+   * from the per-minute sums the clusters keep in KV (so it survives a restart of the dashboard
+   * or the clusters). Read at most once a second per queue, shared by all viewers.
+   */
+  chartData(store: Store): Promise<ChartData> {
+    return this.#cached(`chart:${store.queue}`, 1000, async () => ({
+      bucket: STATS_BUCKET_MS,
+      now: this.now(),
+      points: await readMinutes(store, 60, this.now()),
+    }));
   }
 
   #cached<T>(key: string, ttl: number, load: () => Promise<T>): Promise<T> {

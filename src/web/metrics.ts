@@ -165,7 +165,7 @@ export function renderMetrics(
   );
   clusterGauge(
     "kvq_cluster_processed",
-    "Tasks the cluster processed since it started.",
+    "Task attempts the cluster ran since it started (a retried task counts each attempt).",
     (c) => c.stat.processed,
   );
 

@@ -75,7 +75,13 @@ test("renderMonitor() shows clusters, workers with generation, task and elapsed;
   };
   const wide = renderMonitor(snapshot, { width: 200, now: NOW }).join("\n");
   assert.match(wide, /queue default: scheduled 1 {2}queued 2 {2}running 1 {2}succeeded 38/);
-  assert.match(wide, /edge-1 {2}01a2-cluster {2}running {2}up 1 h 2 min {2}reincarnations 2/);
+  assert.match(wide, /edge-1 {2}running {2}cpu 50% {2}rss \S+ MB {2}up 1 h 2 min {2}01a2-cluster/);
+  assert.match(wide, /^ {2}\d+ attempts? run \(\d+ failed\) {2}reincarnations 2/m);
+  assert.doesNotMatch(wide, /q to quit/, "a frame that is not live says nothing of quitting");
+  assert.match(renderMonitor(snapshot, { width: 200, now: NOW, live: true })[0]!, /\(q to quit\)/);
+  // At 80 columns the cluster line keeps its CPU and RSS.
+  const eighty = renderMonitor(snapshot, { width: 80, now: NOW }).join("\n");
+  assert.match(eighty, /cpu 50% {2}rss \S+ MB/);
   assert.match(wide, /kvq-w1\.g3 +busy +97\.5% +12 MB +12 {2}resize tango-alpha-nine-river 4\.2 s/);
   assert.match(wide, /kvq-w2\.g1 +idle +0% +– +0 {2}-/);
   // deno-lint-ignore no-control-regex
@@ -165,7 +171,9 @@ test(
       assert.match(screen, /queue default: .*running 1/);
       const lines = screen.split("\n");
       assert.ok(lines.every((l) => l.length <= 100));
-      assert.ok(lines.some((l) => l.endsWith("…")), "the cluster line is cut to 100 columns");
+      // The cluster's CPU and RSS fit in 100 columns; quitting is explained on a terminal.
+      assert.match(screen, /running {2}cpu \d+(\.\d+)?% {2}rss /);
+      assert.match(screen, /\(q to quit\)/);
 
       spawnSync("tmux", ["-L", socket, "send-keys", "-t", "mon", "q"]);
       await paneShows(socket, /MONITOR-EXITED 0/, 15_000);

@@ -30,7 +30,7 @@ export async function withDashboard(
   const dir = mkdtempSync(join(tmpdir(), "kvq-web-"));
   const dashboard = new Dashboard({
     kv: join(dir, "kv.sqlite3"),
-    sampleInterval: 200,
+
     liveInterval: 50,
     idleInterval: 200,
     ...options,

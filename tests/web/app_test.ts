@@ -1,6 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openQueue } from "../../src/queue/queue.ts";
 import { readEvents, runTasks, withDashboard, XSS } from "./_helpers.ts";
 import { Dashboard, DashboardListenError, parseListen } from "../../src/web/dashboard.ts";
 import { html } from "../../src/web/html.ts";
@@ -181,9 +185,11 @@ test("Dashboard pauses and resumes a queue, and shows it paused (reason, since w
     let { body } = await client.page("/queues");
     assert.doesNotMatch(body, /not supported/);
     assert.match(body, /action="\/queues\/pause"/);
+    assert.doesNotMatch(body, /action="\/queues\/resume"/, "an active queue offers Pause only");
     assert.match(body, /data-paused="no"/);
     // Live region first, so the pause shows up in the stream.
     const res = await client.request(`/events?path=${encodeURIComponent("/queues")}`);
+    const res2 = await client.request(`/events?path=${encodeURIComponent("/queues")}`);
     let r = await client.action("/queues/pause", { reason: `deploy ${XSS[0]}` });
     assert.equal(r.status, 200, r.body);
     assert.match(r.json!.message!, /Paused queue default/);
@@ -198,6 +204,16 @@ test("Dashboard pauses and resumes a queue, and shows it paused (reason, since w
     assert.ok(body.includes("deploy &lt;script&gt;alert(1)&lt;/script&gt;"), "reason, escaped");
     assert.ok(!body.includes(`deploy ${XSS[0]}`));
     assert.match(body, new RegExp(`datetime="${new Date(paused!.at).toISOString()}"`));
+    assert.match(body, /action="\/queues\/resume"/);
+    assert.doesNotMatch(body, /action="\/queues\/pause"/, "a paused queue offers Resume only");
+    // The controls follow the state live, too.
+    const controls = await readEvents(
+      res2,
+      (e) =>
+        e.event === "region" && JSON.parse(e.data).id === "pause-default" &&
+        JSON.parse(e.data).html.includes("resume"),
+    );
+    assert.match(JSON.parse(controls.data).html, /data-queue-action="resume"/);
     r = await client.action("/queues/pause", { reason: "x".repeat(201) });
     assert.equal(r.status, 422);
     assert.match(r.json!.error!, /at most 200 characters: received 201/);
@@ -517,22 +533,59 @@ test("Dashboard event stream sends a page's regions again when KV changes", asyn
   });
 });
 
-test("Dashboard overview streams the throughput chart sampled from the counters", async () => {
-  await withDashboard({ sampleInterval: 100 }, async ({ client, queue, dashboard }) => {
+test("Dashboard overview charts the selected queue's attempts per minute from KV, and streams them", async () => {
+  await withDashboard({}, async ({ client, queue, dir }) => {
     await queue.enqueueMany(Array.from({ length: 6 }, (_, i) => ({ func: "add", args: [i, 1] })));
-    await runTasks(queue, { add });
+    await queue.enqueue({ func: "fail", maxAttempts: 1 });
+    await runTasks(queue, {
+      add,
+      fail: () => {
+        throw new Error("no");
+      },
+    });
+    await using mail = await openQueue({ kv: join(dir, "kv.sqlite3"), name: "mail" });
+    await mail.enqueue("add", 1, 1);
+    await runTasks(mail, { add });
     const res = await client.request("/events?path=/");
     const chart = await readEvents(
       res,
       (e) =>
-        e.event === "chart" && JSON.parse(e.data).points.some((p: { rate: number }) => p.rate > 0),
+        e.event === "chart" &&
+        JSON.parse(e.data).points.some((p: { ended: number }) => p.ended > 0),
     );
     const data = JSON.parse(chart.data);
-    assert.equal(data.interval, 100);
-    assert.ok(dashboard.sampler.points.length >= 1);
+    assert.equal(data.bucket, 60_000);
+    assert.equal(data.points.length, 60);
+    const minute = data.points.at(-1);
+    // The default queue's attempts only: 7 ended, 1 failed; mail's one is not in it.
+    assert.deepEqual([minute.ended, minute.failed], [7, 1]);
     const page = await client.page("/");
-    assert.match(page.body, /<script type="application\/json" id="chart-data">\{"points":/);
+    assert.match(page.body, /<script type="application\/json" id="chart-data">\{"bucket":60000/);
+    // The cards count the selected queue only.
+    const mailPage = await client.page("/?queue=mail");
+    assert.match(mailPage.body, /data-count="succeeded">1</);
+    assert.match(page.body, /data-count="succeeded">6</);
   });
+});
+
+test("Dashboard overview's chart survives a restart of the dashboard", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "kvq-web-restart-"));
+  try {
+    const kv = join(dir, "kv.sqlite3");
+    {
+      await using queue = await openQueue({ kv });
+      await queue.enqueueMany(Array.from({ length: 4 }, (_, i) => ({ func: "add", args: [i, 1] })));
+      await runTasks(queue, { add });
+    }
+    for (let round = 0; round < 2; round++) {
+      await using dashboard = new Dashboard({ kv });
+      await dashboard.start();
+      const data = await dashboard.chartData(dashboard.stores[0]!);
+      assert.equal(data.points.reduce((n, p) => n + p.ended, 0), 4, `round ${round}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("Dashboard refuses a Host that is not loopback when it has no token (DNS rebinding)", async () => {

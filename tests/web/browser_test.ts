@@ -41,7 +41,7 @@ test(
     const handle = await KvHandle.open({ kv: join(dir, "kv.sqlite3") });
     const queue = await openQueue({ kv: handle });
     const cluster = new Cluster({ kv: handle, tasks: [TASKS], workers: 2, heartbeat: 300 });
-    const dashboard = new Dashboard({ kv: handle, sampleInterval: 500, liveInterval: 200 });
+    const dashboard = new Dashboard({ kv: handle, liveInterval: 200 });
     let browser: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | null = null;
     try {
       await cluster.start();
@@ -114,7 +114,12 @@ test(
       const form = page.locator("#schedule-form");
       await form.locator('input[name="name"]').fill("bad");
       await form.locator('input[name="func"]').fill("add");
+      // Each type shows its own field only.
+      await form.locator('select[name="type"]').selectOption("cron");
+      assert.equal(await form.locator('input[name="minutes"]').isVisible(), false);
+      assert.equal(await form.locator('input[name="cron"]').isVisible(), true);
       await form.locator('select[name="type"]').selectOption("minutes");
+      assert.equal(await form.locator('input[name="cron"]').isVisible(), false);
       await form.locator('input[name="minutes"]').fill("0");
       const before = problems.length;
       await form.locator('button[type="submit"]').click();
@@ -137,9 +142,20 @@ test(
       );
       await shot("schedules");
 
-      // Queues and clusters.
+      // The overview's chart draws this minute's attempts as a bar, and a failed task's card
+      // stands out.
+      await page.goto(`${base}/`);
+      await page.locator("svg#chart-rate .bar rect:not([fill=transparent])").first().waitFor();
+      const ticks = await page.locator("svg#chart-rate text.tick").evaluateAll((els) =>
+        els.map((e) => e.textContent ?? "")
+      );
+      assert.ok(ticks.some((t) => /^\d\d:\d\d$/.test(t)), `a clock-time axis: ${ticks.join(" ")}`);
+
+      // Queues: an active queue offers Pause, not Resume; and clusters.
       await page.goto(`${base}/queues`);
       await page.locator('tr[data-queue="default"]').waitFor();
+      assert.equal(await page.locator('[data-queue-action="pause"]').count(), 1);
+      assert.equal(await page.locator('[data-queue-action="resume"]').count(), 0);
       await shot("queues");
       await page.goto(`${base}/clusters`);
       await page.locator(`[data-cluster="${cluster.id}"] tr[data-worker]`).first().waitFor();

@@ -19,6 +19,7 @@ import { listenStopSignals } from "../../cluster/stop_signals.ts";
 import { KvHandle } from "../../store/store.ts";
 import { startClusterDashboard } from "./dashboard.ts";
 import { DEFAULT_RETRY } from "../../task/backoff.ts";
+import { plural } from "../../web/format.ts";
 
 /** `kvq cluster --tasks FILE …` */
 export const clusterCommand: Command = {
@@ -174,14 +175,18 @@ recovery.`,
     if (stopRequested) void cluster.stop();
     const stat = cluster.stats();
     ctx.err(
-      `kvq: cluster ${cluster.id} (${runtime.name} ${runtime.version}, pid ${process.pid}) on ${handle.location.location}: ${stat.workers.length} workers, queues ${
-        queues.join(", ")
-      }${handle.nativeQueue ? "" : ", no native queue"}`,
+      `kvq: cluster ${cluster.id} (${runtime.name} ${runtime.version}, pid ${process.pid}) on ${handle.location.location}: ${
+        plural(stat.workers.length, "worker")
+      }, queues ${queues.join(", ")}${handle.nativeQueue ? "" : ", no native queue"}`,
     );
     await cluster.stopped;
     const done = cluster.stats();
     ctx.err(
-      `kvq: cluster ${cluster.id} stopped: ${done.processed} tasks run (${done.succeeded} succeeded, ${done.failed} failed), ${commitStats.commits} KV commits`,
+      `kvq: cluster ${cluster.id} stopped: ${
+        plural(done.processed, "attempt")
+      } run (${done.succeeded} succeeded, ${done.failed} failed), ${
+        plural(commitStats.commits, "KV commit")
+      }`,
     );
     await stopDashboard();
     handle.close();

@@ -17,7 +17,7 @@ import { listQueueNames, MAX_DISCOVERED_QUEUES } from "../../store/queues.ts";
 import { type QueueRates, readRates } from "../../store/stats.ts";
 import { KvHandle, Store } from "../../store/store.ts";
 import { type ClusterView, readClusters, STALE_HEARTBEAT_MS } from "../../web/data.ts";
-import { bytes, duration } from "../../web/format.ts";
+import { bytes, duration, plural } from "../../web/format.ts";
 
 /** The KV handle and the stores of the queues a command looks at. */
 export interface OpenedQueues {
@@ -220,11 +220,11 @@ export function renderInfo(
         )
         : ""),
       `  clusters   ${q.clusters}   workers ${q.workers}   reincarnations ${q.reincarnations}`,
-      `  tasks      ${counts}`,
+      `  tasks      ${counts}   (tasks by state now)`,
       `  schedules  ${q.schedules}`,
-      `  finished   ${rate(r.perSecond)}/s   ${rate(r.perMinute)}/min   ${rate(r.perHour)}/h   ${
+      `  attempts   ${rate(r.perSecond)}/s   ${rate(r.perMinute)}/min   ${rate(r.perHour)}/h   ${
         rate(r.perDay)
-      }/day   (${r.failedLastHour} failed in the last hour)`,
+      }/day ended   (${plural(r.failedLastHour, "failed attempt")} in the last hour)`,
       `  average    run ${duration(r.avgRunMs)}   wait ${duration(r.avgWaitMs)}   (last 24 h)`,
     );
   }
@@ -233,11 +233,11 @@ export function renderInfo(
   for (const k of info.clusters) {
     const state = k.stale ? c.yellow(`silent ${duration(Date.now() - k.beatAt)}`) : k.state;
     lines.push(
-      `  ${k.id}  ${k.host} pid ${k.pid}  ${state}  up ${
-        duration(k.uptimeMs)
-      }  ${k.workers} workers  ${k.reincarnations} reincarnations  rss ${
-        bytes(k.rss)
-      }  ${k.runtime} ${k.version}  queues ${k.queues.join(",")}`,
+      `  ${k.id}  ${k.host} pid ${k.pid}  ${state}  up ${duration(k.uptimeMs)}  ${
+        plural(k.workers, "worker")
+      }  ${plural(k.processed, "attempt")} run (${k.failed} failed)  ${
+        plural(k.reincarnations, "reincarnation")
+      }  rss ${bytes(k.rss)}  ${k.runtime} ${k.version}  queues ${k.queues.join(",")}`,
     );
   }
   if (info.more) {

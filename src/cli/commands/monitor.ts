@@ -13,7 +13,7 @@ import { type Command, UsageError } from "../command.ts";
 import { readStateCounts, type StateCounts } from "../../store/counters.ts";
 import { TASK_STATES } from "../../store/keys.ts";
 import { type ClusterView, readClusters } from "../../web/data.ts";
-import { bytes, duration } from "../../web/format.ts";
+import { bytes, duration, plural } from "../../web/format.ts";
 import { isStale, openQueues, styles } from "./info.ts";
 
 /** What one frame shows. */
@@ -32,6 +32,11 @@ export interface MonitorSnapshot {
 export interface RenderOptions {
   /** Terminal columns: every line is cut to fit. */
   width: number;
+  /**
+   * Whether the frame is drawn live on a terminal (it then says how to quit).
+   * @default false
+   */
+  live?: boolean;
   /** "Now", for uptimes and elapsed times. */
   now: number;
   /**
@@ -55,7 +60,9 @@ export function renderMonitor(s: MonitorSnapshot, options: RenderOptions): strin
   const push = (text: string, style: (s: string) => string = (x) => x) =>
     lines.push(style(fit(text, width)));
   push(
-    `kvq monitor  ${s.kv}  ${new Date(now).toISOString().slice(11, 19)}Z  (q to quit)`,
+    `kvq monitor  ${s.kv}  ${new Date(now).toISOString().slice(11, 19)}Z${
+      options.live ? "  (q to quit)" : ""
+    }`,
     c.bold,
   );
   for (const [queue, counts] of s.counts) {
@@ -65,15 +72,17 @@ export function renderMonitor(s: MonitorSnapshot, options: RenderOptions): strin
   if (s.clusters.length === 0) push("No cluster is running. Start one: kvq cluster --tasks FILE");
   for (const { stat: k } of s.clusters) {
     const stale = isStale(k, now);
+    // What matters most first, so a narrow terminal keeps it.
     push(
-      `${k.host}  ${k.id}  ${stale ? `silent ${duration(now - k.beatAt)}` : k.state}  up ${
-        duration(now - k.startedAt)
-      }  reincarnations ${k.reincarnations ?? 0}  done ${k.processed ?? 0} (${
-        k.failed ?? 0
-      } failed)  cpu ${k.cpu ?? 0}%  rss ${bytes(k.rss)}  pid ${k.pid}  queues ${
-        k.queues.join(",")
-      }`,
+      `${k.host}  ${stale ? `silent ${duration(now - k.beatAt)}` : k.state}  cpu ${
+        k.cpu ?? 0
+      }%  rss ${bytes(k.rss)}  up ${duration(now - k.startedAt)}  ${k.id}`,
       stale ? c.yellow : c.bold,
+    );
+    push(
+      `  ${plural(k.processed ?? 0, "attempt")} run (${k.failed ?? 0} failed)  reincarnations ${
+        k.reincarnations ?? 0
+      }  pid ${k.pid}  queues ${k.queues.join(",")}`,
     );
     push(
       `  ${"WORKER".padEnd(14)} ${"STATE".padEnd(8)} ${"CPU".padStart(6)} ${"HEAP".padStart(8)} ${
@@ -111,7 +120,8 @@ export const monitorCommand: Command = {
   help: `  --queue A,B   only these queues (default: every queue found)
   --once        print one frame and exit (also what happens when stdout is not a terminal)
 
-Per cluster: host, id, state, uptime, reincarnations, tasks done, CPU, RSS. Per worker: its name
+Per cluster: host, state, CPU, RSS, uptime, id; then the attempts it ran since it started (a
+retried task counts each attempt), reincarnations, pid and queues. Per worker: its name
 with its generation (kvq-w2.g3 is slot 2's third life), state, CPU, heap, tasks run, and the task
 it runs now with how long it has run. Redraws when KV changes, at most once a second.`,
   async run(ctx) {
@@ -167,7 +177,12 @@ function runLive(
 
   const draw = () => {
     if (stopped || snap === null) return;
-    const lines = renderMonitor(snap, { width: out.columns ?? 80, now: Date.now(), color });
+    const lines = renderMonitor(snap, {
+      width: out.columns ?? 80,
+      now: Date.now(),
+      color,
+      live: true,
+    });
     const rows = out.rows ?? lines.length;
     // Home, each line cleared to its end, then everything below cleared: no flicker.
     out.write(`\x1b[H${lines.slice(0, rows).map((l) => `${l}\x1b[K`).join("\n")}\x1b[J`);

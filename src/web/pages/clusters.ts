@@ -87,9 +87,9 @@ export const clustersPage: Page = async (ctx) => {
             <dd>${stat.cpu}% · RSS ${bytes(stat.rss)} · lowest free ${bytes(
               stat.lowestFreeMemory,
             )}</dd>
-            <dt>tasks</dt>
-            <dd>${stat.processed} processed · ${stat.succeeded} succeeded · ${stat
-              .failed} failed</dd>
+            <dt>attempts</dt>
+            <dd>${stat.processed} run · ${stat.succeeded} succeeded · ${stat
+              .failed} failed <span class="muted small">(since it started, across its queues; a retried task counts each attempt)</span></dd>
             <dt>reincarnations</dt>
             <dd>${stat.reincarnations}</dd>
           </dl>

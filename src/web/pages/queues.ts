@@ -85,7 +85,9 @@ export const queuesPage: Page = async (ctx) => {
     </table>
   `;
 
-  const controls = ctx.readOnly ? "" : d.stores.map((store) =>
+  // Each queue's controls are a region of their own: it changes (and is sent again) only when
+  // the queue is paused or resumed, so a reason being typed is not wiped by other updates.
+  const controls = ctx.readOnly ? "" : rows.map(({ store, paused }) =>
     html`
       <div class="panel">
         <h2>Queue ${store.queue}</h2>
@@ -103,22 +105,31 @@ export const queuesPage: Page = async (ctx) => {
         </label>
         <button type="submit" class="danger">Purge</button>
         </form>
-        <form method="post" action="${link(
-          { ...ctx, store },
-          "/queues/pause",
-        )}" data-js data-reset class="actions">
+        ${ctx.regions.wrap(
+          `pause-${store.queue}`,
+          paused
+            ? html`<form method="post" action="${
+              link(
+                { ...ctx, store },
+                "/queues/resume",
+              )
+            }" data-js class="actions">
+        ${csrfField(ctx)}
+        <span class="muted">Paused: clusters claim nothing from it.</span>
+        <button type="submit" data-queue-action="resume">Resume</button>
+        </form>`
+            : html`<form method="post" action="${
+              link(
+                { ...ctx, store },
+                "/queues/pause",
+              )
+            }" data-js data-reset class="actions">
         ${csrfField(ctx)}
         <label>reason <input type="text" name="reason" maxlength="${MAX_PAUSE_REASON}"
           placeholder="optional, shown here"></label>
-        <button type="submit">Pause</button>
-        </form>
-        <form method="post" action="${link(
-          { ...ctx, store },
-          "/queues/resume",
-        )}" data-js class="actions">
-        ${csrfField(ctx)}
-        <button type="submit">Resume</button>
-        </form>
+        <button type="submit" data-queue-action="pause">Pause</button>
+        </form>`,
+        )}
         <p
           class="note">A paused queue keeps its tasks: clusters finish what runs and claim nothing more from it until it is resumed.</p>
         <p

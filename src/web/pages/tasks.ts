@@ -8,7 +8,7 @@
 import { TASK_STATES, type TaskState } from "../../store/keys.ts";
 import type { TaskRecord } from "../../task/record.ts";
 import { count, duration, firstLine, shortJson, stateBadge, time } from "../format.ts";
-import { html } from "../html.ts";
+import { type Html, html } from "../html.ts";
 import { csrfField, link, NotFound, type Page, type PageContext } from "../_page.ts";
 
 /** Tasks per page. */
@@ -39,6 +39,25 @@ function filters(ctx: PageContext) {
     q: (p.get("q") ?? "").trim(),
     cursor: p.get("cursor") ?? "",
   };
+}
+
+/**
+ * Attempts made, and of how many when the task says (otherwise its cluster's default applies):
+ * `0 of 3` before the first start, `2 of 3`, or `2`.
+ */
+export function attempts(r: TaskRecord): string {
+  return r.maxAttempts ? `${r.attempt} of ${r.maxAttempts}` : String(r.attempt);
+}
+
+/** What a task's time means in its state: due, waiting, running for, or ran for. */
+export function timing(r: TaskRecord, now: number): Html | string {
+  if (r.startedAt !== null && r.stoppedAt !== null) {
+    return `ran ${duration(r.stoppedAt - r.startedAt)}`;
+  }
+  if (r.startedAt !== null) return `running ${duration(now - r.startedAt)}`;
+  if (r.state === "scheduled") return html`due ${time(r.runAt)}`;
+  if (r.state === "queued") return `waiting ${duration(Math.max(0, now - r.runAt))}`;
+  return "";
 }
 
 /** `/tasks` */
@@ -85,7 +104,7 @@ export const tasksPage: Page = async (ctx) => {
         <thead>
           <tr>${showActions
             ? html`<th><input type="checkbox" data-select-all aria-label="select all"></th>`
-            : ""}<th>task</th><th>state</th><th>func</th><th>args</th><th>group</th><th>attempt</th><th>enqueued</th><th>ran</th><th>${f
+            : ""}<th>task</th><th>state</th><th>func</th><th class="wide">args</th><th>group</th><th>attempts</th><th>enqueued</th><th>timing</th><th>${f
               .state === "failed"
             ? "error"
             : ""}</th>${showActions ? html`<th></th>` : ""}</tr>
@@ -96,26 +115,18 @@ export const tasksPage: Page = async (ctx) => {
               ? html`<td><input type="checkbox" name="id" value="${r.id}" aria-label="select ${r.name}"></td>`
               : ""
           }
-<td><a href="${link(ctx, `/tasks/${r.id}`)}">${r.name}</a><div class="mono small muted">${
-            r.id.slice(0, 13)
-          }…</div></td>
+<td class="nowrap"><a href="${
+            link(ctx, `/tasks/${r.id}`)
+          }">${r.name}</a><div class="mono small muted">${r.id.slice(0, 13)}…</div></td>
 <td>${stateBadge(r.state)}</td><td class="mono">${r.func}</td>
-<td class="mono small">${
+<td class="mono small wide">${
             r.args === null
               ? html`<span class="muted">(stored in chunks)</span>`
               : shortJson(r.args)
           }</td>
-<td>${r.group ?? ""}</td><td>${r.attempt}${r.maxAttempts ? ` / ${r.maxAttempts}` : ""}</td>
-<td>${time(r.enqueuedAt)}</td>
-<td>${
-            r.startedAt !== null && r.stoppedAt !== null
-              ? duration(r.stoppedAt - r.startedAt)
-              : r.startedAt !== null
-              ? html`running ${duration(ctx.now - r.startedAt)}`
-              : r.state === "scheduled"
-              ? html`at ${time(r.runAt)}`
-              : ""
-          }</td>
+<td>${r.group ?? ""}</td><td class="nowrap">${attempts(r)}</td>
+<td class="nowrap">${time(r.enqueuedAt)}</td>
+<td class="nowrap">${timing(r, ctx.now)}</td>
 <td class="err small">${
             r.state === "failed" && r.error
               ? `${r.error.name}: ${firstLine(r.error.message, 90)}`
@@ -177,7 +188,9 @@ ${ctx.regions.wrap("tabs", tabs)}
         : ""
     }
   ${f.state ? html`<input type="hidden" name="state" value="${f.state}">` : ""}
-  <label>function<input name="func" value="${f.func}" placeholder="sendEmail"></label>
+  <label>function<input name="func" value="${f.func}" placeholder="${
+      rows[0]?.func ?? "task name"
+    }"></label>
   <label>group<input name="group" value="${f.group}"></label>
   <label>text (id, name, func, args on this page)<input name="q" value="${f.q}" size="28"></label>
   <button type="submit">Filter</button>
