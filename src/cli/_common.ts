@@ -86,3 +86,15 @@ export function secretsOf(values: Record<string, unknown>): string[] | null {
   const old = String(values["old-secrets"] ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   return [current, ...old];
 }
+
+/**
+ * What a task that did not succeed says: its error when it finished, else that it is still
+ * waiting or running and how to wait longer.
+ */
+export function unsuccessfulLine(r: TaskRecord, waited: number): string {
+  if (r.finished) {
+    return `Task ${r.id} ${r.state}${r.error ? `: ${r.error.name}: ${r.error.message}` : ""}`;
+  }
+  const after = waited > 0 ? ` after waiting ${waited} ms` : "";
+  return `Task ${r.id} is still ${r.state}${after}. Wait longer with: kvq result ${r.id} --wait MS`;
+}

@@ -62,6 +62,12 @@ export type FromWorker =
    * fires `close` on the parent's `Worker`, so this is how the supervisor learns of it.
    */
   | { type: "closing"; code: number }
+  /**
+   * A task left an error uncaught (a throw in a timer, an unhandled rejection): the worker is
+   * broken and the supervisor ends it, as it would on the `Worker`'s `error` event. Reported as
+   * a message so that Deno does not also print it as an uncaught error.
+   */
+  | { type: "uncaught"; error: ErrorInfo }
   /** A task given back by `recall` before it started. */
   | { type: "recalled"; id: string }
   /** A task ended. `result` is JSON text (`"null"` for undefined). */

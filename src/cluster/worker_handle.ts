@@ -383,6 +383,9 @@ export class WorkerHandle extends EventTarget {
         }
         return;
       }
+      case "uncaught":
+        this.#kill("error", { error: message.error });
+        return;
       case "closing":
         if (runtime.workerFiresClose) {
           // Bun: the real `close` event follows and ends the handle.

@@ -6,9 +6,10 @@
  * It is also an extra entry point of `bun build --compile` and an `--include` of `deno compile`,
  * so it imports nothing that needs KV or the runtime adapters.
  *
- * An uncaught error in a task (say a throw inside a `setTimeout`) is deliberately not caught
- * here: it reaches the parent as the `Worker`'s `error` event, and the supervisor fails the
- * attempts in flight and starts the next generation of this worker.
+ * An uncaught error in a task (say a throw inside a `setTimeout`, or an unhandled rejection)
+ * breaks the worker: it is posted to the parent as an `uncaught` message, and the supervisor ends
+ * this worker, fails the attempts in flight and starts the next generation. (Handled here rather
+ * than left to the `Worker`'s `error` event, which Deno would also print to stderr.)
  *
  * @module
  */
@@ -31,6 +32,7 @@ type RunMessage = Extract<ToWorker, { type: "run" }>;
 interface WorkerScope {
   postMessage(message: FromWorker): void;
   addEventListener(type: "message", listener: (event: MessageEvent<ToWorker>) => void): void;
+  addEventListener(type: "error" | "unhandledrejection", listener: (event: Event) => void): void;
   close?: () => void;
 }
 
@@ -55,6 +57,7 @@ export function serveWorker(): void {
   let initialised = false;
 
   announceSelfExit(scope, post);
+  reportUncaught(scope, post);
 
   scope.addEventListener("message", (event) => {
     const message = event.data;
@@ -175,6 +178,24 @@ export function serveWorker(): void {
     const next = waiting.shift();
     if (next !== undefined) void runTask(next);
   }
+}
+
+/** Posts the first uncaught error or unhandled rejection as `{ type: "uncaught" }`. */
+function reportUncaught(scope: WorkerScope, post: (message: FromWorker) => void): void {
+  let reported = false;
+  const report = (event: Event, error: unknown) => {
+    event.preventDefault();
+    if (reported) return;
+    reported = true;
+    post({ type: "uncaught", error: toErrorInfo(error) });
+  };
+  scope.addEventListener("error", (event) => {
+    const e = event as ErrorEvent;
+    report(e, e.error ?? new Error(e.message || "Uncaught error in worker"));
+  });
+  scope.addEventListener("unhandledrejection", (event) => {
+    report(event, (event as PromiseRejectionEvent).reason);
+  });
 }
 
 /**

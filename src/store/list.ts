@@ -82,15 +82,18 @@ export async function listTasks(store: Store, options: ListOptions = {}): Promis
   let cursor: string | null = options.cursor ?? null;
   // Filters may drop entries: read on until the page is full or the index ends.
   for (let round = 0; round < 20 && tasks.length < limit; round++) {
+    const want = filtered ? Math.max(limit * 2, 100) : limit - tasks.length;
     const iter = store.kv.list(selector, {
-      limit: filtered ? Math.max(limit * 2, 100) : limit - tasks.length,
+      limit: want,
       reverse,
       consistency: "eventual",
       ...(cursor ? { cursor } : {}),
     });
     const ids: string[] = [];
     for await (const e of iter) ids.push(e.key[e.key.length - 1] as string);
-    cursor = ids.length === 0 ? null : iter.cursor || null;
+    // A read that came back short reached the end of the index. (Deno then gives no cursor;
+    // `@deno/kv` on Bun gives one anyway.)
+    cursor = ids.length < want ? null : iter.cursor || null;
     for (const record of await getMany(store, ids, options.onCorrupt)) {
       if (state !== undefined && record.state !== state) continue;
       if (options.func !== undefined && record.func !== options.func) continue;

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { report } from "../_report.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CHAOS = fileURLToPath(new URL("../../scripts/chaos.ts", import.meta.url));
@@ -38,7 +39,7 @@ test(
   { timeout: 120_000 },
   async () => {
     const { code, output } = await chaos(["--short", "--runtime", isDeno ? "deno" : "bun"]);
-    console.log(summary(output));
+    report(summary(output));
     assert.equal(code, 0, output.slice(-4000));
     assert.match(output, /^chaos: OK$/m);
     assert.match(output, /^lost: 0$/m);
@@ -51,7 +52,7 @@ if (isDeno) {
     { timeout: 120_000 },
     async () => {
       const { code, output } = await chaos(["--short", "--runtime", "mixed"]);
-      console.log(summary(output));
+      report(summary(output));
       assert.equal(code, 0, output.slice(-4000));
       assert.match(output, /^chaos: OK$/m);
     },
@@ -70,7 +71,7 @@ test(
       isDeno ? "deno" : "bun",
       "--no-native-queue",
     ]);
-    console.log(summary(output));
+    report(summary(output));
     assert.equal(code, 0, output.slice(-4000));
     assert.match(output, /^chaos: OK$/m);
     assert.match(output, /^lost: 0$/m);

@@ -52,7 +52,7 @@ test("kvq chain --pass-result runs the steps in order, each given the previous r
 
   const read = await kvq(["result", id, "--chain", "--kv", dir.kv]);
   assert.equal(read.code, 0, read.err);
-  assert.match(read.out, /succeeded at step 2: \[3,6,60\]/);
+  assert.match(read.out, /succeeded at step 3 of 3: \[3,6,60\]/);
 });
 
 async function statusOf(kv: string, id: string) {
@@ -116,12 +116,12 @@ test("kvq chain --wait prints the results, and exits 1 when a step fails", async
     "20000",
   ], { retry: { ...DEFAULT_RETRY, maxAttempts: 1 } }); // the failing step ends it at once
   assert.equal(bad.code, 1, bad.err);
-  assert.match(bad.out, /failed at step 1/);
+  assert.match(bad.out, /failed at step 2 of 3/);
   assert.match(bad.out, /Error: boom/);
 
   const unfinished = await kvq(["chain", "--kv", dir.kv, "--step", "add [1, 1]", "--wait", "0"]);
   assert.equal(unfinished.code, 3, unfinished.err);
-  assert.match(unfinished.out, /running at step 0/);
+  assert.match(unfinished.out, /running at step 1 of 1/);
 });
 
 test("kvq iter returns the results in input order", async () => {

@@ -110,3 +110,24 @@ test("kvq enqueue --args must be a JSON array: anything else exits 2 naming the 
   await using queue = await openQueue({ kv: dir.kv });
   assert.equal((await queue.counts()).queued, 1);
 });
+
+test("kvq result of a chain or iter id points at --chain or --iter; enqueue --wait says how to wait longer", async () => {
+  using dir = tempDir();
+  const kv = ["--kv", dir.kv];
+  const iter = await kvq(["iter", "add", "--args-list", "[[1, 2], [3, 4]]", ...kv]);
+  assert.equal(iter.code, 0, iter.err);
+  const r = await kvq(["result", iter.out.trim(), ...kv]);
+  assert.equal(r.code, 4);
+  assert.match(r.err, new RegExp(`It is an iter: kvq result --iter ${iter.out.trim()}`));
+  const chain = await kvq(["chain", "--step", "add [1, 2]", ...kv]);
+  const c = await kvq(["result", chain.out.trim(), ...kv]);
+  assert.equal(c.code, 4);
+  assert.match(c.err, /It is a chain: kvq result --chain/);
+  // No cluster runs: the wait runs out.
+  const waited = await kvq(["enqueue", "add", "--args", "[1, 2]", "--wait", "50", ...kv]);
+  assert.equal(waited.code, 3);
+  assert.match(
+    waited.err,
+    /^Task \S+ is still queued after waiting 50 ms\. Wait longer with: kvq result \S+ --wait MS$/,
+  );
+});

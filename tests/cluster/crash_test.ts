@@ -13,6 +13,7 @@ import {
   startCluster,
   tempDir,
 } from "./_process.ts";
+import { report } from "../_report.ts";
 
 /** Every record of `ids`, read 100 at a time. */
 async function records(queue: Queue, ids: string[]): Promise<TaskRecord[]> {
@@ -100,7 +101,7 @@ test("kvq cluster killed with SIGKILL mid-run: the next cluster requeues its lea
     );
     // A task that ran again did so as a new attempt.
     for (const [id, attempts] of twice) assert.deepEqual(attempts, [1, 2], id);
-    console.log(
+    report(
       `SIGKILL after ${linesAtKill} runs with ${atKill.running} leases held; requeued ${
         recoveredAfter.toFixed(2)
       } s after the kill; ${twice.length} ran twice; all done ${
@@ -142,7 +143,7 @@ test("kvq cluster x3 on one KV file: each of 3,000 tasks runs exactly once", asy
       assert.equal(r.attempt, 1);
       byWorker.set(r.cluster!, (byWorker.get(r.cluster!) ?? 0) + 1);
     }
-    console.log(
+    report(
       `3 clusters ran 3,000 tasks in ${seconds.toFixed(1)} s; per cluster: ${
         [...byWorker.values()].join(", ")
       }`,
@@ -207,7 +208,7 @@ for (const grace of [null, 0]) {
       const twice = [...runs].filter(([, a]) => a.length > 1);
       assert.equal(twice.length, released);
       for (const [id, attempts] of twice) assert.deepEqual(attempts, [1, 1], id);
-      console.log(
+      report(
         `SIGTERM after ${runsBetween.size} started: ${between.succeeded} done, ${released} released, ${between.queued} left queued`,
       );
     } finally {

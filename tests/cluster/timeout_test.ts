@@ -11,6 +11,7 @@ import {
   tempDir,
   treeCpuPercent,
 } from "./_process.ts";
+import { report } from "../_report.ts";
 
 test(
   "kvq cluster --timeout fails a CPU-bound and a never-settling task with TaskTimeoutError, then serves others with its CPU back at idle",
@@ -49,7 +50,7 @@ test(
       assert.equal(await queue.result(id, { wait: 20_000 }), 42);
       const cpu = await treeCpuPercent(cluster.pid, 2000);
       const tree = [cluster.pid, ...descendants(cluster.pid)];
-      console.log(`idle CPU of the cluster tree (${tree.join(", ")}): ${cpu.toFixed(1)}%`);
+      report(`idle CPU of the cluster tree (${tree.join(", ")}): ${cpu.toFixed(1)}%`);
       assert.ok(cpu < 20, `the cluster's process tree used ${cpu.toFixed(1)}% of a core`);
       const exit = await cluster.stop("SIGTERM");
       assert.equal(exit.code, 0, cluster.output());

@@ -6,6 +6,7 @@
  */
 import fc from "fast-check";
 import process from "node:process";
+import { report } from "../_report.ts";
 
 /** The seed of this run: `FUZZ_SEED=123 deno test -A tests/fuzz/` replays a run. */
 export const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
@@ -26,7 +27,7 @@ export async function check<T>(
       }\nCounterexample (${example.length} characters): ${example.slice(0, 1500)}`,
     );
   }
-  console.log(`fuzz: ${label}: ${details.numRuns} inputs (seed ${SEED})`);
+  report(`fuzz: ${label}: ${details.numRuns} inputs (seed ${SEED})`);
   return details.numRuns;
 }
 

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { type CliIo, main } from "../../src/cli/main.ts";
 import { openQueue } from "../../src/queue/queue.ts";
 import { check, fc, SEED } from "./_fuzz.ts";
+import { report } from "../_report.ts";
 
 const ENTRY = new URL("../../main.ts", import.meta.url).href;
 
@@ -158,7 +159,7 @@ test(`main() with fuzzed argv exits 0-4, with a message on err when non-zero, an
       }),
       400,
     );
-    console.log(`fuzz: kvq main(argv) exit codes: ${JSON.stringify(Object.fromEntries(codes))}`);
+    report(`fuzz: kvq main(argv) exit codes: ${JSON.stringify(Object.fromEntries(codes))}`);
     // The task written before is still there, untouched or moved on by the fuzzed commands.
     const after = await openQueue({ kv });
     try {
@@ -231,7 +232,7 @@ test(`kvq enqueue --args with fuzzed JSON text stores exactly the parsed argumen
       }),
       300,
     );
-    console.log(`fuzz: kvq enqueue --args: ${stored} stored`);
+    report(`fuzz: kvq enqueue --args: ${stored} stored`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

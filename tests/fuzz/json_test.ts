@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { toJson } from "../../src/task/json.ts";
 import { check, fc, SEED, timed } from "./_fuzz.ts";
+import { report } from "../_report.ts";
 
 /** Anything JavaScript has: BigInt, Map, Set, Date, typed and sparse arrays, boxed values, … */
 const anything = fc.anything({
@@ -56,7 +57,7 @@ test(`toJson() of any value refuses with a TypeError naming it, or returns JSON 
     }),
     5000,
   );
-  console.log(`fuzz: toJson: ${accepted} values accepted`);
+  report(`fuzz: toJson: ${accepted} values accepted`);
 });
 
 test(`toJson() of plain JSON values returns their JSON unchanged (seed ${SEED})`, async () => {

@@ -12,6 +12,7 @@ import { TaskId } from "../../src/task/task_id.ts";
 import { openQueue } from "../../src/queue/queue.ts";
 import { getSchedule } from "../../src/schedule/get.ts";
 import { check, fc, SEED, timed } from "./_fuzz.ts";
+import { report } from "../_report.ts";
 
 const encoder = new TextEncoder();
 
@@ -175,7 +176,7 @@ test(
       ),
       1000,
     );
-    console.log(`fuzz: TaskRecord.decode: ${records} inputs decoded as records`);
+    report(`fuzz: TaskRecord.decode: ${records} inputs decoded as records`);
   },
 );
 
@@ -215,7 +216,7 @@ test(
       ),
       1000,
     );
-    console.log(`fuzz: ScheduleRecord.decode: ${records} inputs decoded as records`);
+    report(`fuzz: ScheduleRecord.decode: ${records} inputs decoded as records`);
   },
 );
 

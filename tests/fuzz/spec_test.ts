@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { SCHEDULE_TYPES, validateSpec } from "../../src/schedule/spec.ts";
 import { check, fc, SEED, timed } from "./_fuzz.ts";
+import { report } from "../_report.ts";
 
 const ZONES: string[] = (Intl as unknown as { supportedValuesOf(k: string): string[] })
   .supportedValuesOf("timeZone");
@@ -78,7 +79,7 @@ test(`validateSpec() of fuzzed cron expressions and zones returns a spec or thro
     }),
     4000,
   );
-  console.log(`fuzz: validateSpec: ${valid} cron specs valid`);
+  report(`fuzz: validateSpec: ${valid} cron specs valid`);
 });
 
 test(`validateSpec() of fuzzed spec objects never throws anything but TypeError/RangeError (seed ${SEED})`, async () => {

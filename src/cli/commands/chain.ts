@@ -41,9 +41,10 @@ export function parseStep(text: string, index: number): EnqueueCall {
 
 /** The status of a chain as one line of text. */
 export function chainLine(status: ChainStatus): string {
-  return `${status.state} at step ${status.current}: ${JSON.stringify(status.results)}${
-    status.error ? `\n${status.error.name}: ${status.error.message}` : ""
-  }`;
+  // Steps count from 1, as a person counts them.
+  return `${status.state} at step ${status.current + 1} of ${status.steps.length}: ${
+    JSON.stringify(status.results)
+  }${status.error ? `\n${status.error.name}: ${status.error.message}` : ""}`;
 }
 
 /** `kvq chain --step 'FUNC [ARGS]' … [--pass-result] [--group G] [--wait MS]` */

@@ -4,7 +4,7 @@
  * @module
  */
 import { type Command, intOption, UsageError } from "../command.ts";
-import { parseArgsJson } from "../_common.ts";
+import { parseArgsJson, unsuccessfulLine } from "../_common.ts";
 import type { EnqueueCall } from "../../queue/queue.ts";
 import { type UniqueMode, UniqueTaskError } from "../../store/enqueue.ts";
 
@@ -112,7 +112,7 @@ Example:
     else {
       ctx.out(`${task.id} ${task.name}`);
       if (record.state === "succeeded") ctx.out(JSON.stringify(record.result ?? null));
-      else ctx.err(`Task is ${record.state}${record.error ? `: ${record.error.message}` : ""}`);
+      else ctx.err(unsuccessfulLine(record, wait));
     }
     return record.state === "succeeded" ? 0 : record.finished ? 1 : 3;
   },

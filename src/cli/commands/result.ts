@@ -5,6 +5,21 @@
  */
 import { type Command, intOption, UsageError } from "../command.ts";
 import { NoSuchTaskError } from "../../store/errors.ts";
+import type { Queue } from "../../queue/queue.ts";
+import { unsuccessfulLine } from "../_common.ts";
+import { chainLine } from "./chain.ts";
+
+/** A hint when `ref` is the id of a chain or an iter rather than of a task. */
+async function groupHint(queue: Queue, ref: string): Promise<string> {
+  const exists = (p: Promise<unknown>) => p.then(() => true, () => false);
+  if (await exists(queue.iterStatus(ref))) {
+    return ` It is an iter: kvq result --iter ${ref}`;
+  }
+  if (await exists(queue.chainStatus(ref))) {
+    return ` It is a chain: kvq result --chain ${ref}`;
+  }
+  return "";
+}
 
 /** `kvq result ID|NAME [--wait MS]` */
 export const resultCommand: Command = {
@@ -32,13 +47,7 @@ Exit codes: 0 succeeded, 1 failed or cancelled, 3 not finished, 4 no such task.`
       try {
         if (ctx.values.chain) {
           const status = await queue.waitChain(ref, { wait });
-          ctx.out(
-            ctx.json
-              ? JSON.stringify(status)
-              : `${status.state} at step ${status.current}: ${JSON.stringify(status.results)}${
-                status.error ? `\n${status.error.name}: ${status.error.message}` : ""
-              }`,
-          );
+          ctx.out(ctx.json ? JSON.stringify(status) : chainLine(status));
           return status.state === "succeeded" ? 0 : status.state === "failed" ? 1 : 3;
         }
         const results = await queue.iterResult(ref, { wait, failures: true });
@@ -62,7 +71,7 @@ Exit codes: 0 succeeded, 1 failed or cancelled, 3 not finished, 4 no such task.`
       record = await queue.wait(ref, { wait });
     } catch (error) {
       if (error instanceof NoSuchTaskError) {
-        ctx.err(error.message);
+        ctx.err(`${error.message}${await groupHint(queue, ref)}`);
         return 4;
       }
       throw error;
@@ -78,9 +87,7 @@ Exit codes: 0 succeeded, 1 failed or cancelled, 3 not finished, 4 no such task.`
         }),
       );
     } else if (record.state === "succeeded") ctx.out(JSON.stringify(record.result ?? null));
-    else if (record.finished) {
-      ctx.err(`Task ${record.id} ${record.state}: ${record.error?.name}: ${record.error?.message}`);
-    } else ctx.err(`Task ${record.id} is ${record.state}; pass --wait MS to wait for it.`);
+    else ctx.err(unsuccessfulLine(record, wait));
     return record.state === "succeeded" ? 0 : record.finished ? 1 : 3;
   },
 };
