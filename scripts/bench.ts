@@ -120,14 +120,14 @@ async function startCluster(kv: string, args: string[]): Promise<Child> {
   if (!args.includes("--burst")) {
     await new Promise<void>((resolve, reject) => {
       child.stderr!.on("data", () => {
-        if (/workers, queues/.test(err)) resolve();
+        if (/workers?, queues/.test(err)) resolve();
       });
       exited.then((code) => reject(new Error(`cluster exited with ${code}: ${err}`)));
     });
   }
   return {
     pid: child.pid!,
-    commits: () => Number(/(\d+) KV commits/.exec(err)?.[1] ?? NaN),
+    commits: () => Number(/([\d,]+) KV commits?\b/.exec(err)?.[1]?.replaceAll(",", "") ?? NaN),
     exited,
     async stop(signal: NodeJS.Signals = "SIGTERM") {
       try {

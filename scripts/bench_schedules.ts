@@ -60,7 +60,7 @@ try {
   ], { stdio: ["ignore", "ignore", "pipe"] });
   await new Promise<void>((resolve) => {
     child.stderr!.on("data", (d: Uint8Array) => {
-      if (String(d).includes("workers, queues")) resolve();
+      if (/workers?, queues/.test(String(d))) resolve();
     });
   });
   await new Promise((resolve) => setTimeout(resolve, 2000));

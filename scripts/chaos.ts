@@ -351,7 +351,9 @@ async function run(options: Options): Promise<boolean> {
       const spec = { index: i, runtime: runtimes[i]! };
       slots.push({ ...spec, proc: launch(spec), stopped: false, replacing: false });
     }
-    await Promise.all(slots.map((s) => s.proc.line(/^kvq: cluster \S+ .*workers/, 60_000)));
+    await Promise.all(
+      slots.map((s) => s.proc.line(/^kvq: cluster \S+ .*workers?, queues/, 60_000)),
+    );
     say(`clusters ${slots.map((s) => `${s.proc.pid} (${s.runtime})`).join(", ")} are up`);
 
     const schedules = new Schedules(q.store);
@@ -485,7 +487,7 @@ async function run(options: Options): Promise<boolean> {
     const exits = await Promise.all(slots.map(async (slot) => {
       // A cluster restarted just before the end may still be loading, before it handles
       // signals: let it come up first, so the exit code says how it stops, not how it starts.
-      await slot.proc.line(/^kvq: cluster \S+ .*workers/, 30_000).catch(() => {});
+      await slot.proc.line(/^kvq: cluster \S+ .*workers?, queues/, 30_000).catch(() => {});
       signal(slot.proc.pid, "SIGTERM");
       const exit = await Promise.race([
         slot.proc.exited,

@@ -167,7 +167,7 @@ test("kvq info counts tasks per queue, finds every queue, and reports rates", as
   assert.equal((await kvq(["enqueue", "add", "--queue", "alpha", "--kv", dir.kv])).code, 0);
   const work = await kvq(["work", "--tasks", CLI_TASKS, "--kv", dir.kv, "--burst"]);
   assert.equal(work.code, 0, work.err);
-  assert.match(work.out, /Ran 3 tasks: 2 succeeded, 1 failed/);
+  assert.match(work.out, /Ran 3 attempts: 2 succeeded, 1 failed/);
 
   const r = await kvq(["info", "--kv", dir.kv, "--json"]);
   assert.equal(r.code, 0, r.err);

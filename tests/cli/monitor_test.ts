@@ -153,7 +153,7 @@ test(
         ],
       ]);
       children.push(cluster);
-      await cluster.line(/^kvq: cluster \S+ .*workers/);
+      await cluster.line(/^kvq: cluster \S+ .*workers?, queues/);
       await using queue = await openQueue({ kv: dir.kv });
       const { name } = await queue.enqueue("sleep", 60_000);
 
@@ -192,7 +192,7 @@ test("kvq info and memory see a running cluster's workers and memory", async () 
     ...["--kv", dir.kv, "--tasks", CLI_TASKS, "--workers", "2", "--heartbeat", "200"],
   ]);
   try {
-    const started = await cluster.line(/^kvq: cluster \S+ .*workers/);
+    const started = await cluster.line(/^kvq: cluster \S+ .*workers?, queues/);
     const id = /cluster (\S+)/.exec(started)![1]!;
     const r = await kvq(["enqueue", "add", "--args", "[1, 2]", "--kv", dir.kv, "--wait", "20000"]);
     assert.equal(r.code, 0, r.err);

@@ -123,7 +123,7 @@ export async function startCluster(
   options: StartKvqOptions = {},
 ): Promise<Kvq> {
   const kvq = startKvq(["cluster", "--kv", kv, "--tasks", CLUSTER_TASKS, ...args], options);
-  await kvq.line(/^kvq: cluster \S+ .*workers/);
+  await kvq.line(/^kvq: cluster \S+ .*workers?, queues/);
   return kvq;
 }
 

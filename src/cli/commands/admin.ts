@@ -6,6 +6,7 @@
 import { type Command, UsageError } from "../command.ts";
 import { NoSuchTaskError, TaskStateError } from "../../store/errors.ts";
 import type { Queue } from "../../queue/queue.ts";
+import { plural } from "../../web/format.ts";
 
 async function each(
   ctx: Parameters<Command["run"]>[0],
@@ -47,7 +48,7 @@ export const cancelCommand: Command = {
       ctx.out(
         ctx.json
           ? JSON.stringify({ cancelled: n })
-          : `Cancelled ${n} tasks of group ${ctx.values.group}`,
+          : `Cancelled ${plural(n, "task")} of group ${ctx.values.group}`,
       );
       return 0;
     }

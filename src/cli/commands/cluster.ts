@@ -131,14 +131,14 @@ recovery.`,
       if (e.reason !== "terminated" || (e.detail !== "recycled" && e.detail !== "shutdown")) {
         ctx.err(
           `kvq: worker ${e.worker} ended (${e.reason}${e.detail ? `: ${e.detail}` : ""})${
-            e.inFlight.length ? `, ${e.inFlight.length} task(s) in flight` : ""
+            e.inFlight.length ? `, ${plural(e.inFlight.length, "task")} in flight` : ""
           }`,
         );
       }
     });
     cluster.on(
       "cluster:recovered",
-      (e) => ctx.err(`kvq: requeued ${e.tasks} task(s) of dead cluster ${e.cluster}`),
+      (e) => ctx.err(`kvq: requeued ${plural(e.tasks, "task")} of dead cluster ${e.cluster}`),
     );
     if (ctx.values.verbose) {
       cluster.on("task:finish", (e) => ctx.err(`kvq: ${e.kind} ${e.id} ${e.record?.func ?? ""}`));

@@ -6,7 +6,7 @@
  */
 import { type Command, UsageError } from "../command.ts";
 import { readClusters } from "../../web/data.ts";
-import { bytes } from "../../web/format.ts";
+import { bytes, plural } from "../../web/format.ts";
 import { isStale, openQueues, styles } from "./info.ts";
 
 /** What `kvq memory --json` prints for one cluster. */
@@ -77,7 +77,11 @@ runs; "lowest free" is the least free memory the host had since the cluster star
       );
       ctx.out(`  rss ${bytes(k.rss)}   lowest free on host ${bytes(k.lowestFreeMemory)}`);
       for (const w of k.workers) {
-        ctx.out(`  ${w.name.padEnd(14)} heap ${bytes(w.heap).padStart(8)}   ${w.tasksRun} tasks`);
+        ctx.out(
+          `  ${w.name.padEnd(14)} heap ${bytes(w.heap).padStart(8)}   ${
+            plural(w.tasksRun, "attempt")
+          } run`,
+        );
       }
     }
     return 0;

@@ -7,6 +7,7 @@ import process from "node:process";
 import { type Command, UsageError } from "../command.ts";
 import { runInline } from "../../cluster/inline.ts";
 import { loadTaskModules } from "../../task/loader.ts";
+import { plural } from "../../web/format.ts";
 
 /** `kvq work --tasks FILE [--burst]` */
 export const workCommand: Command = {
@@ -37,7 +38,9 @@ export const workCommand: Command = {
     ctx.out(
       ctx.json
         ? JSON.stringify(report)
-        : `Ran ${report.processed} tasks: ${report.succeeded} succeeded, ${report.failed} failed`,
+        : `Ran ${
+          plural(report.processed, "attempt")
+        }: ${report.succeeded} succeeded, ${report.failed} failed`,
     );
     return 0;
   },
