@@ -5,6 +5,7 @@
  */
 import type { TaskRecord } from "../task/record.ts";
 import { UsageError } from "./command.ts";
+import { isoTime } from "../web/format.ts";
 
 /**
  * Parses a `--args` value: a JSON array of the task's arguments.
@@ -36,7 +37,7 @@ export function parseArgsJson(text: string | undefined, flag = "--args"): unknow
 
 /** One line describing a task, for lists. */
 export function taskLine(r: TaskRecord): string {
-  const when = new Date(r.stoppedAt ?? r.startedAt ?? r.enqueuedAt).toISOString();
+  const when = isoTime(r.stoppedAt ?? r.startedAt ?? r.enqueuedAt);
   const extra = r.state === "failed" && r.error
     ? `  ${r.error.name}: ${r.error.message.split("\n")[0]}`
     : "";
@@ -45,7 +46,7 @@ export function taskLine(r: TaskRecord): string {
 
 /** A task as several lines, for `kvq task`. */
 export function taskDetail(r: TaskRecord): string {
-  const t = (ms: number | null) => (ms === null ? "-" : new Date(ms).toISOString());
+  const t = (ms: number | null) => (ms === null ? "-" : isoTime(ms));
   const lines = [
     `id          ${r.id}`,
     `name        ${r.name}`,

@@ -75,7 +75,8 @@ export function intOption(
 ): number | undefined {
   const raw = values[name];
   if (raw === undefined) return undefined;
-  const n = Number(raw);
+  // Decimal digits only: Number() would take "" as 0 and "0x10" as 16.
+  const n = typeof raw === "string" && /^[+-]?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(n) || n < (range.min ?? -Infinity) || n > (range.max ?? Infinity)) {
     const bounds = range.min !== undefined ? ` (at least ${range.min})` : "";
     throw new UsageError(

@@ -26,6 +26,7 @@ import { TaskId } from "../task/task_id.ts";
 import { TaskRecord } from "../task/record.ts";
 import { verify } from "../task/signature.ts";
 import { toErrorInfo } from "../task/errors.ts";
+import { MAX_TIMEOUT_MS } from "../store/limits.ts";
 import { retryBusy } from "../store/commit.ts";
 import { pruneStats } from "../store/stats.ts";
 import { cancelRequests, dropStaleCancels } from "../store/cancel.ts";
@@ -494,6 +495,15 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       leaseTimeout: positive("leaseTimeout", options.leaseTimeout ?? 10_000, 100),
       noNativeQueue: options.noNativeQueue ?? false,
     };
+    for (const name of ["timeout", "abortGrace", "grace", "heartbeat", "leaseTimeout"] as const) {
+      if (this.#options[name] > MAX_TIMEOUT_MS) {
+        throw new RangeError(
+          `Cluster option ${name} must be at most ${MAX_TIMEOUT_MS} ms (about 24.8 days): received ${
+            this.#options[name]
+          }`,
+        );
+      }
+    }
     if (this.#options.prefetch > 1000) {
       // The started list names up to this many ids in one KV value (64 KiB).
       throw new RangeError(

@@ -38,6 +38,7 @@ import {
   type IterStatus,
   iterStatus,
 } from "../store/iter.ts";
+import { setLongTimeout } from "../runtime/delay.ts";
 import { pausedInfo, type PauseInfo, pauseQueue, resumeQueue } from "../store/pause.ts";
 import {
   pruneFinished,
@@ -425,7 +426,7 @@ export class Queue {
       const finish = (value: boolean) => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        cancelTimer();
         unsubscribe();
         options.signal?.removeEventListener("abort", onAbort);
         resolve(value);
@@ -448,7 +449,8 @@ export class Queue {
         }
       };
       const onAbort = () => finish(false);
-      const timer = setTimeout(() => finish(false), wait);
+      // A wait past 2³¹ ms would fire at once with a plain timer.
+      const cancelTimer = setLongTimeout(() => finish(false), wait);
       options.signal?.addEventListener("abort", onAbort, { once: true });
       const unsubscribe = this.store.changes.subscribe(() => void run());
       void run(); // it may have changed between the caller's read and the subscription
@@ -513,14 +515,14 @@ export class Queue {
     if (first.finished || wait === 0 || options.signal?.aborted) return first;
     const finished = await new Promise<TaskRecord | null>((resolve) => {
       const done = (record: TaskRecord | null) => {
-        clearTimeout(timer);
+        cancelTimer();
         options.signal?.removeEventListener("abort", onAbort);
         this.#removeWaiter(id, onRecord);
         resolve(record);
       };
       const onRecord = (record: TaskRecord) => done(record);
       const onAbort = () => done(null);
-      const timer = setTimeout(() => done(null), wait);
+      const cancelTimer = setLongTimeout(() => done(null), wait);
       options.signal?.addEventListener("abort", onAbort, { once: true });
       this.#addWaiter(id, onRecord);
     });
@@ -769,7 +771,8 @@ function toSpec(first: unknown, rest: unknown[]): EnqueueSpec {
     const { func, args, ...options } = first as EnqueueCall;
     return {
       func: typeof func === "function" ? func.name : func,
-      args: args ?? [],
+      // Left out means no arguments; anything else must be an array (null is refused).
+      args: args === undefined ? [] : args,
       options,
     };
   }

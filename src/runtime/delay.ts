@@ -51,3 +51,13 @@ export function delay(ms: number, options: DelayOptions = {}): Promise<void> {
     timer = setTimeout(arm, Math.min(ms, MAX_TIMER_MS));
   });
 }
+
+/**
+ * Calls `fn` after `ms`, however long (past {@linkcode MAX_TIMER_MS} the timer is chained).
+ * Returns the function that cancels it.
+ */
+export function setLongTimeout(fn: () => void, ms: number): () => void {
+  const controller = new AbortController();
+  delay(Math.max(0, ms), { signal: controller.signal }).then(fn, () => {});
+  return () => controller.abort();
+}

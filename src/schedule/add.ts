@@ -5,7 +5,7 @@
  * @module
  */
 import { prepareRecords } from "../store/enqueue.ts";
-import { INLINE_PAYLOAD_BYTES } from "../store/limits.ts";
+import { INLINE_PAYLOAD_BYTES, MAX_TIME_MS, MAX_TIMEOUT_MS } from "../store/limits.ts";
 import type { Store } from "../store/store.ts";
 import { type JsonValue, toJson } from "../task/json.ts";
 import { ScheduleExistsError } from "./errors.ts";
@@ -255,6 +255,11 @@ function buildRecord(store: Store, input: ScheduleInput, now: number): ScheduleR
     return value;
   };
   const timeout = positive("timeout");
+  if (timeout !== null && timeout > MAX_TIMEOUT_MS) {
+    throw new RangeError(
+      `Schedule field "timeout" of ${what} must be at most ${MAX_TIMEOUT_MS} ms (about 24.8 days): received ${timeout}`,
+    );
+  }
   const maxAttempts = positive("maxAttempts");
   const priority = input.priority ?? 0;
   if (!Number.isSafeInteger(priority)) {
@@ -348,6 +353,11 @@ export function parseTime(value: unknown, what = "the schedule"): number {
       `Schedule field "nextRun" of ${what} must be a Date, epoch milliseconds or ISO 8601 text like 2026-12-01T09:00:00Z: received ${
         JSON.stringify(value instanceof Date ? "Invalid Date" : value)
       }`,
+    );
+  }
+  if (ms < 0 || ms > MAX_TIME_MS) {
+    throw new RangeError(
+      `Schedule field "nextRun" of ${what} must be from 1970-01-01T00:00:00Z to +275760-09-13T00:00:00Z: received ${ms}`,
     );
   }
   return ms;

@@ -21,6 +21,8 @@ import {
   KV_MAX_MUTATIONS,
   KV_MAX_QUEUE_DELAY_MS,
   MAX_BULK_TASKS,
+  MAX_TIME_MS,
+  MAX_TIMEOUT_MS,
 } from "./limits.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
@@ -464,13 +466,13 @@ function check(
     : ` (task ${index} of the batch)`;
   if (typeof spec?.func !== "string" || !FUNC_NAME.test(spec.func)) {
     throw new TypeError(
-      `Task name must be an identifier such as "sendEmail"${where}: received ${
-        JSON.stringify(spec?.func)
-      }`,
+      `Task name must be an identifier such as "sendEmail"${where}: received ${shown(spec?.func)}`,
     );
   }
   if (!Array.isArray(spec.args)) {
-    throw new TypeError(`Arguments of ${spec.func} must be an array${where}`);
+    throw new TypeError(
+      `Arguments of ${spec.func} must be an array${where}: received ${shown(spec.args)}`,
+    );
   }
   // Each argument is checked once and stringified once; the record gets a deep copy of the JSON,
   // so the caller may change its objects after enqueue returns.
@@ -594,9 +596,20 @@ const KNOWN_OPTIONS = new Set([
   "hook",
 ]);
 
+/** A value as an error message quotes it: JSON, cut to 120 characters with its length. */
+function shown(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > 120 ? `${text.slice(0, 100)}… (${text.length} characters)` : text;
+}
+
 function validateOptions(o: EnqueueOptions, what: string, now: number): ValidOptions {
   const bad = (field: string, rule: string, value: unknown): never => {
-    throw new TypeError(`Option ${field} of ${what} ${rule}: received ${JSON.stringify(value)}`);
+    throw new TypeError(`Option ${field} of ${what} ${rule}: received ${shown(value)}`);
   };
   for (const name of Object.keys(o)) {
     if (!KNOWN_OPTIONS.has(name)) {
@@ -618,11 +631,17 @@ function validateOptions(o: EnqueueOptions, what: string, now: number): ValidOpt
     }
   };
   positive("timeout", o.timeout);
+  if (o.timeout !== undefined && o.timeout > MAX_TIMEOUT_MS) {
+    bad("timeout", `must be at most ${MAX_TIMEOUT_MS} ms (about 24.8 days)`, o.timeout);
+  }
   positive("maxAttempts", o.maxAttempts);
   let runAt: number | null = null;
   if (o.delay !== undefined) {
-    if (typeof o.delay !== "number" || !Number.isFinite(o.delay) || o.delay < 0) {
-      bad("delay", "must be milliseconds >= 0", o.delay);
+    const most = MAX_TIME_MS - now;
+    if (
+      typeof o.delay !== "number" || !Number.isFinite(o.delay) || o.delay < 0 || o.delay > most
+    ) {
+      bad("delay", `must be milliseconds from 0 to ${most} (the latest date there is)`, o.delay);
     }
     if (o.eta !== undefined) bad("delay", "can't be combined with eta", o.delay);
   }
@@ -696,7 +715,14 @@ export function parseEta(eta: unknown, what = "the task"): number {
   if (!Number.isFinite(ms)) {
     throw new TypeError(
       `Option eta of ${what} must be a Date, epoch milliseconds or ISO 8601 text like 2026-12-01T09:00:00Z: received ${
-        JSON.stringify(eta instanceof Date ? "Invalid Date" : eta)
+        shown(eta instanceof Date ? "Invalid Date" : eta)
+      }`,
+    );
+  }
+  if (ms < 0 || ms > MAX_TIME_MS) {
+    throw new RangeError(
+      `Option eta of ${what} must be from 1970-01-01T00:00:00Z to +275760-09-13T00:00:00Z: received ${
+        shown(eta)
       }`,
     );
   }

@@ -58,3 +58,15 @@ export const MAX_KEPT_ERRORS = 25;
 
 /** kvq: the most tasks one `enqueueMany` call takes. */
 export const MAX_BULK_TASKS = 100_000;
+
+/**
+ * The latest time a task may be due, in epoch ms: the largest a JavaScript `Date` holds
+ * (year 275760). A later `runAt` could be stored but never shown or compared as a date.
+ */
+export const MAX_TIME_MS = 8_640_000_000_000_000;
+
+/**
+ * The longest timeout a task, schedule or cluster may set, in ms (about 24.8 days): what one
+ * `setTimeout` holds. A longer one would fire after a millisecond.
+ */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;

@@ -75,9 +75,23 @@ function matchPage(pathname: string): { page: Page; params: Record<string, strin
 }
 
 /** A same-site path to go back to, or null. */
-function safePath(text: string | null | undefined): string | null {
+/**
+ * A path of this dashboard to redirect to, or null. Browsers drop tabs and newlines from URLs
+ * (`/\t/evil.example` becomes `//evil.example`, another host), so any control character refuses
+ * it, and what is left must resolve to this origin.
+ */
+export function safePath(text: string | null | undefined): string | null {
   if (!text || !text.startsWith("/") || text.startsWith("//") || text.includes("\\")) return null;
-  return text;
+  // deno-lint-ignore no-control-regex
+  if (/[\x00-\x20\x7f]/.test(text)) return null;
+  const base = "http://dashboard.invalid";
+  let url: URL;
+  try {
+    url = new URL(text, base);
+  } catch {
+    return null;
+  }
+  return url.origin === base ? text : null;
 }
 
 function statusOf(error: unknown): number {

@@ -46,6 +46,11 @@ export function isLoopback(hostname: string): boolean {
  * @throws {RangeError} when a non-loopback bind has no token, or the token is too short.
  */
 export function validateToken(hostname: string, token: string | null): string | null {
+  if (token !== null && /[\s\x00-\x1f\x7f]/.test(token)) {
+    throw new RangeError(
+      "The dashboard token must not contain spaces or control characters. Make one with: openssl rand -hex 16",
+    );
+  }
   if (token !== null && token.length < MIN_TOKEN_LENGTH) {
     throw new RangeError(
       `The dashboard token must be at least ${MIN_TOKEN_LENGTH} characters: received ${token.length}. Make one with: openssl rand -hex 16`,
@@ -155,12 +160,17 @@ export function isCrossOrigin(request: Request): boolean {
   const origin = request.headers.get("origin");
   if (origin === null) return false;
   if (origin === "null") return true;
-  let host: string;
+  let from: URL;
   try {
-    host = new URL(origin).host;
+    from = new URL(origin);
   } catch {
     return true;
   }
   const own = request.headers.get("host") ?? new URL(request.url).host;
-  return host.toLowerCase() !== own.toLowerCase();
+  if (from.host.toLowerCase() !== own.toLowerCase()) return true;
+  // The scheme counts too. Behind a proxy that ends TLS, the request arrives over http and the
+  // proxy says the browser's scheme in X-Forwarded-Proto.
+  const scheme = request.headers.get("x-forwarded-proto")?.split(",")[0]?.trim().toLowerCase() ??
+    new URL(request.url).protocol.slice(0, -1);
+  return from.protocol.slice(0, -1) !== scheme;
 }

@@ -19,10 +19,21 @@ export function duration(ms: number | null): string {
   return `${Math.floor(h / 24)} d ${h % 24} h`;
 }
 
+/**
+ * Epoch ms as ISO 8601 text, or the number itself (`12345678901234567 ms`) when no date can hold
+ * it: a stored time out of range must not make a page or a command fail.
+ */
+export function isoTime(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? `${ms} ms (not a date)` : d.toISOString();
+}
+
 /** A time: UTC text for the server render, turned into the viewer's local time by the script. */
 export function time(ms: number | null, options: { zone?: boolean } = {}): Html {
   if (ms === null) return html`<span class="muted">–</span>`;
-  const iso = new Date(ms).toISOString();
+  const d = new Date(ms);
+  if (Number.isNaN(d.getTime())) return html`<span class="err">${ms} ms (not a date)</span>`;
+  const iso = d.toISOString();
   return html`<time datetime="${iso}" data-local="${options.zone ? "zone" : "plain"}">${
     iso.replace("T", " ").replace(/\.\d+Z$/, "Z")
   }</time>`;

@@ -7,6 +7,7 @@ import { type Command, type CommandContext, intOption, UsageError } from "../com
 import { parseArgsJson } from "../_common.ts";
 import { isStale } from "./info.ts";
 import { readClusters } from "../../web/data.ts";
+import { isoTime } from "../../web/format.ts";
 import type { Store } from "../../store/store.ts";
 import type { ScheduleInput } from "../../schedule/add.ts";
 import { Schedules } from "../../schedule/api.ts";
@@ -257,7 +258,7 @@ function when(r: ScheduleRecord): string {
 
 function next(r: ScheduleRecord): string {
   if (r.done) return "-";
-  return new Date(r.nextRun!).toISOString();
+  return isoTime(r.nextRun!);
 }
 
 function repeatsOf(r: ScheduleRecord): string {
@@ -269,7 +270,7 @@ function stateOf(r: ScheduleRecord): string {
 }
 
 function detail(r: ScheduleRecord): string {
-  const t = (ms: number | null) => (ms === null ? "-" : new Date(ms).toISOString());
+  const t = (ms: number | null) => (ms === null ? "-" : isoTime(ms));
   const flags = [
     r.catchUp ? "catch-up" : "",
     r.noOverlap ? "no-overlap" : "",

@@ -10,7 +10,7 @@ import type { ScheduleInput } from "../../schedule/add.ts";
 import type { ScheduleRecord } from "../../schedule/record.ts";
 import { SCHEDULE_TYPES } from "../../schedule/spec.ts";
 import { readRecords } from "../data.ts";
-import { stateBadge, time, zonedTime } from "../format.ts";
+import { isoTime, stateBadge, time, zonedTime } from "../format.ts";
 import { type Html, html } from "../html.ts";
 import { csrfField, link, NotFound, type Page, type PageContext } from "../_page.ts";
 
@@ -28,7 +28,7 @@ export function formOf(s: ScheduleRecord): ScheduleForm {
     cron: s.cron ?? "",
     tz: s.tz,
     repeats: String(s.repeats),
-    nextRun: s.nextRun === null ? "" : new Date(s.nextRun).toISOString(),
+    nextRun: s.nextRun === null ? "" : isoTime(s.nextRun),
     catchUp: s.catchUp ? "on" : "",
     noOverlap: s.noOverlap ? "on" : "",
     intendedDateArg: s.intendedDateArg ? "on" : "",
