@@ -15,7 +15,7 @@ import { secretsOf } from "./_common.ts";
 import { type Command, type CommandContext, type OptionSpec, UsageError } from "./command.ts";
 import { COMMANDS } from "./commands/mod.ts";
 import { openQueue, type Queue } from "../queue/queue.ts";
-import { DEFAULT_KV_PATH, resolveKvLocation } from "../store/kv.ts";
+import { DEFAULT_KV_PATH, KvOpenError, resolveKvLocation } from "../store/kv.ts";
 import { InvalidTaskRefError, NoSuchTaskError } from "../store/errors.ts";
 import { PayloadTooLargeError } from "../store/chunks.ts";
 import { NoSuchScheduleError } from "../schedule/errors.ts";
@@ -192,6 +192,8 @@ export function exitCodeOf(error: unknown): number {
     return 4;
   }
   if (error instanceof PayloadTooLargeError) return 2;
+  // A folder, a damaged file, no permission: setup errors, not worth restarting for.
+  if (error instanceof KvOpenError) return error.transient ? 1 : 2;
   if (error instanceof TypeError || error instanceof RangeError) {
     return ENGINE_ERROR.test(error.message) ? 1 : 2;
   }
@@ -303,7 +305,9 @@ export async function main(argv: string[], entry: string, io: CliIo = defaultIo)
       return 2;
     }
     const code = exitCodeOf(error);
-    const hint = code === 2 ? `\nRun 'kvq ${command.name} --help' for its options.` : "";
+    // A value out of range: the command's options say what it takes.
+    const badValue = code === 2 && (error instanceof TypeError || error instanceof RangeError);
+    const hint = badValue ? `\nRun 'kvq ${command.name} --help' for its options.` : "";
     io.err(`kvq ${command.name}: ${e.message ?? String(error)}${hint}`);
     if (process.env.KVQ_DEBUG && e.stack) io.err(e.stack);
     return code;

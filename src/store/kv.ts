@@ -35,10 +35,38 @@ export interface KvLocation {
 
 /** Raised when the KV store can't be opened. Names the location and what to try. */
 export class KvOpenError extends Error {
-  constructor(location: string, reason: string) {
+  /**
+   * Whether trying again later may work (a remote server that did not answer, a file another
+   * process holds locked). False for what needs a person: a folder, a damaged file, no write
+   * permission. The CLI exits 2 for those, so a supervisor does not restart it in vain.
+   */
+  readonly transient: boolean;
+  constructor(location: string, reason: string, options: { transient?: boolean } = {}) {
     super(`Cannot open the KV store at ${location}: ${reason}`);
     this.name = "KvOpenError";
+    this.transient = options.transient ?? false;
   }
+}
+
+/** What to tell a person about a failure to open a local KV file, from SQLite's message. */
+function localOpenHint(message: string): { hint: string; transient: boolean } {
+  if (/malformed|not a database|file is encrypted|corrupt/i.test(message)) {
+    return {
+      hint:
+        "the file is damaged (it is not a whole SQLite database; it was left as it is). Restore it from a backup with 'kvq import', or pass another --kv path.",
+      transient: false,
+    };
+  }
+  if (/locked|busy/i.test(message)) {
+    return { hint: "another process holds it locked; try again shortly.", transient: true };
+  }
+  if (/readonly|read-only|permission|denied|unable to open/i.test(message)) {
+    return {
+      hint: "check that the file and its folder are writable by this user, or pass another --kv path.",
+      transient: false,
+    };
+  }
+  return { hint: "check the path, or pass another --kv path.", transient: false };
 }
 
 /**
@@ -81,10 +109,14 @@ export async function openKvAt(location: KvLocation): Promise<Kv> {
     // Opening switches a new file to WAL mode, which another process may hold locked briefly.
     return countWrites(await retryBusy(() => runtime.openKv(location.location)));
   } catch (error) {
-    const hint = location.remote
-      ? "check the URL, that the server is running, and DENO_KV_ACCESS_TOKEN."
-      : "check that the path is a writable file, or pass another --kv path.";
-    throw new KvOpenError(location.location, `${(error as Error).message}; ${hint}`);
+    const message = (error as Error).message;
+    const { hint, transient } = location.remote
+      ? {
+        hint: "check the URL, that the server is running, and DENO_KV_ACCESS_TOKEN.",
+        transient: true,
+      }
+      : localOpenHint(message);
+    throw new KvOpenError(location.location, `${message}; ${hint}`, { transient });
   }
 }
 
