@@ -62,7 +62,8 @@ function localOpenHint(message: string): { hint: string; transient: boolean } {
   }
   if (/readonly|read-only|permission|denied|unable to open/i.test(message)) {
     return {
-      hint: "check that the file and its folder are writable by this user, or pass another --kv path.",
+      hint:
+        "check that the file and its folder are writable by this user, or pass another --kv path.",
       transient: false,
     };
   }

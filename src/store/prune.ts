@@ -7,10 +7,9 @@
  * @module
  */
 import { TaskRecord } from "../task/record.ts";
-import { deleteChunks } from "./chunks.ts";
+import { deleteRecords, type ReadRecord } from "./delete_many.ts";
 import { commitAtomic } from "./commit.ts";
-import { addStateCounts, CountDeltas, readStateCounts } from "./counters.ts";
-import { addDeleteMutations } from "./delete.ts";
+import { readStateCounts } from "./counters.ts";
 import type { TaskState } from "./keys.ts";
 import { KV_MAX_GET_MANY } from "./limits.ts";
 import type { Store } from "./store.ts";
@@ -173,62 +172,41 @@ async function deleteFinished(store: Store, indexKeys: Deno.KvKey[]): Promise<nu
     byId.set(id, [...byId.get(id) ?? [], key]);
   }
   let deleted = 0;
-  const perCommit = Math.max(1, store.handle.maxChecks);
-  for (let i = 0; i < ids.length; i += perCommit) {
-    const part = ids.slice(i, i + perCommit);
-    const found: { record: TaskRecord; versionstamp: string }[] = [];
-    const orphans: Deno.KvKey[] = [];
-    for (let j = 0; j < part.length; j += KV_MAX_GET_MANY) {
-      const slice = part.slice(j, j + KV_MAX_GET_MANY);
-      const entries = await store.kv.getMany(slice.map((id) => store.keys.task(id)), {
-        consistency: "strong",
-      });
-      entries.forEach((e, n) => {
-        if (e.versionstamp === null) {
-          orphans.push(...byId.get(slice[n]!) ?? []);
-          return;
-        }
-        try {
-          const record = TaskRecord.decode(e.key, e.value);
-          // Only finished tasks: one retried since its index entry was read is left alone.
-          if (record.finished) found.push({ record, versionstamp: e.versionstamp });
-        } catch {
-          // a damaged record is for 'kvq delete', not for retention
-        }
-      });
-    }
-    if (found.length > 0) {
-      const atomic = store.kv.atomic();
-      const counts = new CountDeltas();
-      for (const { record, versionstamp } of found) {
-        atomic.check({ key: store.keys.task(record.id), versionstamp });
-        addDeleteMutations(atomic, store, record);
-        if (record.cached === null) counts.move(record.state, null);
+  const found: ReadRecord[] = [];
+  const orphans: Deno.KvKey[] = [];
+  for (let j = 0; j < ids.length; j += KV_MAX_GET_MANY) {
+    const slice = ids.slice(j, j + KV_MAX_GET_MANY);
+    const entries = await store.kv.getMany(slice.map((id) => store.keys.task(id)), {
+      consistency: "strong",
+    });
+    entries.forEach((e, n) => {
+      if (e.versionstamp === null) {
+        orphans.push(...byId.get(slice[n]!) ?? []);
+        return;
       }
-      addStateCounts(atomic, store, counts);
-      if ((await commitAtomic(atomic)).ok) {
-        deleted += found.length;
-        for (const { record } of found) {
-          if (record.argsChunks > 0) await deleteChunks(store, record.id, "args");
-          if (record.resultChunks > 0) await deleteChunks(store, record.id, "result");
-        }
+      try {
+        const record = TaskRecord.decode(e.key, e.value);
+        // Only finished tasks: one retried since its index entry was read is left alone.
+        if (record.finished) found.push({ record, versionstamp: e.versionstamp });
+      } catch {
+        // a damaged record is for 'kvq delete', not for retention
       }
-    }
-    if (orphans.length > 0) {
-      const atomic = store.kv.atomic();
-      for (const key of orphans) {
-        atomic.delete(key);
-        // [kvq, queue, "done_by", per, value, state, stoppedAt, id]: its counter counted it.
-        if (key[2] === "done_by") {
-          atomic.sum(
-            store.keys.stat("done_by", key[3] as string, key[4] as string, key[5] as string),
-            (1n << 64n) - 1n,
-          );
-        }
-      }
-      await commitAtomic(atomic);
-    }
+    });
   }
-  if (deleted > 0) store.changes.notifyLocal();
+  deleted += (await deleteRecords(store, found)).length;
+  for (let i = 0; i < orphans.length; i += 200) {
+    const atomic = store.kv.atomic();
+    for (const key of orphans.slice(i, i + 200)) {
+      atomic.delete(key);
+      // [kvq, queue, "done_by", per, value, state, stoppedAt, id]: its counter counted it.
+      if (key[2] === "done_by") {
+        atomic.sum(
+          store.keys.stat("done_by", key[3] as string, key[4] as string, key[5] as string),
+          (1n << 64n) - 1n,
+        );
+      }
+    }
+    await commitAtomic(atomic);
+  }
   return deleted;
 }

@@ -5,9 +5,7 @@
  * @module
  */
 import type { Queue } from "../queue/queue.ts";
-import { addDeleteMutations } from "../store/delete.ts";
-import { deleteChunks } from "../store/chunks.ts";
-import { addStateCounts, CountDeltas } from "../store/counters.ts";
+import { deleteRecords, type ReadRecord } from "../store/delete_many.ts";
 import type { TaskState } from "../store/keys.ts";
 import type { Store } from "../store/store.ts";
 import { TaskRecord } from "../task/record.ts";
@@ -94,17 +92,6 @@ export async function retryAllFailed(
   };
 }
 
-async function commitWithRetry(op: () => Deno.AtomicOperation): Promise<boolean> {
-  for (let attempt = 0;; attempt++) {
-    try {
-      return (await op().commit()).ok;
-    } catch (error) {
-      if (attempt >= 20 || !/database is locked|SQLITE_BUSY/i.test(String(error))) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 50));
-    }
-  }
-}
-
 /**
  * Deletes the finished tasks of one state, oldest first, a page at a time: each page is read
  * from the state's index and deleted in commits of as many checked records as the KV allows.
@@ -123,7 +110,6 @@ export async function purge(
     );
   }
   const started = Date.now();
-  const perCommit = Math.max(1, Math.min(store.handle.maxChecks, 50));
   let deleted = 0;
   let stale = 0;
   while (Date.now() - started < budgetMs) {
@@ -137,7 +123,7 @@ export async function purge(
       indexKeys.set(id, e.key);
     }
     if (ids.length === 0) break;
-    const found: { record: TaskRecord; versionstamp: string }[] = [];
+    const found: ReadRecord[] = [];
     const orphans: string[] = [];
     for (let i = 0; i < ids.length; i += KV_MAX_GET_MANY) {
       const part = ids.slice(i, i + KV_MAX_GET_MANY);
@@ -153,33 +139,14 @@ export async function purge(
         }
       });
     }
-    let progress = 0;
-    for (let i = 0; i < found.length; i += perCommit) {
-      const part = found.slice(i, i + perCommit);
-      const ok = await commitWithRetry(() => {
-        const atomic = store.kv.atomic();
-        const deltas = new CountDeltas();
-        for (const { record, versionstamp } of part) {
-          atomic.check({ key: store.keys.task(record.id), versionstamp });
-          addDeleteMutations(atomic, store, record);
-          deltas.move(record.state, null);
-        }
-        addStateCounts(atomic, store, deltas);
-        return atomic;
-      });
-      if (!ok) continue; // something changed meanwhile: the next page reads it again
-      deleted += part.length;
-      progress += part.length;
-      for (const { record } of part) {
-        if (record.argsChunks > 0) await deleteChunks(store, record.id, "args");
-        if (record.resultChunks > 0) await deleteChunks(store, record.id, "result");
-      }
-    }
+    const gone = await deleteRecords(store, found);
+    deleted += gone.length;
+    // The rest changed meanwhile: the next page reads them again.
+    const progress = gone.length;
     // Index entries whose record is gone are dead weight: drop them too.
     for (const id of orphans) await store.kv.delete(indexKeys.get(id)!);
     if (progress === 0 && orphans.length === 0) break;
   }
-  if (deleted > 0) store.changes.notifyLocal();
   let left = 0;
   for await (
     const _ of store.kv.list({ prefix: store.keys.doneState(state) }, { limit: 1 })

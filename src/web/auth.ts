@@ -46,6 +46,7 @@ export function isLoopback(hostname: string): boolean {
  * @throws {RangeError} when a non-loopback bind has no token, or the token is too short.
  */
 export function validateToken(hostname: string, token: string | null): string | null {
+  // deno-lint-ignore no-control-regex
   if (token !== null && /[\s\x00-\x1f\x7f]/.test(token)) {
     throw new RangeError(
       "The dashboard token must not contain spaces or control characters. Make one with: openssl rand -hex 16",

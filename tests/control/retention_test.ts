@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { runInline } from "../../src/cluster/inline.ts";
 import { openQueue } from "../../src/queue/queue.ts";
 import { KvHandle } from "../../src/store/store.ts";
 import { tally, tempDir, tempQueue } from "../store/_helpers.ts";
@@ -116,4 +117,27 @@ test("cached: a finished task's record and index entries are written with expire
     queue.close();
     real.close();
   }
+});
+
+test("Queue.prune() deletes tasks with groups, unique keys and long names within KV's commit limits", async () => {
+  await using t = await tempQueue({ keepSucceeded: { count: 0, minAge: 0 }, keepPer: "group" });
+  const { queue } = t;
+  const func = `f${"x".repeat(60)}`;
+  // The largest entries a task has: a 256-character group and unique key, a long func name.
+  await queue.enqueueMany(
+    Array.from({ length: 500 }, (_, i) => ({
+      func,
+      args: [i],
+      group: `${"g".repeat(250)}${String(i % 3).padStart(6, "0")}`,
+      unique: `${"u".repeat(250)}${String(i).padStart(6, "0")}`,
+    })),
+  );
+  await runInline(queue.store, { tasks: new Map([[func, (i: number) => i]]), burst: true });
+  assert.equal((await queue.counts()).succeeded, 500);
+  let pruned = 0;
+  for (let pass = 0; pass < 5 && pruned < 500; pass++) pruned += await queue.prune();
+  assert.equal(pruned, 500);
+  const counts = await queue.counts();
+  assert.equal(counts.succeeded, 0);
+  assert.deepEqual(counts, await tally(queue));
 });

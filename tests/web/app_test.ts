@@ -180,6 +180,26 @@ test("Dashboard purge deletes the finished tasks of one state in pages", async (
   });
 });
 
+test("Dashboard purge leaves the counters right for cached tasks, which were never counted", async () => {
+  await withDashboard({}, async ({ client, queue }) => {
+    await queue.enqueueMany([
+      { func: "add", args: [1, 1], cached: 3_600_000 },
+      { func: "add", args: [2, 2], cached: 3_600_000 },
+      { func: "add", args: [3, 3] },
+    ]);
+    await runTasks(queue, { add });
+    assert.equal((await queue.counts()).succeeded, 1, "cached successes are not counted");
+    await client.page("/queues");
+    const r = await client.action("/queues/purge", { state: "succeeded" });
+    assert.match(r.json!.message!, /Purged 3 succeeded tasks/);
+    const counts = await queue.counts();
+    assert.equal(counts.succeeded, 0);
+    await queue.enqueue("add", 4, 4);
+    await runTasks(queue, { add });
+    assert.equal((await queue.counts()).succeeded, 1, "the counter counts on from zero");
+  });
+});
+
 test("Dashboard pauses and resumes a queue, and shows it paused (reason, since when) live", async () => {
   await withDashboard({}, async ({ client, queue }) => {
     let { body } = await client.page("/queues");
