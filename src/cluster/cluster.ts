@@ -1044,7 +1044,10 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       if (next !== null) earliest = Math.min(earliest, next);
       let slot = await nextScheduleAt(store);
       if (slot !== null && slot <= store.now()) {
-        await fireDueSchedules(store, { onCorrupt: (e) => this.#report(e, "schedule") });
+        await fireDueSchedules(store, {
+          onCorrupt: (e) => this.#report(e, "schedule"),
+          onRefused: (e) => this.#report(e, "schedule signature"),
+        });
         slot = await nextScheduleAt(store);
       }
       if (slot !== null) earliest = Math.min(earliest, slot);

@@ -14,6 +14,7 @@ import { ScheduleRecord, validateScheduleName } from "./record.ts";
 import { type ScheduleSpec, type ScheduleType, validateSpec } from "./spec.ts";
 import { addScheduleMutations, SCHEDULE_COMMIT_ATTEMPTS } from "./_write.ts";
 import { commitAtomic } from "../store/commit.ts";
+import { signSchedule } from "../task/signature.ts";
 
 /** When and how a schedule fires, and the options of the tasks it creates. */
 export interface ScheduleOptions {
@@ -289,7 +290,7 @@ function buildRecord(store: Store, input: ScheduleInput, now: number): ScheduleR
     },
   }]);
 
-  return new ScheduleRecord({
+  const unsigned = new ScheduleRecord({
     name,
     func: input.func,
     args: JSON.parse(argsJson) as JsonValue[],
@@ -311,7 +312,13 @@ function buildRecord(store: Store, input: ScheduleInput, now: number): ScheduleR
     noOverlap,
     paused,
     createdAt: now,
+    sig: null,
   });
+  // With a secret, the schedule is signed where it is written: a cluster with the secret fires
+  // nothing else.
+  return store.secrets === null
+    ? unsigned
+    : unsigned.with({ sig: signSchedule(store.secrets, unsigned) });
 }
 
 function specOf(input: ScheduleInput): Record<string, unknown> {

@@ -31,6 +31,7 @@ import { dueSlots } from "./next_run.ts";
 import { ScheduleRecord } from "./record.ts";
 import { addScheduleMutations, doorbellDelay, taskSpecFor } from "./_write.ts";
 import { commitAtomic } from "../store/commit.ts";
+import { SignatureError, verifySchedule } from "../task/signature.ts";
 
 /** The most slots one commit fires, so a long catch-up is spread over modest commits. */
 export const FIRE_BATCH_SLOTS = 100;
@@ -76,6 +77,13 @@ export interface FireDueOptions {
    * @default none
    */
   onCorrupt?: (error: Error) => void;
+  /**
+   * Called with the {@linkcode SignatureError} of each due schedule the store's secret does not
+   * verify (unsigned or changed in KV). It does not fire: its due entry is dropped, and the
+   * record stays for an operator to add again with the secret.
+   * @default none
+   */
+  onRefused?: (error: Error) => void;
 }
 
 /**
@@ -177,6 +185,22 @@ async function fireOne(
       store.kv.atomic().check({ key: dueKey, versionstamp: dueStamp }).delete(dueKey),
     );
     return;
+  }
+
+  if (store.secrets !== null) {
+    try {
+      verifySchedule(store.secrets, record, record.sig);
+    } catch (error) {
+      if (!(error instanceof SignatureError)) throw error;
+      options.onRefused?.(error);
+      await commitAtomic(
+        store.kv.atomic()
+          .check({ key: k.schedule(name), versionstamp: stored.versionstamp })
+          .check({ key: dueKey, versionstamp: dueStamp })
+          .delete(dueKey),
+      );
+      return;
+    }
   }
 
   let stamp = stored.versionstamp!;

@@ -93,6 +93,11 @@ export interface ScheduleFields {
   readonly paused: boolean;
   /** When it was added. */
   readonly createdAt: number;
+  /**
+   * HMAC-SHA-256 over what decides what runs and when, when a process with a secret wrote it
+   * (see `verifySchedule`); `null` when it was written without one.
+   */
+  readonly sig: string | null;
 }
 
 const FIELD_NAMES: readonly (keyof ScheduleFields)[] = [
@@ -117,6 +122,7 @@ const FIELD_NAMES: readonly (keyof ScheduleFields)[] = [
   "noOverlap",
   "paused",
   "createdAt",
+  "sig",
 ];
 
 /** Raised when a stored value is not a schedule record. Names the key. */
@@ -164,6 +170,7 @@ export class ScheduleRecord implements ScheduleFields {
   readonly noOverlap!: boolean;
   readonly paused!: boolean;
   readonly createdAt!: number;
+  readonly sig!: string | null;
 
   /** Makes a record from complete fields. Use `addSchedule` to create schedules. */
   constructor(fields: ScheduleFields) {
@@ -286,6 +293,8 @@ export class ScheduleRecord implements ScheduleFields {
       noOverlap: bool("noOverlap"),
       paused: bool("paused"),
       createdAt: int("createdAt"),
+      // Records written before signing existed have no field: unsigned.
+      sig: r.sig === undefined ? null : strOrNull("sig"),
     });
     try {
       validateSpec(record.spec);

@@ -10,6 +10,7 @@ import { NoSuchScheduleError } from "./errors.ts";
 import { validateScheduleName } from "./record.ts";
 import { readSchedule, SCHEDULE_COMMIT_ATTEMPTS, taskSpecFor } from "./_write.ts";
 import { commitAtomic } from "../store/commit.ts";
+import { verifySchedule } from "../task/signature.ts";
 
 /**
  * Enqueues the schedule's task now, whether it is paused, done or overlapping, and records it
@@ -29,6 +30,8 @@ export async function runScheduleNow(store: Store, name: string): Promise<TaskRe
   for (let attempt = 0; attempt < SCHEDULE_COMMIT_ATTEMPTS; attempt++) {
     const found = await readSchedule(store, name);
     if (found === null) throw new NoSuchScheduleError(name, store.queue);
+    // With a secret, the task is signed here: only for a schedule the secret verifies.
+    if (store.secrets !== null) verifySchedule(store.secrets, found.record, found.record.sig);
     const now = store.now();
     const [task] = prepareRecords(store, [taskSpecFor(found.record, now)]);
     const after = found.record.with({ lastTaskId: task!.id, lastRunAt: now });

@@ -34,6 +34,7 @@ import { KV_MAX_VALUE_BYTES } from "./limits.ts";
 import type { Store } from "./store.ts";
 import { CorruptRecordError } from "../task/record.ts";
 import { readMemberResult } from "./member_result.ts";
+import { signChain } from "../task/signature.ts";
 
 /** A chain's state. */
 export type ChainState = "running" | "succeeded" | "failed";
@@ -60,6 +61,11 @@ export interface ChainRecord {
   error: ErrorInfo | null;
   createdAt: number;
   stoppedAt: number | null;
+  /**
+   * HMAC-SHA-256 over the id, queue and steps, when a process with a secret created it; `null`
+   * otherwise (and for chains stored before signing existed).
+   */
+  sig: string | null;
 }
 
 /** Options for {@linkcode createChain}. */
@@ -121,7 +127,7 @@ export function decodeChain(key: Deno.KvKey, value: unknown): ChainRecord {
     !["running", "succeeded", "failed"].includes(raw.state as string)
   ) throw new CorruptRecordError(key, "not a chain record");
   const { v: _, ...chain } = raw;
-  return chain as unknown as ChainRecord;
+  return { ...chain, sig: typeof chain.sig === "string" ? chain.sig : null } as ChainRecord;
 }
 
 /**
@@ -175,7 +181,11 @@ export async function createChain(
     error: null,
     createdAt: store.now(),
     stoppedAt: null,
+    sig: null,
   };
+  // With a secret, the steps are signed where they are written: a cluster with the secret
+  // creates no step the secret does not verify.
+  if (store.secrets !== null) chain.sig = signChain(store.secrets, chain);
   const bytes = encodeChain(chain);
   if (bytes.length > CHAIN_MAX_BYTES) {
     throw new RangeError(

@@ -17,12 +17,14 @@
  */
 import type { ErrorInfo } from "../cluster/protocol.ts";
 import type { TaskRecord } from "../task/record.ts";
-import { decodeChain, encodeChain } from "./chain.ts";
+import { type ChainRecord, decodeChain, encodeChain } from "./chain.ts";
 import type { CountDeltas } from "./counters.ts";
 import { addCreatedTask, buildRecord, doorbell } from "./enqueue.ts";
 import { KV_MAX_QUEUE_DELAY_MS } from "./limits.ts";
 import { encodeMemberResult } from "./member_result.ts";
 import type { Store } from "./store.ts";
+import { SignatureError, verifyChain } from "../task/signature.ts";
+import { toErrorInfo } from "../task/errors.ts";
 
 /** The finish effects of one outcome, ready to add to a commit. */
 export interface FinishPlan {
@@ -167,7 +169,12 @@ export async function planFinish(
         const value = encodeMemberResult(record, resultJson);
         const now = store.now();
         let next = chain;
-        if (record.state === "succeeded" && index + 1 < chain.steps.length) {
+        const refused = record.state === "succeeded" && index + 1 < chain.steps.length
+          ? chainRefusal(store, chain)
+          : null;
+        if (refused !== null) {
+          next = { ...chain, state: "failed", stoppedAt: now, error: toErrorInfo(refused) };
+        } else if (record.state === "succeeded" && index + 1 < chain.steps.length) {
           const step = chain.steps[index + 1]!;
           const args = chain.passResult
             ? [...step.args, resultJson === null ? null : JSON.parse(resultJson)]
@@ -226,4 +233,16 @@ export async function planFinish(
 /** Encodes a small JSON value (for pause and similar markers). */
 export function encodeJson(value: unknown): Uint8Array {
   return encoder.encode(JSON.stringify(value));
+}
+
+/** Why a cluster with a secret must not create the next step of `chain`; null when it may. */
+function chainRefusal(store: Store, chain: ChainRecord): SignatureError | null {
+  if (store.secrets === null) return null;
+  try {
+    verifyChain(store.secrets, chain, chain.sig);
+    return null;
+  } catch (error) {
+    if (error instanceof SignatureError) return error;
+    throw error;
+  }
 }

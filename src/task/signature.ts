@@ -115,3 +115,128 @@ export function verify(
     `Task ${fields.id} (${fields.func}) has a signature that no secret of this cluster verifies: it was changed in KV, or signed with another secret. It was not run.`,
   );
 }
+
+/** What a schedule's signature covers: everything that decides what runs, and when. */
+export interface SignedSchedule {
+  queue: string;
+  name: string;
+  func: string;
+  args: readonly unknown[];
+  type: string;
+  minutes: number | null;
+  cron: string | null;
+  tz: string;
+  anchor: number;
+  catchUp: boolean;
+  intendedDateArg: boolean;
+  timeout: number | null;
+  maxAttempts: number | null;
+  priority: number;
+  noOverlap: boolean;
+}
+
+function scheduleMac(secret: string, s: SignedSchedule): Buffer {
+  return createHmac("sha256", secret)
+    .update(
+      JSON.stringify([
+        "kvq-schedule-v1",
+        s.queue,
+        s.name,
+        s.func,
+        s.args,
+        s.type,
+        s.minutes,
+        s.cron,
+        s.tz,
+        s.anchor,
+        s.catchUp,
+        s.intendedDateArg,
+        s.timeout,
+        s.maxAttempts,
+        s.priority,
+        s.noOverlap,
+      ]),
+    )
+    .digest();
+}
+
+/** The hex signature of a schedule with the current secret. */
+export function signSchedule(secrets: Secrets, schedule: SignedSchedule): string {
+  return scheduleMac(secrets.current, schedule).toString("hex");
+}
+
+/**
+ * Checks a schedule's signature against the current and old secrets, in constant time. A
+ * cluster with a secret fires only schedules that pass; it never signs for one that does not.
+ *
+ * @throws {SignatureError} saying why it was refused and how to fix it.
+ */
+export function verifySchedule(
+  secrets: Secrets,
+  schedule: SignedSchedule,
+  sig: string | null,
+): void {
+  const fix =
+    `It does not fire until it is added again by a process with the secret (kvq schedule add … --replace --secret, or KVQ_SECRET).`;
+  if (!sig) {
+    throw new SignatureError(
+      `Schedule ${JSON.stringify(schedule.name)} of queue ${schedule.queue} is not signed, and this cluster only fires signed schedules. ${fix}`,
+    );
+  }
+  const given = Buffer.from(sig, "hex");
+  for (const secret of [secrets.current, ...secrets.old]) {
+    const expected = scheduleMac(secret, schedule);
+    if (given.length === expected.length && timingSafeEqual(given, expected)) return;
+  }
+  throw new SignatureError(
+    `Schedule ${JSON.stringify(schedule.name)} of queue ${schedule.queue} has a signature that no secret of this cluster verifies: it was changed in KV, or signed with another secret. ${fix}`,
+  );
+}
+
+/** What a chain's signature covers: its id, queue and every step (func, args, options). */
+export interface SignedChain {
+  id: string;
+  queue: string;
+  passResult: boolean;
+  steps: readonly { func: string; args: readonly unknown[]; options: unknown }[];
+}
+
+function chainMac(secret: string, c: SignedChain): Buffer {
+  return createHmac("sha256", secret)
+    .update(
+      JSON.stringify([
+        "kvq-chain-v1",
+        c.id,
+        c.queue,
+        c.passResult,
+        c.steps.map((s) => [s.func, s.args, s.options]),
+      ]),
+    )
+    .digest();
+}
+
+/** The hex signature of a chain with the current secret. */
+export function signChain(secrets: Secrets, chain: SignedChain): string {
+  return chainMac(secrets.current, chain).toString("hex");
+}
+
+/**
+ * Checks a chain's signature before its next step is created.
+ *
+ * @throws {SignatureError} saying why the chain's steps were refused.
+ */
+export function verifyChain(secrets: Secrets, chain: SignedChain, sig: string | null): void {
+  if (!sig) {
+    throw new SignatureError(
+      `Chain ${chain.id} is not signed, and this cluster only creates steps of signed chains: create it with --secret or KVQ_SECRET`,
+    );
+  }
+  const given = Buffer.from(sig, "hex");
+  for (const secret of [secrets.current, ...secrets.old]) {
+    const expected = chainMac(secret, chain);
+    if (given.length === expected.length && timingSafeEqual(given, expected)) return;
+  }
+  throw new SignatureError(
+    `Chain ${chain.id} has steps that no secret of this cluster verifies: they were changed in KV, or signed with another secret. Its next step was not created.`,
+  );
+}

@@ -13,7 +13,11 @@ import { runInline } from "../../src/cluster/inline.ts";
 import { main } from "../../src/cli/main.ts";
 import { openQueue } from "../../src/queue/queue.ts";
 import { TaskRecord } from "../../src/task/record.ts";
-import { resolveSecrets } from "../../src/task/signature.ts";
+import { resolveSecrets, SignatureError } from "../../src/task/signature.ts";
+import { Schedules } from "../../src/schedule/api.ts";
+import { fireDueSchedules } from "../../src/schedule/fire.ts";
+import { getSchedule } from "../../src/schedule/get.ts";
+import { runScheduleNow } from "../../src/schedule/run_now.ts";
 
 const NEW = "n".repeat(32);
 const OLD = "o".repeat(32);
@@ -143,4 +147,74 @@ test("resolveSecrets() refuses a short secret and reads a list with old secrets"
   assert.throws(() => resolveSecrets("short"), /at least 16 characters/);
   assert.deepEqual(resolveSecrets(`${NEW},${OLD}`), { current: NEW, old: [OLD] });
   assert.equal(resolveSecrets(null), null);
+});
+
+test("fireDueSchedules() with a secret fires only schedules signed with it, never signing for an unsigned or changed one", async () => {
+  using dir = tempKv();
+  await using plain = await openQueue({ kv: dir.kv, secret: null });
+  await using signed = await openQueue({ kv: dir.kv, secret: NEW });
+  const every = { type: "minutes" as const, minutes: 1 };
+  await new Schedules(plain.store).add("unsigned", "add", [1, 2], every);
+  await new Schedules(signed.store).add("good", "add", [1, 2], every);
+  await new Schedules(signed.store).add("forged", "add", [1, 2], every);
+  // Someone with write access to the KV changes what the signed schedule runs.
+  const key = signed.store.keys.schedule("forged");
+  const stored = JSON.parse(
+    new TextDecoder().decode((await signed.store.kv.get<Uint8Array>(key)).value!),
+  );
+  await signed.store.kv.set(
+    key,
+    new TextEncoder().encode(JSON.stringify({ ...stored, func: "echo", args: ["rm -rf"] })),
+  );
+
+  const refused: Error[] = [];
+  assert.equal(await fireDueSchedules(signed.store, { onRefused: (e) => refused.push(e) }), 1);
+  assert.deepEqual(refused.map((e) => e.name), ["SignatureError", "SignatureError"]);
+  assert.match(
+    refused.map((e) => e.message).join("\n"),
+    /"unsigned" of queue default is not signed/,
+  );
+  assert.match(
+    refused.map((e) => e.message).join("\n"),
+    /"forged" .*no secret of this cluster verifies/,
+  );
+  // Refused once: their due entries are gone, so they are not refused again on every wake.
+  assert.equal(await fireDueSchedules(signed.store, { onRefused: (e) => refused.push(e) }), 0);
+  assert.equal(refused.length, 2);
+  // The schedules stay for an operator to add again with the secret.
+  assert.ok(await getSchedule(signed.store, "unsigned"));
+  await assert.rejects(runScheduleNow(signed.store, "forged"), SignatureError);
+  // The task of the good one is signed and runs.
+  const tasks = (await signed.tasks({ state: "queued" })).tasks;
+  assert.deepEqual(tasks.map((t) => [t.func, t.args]), [["add", [1, 2]]]);
+  assert.equal(await runWith(dir.kv, NEW), 1);
+});
+
+test("a chain's later steps run only as signed: a step changed in KV is never created", async () => {
+  using dir = tempKv();
+  await using queue = await openQueue({ kv: dir.kv, secret: NEW });
+  const good = await queue.chain([{ func: "add", args: [1, 2] }, { func: "add", args: [3, 4] }]);
+  const forged = await queue.chain([{ func: "add", args: [1, 2] }, { func: "add", args: [5, 6] }]);
+  const key = queue.store.keys.chain(forged);
+  const stored = JSON.parse(
+    new TextDecoder().decode((await queue.store.kv.get<Uint8Array>(key)).value!),
+  );
+  stored.steps[1].func = "echo";
+  stored.steps[1].args = ["forged"];
+  await queue.store.kv.set(key, new TextEncoder().encode(JSON.stringify(stored)));
+
+  const ran: string[] = [];
+  await runInline(queue.store, {
+    tasks: new Map<string, (...a: unknown[]) => unknown>([
+      ["add", (a, b) => (ran.push(`add ${a} ${b}`), (a as number) + (b as number))],
+      ["echo", (...a) => (ran.push(`echo ${a}`), a)],
+    ]),
+    burst: true,
+  });
+  assert.deepEqual((await queue.chainStatus(good)).state, "succeeded");
+  const status = await queue.chainStatus(forged);
+  assert.equal(status.state, "failed");
+  assert.equal(status.error?.name, "SignatureError");
+  assert.match(status.error!.message, /no secret of this cluster verifies/);
+  assert.deepEqual(ran.sort(), ["add 1 2", "add 1 2", "add 3 4"], "the forged step never ran");
 });
