@@ -38,6 +38,8 @@ import {
   type IterStatus,
   iterStatus,
 } from "../store/iter.ts";
+import { readChunks } from "../store/chunks.ts";
+import { sign } from "../task/signature.ts";
 import { setLongTimeout } from "../runtime/delay.ts";
 import { pausedInfo, type PauseInfo, pauseQueue, resumeQueue } from "../store/pause.ts";
 import {
@@ -623,7 +625,18 @@ export class Queue {
         );
       }
       const now = this.store.now();
-      const queued = record.resubmit(now);
+      let queued = record.resubmit(now);
+      // With a secret, a retry signs the task runnable again (its final record carries only the
+      // finished mark). Without one, a cluster with a secret refuses the retried task.
+      const secrets = this.store.secrets;
+      if (secrets !== null) {
+        const argsJson = record.args !== null
+          ? JSON.stringify(record.args)
+          : new TextDecoder().decode(
+            await readChunks(this.store, record.id, "args", record.argsChunks),
+          );
+        queued = queued.with({ sig: sign(secrets, queued, argsJson) });
+      }
       const k = this.store.keys;
       const atomic = this.store.kv.atomic().check({ key: k.task(record.id), versionstamp });
       // Drop the finished index entries (and the per func/group counters), then queue it.

@@ -11,6 +11,7 @@ import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
 import { KV_MAX_GET_MANY } from "./limits.ts";
 import { addFinishedRecord, planFinish } from "./finish.ts";
+import { sealFinished } from "./_seal.ts";
 
 /** What a cancel did. */
 export type CancelResult =
@@ -49,10 +50,13 @@ export async function cancelTask(store: Store, ref: string): Promise<CancelResul
       case "scheduled":
       case "queued": {
         const now = store.now();
-        const cancelled = record.cancel(now, {
-          name: "TaskCancelledError",
-          message: "Cancelled before it started",
-        });
+        const cancelled = sealFinished(
+          store,
+          record.cancel(now, {
+            name: "TaskCancelledError",
+            message: "Cancelled before it started",
+          }),
+        );
         atomic.delete(
           record.state === "queued"
             ? k.ready(record.priority, record.id)

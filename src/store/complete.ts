@@ -24,6 +24,7 @@ import {
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
 import { StatDeltas } from "./stats.ts";
+import { sealFinished } from "./_seal.ts";
 
 /** How an attempt ended. */
 export type Outcome =
@@ -128,7 +129,7 @@ async function commitSingle(store: Store, p: PreparedOutcome): Promise<TaskRecor
 }
 
 async function prepareOutcome(store: Store, outcome: Outcome): Promise<PreparedOutcome> {
-  const record = await outcomeRecord(store, outcome);
+  const record = sealFinished(store, await outcomeRecord(store, outcome));
   const resultJson = outcome.kind === "success" && record.state === "succeeded"
     ? outcome.resultJson
     : null;

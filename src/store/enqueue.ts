@@ -26,6 +26,7 @@ import {
 } from "./limits.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
+import { sealFinished } from "./_seal.ts";
 
 /** Options for one enqueued task. */
 export interface EnqueueOptions {
@@ -247,10 +248,13 @@ async function enqueueUnique(
         }
         if (mode === "reject") throw new UniqueTaskError(key, holder.id, holder.state);
         // replace: the waiting holder is cancelled in the commit that enqueues this task.
-        const cancelled = holder.cancel(now, {
-          name: "TaskReplacedError",
-          message: `Replaced by task ${record.id} (unique key ${JSON.stringify(key)})`,
-        });
+        const cancelled = sealFinished(
+          store,
+          holder.cancel(now, {
+            name: "TaskReplacedError",
+            message: `Replaced by task ${record.id} (unique key ${JSON.stringify(key)})`,
+          }),
+        );
         atomic.check({ key: found.key, versionstamp: found.versionstamp });
         atomic.set(k.task(holder.id), cancelled.encode());
         atomic.delete(
@@ -526,6 +530,12 @@ function build(
       hook: o.hook,
       onFailure: o.onFailure,
       onTimeout: o.onTimeout,
+      priority: o.priority,
+      timeout: o.timeout,
+      maxAttempts: o.maxAttempts,
+      backoff: o.backoff,
+      save: o.save,
+      cached: o.cached,
     },
     c.large === null ? JSON.stringify(c.args) : decoder.decode(c.large),
   );

@@ -15,6 +15,7 @@ import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
 import { KV_MAX_GET_MANY } from "./limits.ts";
 import { addFinishedRecord, planFinish } from "./finish.ts";
+import { sealFinished } from "./_seal.ts";
 
 /** A lease as listed. */
 export interface LeaseEntry {
@@ -84,7 +85,10 @@ export async function requeueLost(
         name: "WorkerCrashError",
         message: `${options.reason} (attempt ${found.record.attempt} of ${max})`,
       };
-      record = found.record.failAttempt(now, error, found.record.attempt < max ? now : null);
+      record = sealFinished(
+        store,
+        found.record.failAttempt(now, error, found.record.attempt < max ? now : null),
+      );
       atomic.check({ key: k.task(entry.id), versionstamp: found.versionstamp });
       const counts = new CountDeltas().move("running", null);
       if (record.state === "scheduled") {

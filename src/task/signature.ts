@@ -26,7 +26,10 @@ export class SignatureError extends Error {
   }
 }
 
-/** What a signature covers. */
+/**
+ * What a task's signature covers: what runs (id, queue, function, arguments, hooks) and how
+ * (priority, timeout, attempts, backoff, whether the result is kept, cache time).
+ */
 export interface SignedFields {
   id: string;
   queue: string;
@@ -34,6 +37,12 @@ export interface SignedFields {
   hook: string | null;
   onFailure?: string | null;
   onTimeout?: string | null;
+  priority: number;
+  timeout: number | null;
+  maxAttempts: number | null;
+  backoff: unknown;
+  save: boolean;
+  cached?: number | null;
 }
 
 const MIN_SECRET_LENGTH = 16;
@@ -71,18 +80,47 @@ export function resolveSecrets(
 function mac(secret: string, fields: SignedFields, argsJson: string): Buffer {
   return createHmac("sha256", secret)
     .update(
-      [
-        "kvq-sig-v1",
+      JSON.stringify([
+        "kvq-sig-v2",
         fields.id,
         fields.queue,
         fields.func,
-        fields.hook ?? "",
-        fields.onFailure ?? "",
-        fields.onTimeout ?? "",
-        argsJson,
-      ].join("\n"),
+        fields.hook ?? null,
+        fields.onFailure ?? null,
+        fields.onTimeout ?? null,
+        fields.priority,
+        fields.timeout,
+        fields.maxAttempts,
+        fields.backoff ?? null,
+        fields.save,
+        fields.cached ?? null,
+      ]),
     )
+    .update("\n")
+    .update(argsJson)
     .digest();
+}
+
+/**
+ * The mark a cluster with a secret puts on a task's final record in place of its signature: it
+ * verifies as "finished", never as runnable, so a finished record set back to `queued` in KV is
+ * refused. A retry by a process with the secret signs it runnable again.
+ */
+function doneMac(secret: string, id: string): Buffer {
+  return createHmac("sha256", secret).update(JSON.stringify(["kvq-done-v1", id])).digest();
+}
+
+/** The finished mark of task `id` with the current secret. */
+export function signDone(secrets: Secrets, id: string): string {
+  return doneMac(secrets.current, id).toString("hex");
+}
+
+function matches(given: Buffer, make: (secret: string) => Buffer, secrets: Secrets): boolean {
+  for (const secret of [secrets.current, ...secrets.old]) {
+    const expected = make(secret);
+    if (given.length === expected.length && timingSafeEqual(given, expected)) return true;
+  }
+  return false;
 }
 
 /** The hex signature of a task with the current secret. */
@@ -107,12 +145,14 @@ export function verify(
     );
   }
   const given = Buffer.from(sig, "hex");
-  for (const secret of [secrets.current, ...secrets.old]) {
-    const expected = mac(secret, fields, argsJson);
-    if (given.length === expected.length && timingSafeEqual(given, expected)) return;
+  if (matches(given, (secret) => mac(secret, fields, argsJson), secrets)) return;
+  if (matches(given, (secret) => doneMac(secret, fields.id), secrets)) {
+    throw new SignatureError(
+      `Task ${fields.id} (${fields.func}) had already finished and was set back to run in KV; it was not run again. Retry it with the secret (kvq retry --secret, or KVQ_SECRET) to run it again.`,
+    );
   }
   throw new SignatureError(
-    `Task ${fields.id} (${fields.func}) has a signature that no secret of this cluster verifies: it was changed in KV, or signed with another secret. It was not run.`,
+    `Task ${fields.id} (${fields.func}) has a signature that no secret of this cluster verifies: it was changed in KV (what runs or how: function, arguments, hooks, priority, timeout, attempts, backoff), or signed with another secret, or by a release before signatures covered all of these. It was not run.`,
   );
 }
 

@@ -218,3 +218,60 @@ test("a chain's later steps run only as signed: a step changed in KV is never cr
   assert.match(status.error!.message, /no secret of this cluster verifies/);
   assert.deepEqual(ran.sort(), ["add 1 2", "add 1 2", "add 3 4"], "the forged step never ran");
 });
+
+/** Rewrites task `id`'s stored record through `patch`, as someone with write access could. */
+async function tamper(
+  queue: Awaited<ReturnType<typeof openQueue>>,
+  id: string,
+  patch: (r: Record<string, unknown>) => void,
+): Promise<void> {
+  const key = queue.store.keys.task(id);
+  const r = JSON.parse(
+    new TextDecoder().decode((await queue.store.kv.get<Uint8Array>(key)).value!),
+  );
+  patch(r);
+  await queue.store.kv.set(key, new TextEncoder().encode(JSON.stringify(r)));
+}
+
+test("a signed task whose priority, timeout or attempts were changed in KV is refused", async () => {
+  using dir = tempKv();
+  await using queue = await openQueue({ kv: dir.kv, secret: NEW });
+  const ids = [];
+  for (const patch of [{ priority: -100 }, { timeout: 1 }, { maxAttempts: 99 }]) {
+    const { id } = await queue.enqueue({ func: "add", args: [1, 2], maxAttempts: 1 });
+    await tamper(queue, id, (r) => Object.assign(r, patch));
+    ids.push(id);
+  }
+  assert.equal(await runWith(dir.kv, NEW), 0);
+  for (const id of ids) {
+    const record = (await queue.fetch(id))!;
+    assert.equal(record.error?.name, "SignatureError", id);
+    assert.match(record.error!.message, /changed in KV/);
+  }
+});
+
+test("a finished signed task set back to queued in KV is not run again; a retry with the secret runs it", async () => {
+  using dir = tempKv();
+  await using queue = await openQueue({ kv: dir.kv, secret: NEW });
+  const { id } = await queue.enqueue("add", 1, 2);
+  assert.equal(await runWith(dir.kv, NEW), 1);
+  assert.equal((await queue.fetch(id))!.state, "succeeded");
+  // Replay: the record is put back to queued, with a ready entry, as if it had never run.
+  await tamper(
+    queue,
+    id,
+    (r) => Object.assign(r, { state: "queued", attempt: 0, stoppedAt: null }),
+  );
+  await queue.store.kv.set(queue.store.keys.ready(0, id), new Uint8Array());
+  assert.equal(await runWith(dir.kv, NEW), 0, "the replayed task did not run");
+  const replayed = (await queue.fetch(id))!;
+  assert.equal(replayed.error?.name, "SignatureError");
+  assert.match(replayed.error!.message, /already finished and was set back/);
+  // A retry by a process with the secret signs it again; one without the secret does not.
+  await using unsigned = await openQueue({ kv: dir.kv, secret: null });
+  await unsigned.retry(id);
+  assert.equal(await runWith(dir.kv, NEW), 0, "retried without the secret: refused");
+  await queue.retry(id);
+  assert.equal(await runWith(dir.kv, NEW), 1, "retried with the secret: runs");
+  assert.equal((await queue.fetch(id))!.state, "succeeded");
+});
