@@ -4,8 +4,45 @@
  * @module
  */
 import type { TaskRecord } from "../task/record.ts";
+import { readFileSync } from "node:fs";
+import { Buffer } from "node:buffer";
+import process from "node:process";
 import { UsageError } from "./command.ts";
 import { isoTime } from "../web/format.ts";
+
+/**
+ * The text of a JSON option: the value itself, the contents of a file for `@FILE` (for values
+ * too long for a command line), or standard input for `-`.
+ *
+ * @throws {UsageError} naming the flag and the file when it can't be read.
+ */
+export async function jsonOptionText(
+  value: string | undefined,
+  flag: string,
+  stdin: AsyncIterable<Uint8Array | string> = process.stdin,
+): Promise<string | undefined> {
+  if (value === undefined) return undefined;
+  if (value === "-") {
+    const parts: Uint8Array[] = [];
+    for await (const chunk of stdin) {
+      parts.push(typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk);
+    }
+    return new TextDecoder().decode(Buffer.concat(parts));
+  }
+  if (value.startsWith("@")) {
+    const file = value.slice(1);
+    try {
+      return readFileSync(file, "utf8");
+    } catch (error) {
+      throw new UsageError(
+        `${flag} @${file}: can't read the file (${
+          (error as Error).message
+        }). Give a path after @, or - for standard input.`,
+      );
+    }
+  }
+  return value;
+}
 
 /**
  * Parses a `--args` value: a JSON array of the task's arguments.

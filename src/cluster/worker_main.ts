@@ -240,10 +240,12 @@ function serialise(func: string, value: unknown): string {
   try {
     json = JSON.stringify(value);
   } catch (error) {
-    throw new TypeError(
-      `Task ${func} returned a value that is not JSON-serialisable: ${(error as Error).message}`,
-      { cause: error },
-    );
+    const why = error instanceof RangeError && /call stack/i.test(error.message)
+      ? "it nests arrays and objects too deeply to write as JSON"
+      : (error as Error).message;
+    throw new TypeError(`Task ${func} returned a value that is not JSON-serialisable: ${why}`, {
+      cause: error,
+    });
   }
   return json ?? "null";
 }

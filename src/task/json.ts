@@ -14,12 +14,20 @@ export type JsonValue =
   | { [key: string]: JsonValue };
 
 /**
+ * The deepest nesting of arrays and objects a task's arguments or result may have. Deeper values
+ * overflow the call stack of JSON and of this check (about 5,000 levels on a default stack), so
+ * they are refused with this limit named instead.
+ */
+export const MAX_JSON_DEPTH = 512;
+
+/**
  * Checks that `value` survives `JSON.stringify` unchanged and returns its JSON text. Refuses
  * what JSON would silently drop or break: functions, symbols, BigInt, non-finite numbers, cycles,
  * `Map`/`Set`, and `undefined` inside arrays.
  *
  * @param what names the value in the error, e.g. `"argument 2"`.
  * @throws {TypeError} naming the value and the path inside it.
+ * @throws {RangeError} when it nests deeper than {@linkcode MAX_JSON_DEPTH}.
  */
 export function toJson(value: unknown, what: string): string {
   checkJson(value, what, new Set());
@@ -49,6 +57,14 @@ function checkJson(value: unknown, path: string, seen: Set<object>): void {
   if (value === null) return;
   const object = value as object;
   if (seen.has(object)) refuse(`it contains a cycle`);
+  if (seen.size >= MAX_JSON_DEPTH) {
+    const where = path.length > 80 ? `${path.slice(0, 60)}…` : path;
+    throw new RangeError(
+      `${
+        capitalise(where)
+      } nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels, the most kvq stores; flatten it, or store the data elsewhere and pass a reference`,
+    );
+  }
   if (object instanceof Map || object instanceof Set) {
     refuse(`a ${object.constructor.name} (convert it to an array or object)`);
   }

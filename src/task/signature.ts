@@ -220,7 +220,9 @@ export function verifySchedule(
     `It does not fire until it is added again by a process with the secret (kvq schedule add … --replace --secret, or KVQ_SECRET).`;
   if (!sig) {
     throw new SignatureError(
-      `Schedule ${JSON.stringify(schedule.name)} of queue ${schedule.queue} is not signed, and this cluster only fires signed schedules. ${fix}`,
+      `Schedule ${
+        JSON.stringify(schedule.name)
+      } of queue ${schedule.queue} is not signed, and this cluster only fires signed schedules. ${fix}`,
     );
   }
   const given = Buffer.from(sig, "hex");
@@ -229,7 +231,9 @@ export function verifySchedule(
     if (given.length === expected.length && timingSafeEqual(given, expected)) return;
   }
   throw new SignatureError(
-    `Schedule ${JSON.stringify(schedule.name)} of queue ${schedule.queue} has a signature that no secret of this cluster verifies: it was changed in KV, or signed with another secret. ${fix}`,
+    `Schedule ${
+      JSON.stringify(schedule.name)
+    } of queue ${schedule.queue} has a signature that no secret of this cluster verifies: it was changed in KV, or signed with another secret. ${fix}`,
   );
 }
 

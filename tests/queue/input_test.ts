@@ -3,7 +3,10 @@ import assert from "node:assert/strict";
 import { Cluster } from "../../src/cluster/cluster.ts";
 import { openQueue } from "../../src/queue/queue.ts";
 import { Schedules } from "../../src/schedule/api.ts";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { kvq, tempDir } from "../cli/_helpers.ts";
+import { startKvq } from "../cluster/_process.ts";
 import { withDashboard } from "../web/_helpers.ts";
 
 test("enqueue() refuses times no date can hold, and timeouts a timer can't hold, giving the range", async () => {
@@ -83,4 +86,42 @@ test("a stored time out of range shows as a number: kvq task and the dashboard's
     assert.equal(page.status, 200);
     assert.equal((await client.page(`/tasks/${id}`)).status, 200);
   });
+});
+
+test("enqueue() refuses arguments nested deeper than MAX_JSON_DEPTH, naming the limit", async () => {
+  using dir = tempDir();
+  await using queue = await openQueue({ kv: dir.kv });
+  let deep: unknown = [];
+  for (let i = 0; i < 6000; i++) deep = [deep];
+  await assert.rejects(
+    queue.enqueue({ func: "add", args: [deep] }),
+    (e: Error) =>
+      e instanceof RangeError &&
+      /nests arrays and objects deeper than 512 levels/.test(e.message) &&
+      e.message.length < 400,
+  );
+  let fine: unknown = [];
+  for (let i = 0; i < 500; i++) fine = [fine];
+  assert.ok((await queue.enqueue({ func: "add", args: [fine] })).id);
+});
+
+test("kvq enqueue --args @FILE and --args - take arguments too long for a command line", async () => {
+  using dir = tempDir();
+  const big = JSON.stringify(["x".repeat(200_000), 2]);
+  const file = join(dir.path, "args.json");
+  writeFileSync(file, big);
+  const r = await kvq(["enqueue", "add", "--args", `@${file}`, "--kv", dir.kv, "--json"]);
+  assert.equal(r.code, 0, r.err);
+  await using queue = await openQueue({ kv: dir.kv });
+  assert.equal(JSON.stringify((await queue.fetch(JSON.parse(r.out).id))!.args), big);
+  const missing = await kvq(["enqueue", "add", "--args", "@/no/such/file.json", "--kv", dir.kv]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.err, /--args @\/no\/such\/file\.json: can't read the file/);
+  // From standard input, in a child process.
+  const child = startKvq(["enqueue", "add", "--args", "-", "--kv", dir.kv, "--json"]);
+  child.child.stdin!.end(big);
+  const exit = await child.exited;
+  assert.equal(exit.code, 0, child.output());
+  const id = JSON.parse(child.output().trim().split("\n").at(-1)!).id;
+  assert.equal(JSON.stringify((await queue.fetch(id))!.args), big);
 });

@@ -4,7 +4,7 @@
  * @module
  */
 import { type Command, intOption, UsageError } from "../command.ts";
-import { parseArgsJson, unsuccessfulLine } from "../_common.ts";
+import { jsonOptionText, parseArgsJson, unsuccessfulLine } from "../_common.ts";
 import type { EnqueueCall } from "../../queue/queue.ts";
 import { type UniqueMode, UniqueTaskError } from "../../store/enqueue.ts";
 
@@ -32,7 +32,8 @@ export const enqueueCommand: Command = {
     "no-save": { type: "boolean" },
   },
   help: `  FUNC               the task's exported function name
-  --args JSON        its arguments as a JSON array, e.g. '[1, 2]'
+  --args JSON        its arguments as a JSON array, e.g. '[1, 2]'; @FILE reads them from a
+                     file, - from standard input (for long ones)
   --group G          put it in a group
   --priority N       lower runs first (default 0)
   --delay MS         run no earlier than MS milliseconds from now
@@ -63,7 +64,8 @@ Example:
         }; pass arguments with --args '[…]'`,
       );
     }
-    const call: EnqueueCall = { func, args: parseArgsJson(ctx.values.args as string | undefined) };
+    const args = await jsonOptionText(ctx.values.args as string | undefined, "--args");
+    const call: EnqueueCall = { func, args: parseArgsJson(args) };
     if (ctx.values.group !== undefined) call.group = String(ctx.values.group);
     const priority = intOption(ctx.values, "priority");
     if (priority !== undefined) call.priority = priority;

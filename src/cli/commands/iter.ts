@@ -4,6 +4,7 @@
  * @module
  */
 import { type Command, intOption, UsageError } from "../command.ts";
+import { jsonOptionText } from "../_common.ts";
 
 const EXAMPLE = "kvq iter add --args-list '[[1, 2], [3, 4]]'";
 
@@ -65,7 +66,9 @@ Example:
         }; pass the argument lists with --args-list '[[…], […]]'`,
       );
     }
-    const argsList = parseArgsList(ctx.values["args-list"] as string | undefined);
+    const argsList = parseArgsList(
+      await jsonOptionText(ctx.values["args-list"] as string | undefined, "--args-list"),
+    );
     const wait = intOption(ctx.values, "wait", { min: 0 });
     const queue = await ctx.queue();
     let id: string;

@@ -4,7 +4,7 @@
  * @module
  */
 import { type Command, type CommandContext, intOption, UsageError } from "../command.ts";
-import { parseArgsJson } from "../_common.ts";
+import { jsonOptionText, parseArgsJson } from "../_common.ts";
 import { isStale } from "./info.ts";
 import { readClusters } from "../../web/data.ts";
 import { isoTime } from "../../web/format.ts";
@@ -55,7 +55,8 @@ Options of add:
   --cron EXPR        for --type cron: 5 fields, or 6 with seconds first
   --minutes N        for --type minutes: the step, at least 1
   --tz ZONE          IANA time zone for wall-clock times (default UTC)
-  --args JSON        the task's arguments as a JSON array, e.g. '[1, 2]'
+  --args JSON        the task's arguments as a JSON array, e.g. '[1, 2]' (@FILE or - read
+                     them from a file or standard input)
   --repeats N        runs in all; -1 forever (default)
   --next-run ISO     the first run, e.g. 2026-12-01T09:00:00Z (default: now, or the next cron time)
   --catch-up         after an outage fire every missed slot, not only the latest
@@ -133,7 +134,7 @@ async function add(ctx: CommandContext, rest: string[]): Promise<number> {
   const input: ScheduleInput = {
     name,
     func,
-    args: parseArgsJson(v.args as string | undefined),
+    args: parseArgsJson(await jsonOptionText(v.args as string | undefined, "--args")),
     type: type as ScheduleType,
   };
   if (v.cron !== undefined) input.cron = String(v.cron);
