@@ -175,6 +175,12 @@ export interface ClusterOptions {
    * @default false
    */
   noNativeQueue?: boolean;
+  /**
+   * Reincarnations of this host before this cluster started: a sentinel that restarts a stuck
+   * host passes how often it did, so `kvq info` counts the whole life of the service.
+   * @default 0
+   */
+  priorReincarnations?: number;
   /** Where "now" comes from. @default Date.now */
   clock?: () => number;
   /**
@@ -319,6 +325,8 @@ export interface ClusterStat extends HeartbeatInfo {
   reincarnations: number;
   processed: number;
   succeeded: number;
+  /** Attempts whose outcome was dropped because the lease was lost (absent in older beats). */
+  dropped?: number;
   failed: number;
   rss: number;
   cpu: number;
@@ -379,6 +387,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
         | "keepPer"
         | "queues"
         | "secret"
+        | "priorReincarnations"
       >
     >
     & ClusterOptions;
@@ -446,7 +455,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   #retainedAt = -Infinity;
   #retainedAtCount = -1;
   #beats = 0;
-  #counts = { processed: 0, succeeded: 0, failed: 0 };
+  #counts = { processed: 0, succeeded: 0, failed: 0, dropped: 0 };
   #lowestFree = Infinity;
   #stuck: string[] = [];
   #cancelCheck: ReturnType<typeof setTimeout> | null = null;
@@ -515,6 +524,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
         `Cluster option workers must be at most 999: received ${this.#options.workers}`,
       );
     }
+    this.#reincarnations = positive("priorReincarnations", options.priorReincarnations ?? 0, 0);
     this.id = TaskId.create().id;
     this.#liveness = new Liveness(this.id, this.#options.leaseTimeout);
     this.#stopped = new Promise((resolve) => this.#resolveStopped = resolve);
@@ -1415,9 +1425,6 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     // This cluster writes progress itself and sees every cancel request it acts on; one it has
     // not seen yet is removed by the cancel check once the task is gone.
     outcome.sideKeys = { progress: running.progress, cancel: running.cancelled };
-    this.#counts.processed++;
-    if (outcome.kind === "success") this.#counts.succeeded++;
-    else this.#counts.failed++;
     this.#pending.push(outcome);
     if (r.worker) this.#unstored.set(r.worker, (this.#unstored.get(r.worker) ?? 0) + 1);
     if (!this.#flushing) this.#flushing = this.#flushSoon();
@@ -1524,6 +1531,16 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
             else if (w) this.#unstored.delete(w);
           }
           this.#wake();
+          // Counted once stored: an outcome whose lease was lost meanwhile (this cluster was
+          // paused past it) was dropped, and another cluster runs that task again.
+          outcomes.forEach((o, i) => {
+            if (stored[i]!.record === null) this.#counts.dropped++;
+            else {
+              this.#counts.processed++;
+              if (o.kind === "success") this.#counts.succeeded++;
+              else this.#counts.failed++;
+            }
+          });
           outcomes.forEach((o, i) => {
             this.emit("task:finish", {
               id: o.claimed.record.id,

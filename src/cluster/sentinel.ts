@@ -21,6 +21,15 @@ export const RECYCLE_EXIT_CODE = 75;
 /** Set in the child's environment. */
 export const SENTINEL_CHILD_ENV = "KVQ_SENTINEL_CHILD";
 
+/** Set in the child's environment: how often the sentinel started a host again before it. */
+export const SENTINEL_RESTARTS_ENV = "KVQ_SENTINEL_RESTARTS";
+
+/** In a sentinel's child: the hosts the sentinel ran before this one (0 for the first). */
+export function sentinelRestarts(): number {
+  const n = Number(process.env[SENTINEL_RESTARTS_ENV] ?? 0);
+  return Number.isSafeInteger(n) && n > 0 ? n : 0;
+}
+
 /** Whether this process is a cluster host started by a sentinel. */
 export function isSentinelChild(): boolean {
   return process.env[SENTINEL_CHILD_ENV] === "1";
@@ -63,6 +72,7 @@ export async function runSentinel(entry: string, args: string[]): Promise<number
   const stopping = new AbortController();
   let child: ReturnType<typeof spawn> | null = null;
   let crashes = 0;
+  let restarts = 0;
   const alive = () =>
     child?.pid !== undefined && child.exitCode === null && child.signalCode === null;
   using _signals = listenStopSignals({
@@ -87,7 +97,11 @@ export async function runSentinel(entry: string, args: string[]): Promise<number
     const startedAt = Date.now();
     child = spawn(cmd, [...base, ...args], {
       stdio: ["pipe", "inherit", "inherit"],
-      env: { ...process.env, [SENTINEL_CHILD_ENV]: "1" },
+      env: {
+        ...process.env,
+        [SENTINEL_CHILD_ENV]: "1",
+        [SENTINEL_RESTARTS_ENV]: String(restarts),
+      },
     });
     // A child that exits while a stop request is being written closes the pipe under it.
     child.stdin?.on("error", () => {});
@@ -101,6 +115,7 @@ export async function runSentinel(entry: string, args: string[]): Promise<number
     if (stopping.signal.aborted) return code;
     if (code === RECYCLE_EXIT_CODE) {
       console.error("kvq: sentinel: recycling the cluster host");
+      restarts++;
       continue;
     }
     if (code === 0 || code === 2) return code;
@@ -111,6 +126,7 @@ export async function runSentinel(entry: string, args: string[]): Promise<number
       );
       return code;
     }
+    restarts++;
     const wait = Math.min(30_000, 500 * 2 ** crashes);
     console.error(`kvq: sentinel: the cluster host exited with ${code}; restarting in ${wait} ms`);
     try {

@@ -146,6 +146,37 @@ export interface QueueKeys {
   readonly scheduleDuePrefix: Deno.KvKey;
 }
 
+/**
+ * The third part of every key kvq writes under `["kvq", queue]`. A name under `["kvq"]` whose
+ * keys start otherwise belongs to another app and is not a kvq queue.
+ */
+export const QUEUE_PARTS: ReadonlySet<string> = new Set([
+  "blob",
+  "cancel",
+  "chain",
+  "chain_result",
+  "cluster",
+  "delayed",
+  "done",
+  "done_by",
+  "group",
+  "iter",
+  "iter_done",
+  "iter_result",
+  "lease",
+  "name",
+  "paused",
+  "progress",
+  "ready",
+  "schedule",
+  "schedule_due",
+  "signal",
+  "started",
+  "stat",
+  "task",
+  "unique",
+]);
+
 /** Builds the key shapes of queue `queue`. */
 export function queueKeys(queue: string): QueueKeys {
   const p = [ROOT, queue] as const;

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { ROOT } from "./keys.ts";
+import { QUEUE_PARTS, ROOT } from "./keys.ts";
 
 /** The most queues `kvq info` and the dashboard discover by themselves; past it, name them. */
 export const MAX_DISCOVERED_QUEUES = 1000;
@@ -26,13 +26,33 @@ export async function listQueueNames(
       ? { start: [ROOT, ""], end: [ROOT, false] }
       : { start: [ROOT, `${after}\0`], end: [ROOT, false] };
     let next: string | null = null;
+    let first: Deno.KvKey = [];
     for await (const e of kv.list(selector, { limit: 1, consistency: "eventual" })) {
       // Strings sort before numbers, bigints and booleans: past the last string, no queue is left.
-      if (typeof e.key[1] === "string") next = e.key[1];
+      if (typeof e.key[1] === "string") [next, first] = [e.key[1], e.key];
     }
     if (next === null) return { names, more: false };
-    if (names.length >= max) return { names, more: true };
-    names.push(next);
+    if (await isQueue(kv, next, first)) {
+      if (names.length >= max) return { names, more: true };
+      names.push(next);
+    }
     after = next;
   }
+}
+
+/** Where a kvq queue always has keys once used: counters, schedules, heartbeats, a pause. */
+const PROBES = ["stat", "schedule", "cluster", "paused"] as const;
+
+/**
+ * Whether `["kvq", name]` holds a kvq queue rather than another app's keys: its first key is
+ * one of kvq's, or else one of the prefixes every used queue has is there.
+ */
+async function isQueue(kv: Deno.Kv, name: string, first: Deno.KvKey): Promise<boolean> {
+  if (typeof first[2] === "string" && QUEUE_PARTS.has(first[2])) return true;
+  for (const part of PROBES) {
+    for await (
+      const _ of kv.list({ prefix: [ROOT, name, part] }, { limit: 1, consistency: "eventual" })
+    ) return true;
+  }
+  return false;
 }

@@ -332,3 +332,15 @@ test("main() returns 2 with no command and 0 for --version", async () => {
   assert.equal(await main(["--version"], ENTRY, io), 0);
   assert.match(out.join("\n"), /kvq 0\.1\.0/);
 });
+
+test("listQueueNames() skips another app's keys under the kvq prefix", async () => {
+  using dir = tempDir();
+  await using queue = await openQueue({ kv: dir.kv, name: "mail" });
+  await queue.enqueue("send", 1);
+  const kv = queue.store.kv;
+  await kv.set(["kvq", "settings"], "another app's value");
+  await kv.set(["kvq", "aaa", "config", "x"], 1);
+  // Another app's key that sorts first inside a real queue does not hide it.
+  await kv.set(["kvq", "mail", "aaa"], 1);
+  assert.deepEqual((await listQueueNames(kv)).names, ["mail"]);
+});

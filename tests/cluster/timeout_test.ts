@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { openQueue } from "../../src/queue/queue.ts";
 import { runtime } from "../../src/runtime/mod.ts";
+import { readClusters } from "../../src/web/data.ts";
 import {
   descendants,
   killAll,
@@ -48,6 +49,12 @@ test(
       }
       const { id } = await queue.enqueue("add", 20, 22);
       assert.equal(await queue.result(id, { wait: 20_000 }), 42);
+      if (!runtime.terminateStopsCpu) {
+        // The fresh host counts the recycle: kvq info shows the service's reincarnations.
+        const beats = await readClusters([queue.store]);
+        const newest = beats.sort((a, b) => b.stat.startedAt - a.stat.startedAt)[0]!;
+        assert.ok(newest.stat.reincarnations >= 1, JSON.stringify(newest.stat.reincarnations));
+      }
       const cpu = await treeCpuPercent(cluster.pid, 2000);
       const tree = [cluster.pid, ...descendants(cluster.pid)];
       report(`idle CPU of the cluster tree (${tree.join(", ")}): ${cpu.toFixed(1)}%`);

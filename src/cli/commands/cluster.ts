@@ -13,6 +13,7 @@ import {
   isSentinelChild,
   RECYCLE_EXIT_CODE,
   runSentinel,
+  sentinelRestarts,
 } from "../../cluster/sentinel.ts";
 import { runtime } from "../../runtime/mod.ts";
 import { listenStopSignals } from "../../cluster/stop_signals.ts";
@@ -126,6 +127,7 @@ recovery.`,
     const handle = await KvHandle.open({ kv: ctx.kv, noNativeQueue: options.noNativeQueue });
     options.kv = handle;
     options.secret = secretsOf(ctx.values);
+    if (isSentinelChild()) options.priorReincarnations = sentinelRestarts();
     const cluster = new Cluster(options);
     cluster.on("worker:exit", (e) => {
       if (e.reason !== "terminated" || (e.detail !== "recycled" && e.detail !== "shutdown")) {
@@ -184,9 +186,9 @@ recovery.`,
     ctx.err(
       `kvq: cluster ${cluster.id} stopped: ${
         plural(done.processed, "attempt")
-      } run (${done.succeeded} succeeded, ${done.failed} failed), ${
-        plural(commitStats.commits, "KV commit")
-      }`,
+      } run (${done.succeeded} succeeded, ${done.failed} failed${
+        done.dropped ? `; ${plural(done.dropped, "outcome")} dropped, its lease lost` : ""
+      }), ${plural(commitStats.commits, "KV commit")}`,
     );
     await stopDashboard();
     handle.close();

@@ -1,0 +1,42 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import process from "node:process";
+import { openQueue } from "../../src/queue/queue.ts";
+import { killAll, type Kvq, linesReached, startCluster, tempDir } from "./_process.ts";
+
+test("kvq cluster paused past its lease drops its late outcome and says so; it does not count it succeeded", async () => {
+  using dir = tempDir();
+  const log = join(dir.path, "runs.log");
+  await using queue = await openQueue({ kv: dir.kv });
+  const started: Kvq[] = [];
+  const timing = ["--heartbeat", "200", "--lease-timeout", "1000", "--no-sentinel"];
+  try {
+    const first = await startCluster(dir.kv, ["--workers", "1", ...timing]);
+    started.push(first);
+    const { id } = await queue.enqueue({ func: "record", args: [log, 2500] });
+    await linesReached(log, 1, 20_000);
+    process.kill(first.pid, "SIGSTOP");
+    // Another cluster sees the first one silent past its lease and runs the task again.
+    const second = await startCluster(dir.kv, ["--workers", "1", ...timing]);
+    started.push(second);
+    await linesReached(log, 2, 20_000);
+    process.kill(first.pid, "SIGCONT");
+    const done = await queue.wait(id, { wait: 20_000 });
+    assert.equal(done.state, "succeeded");
+    assert.equal(
+      done.cluster,
+      await second.line(/^kvq: cluster \S+ /).then((l) => l.split(" ")[2]),
+    );
+    // A graceful stop lets the first cluster finish its copy and try to store it.
+    const exit = await first.stop("SIGTERM");
+    assert.equal(exit.code, 0, first.output());
+    const stop = await first.line(/stopped:/);
+    assert.match(
+      stop,
+      /0 attempts run \(0 succeeded, 0 failed; 1 outcome dropped, its lease lost\)/,
+    );
+  } finally {
+    killAll(started);
+  }
+});
