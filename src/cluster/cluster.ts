@@ -325,6 +325,8 @@ export interface ClusterStat extends HeartbeatInfo {
   reincarnations: number;
   processed: number;
   succeeded: number;
+  /** Milliseconds between its heartbeats (absent in heartbeats of older releases). */
+  heartbeatMs?: number;
   /** Attempts whose outcome was dropped because the lease was lost (absent in older beats). */
   dropped?: number;
   failed: number;
@@ -355,6 +357,9 @@ export const PREFETCH_WINDOW_MS = 20;
  * back for a free place elsewhere, in ms.
  */
 const RECALL_MS = 2 * PREFETCH_WINDOW_MS;
+
+/** How far behind a cluster's clock may be and its heartbeat still not expire, in ms. */
+const HEARTBEAT_SKEW_MS = 5 * 60_000;
 
 /** How long outcomes gather before they are written while the cluster is under load, in ms. */
 const FLUSH_DELAY_MS = 2;
@@ -555,7 +560,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   async start(): Promise<void> {
     if (this.#state !== "new") throw new Error(`Cluster ${this.id} was already started`);
     this.#state = "running";
-    this.#startedAt = Date.now();
+    this.#startedAt = (this.#options.clock ?? Date.now)();
     try {
       const kv = this.#options.kv;
       if (kv instanceof KvHandle) this.#handle = kv;
@@ -1579,7 +1584,9 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       for (const store of this.#stores) {
         await retryBusy(() =>
           store.kv.set(store.keys.cluster(this.id), bytes, {
-            expireIn: Math.max(this.#options.leaseTimeout * 3, 30_000),
+            // KV expires it by the writer's clock: five more minutes keep a cluster whose clock
+            // is behind visible (readers judge silence by whether the beat changes).
+            expireIn: Math.max(this.#options.leaseTimeout * 3, 30_000) + HEARTBEAT_SKEW_MS,
           })
         );
         this.#kvFailedAt = null;
@@ -1667,10 +1674,11 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       version: runtime.version,
       state: this.#state,
       startedAt: this.#startedAt,
-      beatAt: Date.now(),
+      beatAt: (this.#options.clock ?? Date.now)(),
       queues: this.#queues.map((q) => q.name),
       weights: this.#queues.map((q) => q.weight),
       paused: [...this.#paused],
+      heartbeatMs: this.#options.heartbeat,
       funcs: [
         ...this.#slots.find((s) => s.worker && s.worker.funcs.length > 0)?.worker?.funcs ?? [],
       ],

@@ -28,6 +28,27 @@ export interface ClusterView {
   stat: ClusterStat;
   /** The served queues whose prefix holds this heartbeat. */
   seenIn: string[];
+  /**
+   * Whether it has stopped beating. Judged on the reader's clock: a heartbeat older than
+   * {@linkcode STALE_HEARTBEAT_MS} by its own clock is read again one interval later, and one
+   * that changed meanwhile is alive, its clock behind (see `skewMs`). Without `confirm`, the
+   * beat's age alone decides.
+   */
+  silent: boolean;
+  /** How far behind the reader's clock the cluster's is, when it was seen alive yet old. */
+  skewMs: number | null;
+}
+
+/** Options for {@linkcode readClusters}. */
+export interface ReadClustersOptions {
+  /**
+   * Read a silent-looking heartbeat again one heartbeat interval later (at most 5 s), so a live
+   * cluster whose clock is behind is not taken for a dead one.
+   * @default false
+   */
+  confirm?: boolean;
+  /** Where "now" comes from. @default Date.now */
+  now?: () => number;
 }
 
 function isClusterStat(v: unknown): v is ClusterStat {
@@ -47,8 +68,12 @@ function isClusterStat(v: unknown): v is ClusterStat {
 export async function readClusters(
   stores: readonly Store[],
   onCorrupt?: (message: string) => void,
+  options: ReadClustersOptions = {},
 ): Promise<ClusterView[]> {
-  const byId = new Map<string, ClusterView>();
+  const byId = new Map<
+    string,
+    ClusterView & { key: Deno.KvKey; versionstamp: string; kv: Deno.Kv }
+  >();
   for (const store of stores) {
     for await (
       const e of store.kv.list({ prefix: store.keys.clusters }, { consistency: "eventual" })
@@ -64,13 +89,44 @@ export async function readClusters(
         continue;
       }
       const seen = byId.get(stat.id);
+      const where = { key: e.key, versionstamp: e.versionstamp, kv: store.kv };
       if (seen) {
         seen.seenIn.push(store.queue);
-        if (stat.beatAt > seen.stat.beatAt) seen.stat = stat;
-      } else byId.set(stat.id, { stat, seenIn: [store.queue] });
+        if (stat.beatAt > seen.stat.beatAt) Object.assign(seen, { stat }, where);
+      } else {byId.set(stat.id, {
+          stat,
+          seenIn: [store.queue],
+          silent: false,
+          skewMs: null,
+          ...where,
+        });}
     }
   }
-  return [...byId.values()].sort((a, b) => a.stat.startedAt - b.stat.startedAt);
+  const clock = options.now ?? Date.now;
+  const old = [...byId.values()].filter((v) => clock() - v.stat.beatAt > STALE_HEARTBEAT_MS);
+  for (const v of old) v.silent = true;
+  if (options.confirm && old.length > 0) {
+    const interval = Math.max(...old.map((v) => v.stat.heartbeatMs ?? 2000));
+    await new Promise((resolve) => setTimeout(resolve, Math.min(5000, interval) + 250));
+    for (const v of old) {
+      const again = await v.kv.get<Uint8Array>(v.key);
+      if (again.versionstamp === null || again.versionstamp === v.versionstamp) continue;
+      try {
+        const stat = JSON.parse(decoder.decode(again.value!));
+        if (isClusterStat(stat)) v.stat = stat;
+      } catch {
+        continue;
+      }
+      v.silent = false;
+      v.skewMs = Math.max(0, clock() - v.stat.beatAt);
+    }
+  }
+  return [...byId.values()].map(({ stat, seenIn, silent, skewMs }) => ({
+    stat,
+    seenIn,
+    silent,
+    skewMs,
+  })).sort((a, b) => a.stat.startedAt - b.stat.startedAt);
 }
 
 /** The newest finished (succeeded or failed) tasks, newest first: at most `limit`. */

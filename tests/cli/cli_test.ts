@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { main, missingTaskFile } from "../../src/cli/main.ts";
+import { Cluster } from "../../src/cluster/cluster.ts";
 import { ConfigError, resolveConfig } from "../../src/cli/config.ts";
 import { listQueueNames } from "../../src/store/queues.ts";
 import { parseDuration } from "../../src/cli/commands/purge.ts";
@@ -343,4 +344,26 @@ test("listQueueNames() skips another app's keys under the kvq prefix", async () 
   // Another app's key that sorts first inside a real queue does not hide it.
   await kv.set(["kvq", "mail", "aaa"], 1);
   assert.deepEqual((await listQueueNames(kv)).names, ["mail"]);
+});
+
+test("kvq info shows a cluster whose clock is a minute behind as running, with its skew", async () => {
+  using dir = tempDir();
+  await using cluster = new Cluster({
+    kv: dir.kv,
+    tasks: [CLI_TASKS],
+    workers: 1,
+    heartbeat: 300,
+    clock: () => Date.now() - 60_000,
+  });
+  await cluster.start();
+  const r = await kvq(["info", "--kv", dir.kv, "--json"]);
+  assert.equal(r.code, 0, r.err);
+  const info = JSON.parse(r.out);
+  const seen = info.clusters.find((c: { id: string }) => c.id === cluster.id);
+  assert.ok(seen, "the cluster is listed");
+  assert.equal(seen.stale, false);
+  assert.ok(seen.skewMs > 50_000 && seen.skewMs < 70_000, `skew ${seen.skewMs}`);
+  assert.equal(info.queues[0].clusters, 1, "and it counts as serving its queue");
+  const text = await kvq(["info", "--kv", dir.kv]);
+  assert.match(text.out, /running \(clock 1 min( \d+ s)? behind\)/);
 });

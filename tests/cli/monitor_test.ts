@@ -70,7 +70,7 @@ test("renderMonitor() shows clusters, workers with generation, task and elapsed;
   const snapshot = {
     kv: "/var/lib/kvq/kv.sqlite3",
     readAt: NOW,
-    clusters: [{ stat: stat(), seenIn: ["default"] }],
+    clusters: [{ stat: stat(), seenIn: ["default"], silent: false, skewMs: null }],
     counts: new Map([["default", COUNTS]]),
   };
   const wide = renderMonitor(snapshot, { width: 200, now: NOW }).join("\n");
@@ -92,7 +92,15 @@ test("renderMonitor() shows clusters, workers with generation, task and elapsed;
   assert.ok(narrow.some((l) => l.startsWith("  kvq-w1.g3") && l.endsWith("…")));
 
   const silent = renderMonitor(
-    { ...snapshot, clusters: [{ stat: stat({ beatAt: NOW - 25_000 }), seenIn: ["default"] }] },
+    {
+      ...snapshot,
+      clusters: [{
+        stat: stat({ beatAt: NOW - 25_000 }),
+        seenIn: ["default"],
+        silent: true,
+        skewMs: null,
+      }],
+    },
     { width: 200, now: NOW, color: true },
   ).join("\n");
   assert.match(silent, /silent 25 s/);

@@ -95,6 +95,8 @@ export interface ClusterInfo {
   beatAt: number;
   uptimeMs: number;
   stale: boolean;
+  /** How far behind this reader's clock the cluster's is, when it beats yet looks old. */
+  skewMs: number | null;
   workers: number;
   reincarnations: number;
   processed: number;
@@ -110,7 +112,7 @@ export async function readInfo(
   now = Date.now(),
   onCorrupt?: (message: string) => void,
 ): Promise<{ kv: string; queues: QueueInfo[]; clusters: ClusterInfo[]; more: boolean }> {
-  const views = await readClusters(opened.stores, onCorrupt);
+  const views = await readClusters(opened.stores, onCorrupt, { confirm: true });
   const queues: QueueInfo[] = [];
   for (const store of opened.stores) {
     const [counts, rates, schedules, paused] = await Promise.all([
@@ -119,7 +121,7 @@ export async function readInfo(
       countKeys(store.kv, store.keys.schedulePrefix),
       pausedInfo(store),
     ]);
-    const serving = views.filter((v) => v.seenIn.includes(store.queue) && !isStale(v.stat, now));
+    const serving = views.filter((v) => v.seenIn.includes(store.queue) && !v.silent);
     const { lastHour: _lastHour, ...flat } = rates;
     queues.push({
       name: store.queue,
@@ -140,7 +142,10 @@ export async function readInfo(
   };
 }
 
-/** Whether a heartbeat is older than the dashboard's stale mark (its cluster likely died). */
+/**
+ * Whether a heartbeat is older than the stale mark by the cluster's own clock. Readers that can
+ * wait a moment use {@linkcode ClusterView.silent} instead, which a clock behind does not fool.
+ */
 export function isStale(stat: ClusterStat, now: number): boolean {
   return now - stat.beatAt > STALE_HEARTBEAT_MS;
 }
@@ -158,7 +163,8 @@ function clusterInfo(v: ClusterView, now: number): ClusterInfo {
     startedAt: s.startedAt,
     beatAt: s.beatAt,
     uptimeMs: Math.max(0, now - s.startedAt),
-    stale: isStale(s, now),
+    stale: v.silent,
+    skewMs: v.skewMs,
     workers: s.workers.length,
     reincarnations: s.reincarnations ?? 0,
     processed: s.processed ?? 0,
@@ -231,7 +237,11 @@ export function renderInfo(
   lines.push("", c.bold("clusters"));
   if (info.clusters.length === 0) lines.push("  none running");
   for (const k of info.clusters) {
-    const state = k.stale ? c.yellow(`silent ${duration(Date.now() - k.beatAt)}`) : k.state;
+    const state = k.stale
+      ? c.yellow(`silent ${duration(Date.now() - k.beatAt)}`)
+      : k.skewMs !== null
+      ? `${k.state} (clock ${duration(k.skewMs)} behind)`
+      : k.state;
     lines.push(
       `  ${k.id}  ${k.host} pid ${k.pid}  ${state}  up ${duration(k.uptimeMs)}  ${
         plural(k.workers, "worker")

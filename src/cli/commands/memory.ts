@@ -7,7 +7,7 @@
 import { type Command, UsageError } from "../command.ts";
 import { readClusters } from "../../web/data.ts";
 import { bytes, plural } from "../../web/format.ts";
-import { isStale, openQueues, styles } from "./info.ts";
+import { openQueues, styles } from "./info.ts";
 
 /** What `kvq memory --json` prints for one cluster. */
 export interface ClusterMemory {
@@ -41,16 +41,15 @@ runs; "lowest free" is the least free memory the host had since the cluster star
     const opened = await openQueues(ctx);
     let views;
     try {
-      views = await readClusters(opened.stores, (m) => ctx.err(`kvq: ${m}`));
+      views = await readClusters(opened.stores, (m) => ctx.err(`kvq: ${m}`), { confirm: true });
     } finally {
       opened.close();
     }
-    const now = Date.now();
-    const clusters: ClusterMemory[] = views.map(({ stat: s }) => ({
+    const clusters: ClusterMemory[] = views.map(({ stat: s, silent }) => ({
       id: s.id,
       host: s.host,
       pid: s.pid,
-      stale: isStale(s, now),
+      stale: silent,
       rss: s.rss ?? 0,
       lowestFreeMemory: s.lowestFreeMemory ?? 0,
       workers: s.workers.map((w) => ({

@@ -14,7 +14,7 @@ import { readStateCounts, type StateCounts } from "../../store/counters.ts";
 import { TASK_STATES } from "../../store/keys.ts";
 import { type ClusterView, readClusters } from "../../web/data.ts";
 import { bytes, duration, plural } from "../../web/format.ts";
-import { isStale, openQueues, styles } from "./info.ts";
+import { openQueues, styles } from "./info.ts";
 
 /** What one frame shows. */
 export interface MonitorSnapshot {
@@ -70,8 +70,7 @@ export function renderMonitor(s: MonitorSnapshot, options: RenderOptions): strin
   }
   push("");
   if (s.clusters.length === 0) push("No cluster is running. Start one: kvq cluster --tasks FILE");
-  for (const { stat: k } of s.clusters) {
-    const stale = isStale(k, now);
+  for (const { stat: k, silent: stale } of s.clusters) {
     // What matters most first, so a narrow terminal keeps it.
     push(
       `${k.host}  ${stale ? `silent ${duration(now - k.beatAt)}` : k.state}  cpu ${
@@ -130,7 +129,7 @@ it runs now with how long it has run. Redraws when KV changes, at most once a se
     }
     const opened = await openQueues(ctx);
     const read = async (): Promise<MonitorSnapshot> => {
-      const clusters = await readClusters(opened.stores);
+      const clusters = await readClusters(opened.stores, undefined, { confirm: true });
       const counts = new Map<string, StateCounts>();
       for (const store of opened.stores) counts.set(store.queue, await readStateCounts(store));
       return { kv: opened.handle.location.location, readAt: Date.now(), clusters, counts };

@@ -5,7 +5,6 @@
  */
 import { type Command, type CommandContext, intOption, UsageError } from "../command.ts";
 import { jsonOptionText, parseArgsJson } from "../_common.ts";
-import { isStale } from "./info.ts";
 import { readClusters } from "../../web/data.ts";
 import { isoTime } from "../../web/format.ts";
 import type { Store } from "../../store/store.ts";
@@ -174,8 +173,7 @@ async function add(ctx: CommandContext, rest: string[]): Promise<number> {
  * (or a cluster of an older release serves it and does not say what it exports).
  */
 async function unservedFunc(store: Store, func: string): Promise<string | null> {
-  const now = Date.now();
-  const live = (await readClusters([store])).filter((v) => !isStale(v.stat, now));
+  const live = (await readClusters([store], undefined, { confirm: true })).filter((v) => !v.silent);
   if (live.length === 0) {
     return `no cluster serves queue ${store.queue} now; the schedule fires once one runs with a task module that exports ${func}.`;
   }
