@@ -54,6 +54,8 @@ import { type ClusterEventMap, TypedEvents } from "./events.ts";
 import { type HeartbeatInfo, Liveness } from "./liveness.ts";
 import { CpuMeter, readThreadCpu } from "./thread_stats.ts";
 import { type WorkerExitEvent, WorkerHandle } from "./worker_handle.ts";
+import { PeerWatch } from "./peer_watch.ts";
+import { signalFile } from "../store/changes.ts";
 
 /**
  * How long a failed KV write keeps {@linkcode Cluster.kvHealthy} false when nothing was written
@@ -417,6 +419,12 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   #startedHeld = new Map<Store, Set<string>>();
   /** Queues whose started list changed since it was last written. */
   #startedDirty = new Set<Store>();
+  /** Aborted when the cluster begins to stop. */
+  readonly #stopping = new AbortController();
+  /** Same-host peers watched for their death; null on remote KV. */
+  #peers: PeerWatch | null = null;
+  /** A recovery started by a peer's death, while it runs. */
+  #recovering: Promise<void> | null = null;
   /** Checks the held tasks for ones that waited too long: see {@linkcode #shedHeld}. */
   #shedTimer: ReturnType<typeof setTimeout> | null = null;
   /** Held tasks named in a written started list: free to start. */
@@ -591,6 +599,18 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       throw error;
     }
     if (this.#state !== "running") return await this.#stopped;
+    // Same-host peers on a local KV file: learn of a death at once, not at the next beat.
+    const signal = signalFile(this.#handle.location);
+    if (signal !== null) {
+      this.#peers = new PeerWatch({
+        dir: signal.dir,
+        onGone: () => this.#recoverNow(),
+        onJoin: () => this.#recoverNow(),
+        signal: this.#stopping.signal,
+        report: (error, context) => this.#report(error, context),
+      });
+      await this.#peers.start();
+    }
     await this.#beat();
     for (const store of this.#stores) {
       this.#unsubscribe.push(store.changes.subscribe(() => this.#wake()));
@@ -635,6 +655,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
 
   async #shutdown(): Promise<void> {
     this.#state = "stopping";
+    this.#stopping.abort();
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     if (this.#shedTimer) clearTimeout(this.#shedTimer);
     if (this.#delayTimer) clearTimeout(this.#delayTimer);
@@ -665,6 +686,8 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       await store.kv.delete(store.keys.started(this.id)).catch(() => {});
     }
     if (this.#doorbell) await Promise.race([this.#doorbell, new Promise((r) => setTimeout(r, 50))]);
+    // Last: peers that see the socket close find no lease of this cluster left to recover.
+    await this.#peers?.close();
     if (this.#ownsHandle) this.#handle?.close();
     this.#state = "stopped";
     this.#resolveStopped();
@@ -1620,6 +1643,13 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       beats.set(e.key[e.key.length - 1] as string, { versionstamp: e.versionstamp, info });
     }
     this.#liveness.observe(beats);
+    const host = hostname();
+    this.#peers?.watch(
+      [...beats].filter(([, b]) => b.info?.host === host).map(([id, b]) => ({
+        id,
+        pid: b.info!.pid,
+      })),
+    );
     const leases = await listLeases(store);
     const lost = leases.filter((l) =>
       l.lease === null || (l.lease.cluster !== this.id && this.#liveness.isDead(l.lease.cluster))
@@ -1641,6 +1671,16 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       if (records.length > 0) this.emit("cluster:recovered", { cluster, tasks: records.length });
     }
     this.#wake();
+  }
+
+  /** A same-host peer died: recover its leases now, once for all queues however many died. */
+  #recoverNow(): void {
+    if (this.#state !== "running" || this.#recovering) return;
+    this.#recovering = (async () => {
+      for (const store of this.#stores) {
+        await this.#recover(store).catch((e) => this.#report(e as Error, "recovery"));
+      }
+    })().finally(() => this.#recovering = null);
   }
 
   /** A snapshot of this cluster for its heartbeat, `kvq info` and the dashboard. */

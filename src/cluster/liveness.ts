@@ -9,6 +9,7 @@
  */
 import { hostname } from "node:os";
 import process from "node:process";
+import { processEnded } from "./peer_watch.ts";
 
 /** What a cluster's heartbeat says about it. */
 export interface HeartbeatInfo {
@@ -69,7 +70,7 @@ export class Liveness {
   isDead(id: string): boolean {
     if (id === this.#self) return false;
     const info = this.#infos.get(id);
-    if (info && info.host === this.#host && info.pid !== process.pid && !pidAlive(info.pid)) {
+    if (info && info.host === this.#host && info.pid !== process.pid && processEnded(info.pid)) {
       return true;
     }
     const seen = this.#seen.get(id);
@@ -79,14 +80,5 @@ export class Liveness {
       return false;
     }
     return this.#monotonic() - seen.since >= this.#leaseTimeout;
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as { code?: string }).code === "EPERM";
   }
 }

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import process from "node:process";
 import { openQueue } from "../../src/queue/queue.ts";
-import { killAll, type Kvq, linesReached, startCluster, tempDir } from "./_process.ts";
+import { killAll, type Kvq, linesReached, readRuns, startCluster, tempDir } from "./_process.ts";
+import { report } from "../_report.ts";
 
 test("kvq cluster paused past its lease drops its late outcome and says so; it does not count it succeeded", async () => {
   using dir = tempDir();
@@ -40,3 +41,35 @@ test("kvq cluster paused past its lease drops its late outcome and says so; it d
     killAll(started);
   }
 });
+
+test("a cluster SIGKILLed on this host has its tasks running elsewhere within a second, with the default timings", async () => {
+  using dir = tempDir();
+  const log = join(dir.path, "runs.log");
+  await using queue = await openQueue({ kv: dir.kv });
+  const started: Kvq[] = [];
+  try {
+    const first = await startCluster(dir.kv, ["--workers", "1", "--no-sentinel"]);
+    started.push(first);
+    const second = await startCluster(dir.kv, ["--workers", "1", "--no-sentinel"]);
+    started.push(second);
+    // Both busy, so the task that matters runs on the first.
+    await queue.enqueueMany([{ func: "record", args: [log, 60_000] }]);
+    await linesReached(log, 1, 20_000);
+    const runs = readRuns(log);
+    const [id] = [...runs.keys()];
+    const owner = (await queue.fetch(id!))!.cluster;
+    const victim = owner === (await clusterId(first)) ? first : second;
+    const t0 = performance.now();
+    process.kill(victim.pid, "SIGKILL");
+    await linesReached(log, 2, 20_000);
+    const ms = performance.now() - t0;
+    report(`recovered and running again ${ms.toFixed(0)} ms after the SIGKILL`);
+    assert.ok(ms < 1500, `the task ran again ${ms.toFixed(0)} ms after the kill`);
+  } finally {
+    killAll(started);
+  }
+});
+
+async function clusterId(kvq: Kvq): Promise<string> {
+  return (await kvq.line(/^kvq: cluster \S+ /)).split(" ")[2]!;
+}
