@@ -104,7 +104,7 @@ export async function openKvAt(location: KvLocation): Promise<Kv> {
         }). Pass --kv with a writable path.`,
       );
     }
-    checkIsSqlite(path);
+    if (checkIsSqlite(path)) await checkIsKv(path);
   }
   try {
     // Opening switches a new file to WAL mode, which another process may hold locked briefly.
@@ -131,9 +131,23 @@ function countWrites(kv: Kv): Kv {
   patched.atomic = () => {
     const op = atomic();
     const commit = op.commit.bind(op);
-    op.commit = () => {
+    const sum = op.sum.bind(op);
+    const summed: Deno.KvKey[] = [];
+    op.sum = (key, n) => {
+      summed.push(key);
+      return sum(key, n);
+    };
+    op.commit = async () => {
       commitStats.commits++;
-      return commit();
+      try {
+        return await commit();
+      } catch (error) {
+        // KV says only "non-U64 value": name the counter another program overwrote.
+        if (/non-U64/i.test(String((error as Error)?.message))) {
+          throw await foreignCounterError(kv, summed, error as Error);
+        }
+        throw error;
+      }
     };
     return op;
   };
@@ -147,7 +161,66 @@ function countWrites(kv: Kv): Kv {
   return kv;
 }
 
-function checkIsSqlite(path: string): void {
+/**
+ * Refuses an SQLite file of another program, before Deno KV adds its tables to it and switches
+ * it to WAL mode: one whose tables do not include KV's `kv`. It is read through `node:sqlite`,
+ * read-only; a file that can't be read that way is left to Deno KV to judge.
+ */
+async function checkIsKv(path: string): Promise<void> {
+  let tables: string[];
+  try {
+    const { DatabaseSync } = await import("node:sqlite");
+    const db = new DatabaseSync(path, { readOnly: true });
+    try {
+      tables = (db.prepare("select name from sqlite_master where type = 'table'").all() as {
+        name: string;
+      }[]).map((r) => r.name);
+    } finally {
+      db.close();
+    }
+  } catch {
+    return;
+  }
+  if (tables.length === 0 || tables.includes("kv")) return;
+  const shown = tables.slice(0, 5).join(", ") + (tables.length > 5 ? ", …" : "");
+  throw new KvOpenError(
+    path,
+    `it is an SQLite database of another program (its tables: ${shown}), not a KV store; it was left untouched. Pass --kv with another path.`,
+  );
+}
+
+/** Refuses a folder or a file that is not SQLite; true when there is an SQLite file to check. */
+/** The error for a commit whose counter sums met a value that is not a counter. */
+async function foreignCounterError(
+  kv: Kv,
+  keys: readonly Deno.KvKey[],
+  cause: Error,
+): Promise<Error> {
+  const bad: string[] = [];
+  for (const key of [...new Map(keys.map((k) => [JSON.stringify(k), k])).values()]) {
+    let entry: Deno.KvEntryMaybe<unknown>;
+    try {
+      entry = await kv.get(key);
+    } catch {
+      bad.push(`${JSON.stringify(key)} (holds a value that can't be read)`);
+      continue;
+    }
+    const v = entry.value as { value?: unknown } | null;
+    if (entry.versionstamp !== null && typeof v?.value !== "bigint") {
+      bad.push(`${JSON.stringify(key)} (holds ${typeof entry.value})`);
+    }
+  }
+  return new Error(
+    bad.length > 0
+      ? `A kvq counter in KV holds a value that is not a counter: ${
+        bad.join(", ")
+      }. Another program wrote it; nothing of this commit was stored. Delete that key, or restore the store from a backup (kvq import).`
+      : `A counter sum was refused: ${cause.message}`,
+    { cause },
+  );
+}
+
+function checkIsSqlite(path: string): boolean {
   let size: number;
   try {
     const stat = statSync(path);
@@ -160,13 +233,13 @@ function checkIsSqlite(path: string): void {
     size = stat.size;
   } catch (error) {
     if (error instanceof KvOpenError) throw error;
-    return; // does not exist yet: it will be created
+    return false; // does not exist yet: it will be created
   }
-  if (size === 0) return;
+  if (size === 0) return false;
   // Closing any descriptor of a SQLite file drops every POSIX lock this process holds on it, so
   // SQLite in another process may take it for unused and reset its shared memory: SIGBUS and a
   // corrupt file. Never open the file while this process already has it open.
-  if (openInThisProcess(path)) return;
+  if (openInThisProcess(path)) return false;
   const head = new Uint8Array(16);
   const fd = openSync(path, "r");
   try {
@@ -180,6 +253,7 @@ function checkIsSqlite(path: string): void {
       "the file exists but is not a KV database (no SQLite header); it was left untouched. Pass --kv with another path.",
     );
   }
+  return true;
 }
 
 /** Whether this process has `path` open already (Linux: its /proc fd table). */

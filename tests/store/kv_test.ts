@@ -54,3 +54,36 @@ test("resolveKvLocation() tells files, memory and URLs apart", () => {
   assert.equal(resolveKvLocation("https://kv.example/x").remote, true);
   assert.equal(resolveKvLocation("/tmp/kv.sqlite3").path, "/tmp/kv.sqlite3");
 });
+
+test("openKvAt() refuses another program's SQLite database and leaves it untouched", async () => {
+  await using dir = tempDir();
+  const path = join(dir.path, "app.db");
+  const { DatabaseSync } = await import("node:sqlite");
+  const db = new DatabaseSync(path);
+  db.exec(
+    "create table users (id integer primary key, name text); insert into users (name) values ('ada')",
+  );
+  db.close();
+  const before = readFileSync(path);
+  await assert.rejects(
+    openQueue({ kv: path }),
+    (e: Error) =>
+      e instanceof KvOpenError &&
+      /SQLite database of another program \(its tables: users\)/.test(e.message),
+  );
+  assert.deepEqual(readFileSync(path), before, "not a byte changed");
+  assert.deepEqual(readdirSync(dir.path).sort(), ["app.db"], "no -wal or -shm beside it");
+});
+
+test("a counter overwritten by another program is named when a commit meets it", async () => {
+  await using dir = tempDir();
+  const kv = join(dir.path, "kv.sqlite3");
+  await using queue = await openQueue({ kv });
+  await queue.enqueue("add", 1, 2);
+  const key = ["kvq", "default", "stat", "state", "queued"];
+  await queue.store.kv.set(key, new TextEncoder().encode("not a counter"));
+  await assert.rejects(
+    queue.enqueue("add", 3, 4),
+    /A kvq counter in KV holds a value that is not a counter: \["kvq","default","stat","state","queued"\]/,
+  );
+});
