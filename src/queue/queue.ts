@@ -5,7 +5,7 @@
  */
 import { fromErrorInfo } from "../task/errors.ts";
 import type { JsonValue } from "../task/json.ts";
-import { TaskRecord } from "../task/record.ts";
+import { CorruptRecordError, TaskRecord } from "../task/record.ts";
 import { type CancelResult, cancelTask } from "../store/cancel.ts";
 import { readStateCounts, type StateCounts } from "../store/counters.ts";
 import { deleteRecord } from "../store/delete.ts";
@@ -48,6 +48,7 @@ import {
   type RetentionOptions,
   validateRetention,
 } from "../store/prune.ts";
+import { deleteDamaged } from "../store/damaged.ts";
 
 /** A task function, or its registered name. */
 // deno-lint-ignore no-explicit-any
@@ -681,7 +682,15 @@ export class Queue {
   async delete(ref: string): Promise<void> {
     for (let i = 0; i < 10; i++) {
       const id = await resolveTaskRef(this.store, ref);
-      const found = id === null ? null : await getRecord(this.store, id);
+      let found;
+      try {
+        found = id === null ? null : await getRecord(this.store, id);
+      } catch (error) {
+        // A record that can't be read is deleted with what can be found without reading it.
+        if (!(error instanceof CorruptRecordError) || id === null) throw error;
+        if (await deleteDamaged(this.store, id)) return;
+        continue;
+      }
       if (found === null) throw new NoSuchTaskError(ref, this.name);
       if (await deleteRecord(this.store, found.record, found.versionstamp)) return;
     }

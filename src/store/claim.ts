@@ -11,6 +11,7 @@ import { addStateCounts, CountDeltas } from "./counters.ts";
 import { KV_MAX_COMMIT_BYTES, KV_MAX_GET_MANY } from "./limits.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
+import { addDamaged } from "./damaged.ts";
 
 /** A task this process now holds, with what completing it needs. */
 export interface Claimed {
@@ -118,7 +119,12 @@ export async function claimTasks(store: Store, options: ClaimOptions): Promise<C
   return [];
 }
 
-type RecordEntry = { record: TaskRecord | null; versionstamp: string | null; error?: Error };
+type RecordEntry = {
+  record: TaskRecord | null;
+  versionstamp: string | null;
+  error?: Error;
+  value?: unknown;
+};
 
 async function getRecords(store: Store, ids: string[]): Promise<RecordEntry[]> {
   const out: RecordEntry[] = [];
@@ -140,7 +146,12 @@ async function getRecords(store: Store, ids: string[]): Promise<RecordEntry[]> {
       try {
         out.push({ record: TaskRecord.decode(e.key, e.value), versionstamp: e.versionstamp });
       } catch (error) {
-        out.push({ record: null, versionstamp: e.versionstamp, error: error as Error });
+        out.push({
+          record: null,
+          versionstamp: e.versionstamp,
+          error: error as Error,
+          value: e.value,
+        });
       }
     }
   }
@@ -172,10 +183,21 @@ async function commitClaims(
     const found = records[i]!;
     if (found.record === null || found.record.state !== "queued") {
       // A stale index entry: its task is gone, corrupt, or no longer queued. Drop the entry.
-      if (found.error) options.onCorrupt?.(found.error);
       atomic.check({ key: entry.key, versionstamp: entry.versionstamp });
       atomic.delete(entry.key);
       mutations++;
+      if (found.error) {
+        // Set aside once, reported once: no claim reads it again.
+        options.onCorrupt?.(found.error);
+        addDamaged(
+          atomic,
+          store,
+          entry.key[entry.key.length - 1] as string,
+          found.error,
+          found.value,
+        );
+        mutations++;
+      }
       continue;
     }
     const held = options.held?.[worker] === true;

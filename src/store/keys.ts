@@ -129,6 +129,13 @@ export interface QueueKeys {
   cluster(clusterId: string): Deno.KvKey;
   /** Prefix of cluster heartbeats. */
   readonly clusters: Deno.KvKey;
+  /**
+   * `damaged, id`: a task record that can't be decoded, set aside when a claim or promotion met
+   * it, so that nothing reads it again on the hot path; `kvq doctor` lists them.
+   */
+  damaged(id: string): Deno.KvKey;
+  /** The prefix of every damaged entry. */
+  readonly damagedPrefix: Deno.KvKey;
   /** A counter (`KvU64`). */
   stat(...parts: string[]): Deno.KvKey;
   /** Bumped by every enqueue so `kv.watch` wakes remote clusters. */
@@ -156,6 +163,7 @@ export const QUEUE_PARTS: ReadonlySet<string> = new Set([
   "chain",
   "chain_result",
   "cluster",
+  "damaged",
   "delayed",
   "done",
   "done_by",
@@ -237,6 +245,8 @@ export function queueKeys(queue: string): QueueKeys {
     cancels: [...p, "cancel"],
     cluster: (clusterId: string) => [...p, "cluster", clusterId],
     clusters: [...p, "cluster"],
+    damaged: (id: string) => [...p, "damaged", id],
+    damagedPrefix: [...p, "damaged"],
     stat: (...parts: string[]) => [...p, "stat", ...parts],
     signal: [...p, "signal"],
     schedule: (name: string) => [...p, "schedule", name],

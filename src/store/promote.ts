@@ -9,6 +9,7 @@ import { addStateCounts, CountDeltas } from "./counters.ts";
 import { KV_MAX_COMMIT_BYTES, KV_MAX_GET_MANY } from "./limits.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
+import { addDamaged } from "./damaged.ts";
 
 /** The time of the earliest delayed task, or null when none waits. */
 export async function nextDelayedAt(store: Store): Promise<number | null> {
@@ -97,6 +98,13 @@ export async function promoteAndPeek(
       record = TaskRecord.decode(found.key, found.value);
     } catch (error) {
       options.onCorrupt?.(error as Error);
+      addDamaged(
+        atomic,
+        store,
+        found.key[found.key.length - 1] as string,
+        error as Error,
+        found.value,
+      );
       continue;
     }
     if (record.state !== "scheduled") continue;

@@ -168,7 +168,7 @@ export class CorruptRecordError extends Error {
     super(
       `Stored value at ${
         formatKey(key)
-      } is not a valid kvq record: ${reason}. It was skipped; inspect it with 'kvq task' or delete it with 'kvq delete'.`,
+      } is not a valid kvq record: ${reason}. It was skipped; 'kvq task ID' shows what is known of it, 'kvq delete ID' removes it, 'kvq doctor' lists every damaged record.`,
     );
     this.name = "CorruptRecordError";
     this.key = key;

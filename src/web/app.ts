@@ -44,6 +44,7 @@ import { inputOf, scheduleEditPage, type ScheduleForm, schedulesPage } from "./p
 import { taskPage } from "./pages/task.ts";
 import { tasksPage } from "./pages/tasks.ts";
 import { NotFound, type Page, type PageContext, type PageOutput, Regions, shell } from "./_page.ts";
+import { countDamaged } from "../store/damaged.ts";
 
 /** How long `/readyz` waits for KV. */
 export const READY_DEADLINE_MS = 2000;
@@ -562,6 +563,7 @@ export function createApp(d: Dashboard): Hono {
         counts: await d.queue(store.queue)!.counts(),
         recent: await d.recent(store),
         oldest: await oldestReady(store, now),
+        damaged: await countDamaged(store),
       }))),
       d.clusters(),
     ]);

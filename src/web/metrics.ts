@@ -53,6 +53,8 @@ export interface QueueMetrics {
   counts: StateCounts;
   recent: readonly TaskRecord[];
   oldest: OldestReady | null;
+  /** Damaged records set aside (see `kvq doctor`). */
+  damaged?: number;
 }
 
 /** Renders the metrics text. */
@@ -70,6 +72,15 @@ export function renderMetrics(
     for (const s of TASK_STATES) {
       out.push(`kvq_tasks${labels({ queue: q.queue, state: s })} ${q.counts[s]}`);
     }
+  }
+
+  head(
+    "kvq_damaged_records",
+    "gauge",
+    "Task records that can't be decoded, set aside by the clusters (kvq doctor lists them).",
+  );
+  for (const q of queues) {
+    out.push(`kvq_damaged_records${labels({ queue: q.queue })} ${q.damaged ?? 0}`);
   }
 
   head(

@@ -18,6 +18,7 @@ import { type QueueRates, readRates } from "../../store/stats.ts";
 import { KvHandle, Store } from "../../store/store.ts";
 import { type ClusterView, readClusters, STALE_HEARTBEAT_MS } from "../../web/data.ts";
 import { bytes, duration, plural } from "../../web/format.ts";
+import { countDamaged } from "../../store/damaged.ts";
 
 /** The KV handle and the stores of the queues a command looks at. */
 export interface OpenedQueues {
@@ -79,6 +80,8 @@ export interface QueueInfo {
   reincarnations: number;
   counts: StateCounts;
   schedules: number;
+  /** Damaged records set aside (`kvq doctor` lists them). */
+  damaged: number;
   rates: Omit<QueueRates, "lastHour">;
 }
 
@@ -115,11 +118,12 @@ export async function readInfo(
   const views = await readClusters(opened.stores, onCorrupt, { confirm: true });
   const queues: QueueInfo[] = [];
   for (const store of opened.stores) {
-    const [counts, rates, schedules, paused] = await Promise.all([
+    const [counts, rates, schedules, paused, damaged] = await Promise.all([
       readStateCounts(store),
       readRates(store, now),
       countKeys(store.kv, store.keys.schedulePrefix),
       pausedInfo(store),
+      countDamaged(store),
     ]);
     const serving = views.filter((v) => v.seenIn.includes(store.queue) && !v.silent);
     const { lastHour: _lastHour, ...flat } = rates;
@@ -131,6 +135,7 @@ export async function readInfo(
       reincarnations: serving.reduce((n, v) => n + (v.stat.reincarnations ?? 0), 0),
       counts,
       schedules,
+      damaged,
       rates: flat,
     });
   }
@@ -228,6 +233,9 @@ export function renderInfo(
       `  clusters   ${q.clusters}   workers ${q.workers}   reincarnations ${q.reincarnations}`,
       `  tasks      ${counts}   (tasks by state now)`,
       `  schedules  ${q.schedules}`,
+      ...(q.damaged > 0
+        ? [c.red(`  damaged    ${q.damaged} record(s) set aside; 'kvq doctor' lists them`)]
+        : []),
       `  attempts   ${rate(r.perSecond)}/s   ${rate(r.perMinute)}/min   ${rate(r.perHour)}/h   ${
         rate(r.perDay)
       }/day ended   (${plural(r.failedLastHour, "failed attempt")} in the last hour)`,

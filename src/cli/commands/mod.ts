@@ -8,6 +8,7 @@ import { cancelCommand, deleteCommand, retryCommand } from "./admin.ts";
 import { chainCommand } from "./chain.ts";
 import { clusterCommand } from "./cluster.ts";
 import { configCommand } from "./config.ts";
+import { doctorCommand } from "./doctor.ts";
 import { exportCommand } from "./export.ts";
 import { importCommand } from "./import.ts";
 import { infoCommand } from "./info.ts";
@@ -44,6 +45,7 @@ export const COMMANDS: readonly Command[] = [
   infoCommand,
   monitorCommand,
   memoryCommand,
+  doctorCommand,
   purgeCommand,
   exportCommand,
   importCommand,

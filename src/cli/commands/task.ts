@@ -5,7 +5,9 @@
  */
 import { type Command, UsageError } from "../command.ts";
 import { taskDetail } from "../_common.ts";
+import { Buffer } from "node:buffer";
 import { NoSuchTaskError } from "../../store/errors.ts";
+import { CorruptRecordError } from "../../task/record.ts";
 
 /** `kvq task ID|NAME` */
 export const taskCommand: Command = {
@@ -19,7 +21,27 @@ export const taskCommand: Command = {
     const ref = ctx.positionals[0];
     if (!ref) throw new UsageError("Name the task: kvq task ID|NAME");
     const queue = await ctx.queue();
-    const record = await queue.fetch(ref);
+    let record;
+    try {
+      record = await queue.fetch(ref);
+    } catch (error) {
+      if (!(error instanceof CorruptRecordError)) throw error;
+      // What can be said of a record that can't be read: its key, size and first bytes.
+      const raw = await queue.store.kv.get(error.key).catch(() => null);
+      const bytes = raw?.value instanceof Uint8Array ? raw.value : null;
+      ctx.err(error.message.replace(/ It was skipped;.*$/, ""));
+      if (bytes) {
+        ctx.err(
+          `  ${bytes.length} bytes stored, starting ${
+            Buffer.from(bytes.subarray(0, 32)).toString("hex")
+          }`,
+        );
+      }
+      ctx.err(
+        `  'kvq export' keeps its raw bytes; 'kvq delete ${ref}' removes it; 'kvq doctor' lists every damaged record.`,
+      );
+      return 1;
+    }
     if (record === null) {
       ctx.err(new NoSuchTaskError(ref, queue.name).message);
       return 4;
