@@ -144,7 +144,7 @@ test("main() refuses a --kv file that is not a KV database and leaves it untouch
   writeFileSync(notes, "my precious notes\n");
   for (const argv of [["info"], ["tasks"], ["export"], ["enqueue", "add"]]) {
     const r = await kvq([...argv, "--kv", notes]);
-    assert.equal(r.code, 1, argv.join(" "));
+    assert.equal(r.code, 2, argv.join(" "));
     assert.match(r.err, /is not a KV database .*left untouched/);
   }
   assert.equal(readFileSync(notes, "utf8"), "my precious notes\n");

@@ -195,13 +195,19 @@ test(`kvq enqueue --args with fuzzed JSON text stores exactly the parsed array, 
     let stored = 0;
     await check(
       "kvq enqueue --args",
-      fc.asyncProperty(text, async (args) => {
+      // "-" reads standard input (tested apart); "@…" names a file.
+      fc.asyncProperty(text.filter((t) => t !== "-"), async (args) => {
         const io = capture();
         const code = await main(
           ["enqueue", "add", `--args=${args}`, "--json", "--kv", kv],
           ENTRY,
           io,
         );
+        if (args.startsWith("@")) {
+          assert.equal(code, 2, `exit ${code} for ${JSON.stringify(args)}: ${io.errText}`);
+          assert.match(io.errText.join(""), /--args @.*can't read the file/);
+          return;
+        }
         let parsed: unknown;
         let valid = true;
         try {
