@@ -107,7 +107,12 @@ function mac(secret: string, fields: SignedFields, argsJson: string): Buffer {
  * refused. A retry by a process with the secret signs it runnable again.
  */
 function doneMac(secret: string, id: string): Buffer {
-  return createHmac("sha256", secret).update(JSON.stringify(["kvq-done-v1", id])).digest();
+  return jsonMac(secret, ["kvq-done-v1", id]);
+}
+
+/** HMAC-SHA-256 of `parts` as JSON: unambiguous, whatever the strings hold. */
+function jsonMac(secret: string, parts: readonly unknown[]): Buffer {
+  return createHmac("sha256", secret).update(JSON.stringify(parts)).digest();
 }
 
 /** The finished mark of task `id` with the current secret. */
@@ -176,28 +181,24 @@ export interface SignedSchedule {
 }
 
 function scheduleMac(secret: string, s: SignedSchedule): Buffer {
-  return createHmac("sha256", secret)
-    .update(
-      JSON.stringify([
-        "kvq-schedule-v1",
-        s.queue,
-        s.name,
-        s.func,
-        s.args,
-        s.type,
-        s.minutes,
-        s.cron,
-        s.tz,
-        s.anchor,
-        s.catchUp,
-        s.intendedDateArg,
-        s.timeout,
-        s.maxAttempts,
-        s.priority,
-        s.noOverlap,
-      ]),
-    )
-    .digest();
+  return jsonMac(secret, [
+    "kvq-schedule-v1",
+    s.queue,
+    s.name,
+    s.func,
+    s.args,
+    s.type,
+    s.minutes,
+    s.cron,
+    s.tz,
+    s.anchor,
+    s.catchUp,
+    s.intendedDateArg,
+    s.timeout,
+    s.maxAttempts,
+    s.priority,
+    s.noOverlap,
+  ]);
 }
 
 /** The hex signature of a schedule with the current secret. */
@@ -225,11 +226,7 @@ export function verifySchedule(
       } of queue ${schedule.queue} is not signed, and this cluster only fires signed schedules. ${fix}`,
     );
   }
-  const given = Buffer.from(sig, "hex");
-  for (const secret of [secrets.current, ...secrets.old]) {
-    const expected = scheduleMac(secret, schedule);
-    if (given.length === expected.length && timingSafeEqual(given, expected)) return;
-  }
+  if (matches(Buffer.from(sig, "hex"), (secret) => scheduleMac(secret, schedule), secrets)) return;
   throw new SignatureError(
     `Schedule ${
       JSON.stringify(schedule.name)
@@ -246,17 +243,13 @@ export interface SignedChain {
 }
 
 function chainMac(secret: string, c: SignedChain): Buffer {
-  return createHmac("sha256", secret)
-    .update(
-      JSON.stringify([
-        "kvq-chain-v1",
-        c.id,
-        c.queue,
-        c.passResult,
-        c.steps.map((s) => [s.func, s.args, s.options]),
-      ]),
-    )
-    .digest();
+  return jsonMac(secret, [
+    "kvq-chain-v1",
+    c.id,
+    c.queue,
+    c.passResult,
+    c.steps.map((step) => [step.func, step.args, step.options]),
+  ]);
 }
 
 /** The hex signature of a chain with the current secret. */
@@ -275,11 +268,7 @@ export function verifyChain(secrets: Secrets, chain: SignedChain, sig: string | 
       `Chain ${chain.id} is not signed, and this cluster only creates steps of signed chains: create it with --secret or KVQ_SECRET`,
     );
   }
-  const given = Buffer.from(sig, "hex");
-  for (const secret of [secrets.current, ...secrets.old]) {
-    const expected = chainMac(secret, chain);
-    if (given.length === expected.length && timingSafeEqual(given, expected)) return;
-  }
+  if (matches(Buffer.from(sig, "hex"), (secret) => chainMac(secret, chain), secrets)) return;
   throw new SignatureError(
     `Chain ${chain.id} has steps that no secret of this cluster verifies: they were changed in KV, or signed with another secret. Its next step was not created.`,
   );
