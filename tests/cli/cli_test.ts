@@ -340,9 +340,9 @@ test("listQueueNames() skips another app's keys under the kvq prefix", async () 
   await queue.enqueue("send", 1);
   const kv = queue.store.kv;
   await kv.set(["kvq", "settings"], "another app's value");
-  await kv.set(["kvq", "aaa", "config", "x"], 1);
+  await kv.set(["kvq", "aaa", "config", "x"], "1");
   // Another app's key that sorts first inside a real queue does not hide it.
-  await kv.set(["kvq", "mail", "aaa"], 1);
+  await kv.set(["kvq", "mail", "aaa"], "1");
   assert.deepEqual((await listQueueNames(kv)).names, ["mail"]);
 });
 
