@@ -45,6 +45,7 @@ export type { JsonValue } from "./task/json.ts";
 export { CorruptRecordError, type Progress, TaskRecord } from "./task/record.ts";
 export { TaskId } from "./task/task_id.ts";
 export { NoSuchTaskError, TaskStateError } from "./store/errors.ts";
+export { IdempotencyKeyError } from "./store/enqueue_batch.ts";
 export { PayloadTooLargeError } from "./store/chunks.ts";
 export { KvOpenError } from "./store/kv.ts";
 export { KvHandle, Store } from "./store/store.ts";

@@ -39,6 +39,7 @@ import {
   iterStatus,
 } from "../store/iter.ts";
 import { readChunks } from "../store/chunks.ts";
+import { enqueueBatch } from "../store/enqueue_batch.ts";
 import { sign } from "../task/signature.ts";
 import { setLongTimeout } from "../runtime/delay.ts";
 import { pausedInfo, type PauseInfo, pauseQueue, resumeQueue } from "../store/pause.ts";
@@ -277,11 +278,28 @@ export class Queue {
   /**
    * Enqueues many calls in few commits. Nothing is stored if any call is invalid. (Calls with a
    * `unique` key are stored one commit each.)
+   *
+   * Many commits are not one: a producer killed mid-call leaves the commits it made. With
+   * `idempotencyKey`, calling again with the same key and calls (within a day) stores only what
+   * is missing and returns every task, those stored before with `existing: true`.
+   *
+   * @throws {IdempotencyKeyError} when the key was used for other calls, or is in use right now.
+   * @example
+   * ```ts
+   * await queue.enqueueMany(rows.map((r) => ({ func: "importRow", args: [r] })), {
+   *   idempotencyKey: `import-${file}`,
+   * });
+   * ```
    */
-  async enqueueMany(calls: readonly EnqueueCall[]): Promise<Enqueued[]> {
+  async enqueueMany(
+    calls: readonly EnqueueCall[],
+    options: { idempotencyKey?: string } = {},
+  ): Promise<Enqueued[]> {
     const specs = calls.map((c) => toSpec(c, []));
     const existing = new Set<string>();
-    const records = await enqueueTasks(this.store, specs, existing);
+    const records = options.idempotencyKey === undefined
+      ? await enqueueTasks(this.store, specs, existing)
+      : await enqueueBatch(this.store, specs, options.idempotencyKey, existing);
     return records.map((record) => enqueued(record, existing));
   }
 

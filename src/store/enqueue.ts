@@ -176,39 +176,59 @@ export async function enqueueTasks(
   return await storeChecked(store, checked, now);
 }
 
-async function storeChecked(
+/** Hooks of an idempotent bulk enqueue (see `enqueue_batch.ts`) into {@linkcode storeChecked}. */
+export interface StoreCheckedHooks {
+  /** The id of the task of call `index`. @default a new UUIDv7 */
+  id?: (index: number) => TaskId;
+  /** Adds to each commit what marks the calls it stores (their indexes). */
+  mark?: (atomic: Deno.AtomicOperation, indexes: readonly number[], first: boolean) => void;
+  /** What `mark` adds to a commit at most: mutations and bytes. */
+  markCost?: { mutations: number; bytes: number };
+}
+
+/** Builds records for `checked` and stores them in commits as full as KV's limits allow. */
+export async function storeChecked(
   store: Store,
   checked: readonly Checked[],
   now: number,
+  hooks: StoreCheckedHooks = {},
 ): Promise<TaskRecord[]> {
   // Then build records and pack them into commits as full as the limits allow. The next commit
   // is built (ids, records, their bytes) while the previous one is being written.
   const records: TaskRecord[] = [];
   let inFlight: Promise<void> | null = null;
   let next = 0;
+  let commits = 0;
   while (next < checked.length) {
     const part: TaskRecord[] = [];
-    let mutations = ENQUEUE_FIXED_MUTATIONS;
-    let bytes = ENQUEUE_FIXED_BYTES;
+    const indexes: number[] = [];
+    let mutations = ENQUEUE_FIXED_MUTATIONS + (hooks.markCost?.mutations ?? 0);
+    let bytes = ENQUEUE_FIXED_BYTES + (hooks.markCost?.bytes ?? 0);
     while (next < checked.length) {
       const c = checked[next]!;
+      const id = hooks.id?.(next);
       const record = records[next] ??= c.large === null
-        ? build(store, c, now, 0)
-        : await buildChunked(store, c, now);
+        ? build(store, c, now, 0, id)
+        : await buildChunked(store, c, now, id);
       const m = enqueueMutationCount(record);
       const size = enqueueBytes(record);
       if (
         part.length > 0 && (mutations + m > KV_MAX_MUTATIONS || bytes + size > KV_MAX_COMMIT_BYTES)
       ) break;
       part.push(record);
+      indexes.push(next);
       mutations += m;
       bytes += size;
       next++;
     }
     const atomic = store.kv.atomic();
     addEnqueueMutations(store, atomic, part, now);
+    hooks.mark?.(atomic, indexes, commits++ === 0);
     if (inFlight) await inFlight;
-    inFlight = commitEnqueue(atomic, part.length);
+    // Each stored commit wakes the clusters: they start on a long batch while it is stored.
+    inFlight = commitEnqueue(atomic, part.length).then(() => {
+      if (next < checked.length) store.changes.notifyLocal();
+    });
   }
   if (inFlight) await inFlight;
   store.changes.notifyLocal();
@@ -284,8 +304,12 @@ async function enqueueUnique(
 const decoder = new TextDecoder();
 
 /** Writes the chunks of large arguments, then builds the record that points at them. */
-async function buildChunked(store: Store, c: Checked, now: number): Promise<TaskRecord> {
-  const id = TaskId.create();
+async function buildChunked(
+  store: Store,
+  c: Checked,
+  now: number,
+  id: TaskId = TaskId.create(),
+): Promise<TaskRecord> {
   const chunks = await writeChunks(store, id.id, "args", c.large!);
   return build(store, c, now, chunks, id);
 }
@@ -446,7 +470,7 @@ export function doorbell(queue: string): string {
 }
 
 /** One call, validated: everything its record needs but an id. */
-interface Checked {
+export interface Checked {
   func: string;
   /** A deep copy of the arguments, or null when they are too large to keep inline. */
   args: JsonValue[] | null;
@@ -456,7 +480,7 @@ interface Checked {
   iter: MemberOf | null;
 }
 
-function check(
+export function check(
   store: Store,
   spec: EnqueueSpec,
   now: number,
@@ -510,6 +534,11 @@ function check(
     }
   }
   return { func: spec.func, args, large, options: o, iter: spec.iter ?? null };
+}
+
+/** The record of a checked call under `id`, as enqueue builds it (nothing is stored). */
+export function recordFor(store: Store, c: Checked, now: number, id: TaskId): TaskRecord {
+  return build(store, c, now, 0, id);
 }
 
 function build(

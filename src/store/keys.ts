@@ -136,6 +136,16 @@ export interface QueueKeys {
   damaged(id: string): Deno.KvKey;
   /** The prefix of every damaged entry. */
   readonly damagedPrefix: Deno.KvKey;
+  /**
+   * `batch, key, "head"`: an idempotent bulk enqueue's start time and a hash of its calls;
+   * `batch, key, "part", uuid`: the call indexes one of its commits stored. Both expire after a
+   * day (see `enqueue_batch.ts`).
+   */
+  batchHead(key: string): Deno.KvKey;
+  /** One part marker of batch `key`. */
+  batchPart(key: string, part: string): Deno.KvKey;
+  /** The prefix of the part markers of batch `key`. */
+  batchParts(key: string): Deno.KvKey;
   /** A counter (`KvU64`). */
   stat(...parts: string[]): Deno.KvKey;
   /** Bumped by every enqueue so `kv.watch` wakes remote clusters. */
@@ -158,6 +168,7 @@ export interface QueueKeys {
  * keys start otherwise belongs to another app and is not a kvq queue.
  */
 export const QUEUE_PARTS: ReadonlySet<string> = new Set([
+  "batch",
   "blob",
   "cancel",
   "chain",
@@ -247,6 +258,9 @@ export function queueKeys(queue: string): QueueKeys {
     clusters: [...p, "cluster"],
     damaged: (id: string) => [...p, "damaged", id],
     damagedPrefix: [...p, "damaged"],
+    batchHead: (key: string) => [...p, "batch", key, "head"],
+    batchPart: (key: string, part: string) => [...p, "batch", key, "part", part],
+    batchParts: (key: string) => [...p, "batch", key, "part"],
     stat: (...parts: string[]) => [...p, "stat", ...parts],
     signal: [...p, "signal"],
     schedule: (name: string) => [...p, "schedule", name],

@@ -43,6 +43,31 @@ export class TaskId {
   }
 
   /**
+   * The id of call `index` of an idempotent batch: a UUIDv7 of the batch's start time, the
+   * index in the bits after it (so the batch keeps its order), and the rest from a hash of `seed`
+   * and the index. The same seed, time and index give the same id, so a retried batch finds the
+   * tasks it stored before.
+   */
+  static derived(at: number, seed: string, index: number): TaskId {
+    if (!Number.isSafeInteger(index) || index < 0 || index >= 2 ** 32) {
+      throw new RangeError(`A batch index must be a whole number below 2^32: received ${index}`);
+    }
+    const hash = BigInt(
+      `0x${createHash("sha256").update(`${seed}\n${index}`).digest("hex").slice(0, 12)}`,
+    );
+    const time = at.toString(16).padStart(12, "0").slice(-12);
+    const randA = (0x7000 | (index >>> 20)).toString(16).padStart(4, "0");
+    const randB = ((2n << 62n) | (BigInt(index & 0xfffff) << 42n) | (hash & ((1n << 42n) - 1n)))
+      .toString(16).padStart(16, "0");
+    const hex = `${time}${randA}${randB}`;
+    return new TaskId(
+      `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${
+        hex.slice(20)
+      }`,
+    );
+  }
+
+  /**
    * Parses an id string.
    *
    * @throws {TypeError} when `text` is not a UUIDv7.
