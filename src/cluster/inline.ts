@@ -41,6 +41,11 @@ export interface InlineOptions {
   signal?: AbortSignal;
   /** Called after each stored outcome. */
   onDone?: (outcome: Outcome) => void;
+  /**
+   * Called once for each task record that can't be decoded; it is set aside (`kvq doctor`).
+   * @default printed to stderr
+   */
+  onCorrupt?: (error: Error) => void;
 }
 
 /** What an inline run did. */
@@ -63,7 +68,7 @@ export async function runInline(store: Store, options: InlineOptions): Promise<I
   const batch = options.batch ?? 32;
   const workers = Array.from({ length: batch }, () => "inline");
   const retry = options.retry ?? DEFAULT_RETRY;
-  const onCorrupt = (error: Error) => console.error(`kvq: ${error.message}`);
+  const onCorrupt = options.onCorrupt ?? ((error: Error) => console.error(`kvq: ${error.message}`));
   while (!options.signal?.aborted) {
     await promoteDue(store, { onCorrupt });
     const claimed = await claimTasks(store, { cluster, workers, onCorrupt });

@@ -11,6 +11,8 @@
 import { TaskId } from "../task/task_id.ts";
 import { TaskRecord } from "../task/record.ts";
 import { commitAtomic } from "./commit.ts";
+import { KV_MAX_GET_MANY } from "./limits.ts";
+import { isUnreadable } from "./kv.ts";
 import type { Store } from "./store.ts";
 
 /** One damaged record as set aside. */
@@ -73,8 +75,10 @@ export async function listDamaged(store: Store, limit = 1000): Promise<DamagedEn
 
 /**
  * Reads every task record of the queue and sets aside those that can't be decoded: for records
- * broken where no claim looks (finished ones, or ones whose index entry is gone). Resolves with
- * how many records it read and the damaged ones it found.
+ * broken where no claim looks (finished ones, or ones whose index entry is gone). The ids come
+ * from the name look-ups, whose values are empty: a list of the records themselves would stop at
+ * the first value the KV engine can't decode. Resolves with how many records it read and the
+ * damaged ones it found.
  */
 export async function scanDamaged(
   store: Store,
@@ -82,37 +86,35 @@ export async function scanDamaged(
 ): Promise<{ read: number; found: DamagedEntry[] }> {
   let read = 0;
   const found: DamagedEntry[] = [];
-  const iter = store.kv.list({ prefix: store.keys.tasks }, { batchSize: 500 });
-  while (true) {
-    let next: IteratorResult<Deno.KvEntry<unknown>>;
-    try {
-      next = await iter.next();
-    } catch (error) {
-      // The KV engine itself can't read a value: say which part of the store was reached.
-      throw new Error(
-        `Reading the task records stopped after ${read}: ${(error as Error).message}`,
-        { cause: error },
-      );
+  let ids: string[] = [];
+  const check = async () => {
+    const entries = await store.kv.getMany(ids.map((id) => store.keys.task(id)));
+    for (const e of entries) {
+      if (e.versionstamp === null) continue;
+      read++;
+      if (read % 10_000 === 0) onProgress?.(read);
+      try {
+        TaskRecord.decode(e.key, e.value);
+      } catch (error) {
+        const id = String(e.key[e.key.length - 1]);
+        const atomic = store.kv.atomic();
+        addDamaged(atomic, store, id, error as Error, e.value);
+        await commitAtomic(atomic);
+        found.push({
+          id,
+          reason: shortReason(error as Error),
+          at: store.now(),
+          bytes: e.value instanceof Uint8Array ? e.value.length : null,
+        });
+      }
     }
-    if (next.done) break;
-    const e = next.value;
-    read++;
-    if (read % 10_000 === 0) onProgress?.(read);
-    try {
-      TaskRecord.decode(e.key, e.value);
-    } catch (error) {
-      const id = String(e.key[e.key.length - 1]);
-      const atomic = store.kv.atomic();
-      addDamaged(atomic, store, id, error as Error, e.value);
-      await commitAtomic(atomic);
-      found.push({
-        id,
-        reason: shortReason(error as Error),
-        at: store.now(),
-        bytes: e.value instanceof Uint8Array ? e.value.length : null,
-      });
-    }
+    ids = [];
+  };
+  for await (const e of store.kv.list({ prefix: store.keys.names }, { batchSize: 500 })) {
+    ids.push(String(e.key[e.key.length - 1]));
+    if (ids.length === KV_MAX_GET_MANY) await check();
   }
+  if (ids.length > 0) await check();
   return { read, found };
 }
 
@@ -131,7 +133,8 @@ export async function deleteDamaged(store: Store, id: string): Promise<boolean> 
   const atomic = store.kv.atomic();
   if (entry !== null) {
     if (entry.versionstamp === null) return false;
-    atomic.check({ key: k.task(id), versionstamp: entry.versionstamp });
+    // An unreadable value has no versionstamp to check against: it is deleted as it is.
+    if (!isUnreadable(entry)) atomic.check({ key: k.task(id), versionstamp: entry.versionstamp });
   }
   atomic.delete(k.task(id))
     .delete(k.damaged(id))

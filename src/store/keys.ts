@@ -112,6 +112,8 @@ export interface QueueKeys {
   name(humanName: string, id: string): Deno.KvKey;
   /** Prefix of one human name. */
   namePrefix(humanName: string): Deno.KvKey;
+  /** The prefix of every name look-up: one empty entry per task, its id last. */
+  readonly names: Deno.KvKey;
   /** Latest progress a running task reported, kept apart so it never races the record. */
   progress(id: string): Deno.KvKey;
   /**
@@ -250,6 +252,7 @@ export function queueKeys(queue: string): QueueKeys {
     paused: [...p, "paused"],
     name: (humanName: string, id: string) => [...p, "name", humanName, id],
     namePrefix: (humanName: string) => [...p, "name", humanName],
+    names: [...p, "name"],
     progress: (id: string) => [...p, "progress", id],
     started: (clusterId: string) => [...p, "started", clusterId],
     cancel: (id: string) => [...p, "cancel", id],

@@ -19,6 +19,7 @@ import { dirname, resolve } from "node:path";
 import process from "node:process";
 import { type Kv, runtime } from "../runtime/mod.ts";
 import { commitStats, retryBusy } from "./commit.ts";
+import { UNREADABLE } from "../task/record.ts";
 
 /** The KV file used when nothing else is configured. */
 export const DEFAULT_KV_PATH = ".kvq/kv.sqlite3";
@@ -151,6 +152,31 @@ function countWrites(kv: Kv): Kv {
     };
     return op;
   };
+  // A value the KV engine itself can't decode (written by another program) makes a whole
+  // getMany throw. Read such a batch key by key, and give each unreadable value as a marker
+  // (see UNREADABLE) that the record decoders report as damaged, naming the key.
+  const getMany = kv.getMany.bind(kv);
+  const get = kv.get.bind(kv);
+  const readOne = async (key: Deno.KvKey, options?: { consistency?: Deno.KvConsistencyLevel }) => {
+    try {
+      return await get(key, options);
+    } catch (error) {
+      if (!isUndecodable(error)) throw error;
+      return unreadableEntry(key, error as Error);
+    }
+  };
+  patched.get = readOne;
+  patched.getMany = async (
+    keys: Deno.KvKey[],
+    options?: { consistency?: Deno.KvConsistencyLevel },
+  ) => {
+    try {
+      return await getMany(keys, options);
+    } catch (error) {
+      if (!isUndecodable(error)) throw error;
+      return await Promise.all(keys.map((key) => readOne(key, options)));
+    }
+  };
   for (const name of ["set", "delete", "enqueue"] as const) {
     const write = (kv[name] as (...args: unknown[]) => unknown).bind(kv);
     patched[name] = (...args: unknown[]) => {
@@ -190,6 +216,30 @@ async function checkIsKv(path: string): Promise<void> {
 }
 
 /** Refuses a folder or a file that is not SQLite; true when there is an SQLite file to check. */
+/** Whether KV failed to decode a stored value (not a kvq value: another program wrote it). */
+export function isUndecodable(error: unknown): boolean {
+  // Deno: "could not deserialize value"; `@deno/kv` on Bun: "decode error: Unsupported …".
+  return /could not deserialize|deserializ|^decode error:/i.test(
+    String((error as Error)?.message),
+  );
+}
+
+/**
+ * The versionstamp given to an unreadable entry: no real commit has it, so an atomic check
+ * against it fails and nothing is ever written on the strength of such a read.
+ */
+const UNREADABLE_STAMP = "00000000000000000000";
+
+/** Whether `entry` stands for a value KV could not decode (see {@linkcode isUndecodable}). */
+export function isUnreadable(entry: Deno.KvEntryMaybe<unknown>): boolean {
+  return entry.versionstamp === UNREADABLE_STAMP;
+}
+
+/** An entry for a value KV could not decode: its value is the {@linkcode UNREADABLE} marker. */
+function unreadableEntry(key: Deno.KvKey, error: Error): Deno.KvEntry<unknown> {
+  return { key, value: { [UNREADABLE]: error.message }, versionstamp: UNREADABLE_STAMP };
+}
+
 /** The error for a commit whose counter sums met a value that is not a counter. */
 async function foreignCounterError(
   kv: Kv,

@@ -11,6 +11,7 @@ import { TaskRecord } from "../task/record.ts";
 import type { TaskState } from "./keys.ts";
 import { KV_MAX_GET_MANY } from "./limits.ts";
 import type { Store } from "./store.ts";
+import { isUndecodable } from "./kv.ts";
 
 /** Options for {@linkcode listTasks}. */
 export interface ListOptions {
@@ -58,6 +59,54 @@ export interface TaskPage {
 
 /** Lists one page of tasks. */
 export async function listTasks(store: Store, options: ListOptions = {}): Promise<TaskPage> {
+  const everything = options.group === undefined && options.state === undefined;
+  if (everything && options.cursor?.startsWith(BY_NAME)) return await listByNames(store, options);
+  try {
+    return await listPage(store, options);
+  } catch (error) {
+    // A list of the records stops at a value KV can't decode: go through the name look-ups.
+    if (!everything || !isUndecodable(error)) throw error;
+    options.onCorrupt?.(
+      new Error(
+        `A task record in queue ${store.queue} can't be decoded by KV; listing through the name look-ups instead ('kvq doctor --scan' finds and sets it aside).`,
+      ),
+    );
+    return await listByNames(store, options);
+  }
+}
+
+/** Cursors of {@linkcode listByNames}: the last id shown. */
+const BY_NAME = "id:";
+
+/**
+ * All tasks, newest first, from the ids of the name look-ups (whose values are empty, so no
+ * damaged value stops the list). Reads every look-up: the slow path, for a store with a value KV
+ * can't decode.
+ */
+async function listByNames(store: Store, options: ListOptions): Promise<TaskPage> {
+  const limit = options.limit ?? 50;
+  const ids: string[] = [];
+  for await (const e of store.kv.list({ prefix: store.keys.names }, { batchSize: 1000 })) {
+    ids.push(String(e.key[e.key.length - 1]));
+  }
+  ids.sort().reverse();
+  const after = options.cursor?.startsWith(BY_NAME) ? options.cursor.slice(BY_NAME.length) : null;
+  const from = after === null ? 0 : ids.findIndex((id) => id < after);
+  const tasks: TaskRecord[] = [];
+  let at = from < 0 ? ids.length : from;
+  while (at < ids.length && tasks.length < limit) {
+    const page = ids.slice(at, at + (limit - tasks.length));
+    at += page.length;
+    for (const record of await getMany(store, page, options.onCorrupt)) {
+      if (options.func !== undefined && record.func !== options.func) continue;
+      if (options.since !== undefined && record.enqueuedAt < options.since) continue;
+      tasks.push(record);
+    }
+  }
+  return { tasks, cursor: at < ids.length ? `${BY_NAME}${ids[at - 1]}` : null };
+}
+
+async function listPage(store: Store, options: ListOptions): Promise<TaskPage> {
   const limit = options.limit ?? 50;
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
     throw new RangeError(`limit must be an integer from 1 to 1000: received ${limit}`);

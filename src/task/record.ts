@@ -175,6 +175,12 @@ export class CorruptRecordError extends Error {
   }
 }
 
+/**
+ * The key of the marker a KV read gives for a value the KV engine can't decode (see
+ * `store/kv.ts`): such a record is damaged, like one that isn't valid JSON.
+ */
+export const UNREADABLE: unique symbol = Symbol.for("kvq.unreadable");
+
 const STORED_VERSION = 1;
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
@@ -484,6 +490,12 @@ export class TaskRecord implements TaskFields {
    * @throws {CorruptRecordError} naming `key` when the value is not a kvq task record.
    */
   static decode(key: Deno.KvKey, value: unknown): TaskRecord {
+    if (typeof value === "object" && value !== null && UNREADABLE in value) {
+      throw new CorruptRecordError(
+        key,
+        `KV can't decode the stored value (${(value as Record<symbol, string>)[UNREADABLE]})`,
+      );
+    }
     if (!(value instanceof Uint8Array)) {
       throw new CorruptRecordError(key, `expected bytes, found ${describe(value)}`);
     }

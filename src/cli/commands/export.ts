@@ -9,6 +9,7 @@ import process from "node:process";
 import { type Command, UsageError } from "../command.ts";
 import { exportLines } from "../../store/export.ts";
 import { KvHandle } from "../../store/store.ts";
+import { isUndecodable } from "../../store/kv.ts";
 import { bytes as formatBytes } from "../../web/format.ts";
 
 /** A line on stderr rewritten in place, at most ten times a second; nothing when off. */
@@ -86,6 +87,15 @@ Examples:
         }
       }
       if (tmp) rmSync(tmp, { force: true });
+      if (isUndecodable(error)) {
+        // KV's list stops at a value its engine can't decode, with no way past it.
+        throw new Error(
+          `A stored value${keys > 0 ? ` after ${keys} keys` : ""} can't be decoded by KV (${
+            (error as Error).message
+          }), so the export stopped and wrote nothing. Back up the KV file itself (copy it with its -wal file while no cluster writes), then 'kvq doctor --scan' and 'kvq doctor --delete' to find and remove the damaged record.`,
+          { cause: error },
+        );
+      }
       throw error;
     } finally {
       progress.done();

@@ -38,7 +38,9 @@ export const taskCommand: Command = {
         );
       }
       ctx.err(
-        `  'kvq export' keeps its raw bytes; 'kvq delete ${ref}' removes it; 'kvq doctor' lists every damaged record.`,
+        `  ${
+          bytes ? "'kvq export' keeps its raw bytes; " : ""
+        }'kvq delete ${ref}' removes it; 'kvq doctor' lists every damaged record.`,
       );
       return 1;
     }
