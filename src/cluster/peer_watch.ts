@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { existsSync, mkdirSync, readFileSync, unlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
@@ -78,6 +78,7 @@ export class PeerWatch implements AsyncDisposable {
     try {
       mkdirSync(this.#options.dir, { recursive: true });
       if (existsSync(path)) unlinkSync(path);
+      pruneStaleSockets(this.#options.dir);
       const server = createServer((socket) => {
         this.#accepted.add(socket);
         socket.on("error", () => {});
@@ -152,6 +153,19 @@ export class PeerWatch implements AsyncDisposable {
   /** Same as {@linkcode close}. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+}
+
+/** Removes the sockets of processes that ended without removing theirs (SIGKILL). */
+function pruneStaleSockets(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const pid = Number(/^peer-(\d+)\.sock$/.exec(name)?.[1]);
+    if (!Number.isSafeInteger(pid) || pid === process.pid || !processEnded(pid)) continue;
+    try {
+      unlinkSync(join(dir, name));
+    } catch {
+      // gone already
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { openQueue } from "../../src/queue/queue.ts";
@@ -65,6 +66,11 @@ test("a cluster SIGKILLed on this host has its tasks running elsewhere within a 
     const ms = performance.now() - t0;
     report(`recovered and running again ${ms.toFixed(0)} ms after the SIGKILL`);
     assert.ok(ms < 1500, `the task ran again ${ms.toFixed(0)} ms after the kill`);
+    // The killed one could not remove its socket; the next cluster to start does.
+    const socket = join(dir.path, ".kv.sqlite3.kvq-signal", `peer-${victim.pid}.sock`);
+    assert.ok(existsSync(socket));
+    started.push(await startCluster(dir.kv, ["--workers", "1", "--no-sentinel"]));
+    assert.equal(existsSync(socket), false, "the dead cluster's socket is pruned");
   } finally {
     killAll(started);
   }
