@@ -145,6 +145,20 @@ const FUNC_NAME = /^[A-Za-z_$][A-Za-z0-9_$]{0,127}$/;
 const encoder = new TextEncoder();
 
 /**
+ * Validates every call of a bulk enqueue up front, so a bad one stores nothing.
+ *
+ * @throws {RangeError} past {@linkcode MAX_BULK_TASKS} calls; {@linkcode check}'s errors.
+ */
+export function checkAll(store: Store, specs: readonly EnqueueSpec[], now: number): Checked[] {
+  if (specs.length > MAX_BULK_TASKS) {
+    throw new RangeError(
+      `One bulk enqueue takes at most ${MAX_BULK_TASKS} tasks: received ${specs.length}. Split the list.`,
+    );
+  }
+  return specs.map((spec, i) => check(store, spec, now, specs.length > 1 ? i : null));
+}
+
+/**
  * Validates every spec, then stores all of them. Nothing is stored if any spec is invalid.
  *
  * @throws {TypeError | RangeError} naming the task and the bad field.
@@ -154,14 +168,8 @@ export async function enqueueTasks(
   specs: readonly EnqueueSpec[],
   existing?: Set<string>,
 ): Promise<TaskRecord[]> {
-  if (specs.length > MAX_BULK_TASKS) {
-    throw new RangeError(
-      `One bulk enqueue takes at most ${MAX_BULK_TASKS} tasks: received ${specs.length}. Split the list.`,
-    );
-  }
   const now = store.now();
-  // Validate every call first: a bad one stores nothing.
-  const checked = specs.map((spec, i) => check(store, spec, now, specs.length > 1 ? i : null));
+  const checked = checkAll(store, specs, now);
   if (checked.some((c) => c.options.unique !== null)) {
     // Unique tasks read their key's holder first: one checked commit each, in order.
     const out: TaskRecord[] = [];

@@ -18,9 +18,9 @@
 import { createHash, randomUUID } from "node:crypto";
 import { TaskId } from "../task/task_id.ts";
 import type { TaskRecord } from "../task/record.ts";
-import { check, type EnqueueSpec, recordFor, storeChecked } from "./enqueue.ts";
+import { checkAll, type EnqueueSpec, recordFor, storeChecked } from "./enqueue.ts";
 import { getTask } from "./get.ts";
-import { KV_MAX_KEY_BYTES, MAX_BULK_TASKS } from "./limits.ts";
+import { KV_MAX_KEY_BYTES } from "./limits.ts";
 import type { Store } from "./store.ts";
 
 /** How long a batch's head and markers are kept for retries: a day. */
@@ -80,13 +80,8 @@ export async function enqueueBatch(
       }`,
     );
   }
-  if (specs.length > MAX_BULK_TASKS) {
-    throw new RangeError(
-      `One bulk enqueue takes at most ${MAX_BULK_TASKS} tasks: received ${specs.length}. Split the list.`,
-    );
-  }
   const now = store.now();
-  const checked = specs.map((spec, i) => check(store, spec, now, specs.length > 1 ? i : null));
+  const checked = checkAll(store, specs, now);
   if (checked.some((c) => c.options.unique !== null)) {
     throw new TypeError(
       "An idempotency key can't be combined with unique tasks: a unique key already keeps a retry from storing a task twice",
