@@ -93,9 +93,11 @@ export async function enqueueBatch(
   ) {
     throw new TypeError(`Idempotency key is too long for a KV key: use a shorter one`);
   }
+  // The calls as given: validated options hold due times computed from "now", which a retry
+  // computes anew.
   const hash = createHash("sha256");
-  for (const c of checked) {
-    hash.update(JSON.stringify([c.func, c.args, c.large?.length ?? 0, c.options])).update("\n");
+  for (const spec of specs) {
+    hash.update(JSON.stringify([spec.func, spec.args, spec.options ?? {}])).update("\n");
   }
   const digest = hash.digest("hex");
 

@@ -56,3 +56,16 @@ test("enqueueMany() with an idempotency key, retried after its producer was SIGK
   assert.equal(tasks.filter((t) => t.existing).length, partial);
   assert.equal((await queue.counts()).queued, n, "every call stored once");
 });
+
+test("enqueueMany() with an idempotency key retries a batch of delayed tasks (the hash is of the calls, not of their due times)", async () => {
+  using dir = tempDir();
+  const t0 = Date.now();
+  await using queue = await openQueue({ kv: dir.kv, clock: () => t0 });
+  const delayed = Array.from({ length: 3 }, (_, i) => ({ func: "add", args: [i], delay: 60_000 }));
+  const first = await queue.enqueueMany(delayed, { idempotencyKey: "later" });
+  // The retry comes a second later: the due times it would compute differ.
+  await using later = await openQueue({ kv: dir.kv, clock: () => t0 + 1000 });
+  const again = await later.enqueueMany(delayed, { idempotencyKey: "later" });
+  assert.deepEqual(again.map((t) => t.id), first.map((t) => t.id));
+  assert.equal((await queue.counts()).scheduled, 3);
+});
