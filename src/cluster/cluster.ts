@@ -27,7 +27,7 @@ import { TaskRecord } from "../task/record.ts";
 import { verify } from "../task/signature.ts";
 import { toErrorInfo } from "../task/errors.ts";
 import { MAX_TIMEOUT_MS } from "../store/limits.ts";
-import { retryBusy } from "../store/commit.ts";
+import { commitAtomic, retryBusy } from "../store/commit.ts";
 import { pruneStats } from "../store/stats.ts";
 import { cancelRequests, dropStaleCancels } from "../store/cancel.ts";
 import { type Claimed, claimTasks } from "../store/claim.ts";
@@ -425,6 +425,8 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   #peers: PeerWatch | null = null;
   /** A recovery started by a peer's death, while it runs. */
   #recovering: Promise<void> | null = null;
+  /** A peer died while {@linkcode #recovering} ran: recover again after it. */
+  #recoverAgain = false;
   /** Checks the held tasks for ones that waited too long: see {@linkcode #shedHeld}. */
   #shedTimer: ReturnType<typeof setTimeout> | null = null;
   /** Held tasks named in a written started list: free to start. */
@@ -1650,6 +1652,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
         pid: b.info!.pid,
       })),
     );
+    await this.#dropDeadBeats(store, beats);
     const leases = await listLeases(store);
     const lost = leases.filter((l) =>
       l.lease === null || (l.lease.cluster !== this.id && this.#liveness.isDead(l.lease.cluster))
@@ -1673,13 +1676,41 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     this.#wake();
   }
 
+  /**
+   * Deletes the heartbeats of clusters judged dead (each checked against the beat read), so
+   * `kvq info` and the dashboard stop showing them once another cluster noticed: a heartbeat
+   * otherwise expires five minutes after its cluster's own clock. Their leases are recovered
+   * right after, from the lease index, which does not need the heartbeat.
+   */
+  async #dropDeadBeats(
+    store: Store,
+    beats: ReadonlyMap<string, { versionstamp: string }>,
+  ): Promise<void> {
+    for (const [id, beat] of beats) {
+      if (id === this.id || !this.#liveness.isDead(id)) continue;
+      const key = store.keys.cluster(id);
+      await commitAtomic(
+        store.kv.atomic().check({ key, versionstamp: beat.versionstamp }).delete(key),
+      )
+        .catch((e) => this.#report(e as Error, "heartbeat cleanup"));
+    }
+  }
+
   /** A same-host peer died: recover its leases now, once for all queues however many died. */
   #recoverNow(): void {
-    if (this.#state !== "running" || this.#recovering) return;
+    if (this.#state !== "running") return;
+    // Asked again while it runs (another peer died meanwhile): once more after it.
+    if (this.#recovering) {
+      this.#recoverAgain = true;
+      return;
+    }
     this.#recovering = (async () => {
-      for (const store of this.#stores) {
-        await this.#recover(store).catch((e) => this.#report(e as Error, "recovery"));
-      }
+      do {
+        this.#recoverAgain = false;
+        for (const store of this.#stores) {
+          await this.#recover(store).catch((e) => this.#report(e as Error, "recovery"));
+        }
+      } while (this.#recoverAgain && this.#state === "running");
     })().finally(() => this.#recovering = null);
   }
 

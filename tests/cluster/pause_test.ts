@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { openQueue } from "../../src/queue/queue.ts";
+import { readClusters } from "../../src/web/data.ts";
 import { killAll, type Kvq, linesReached, readRuns, startCluster, tempDir } from "./_process.ts";
 import { report } from "../_report.ts";
 
@@ -66,6 +67,12 @@ test("a cluster SIGKILLed on this host has its tasks running elsewhere within a 
     const ms = performance.now() - t0;
     report(`recovered and running again ${ms.toFixed(0)} ms after the SIGKILL`);
     assert.ok(ms < 1500, `the task ran again ${ms.toFixed(0)} ms after the kill`);
+    // The survivor removed the dead one's heartbeat with its leases: info lists only the living.
+    const beats = await readClusters([queue.store]);
+    assert.ok(
+      !beats.some((b) => b.stat.pid === victim.pid),
+      "the dead cluster's heartbeat is gone",
+    );
     // The killed one could not remove its socket; the next cluster to start does.
     const socket = join(dir.path, ".kv.sqlite3.kvq-signal", `peer-${victim.pid}.sock`);
     assert.ok(existsSync(socket));
