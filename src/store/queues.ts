@@ -40,6 +40,12 @@ export async function listQueueNames(
   }
 }
 
+/** The queues the store holds, `default` first (listed even while it is empty). */
+export async function listQueuesDefaultFirst(kv: Deno.Kv): Promise<string[]> {
+  const { names } = await listQueueNames(kv);
+  return ["default", ...names.filter((n) => n !== "default")];
+}
+
 /** Where a kvq queue always has keys once used: counters, schedules, heartbeats, a pause. */
 const PROBES = ["stat", "schedule", "cluster", "paused"] as const;
 

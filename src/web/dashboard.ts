@@ -1,6 +1,6 @@
 /**
- * The dashboard: one KV handle, the queues it shows, short-lived caches
- * shared by every viewer, and the live event streams. {@linkcode Dashboard.fetch} answers a
+ * The dashboard: one KV handle, the queues it shows, short-lived caches shared by every viewer,
+ * and the live event streams. {@linkcode Dashboard.fetch} answers a
  * request (the hono app); {@linkcode Dashboard.listen} serves it over HTTP through the runtime
  * adapter.
  *
@@ -17,13 +17,13 @@ import type { Hono } from "hono";
 import { openQueue, type Queue } from "../queue/queue.ts";
 import { Schedules } from "../schedule/api.ts";
 import { type HttpServer, runtime } from "../runtime/mod.ts";
-import { listQueueNames } from "../store/queues.ts";
-import { type MinuteSums, readMinutes, STATS_BUCKET_MS } from "../store/stats.ts";
+import { listQueuesDefaultFirst } from "../store/queues.ts";
+import { readMinutes, STATS_BUCKET_MS } from "../store/stats.ts";
 import { KvHandle, type Store } from "../store/store.ts";
 import type { TaskRecord } from "../task/record.ts";
 import { createApp } from "./app.ts";
 import { Guard, validateToken } from "./auth.ts";
-import { type ClusterView, readClusters, recentFinished } from "./data.ts";
+import { type ChartData, type ClusterView, readClusters, recentFinished } from "./data.ts";
 
 /** Options for {@linkcode Dashboard}. */
 export interface DashboardOptions {
@@ -69,16 +69,6 @@ export interface DashboardOptions {
    * @default none (the KV read alone decides)
    */
   health?: () => boolean | { ok: boolean; reason: string };
-}
-
-/** What the overview's charts draw: a queue's attempts per minute, oldest first. */
-export interface ChartData {
-  /** Bucket width, ms. */
-  bucket: number;
-  /** When it was read, epoch ms. */
-  now: number;
-  /** One entry a minute over the last hour. */
-  points: MinuteSums[];
 }
 
 /** What {@linkcode Dashboard.health} found. */
@@ -158,7 +148,6 @@ export class Dashboard {
   #schedules = new Map<string, Schedules>();
   #app: Hono | null = null;
   #server: HttpServer | null = null;
-  #startedAt = 0;
   #caches = new Map<string, Cached<unknown>>();
   #pulseListeners = new Set<() => void>();
   #pulseTimer: ReturnType<typeof setTimeout> | null = null;
@@ -183,7 +172,7 @@ export class Dashboard {
     this.#guard = new Guard(token);
   }
 
-  /** Opens KV and starts sampling the counters. */
+  /** Opens KV and the queues it shows. */
   async start(): Promise<void> {
     if (this.#state !== "new") throw new Error("Dashboard was already started");
     const kv = this.#options.kv;
@@ -193,13 +182,14 @@ export class Dashboard {
       this.#ownsHandle = true;
     }
     try {
-      const names = this.#discover ? await this.#storedQueues() : this.#options.queues!;
+      const names = this.#discover
+        ? await listQueuesDefaultFirst(this.#handle!.kv)
+        : this.#options.queues!;
       for (const name of names) await this.#addQueue(name);
     } catch (error) {
       await this.close();
       throw error;
     }
-    this.#startedAt = this.now();
     this.#app = createApp(this);
     this.#state = "started";
   }
@@ -260,7 +250,7 @@ export class Dashboard {
     return await this.#app.fetch(request);
   }
 
-  /** Stops serving, ends the live streams, stops sampling and closes KV if it opened it. */
+  /** Stops serving, ends the live streams, and closes KV if it opened it. */
   async close(): Promise<void> {
     if (this.#state === "closed") return;
     this.#state = "closed";
@@ -296,16 +286,10 @@ export class Dashboard {
   refreshQueues(): Promise<void> {
     if (!this.#discover || this.#state !== "started") return Promise.resolve();
     return this.#cached("queues", 1000, async () => {
-      for (const name of await this.#storedQueues()) {
+      for (const name of await listQueuesDefaultFirst(this.#handle!.kv)) {
         if (!this.#queues.has(name)) await this.#addQueue(name);
       }
     });
-  }
-
-  /** The queues the store holds, `default` first (shown even while it is empty). */
-  async #storedQueues(): Promise<string[]> {
-    const { names } = await listQueueNames(this.#handle!.kv);
-    return ["default", ...names.filter((n) => n !== "default")];
   }
 
   async #addQueue(name: string): Promise<void> {
@@ -357,11 +341,6 @@ export class Dashboard {
     } catch (error) {
       return { ok: false, reason: `the health check failed: ${(error as Error).message}` };
     }
-  }
-
-  /** When the dashboard started (epoch ms). */
-  get startedAt(): number {
-    return this.#startedAt;
   }
 
   /** Now. */

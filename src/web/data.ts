@@ -10,6 +10,7 @@ import { KV_MAX_GET_MANY } from "../store/limits.ts";
 import { listTasks } from "../store/list.ts";
 import type { Store } from "../store/store.ts";
 import { TaskRecord } from "../task/record.ts";
+import type { MinuteSums } from "../store/stats.ts";
 
 /** How many finished tasks the latency figures and histograms are computed from. */
 export const RECENT_SAMPLE = 200;
@@ -21,6 +22,16 @@ export const READY_PAGE = 100;
 export const STALE_HEARTBEAT_MS = 10_000;
 
 const decoder = new TextDecoder();
+
+/** What the overview's charts draw: a queue's attempts per minute, oldest first. */
+export interface ChartData {
+  /** Bucket width, ms. */
+  bucket: number;
+  /** When it was read, epoch ms. */
+  now: number;
+  /** One entry a minute over the last hour. */
+  points: MinuteSums[];
+}
 
 /** A heartbeat as read back, with the queues it was found under. */
 export interface ClusterView {
