@@ -9,14 +9,13 @@
  * @module
  */
 import { type Command, type CommandContext, UsageError } from "../command.ts";
-import type { ClusterStat } from "../../cluster/cluster.ts";
 import { readStateCounts, type StateCounts } from "../../store/counters.ts";
 import { pausedInfo, type PauseInfo } from "../../store/pause.ts";
 import { TASK_STATES, validateQueueName } from "../../store/keys.ts";
 import { listQueueNames, MAX_DISCOVERED_QUEUES } from "../../store/queues.ts";
 import { type QueueRates, readRates } from "../../store/stats.ts";
 import { KvHandle, Store } from "../../store/store.ts";
-import { type ClusterView, readClusters, STALE_HEARTBEAT_MS } from "../../web/data.ts";
+import { type ClusterView, readClusters } from "../../web/data.ts";
 import { bytes, duration, plural } from "../../web/format.ts";
 import { countDamaged } from "../../store/damaged.ts";
 
@@ -145,14 +144,6 @@ export async function readInfo(
     clusters: views.map((v) => clusterInfo(v, now)),
     more: opened.more,
   };
-}
-
-/**
- * Whether a heartbeat is older than the stale mark by the cluster's own clock. Readers that can
- * wait a moment use {@linkcode ClusterView.silent} instead, which a clock behind does not fool.
- */
-export function isStale(stat: ClusterStat, now: number): boolean {
-  return now - stat.beatAt > STALE_HEARTBEAT_MS;
 }
 
 function clusterInfo(v: ClusterView, now: number): ClusterInfo {
