@@ -29,6 +29,16 @@ export interface Command {
    * @default {false}
    */
   readsOnly?: boolean | ((positionals: readonly string[]) => boolean);
+  /**
+   * Whether the command reads the store once and writes nothing that must last, so that it can
+   * read a copy of a local KV file this user may not write (Deno KV can't open a file read-only;
+   * see `store/read_copy.ts`). Without it, such a file is refused with the reason. It is given
+   * the positionals and option values.
+   * @default {false}
+   */
+  readsCopy?:
+    | boolean
+    | ((positionals: readonly string[], values: CommandContext["values"]) => boolean);
   /** Runs it; resolves with the exit code. */
   run(ctx: CommandContext): Promise<number>;
 }
@@ -41,6 +51,11 @@ export interface CommandContext {
   positionals: string[];
   /** `--json` was given: print data as JSON. */
   json: boolean;
+  /**
+   * When the command reads a copy of a read-only KV file (see {@linkcode Command.readsCopy}):
+   * the path of the original. `kv` then names the copy.
+   */
+  copyOf?: string;
   /** Opens the queue named by `--queue` in the KV named by `--kv` (closed after the command). */
   queue(): Promise<Queue>;
   /** Prints a line to stdout. */

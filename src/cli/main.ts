@@ -16,8 +16,9 @@ import { type Command, type CommandContext, type OptionSpec, UsageError } from "
 import { COMMANDS } from "./commands/mod.ts";
 import { openQueue, type Queue } from "../queue/queue.ts";
 import { DEFAULT_KV_PATH, KvOpenError, resolveKvLocation } from "../store/kv.ts";
+import { copyStore, readOnlyReason, type StoreCopy } from "../store/read_copy.ts";
 import { InvalidTaskRefError, NoSuchTaskError } from "../store/errors.ts";
-import { PayloadTooLargeError } from "../store/chunks.ts";
+import { formatBytes, PayloadTooLargeError } from "../store/chunks.ts";
 import { NoSuchScheduleError } from "../schedule/errors.ts";
 import { applyConfig, CONFIG_FILE, ConfigError, resolveConfig } from "./config.ts";
 
@@ -270,6 +271,26 @@ export async function main(argv: string[], entry: string, io: CliIo = defaultIo)
       return 2;
     }
   }
+  let copy: StoreCopy | null = null;
+  const readOnly = readOnlyStore(command, parsed.positionals, values);
+  if (readOnly?.error) {
+    io.err(`kvq ${command.name}: ${readOnly.error}`);
+    return 2;
+  }
+  if (readOnly) {
+    try {
+      copy = copyStore(readOnly.path);
+    } catch (error) {
+      io.err(`kvq ${command.name}: ${(error as Error).message}`);
+      return 2;
+    }
+    values.kv = copy.path;
+    io.err(
+      `kvq ${command.name}: note: ${readOnly.reason}, so this reads a copy of it made now (${
+        formatBytes(copy.bytes)
+      }); nothing is written to ${readOnly.path}.`,
+    );
+  }
   const opened: { queue: Queue | null } = { queue: null };
   const ctx: CommandContext = {
     values,
@@ -278,6 +299,7 @@ export async function main(argv: string[], entry: string, io: CliIo = defaultIo)
     tty: io.tty,
     progress: io.errTty ?? false,
     kv: (values.kv as string | undefined) ?? null,
+    ...(readOnly ? { copyOf: readOnly.path } : {}),
     argv,
     entry,
     out: io.out,
@@ -313,5 +335,37 @@ export async function main(argv: string[], entry: string, io: CliIo = defaultIo)
     return code;
   } finally {
     opened.queue?.close();
+    copy?.[Symbol.dispose]();
   }
+}
+
+/**
+ * For a local KV file this user can't write: the file to copy for a command that
+ * {@linkcode Command.readsCopy | reads a copy}, or the error for one that can't; else null.
+ */
+export function readOnlyStore(
+  command: Command,
+  positionals: readonly string[],
+  values: CommandContext["values"],
+): { path: string; reason: string; error?: string } | null {
+  const { path } = resolveKvLocation(values.kv as string | undefined);
+  if (path === null) return null;
+  const reason = readOnlyReason(path);
+  if (reason === null) return null;
+  const copies = typeof command.readsCopy === "function"
+    ? command.readsCopy(positionals, values)
+    : command.readsCopy === true;
+  if (copies) return { path, reason };
+  // A command that reads a copy in some forms (doctor without --delete) writes in the others.
+  const what = command.readsOnly === true && command.readsCopy === undefined
+    ? "follows the live store"
+    : "writes to it";
+  return {
+    path,
+    reason,
+    error: `Cannot open the KV store at ${path}: ${reason}. 'kvq ${command.name}' ${what}, ` +
+      "and Deno KV opens a file only for writing. Run it as the user that owns the store, or " +
+      "make the file and its folder writable; 'kvq info', 'tasks', 'task', 'export' and 'doctor' " +
+      "read a copy of a read-only store.",
+  };
 }

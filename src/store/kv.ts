@@ -17,6 +17,7 @@ import {
 } from "node:fs";
 import { dirname, resolve } from "node:path";
 import process from "node:process";
+import { readOnlyReason } from "./read_copy.ts";
 import { type Kv, runtime } from "../runtime/mod.ts";
 import { commitStats, retryBusy } from "./commit.ts";
 import { UNREADABLE } from "../task/record.ts";
@@ -103,6 +104,15 @@ export async function openKvAt(location: KvLocation): Promise<Kv> {
         `its folder can't be created (${
           (error as Error).message
         }). Pass --kv with a writable path.`,
+      );
+    }
+    // Opening it anyway (even SQLite's read-only mode, as checkIsKv does) would fail, or leave
+    // journal files this user owns beside it, which the owner's cluster then can't write.
+    const readOnly = readOnlyReason(path);
+    if (readOnly) {
+      throw new KvOpenError(
+        path,
+        `${readOnly}, and Deno KV opens a file only for writing. Open it as the user that owns it, or make it writable; 'kvq info', 'tasks', 'task' and 'export' read a copy of a read-only store.`,
       );
     }
     if (checkIsSqlite(path)) await checkIsKv(path);

@@ -12,6 +12,7 @@ import { openQueues } from "./info.ts";
 export const doctorCommand: Command = {
   name: "doctor",
   readsOnly: true,
+  readsCopy: (_positionals, values) => values.delete !== true,
   summary: "List (and find, and delete) damaged records that kvq set aside",
   usage: "kvq doctor [--queue A,B] [--scan] [--delete] [--json]",
   options: { scan: { type: "boolean" }, delete: { type: "boolean" } },

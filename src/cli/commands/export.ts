@@ -33,6 +33,7 @@ export function progressLine(on: boolean): { update(text: string): void; done():
 export const exportCommand: Command = {
   name: "export",
   readsOnly: true,
+  readsCopy: true,
   summary: "Back up every kvq key as NDJSON (to stdout or --out FILE)",
   usage: "kvq export [--out FILE]",
   options: { out: { type: "string", short: "o" } },

@@ -262,6 +262,7 @@ export function renderInfo(
 export const infoCommand: Command = {
   name: "info",
   readsOnly: true,
+  readsCopy: true,
   summary: "Show clusters, task counts, throughput and timings per queue (Django Q's qinfo)",
   usage: "kvq info [--queue A,B] [--json]",
   options: {},
@@ -280,7 +281,9 @@ Examples:
     }
     const opened = await openQueues(ctx);
     try {
-      const info = await readInfo(opened, Date.now(), (m) => ctx.err(`kvq: ${m}`));
+      const read = await readInfo(opened, Date.now(), (m) => ctx.err(`kvq: ${m}`));
+      // A read-only store is read through a copy: name the store, not the copy.
+      const info = ctx.copyOf ? { ...read, kv: ctx.copyOf, copy: true } : read;
       if (ctx.json) ctx.out(JSON.stringify(info));
       else for (const line of renderInfo(info, ctx.tty)) ctx.out(line);
       return 0;

@@ -27,6 +27,7 @@ export interface ClusterMemory {
 export const memoryCommand: Command = {
   name: "memory",
   readsOnly: true,
+  readsCopy: true,
   summary: "Show memory per cluster and worker (Django Q's qmemory)",
   usage: "kvq memory [--queue A,B] [--json]",
   options: {},

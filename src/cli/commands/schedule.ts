@@ -20,6 +20,7 @@ const ACTIONS = ["add", "list", "show", "pause", "resume", "run", "rm"] as const
 export const scheduleCommand: Command = {
   name: "schedule",
   readsOnly: (positionals) => positionals[0] === "list" || positionals[0] === "show",
+  readsCopy: (positionals) => positionals[0] === "list" || positionals[0] === "show",
   summary: "Add, list, pause, resume, run and remove schedules",
   usage: "kvq schedule add NAME FUNC --type T [--cron EXPR] [--minutes N] [--tz ZONE] " +
     "[--args JSON] [--repeats N] [--next-run ISO] [--catch-up] [--no-overlap] [--intended-date] " +

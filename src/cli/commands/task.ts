@@ -13,6 +13,7 @@ import { CorruptRecordError } from "../../task/record.ts";
 export const taskCommand: Command = {
   name: "task",
   readsOnly: true,
+  readsCopy: true,
   summary: "Show one task: args, state, timeline, errors, progress",
   usage: "kvq task ID|NAME",
   options: {},

@@ -12,6 +12,7 @@ import type { ListOptions } from "../../store/list.ts";
 export const tasksCommand: Command = {
   name: "tasks",
   readsOnly: true,
+  readsCopy: true,
   summary: "List tasks, newest first",
   usage: "kvq tasks [--state S] [--func F] [--group G] [--since ISO] [--limit N] [--cursor C]",
   options: {
