@@ -18,6 +18,9 @@
 import { Buffer } from "node:buffer";
 import { type Kv, runtime } from "../runtime/mod.ts";
 import { commitAtomic } from "./commit.ts";
+import { isUndecodable } from "./kv.ts";
+import { type RawRow, rawRows, VALUE_ENCODING } from "./raw_rows.ts";
+import { copyStore } from "./read_copy.ts";
 import { formatKey, ROOT } from "./keys.ts";
 import {
   KV_MAX_COMMIT_BYTES,
@@ -46,6 +49,18 @@ export interface ExportEntry {
   key: Deno.KvKey;
   /** The bytes of a value, or the number of a `KvU64` counter. */
   value: Uint8Array | bigint;
+}
+
+/**
+ * A value the export kept as stored, because KV could not decode it (or another program wrote
+ * it): import reports it and leaves it out.
+ */
+export interface RawExportEntry {
+  key: Deno.KvKey;
+  /** The stored bytes. */
+  raw: Uint8Array;
+  /** Their encoding in KV's table (1: V8 serialised). */
+  encoding: number;
 }
 
 /** A line of an export that can't be read: says which line and why. */
@@ -118,38 +133,109 @@ function isU64(value: unknown): value is Deno.KvU64 {
     typeof (value as { value?: unknown }).value === "bigint" && !(value instanceof Uint8Array);
 }
 
+/** A value under the kvq prefix that is neither bytes nor a `KvU64`: another program wrote it. */
+export class ForeignValueError extends TypeError {
+  constructor(key: Deno.KvKey, value: unknown) {
+    super(
+      `The value at ${formatKey(key)} is ${
+        value === null ? "null" : typeof value
+      }, not bytes or a KvU64 counter; kvq writes only those, so something else wrote it. ` +
+        "Move it out of the kvq prefix and export again.",
+    );
+    this.name = "ForeignValueError";
+  }
+}
+
 /** One export line for an entry. */
 export function encodeEntry(key: Deno.KvKey, value: unknown): string {
   const k = JSON.stringify(key.map(encodeKeyPart));
   if (value instanceof Uint8Array) return `{"key":${k},"value":"${toBase64(value)}"}`;
   if (isU64(value)) return `{"key":${k},"u64":"${value.value}"}`;
-  throw new TypeError(
-    `The value at ${formatKey(key)} is ${
-      value === null ? "null" : typeof value
-    }, not bytes or a KvU64 counter; kvq writes only those, so something else wrote it. ` +
-      "Move it out of the kvq prefix and export again.",
-  );
+  throw new ForeignValueError(key, value);
+}
+
+/**
+ * One export line for a row read from the KV file: a value or counter as
+ * {@linkcode encodeEntry} writes it, or else the stored bytes as they are, with their encoding
+ * (`{"key": […], "raw": "<base64>", "encoding": 1}`), which import reports and leaves out.
+ */
+export function encodeRawRow(row: RawRow): { line: string; raw: boolean } {
+  const k = JSON.stringify(row.key.map(encodeKeyPart));
+  if (row.encoding === VALUE_ENCODING.bytes) {
+    return { line: `{"key":${k},"value":"${toBase64(row.value)}"}`, raw: false };
+  }
+  if (row.encoding === VALUE_ENCODING.u64 && row.value.length === 8) {
+    const n = new DataView(row.value.buffer, row.value.byteOffset, 8).getBigUint64(0, true);
+    return { line: `{"key":${k},"u64":"${n}"}`, raw: false };
+  }
+  return {
+    line: `{"key":${k},"raw":"${toBase64(row.value)}","encoding":${row.encoding}}`,
+    raw: true,
+  };
+}
+
+/** Options for {@linkcode exportLines}. */
+export interface ExportOptions {
+  /**
+   * The path of the KV file, when local: a value KV can't decode (or one another program
+   * wrote) is then kept raw, and the rest of the store read from a copy of the file. Needs
+   * `release`.
+   */
+  file?: string;
+  /**
+   * Closes this process's KV handle of `file` before the copy is made: a process that opens
+   * and closes another descriptor of an SQLite file it has open drops the locks SQLite holds
+   * on it, which lets another process delete the journal under it. Required with `file`.
+   */
+  release?: () => void;
+  /** Called once for each value kept raw, with its key. */
+  onRaw?: (key: Deno.KvKey) => void;
 }
 
 /**
  * The lines of an export of every key under `["kvq"]`, header first, in key order. Reads in
  * pages; entries written meanwhile may or may not be included, so stop clusters first for a
  * consistent snapshot.
+ *
+ * @throws the error of KV's list at a value it can't decode, when `options.file` is not given.
+ *   Once such a value is met, `kv` is closed (see {@linkcode ExportOptions.release}).
  */
-export async function* exportLines(kv: Kv): AsyncGenerator<string> {
+export async function* exportLines(kv: Kv, options: ExportOptions = {}): AsyncGenerator<string> {
   yield EXPORT_HEADER;
-  for await (const e of kv.list({ prefix: [ROOT] }, { batchSize: 500 })) {
-    yield encodeEntry(e.key, e.value);
+  let last: Deno.KvKey | null = null;
+  try {
+    for await (const e of kv.list({ prefix: [ROOT] }, { batchSize: 500 })) {
+      const line = encodeEntry(e.key, e.value);
+      last = e.key;
+      yield line;
+    }
+    return;
+  } catch (error) {
+    const past = isUndecodable(error) || error instanceof ForeignValueError;
+    if (!options.file || !options.release || !past) throw error;
+  }
+  // KV's list can't go past that value: read the rest from the file's table, in a copy, with
+  // this process's KV handle closed first (see ExportOptions.release).
+  options.release();
+  using copy = copyStore(options.file);
+  for await (const row of rawRows(copy.path, [ROOT], last)) {
+    const { line, raw } = encodeRawRow(row);
+    if (raw) options.onRaw?.(row.key);
+    yield line;
   }
 }
 
 /**
  * Reads one export line (1-based `line`): the header when `line` is 1.
  *
- * @returns the entry, or null for the header or a blank line.
+ * @returns the entry (a raw one for a value kept as stored), or null for the header or a blank
+ *   line.
  * @throws {ExportLineError} naming the line and what is wrong.
  */
-export function parseExportLine(text: string, line: number): ExportEntry | null {
+export function parseExportLine(
+  text: string,
+  line: number,
+): ExportEntry | RawExportEntry | null {
   if (text.trim() === "" && line !== 1) return null;
   let parsed: unknown;
   try {
@@ -173,7 +259,7 @@ export function parseExportLine(text: string, line: number): ExportEntry | null 
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new ExportLineError(line, `an entry must be an object with key and value or u64`);
   }
-  const { key, value, u64, ...rest } = parsed as Record<string, unknown>;
+  const { key, value, u64, raw, encoding, ...rest } = parsed as Record<string, unknown>;
   const extra = Object.keys(rest);
   if (extra.length > 0) throw new ExportLineError(line, `unknown field ${short(extra[0])}`);
   if (!Array.isArray(key) || key.length === 0) {
@@ -190,6 +276,13 @@ export function parseExportLine(text: string, line: number): ExportEntry | null 
   if (keyBytes > KV_MAX_KEY_BYTES) {
     throw new ExportLineError(line, `the key is longer than ${KV_MAX_KEY_BYTES} bytes`);
   }
+  if (raw !== undefined) {
+    if (value !== undefined || u64 !== undefined || !Number.isInteger(encoding)) {
+      throw new ExportLineError(line, `a raw entry has key, raw (base64) and encoding alone`);
+    }
+    return { key: parts, raw: fromBase64(raw, "raw", line), encoding: encoding as number };
+  }
+  if (encoding !== undefined) throw new ExportLineError(line, `unknown field "encoding"`);
   if ((value === undefined) === (u64 === undefined)) {
     throw new ExportLineError(line, `an entry needs exactly one of value (base64) or u64`);
   }

@@ -8,6 +8,7 @@ import { resolve } from "node:path";
 import process from "node:process";
 import { type Command, UsageError } from "../command.ts";
 import { exportLines } from "../../store/export.ts";
+import { formatKey } from "../../store/keys.ts";
 import { KvHandle } from "../../store/store.ts";
 import { isUndecodable } from "../../store/kv.ts";
 import { bytes as formatBytes } from "../../web/format.ts";
@@ -40,8 +41,10 @@ export const exportCommand: Command = {
   help: `  -o, --out FILE   write to FILE (written aside, then renamed: never half a backup)
 
 One JSON object per line, in key order: a header, then {"key": [...], "value": "<base64>"} or
-{"key": [...], "u64": "<decimal>"}. Key part types are kept. Expiry is not (heartbeats get
-theirs back on import). Entries written during the export may be missed: stop the clusters, or
+{"key": [...], "u64": "<decimal>"}. Key part types are kept. A value KV can't decode (another
+program wrote it, or the file was damaged) is kept as stored, {"key": [...], "raw": "<base64>",
+"encoding": N}, and named on stderr; import leaves it out. Expiry is not kept (heartbeats
+get theirs back on import). Entries written during the export may be missed: stop the clusters, or
 take it when idle, for an exact snapshot. Restore with kvq import.
 
 Examples:
@@ -68,7 +71,14 @@ Examples:
         chunk = [];
         chunkBytes = 0;
       };
-      for await (const line of exportLines(handle.kv)) {
+      const raw: Deno.KvKey[] = [];
+      const options = {
+        ...(handle.location.path
+          ? { file: handle.location.path, release: () => handle.close() }
+          : {}),
+        onRaw: (key: Deno.KvKey) => raw.push(key),
+      };
+      for await (const line of exportLines(handle.kv, options)) {
         chunk.push(line);
         chunkBytes += line.length + 1;
         size += line.length + 1;
@@ -77,6 +87,17 @@ Examples:
         progress.update(`kvq export: ${keys.toLocaleString("en-US")} keys, ${formatBytes(size)}`);
       }
       flush();
+      if (raw.length > 0) {
+        ctx.err(
+          `kvq export: kept ${raw.length} value${
+            raw.length === 1 ? "" : "s"
+          } raw, as stored, because KV can't decode them (another program wrote them, or the file was damaged): ${
+            raw.slice(0, 10).map(formatKey).join(", ")
+          }${
+            raw.length > 10 ? ", …" : ""
+          }. 'kvq import' leaves such values out; 'kvq doctor --scan' finds the damaged tasks.`,
+        );
+      }
       if (fd !== null) closeSync(fd);
       if (tmp && out) renameSync(tmp, out);
     } catch (error) {

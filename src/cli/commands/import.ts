@@ -12,8 +12,9 @@ import {
   ExportLineError,
   importEntries,
   parseExportLine,
+  type RawExportEntry,
 } from "../../store/export.ts";
-import { ROOT } from "../../store/keys.ts";
+import { formatKey, ROOT } from "../../store/keys.ts";
 import { KvHandle } from "../../store/store.ts";
 import { progressLine } from "./export.ts";
 
@@ -35,13 +36,13 @@ async function* lines(file: string): AsyncGenerator<[string, number]> {
 /** The entries of an export, skipping malformed lines (reported by the first pass). */
 async function* goodEntries(file: string): AsyncGenerator<ExportEntry> {
   for await (const [text, n] of lines(file)) {
-    let entry: ExportEntry | null;
+    let entry: ExportEntry | RawExportEntry | null;
     try {
       entry = parseExportLine(text, n);
     } catch {
       continue;
     }
-    if (entry) yield entry;
+    if (entry && !("raw" in entry)) yield entry;
   }
 }
 
@@ -77,10 +78,13 @@ Example:
     const errors: ExportLineError[] = [];
     let entries = 0;
     let total = 0;
+    const raw: Deno.KvKey[] = [];
     for await (const [text, n] of lines(file)) {
       total = n;
       try {
-        if (parseExportLine(text, n) !== null) entries++;
+        const entry = parseExportLine(text, n);
+        if (entry && "raw" in entry) raw.push(entry.key);
+        else if (entry !== null) entries++;
       } catch (error) {
         if (!(error instanceof ExportLineError)) throw error;
         errors.push(error);
@@ -127,8 +131,26 @@ Example:
       progress.done();
       handle.close();
     }
+    if (raw.length > 0) {
+      ctx.err(
+        `kvq import: left out ${raw.length} value${
+          raw.length === 1 ? "" : "s"
+        } that the export kept raw (KV could not decode ${
+          raw.length === 1 ? "it" : "them"
+        } in the exported store): ${raw.slice(0, SHOWN_ERRORS).map(formatKey).join(", ")}${
+          raw.length > SHOWN_ERRORS ? ", …" : ""
+        }. Their bytes stay in ${file}.`,
+      );
+    }
     if (ctx.json) {
-      ctx.out(JSON.stringify({ file, imported: written, skipped: errors.map((e) => e.line) }));
+      ctx.out(
+        JSON.stringify({
+          file,
+          imported: written,
+          skipped: errors.map((e) => e.line),
+          raw: raw.length,
+        }),
+      );
     } else {
       ctx.out(
         `Imported ${written} keys from ${file} into ${handle.location.location}${

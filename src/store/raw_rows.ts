@@ -1,0 +1,177 @@
+/**
+ * The rows of a local KV file read straight from its SQLite table, for what KV itself can't
+ * read: `kv.list` stops with an error at a value its engine can't decode, so `kvq export` reads
+ * the rest of the store this way and keeps such a value's bytes as they are stored.
+ *
+ * Deno KV keeps each entry in the table `kv` (columns `k`, `v`, `v_encoding`, `expiration_ms`),
+ * with the key in the ordered tuple encoding of FoundationDB, which {@linkcode encodeKvKey} and
+ * {@linkcode decodeKvKey} implement for the part types KV allows. A value's encoding is 1 (V8
+ * serialised), 2 (a `KvU64`, 8 bytes little-endian) or 3 (bytes as they are).
+ *
+ * Read only a copy made with `copyStore` (see `read_copy.ts`), never a file this process has
+ * open through KV: closing any other descriptor of that file drops the locks KV holds on it.
+ *
+ * @module
+ */
+
+/** The value encodings of Deno KV's SQLite table. */
+export const VALUE_ENCODING = { v8: 1, u64: 2, bytes: 3 } as const;
+
+const BYTES = 0x01;
+const STRING = 0x02;
+const INT_ZERO = 0x14;
+const POS_INT_LONG = 0x1d;
+const NEG_INT_LONG = 0x0b;
+const DOUBLE = 0x21;
+const FALSE = 0x26;
+const TRUE = 0x27;
+
+/** The bytes of `key` as Deno KV orders and stores it. */
+export function encodeKvKey(key: Deno.KvKey): Uint8Array {
+  const out: number[] = [];
+  const escaped = (bytes: Uint8Array) => {
+    for (const b of bytes) {
+      out.push(b);
+      if (b === 0) out.push(0xff);
+    }
+    out.push(0);
+  };
+  for (const part of key) {
+    if (part instanceof Uint8Array) {
+      out.push(BYTES);
+      escaped(part);
+    } else if (typeof part === "string") {
+      out.push(STRING);
+      escaped(new TextEncoder().encode(part));
+    } else if (typeof part === "boolean") {
+      out.push(part ? TRUE : FALSE);
+    } else if (typeof part === "number") {
+      const view = new DataView(new ArrayBuffer(8));
+      view.setFloat64(0, part);
+      const bytes = new Uint8Array(view.buffer);
+      // Negative numbers: every bit flipped; others: the sign bit set, so bytes sort as numbers.
+      if (bytes[0]! & 0x80) { for (let i = 0; i < 8; i++) bytes[i] = ~bytes[i]! & 0xff; }
+      else bytes[0] = bytes[0]! | 0x80;
+      out.push(DOUBLE, ...bytes);
+    } else if (typeof part === "bigint") {
+      out.push(...encodeBigint(part));
+    } else {
+      throw new TypeError(`Unknown key part type: ${typeof part}`);
+    }
+  }
+  return new Uint8Array(out);
+}
+
+function encodeBigint(n: bigint): number[] {
+  if (n === 0n) return [INT_ZERO];
+  const magnitude = n < 0n ? -n : n;
+  const bytes: number[] = [];
+  for (let m = magnitude; m > 0n; m >>= 8n) bytes.unshift(Number(m & 0xffn));
+  if (n > 0n) {
+    return bytes.length <= 8
+      ? [INT_ZERO + bytes.length, ...bytes]
+      : [POS_INT_LONG, bytes.length, ...bytes];
+  }
+  const flipped = bytes.map((b) => ~b & 0xff);
+  return bytes.length <= 8
+    ? [INT_ZERO - bytes.length, ...flipped]
+    : [NEG_INT_LONG, ~bytes.length & 0xff, ...flipped];
+}
+
+/**
+ * The key stored as `bytes`.
+ *
+ * @throws {Error} when the bytes are not a key in KV's encoding.
+ */
+export function decodeKvKey(bytes: Uint8Array): Deno.KvKey {
+  const key: Deno.KvKeyPart[] = [];
+  let i = 0;
+  const fail = (why: string): never => {
+    throw new Error(`Not a KV key (${why} at byte ${i}): ${Array.from(bytes, hex).join("")}`);
+  };
+  const take = (n: number) => {
+    if (i + n > bytes.length) fail("cut short");
+    const out = bytes.subarray(i, i + n);
+    i += n;
+    return out;
+  };
+  const unescaped = () => {
+    const out: number[] = [];
+    for (;;) {
+      const b = take(1)[0]!;
+      if (b !== 0) out.push(b);
+      else if (bytes[i] === 0xff) out.push(0), i++;
+      else return new Uint8Array(out);
+    }
+  };
+  const magnitude = (b: Uint8Array, negative: boolean) =>
+    b.reduce((n, x) => (n << 8n) | BigInt(negative ? ~x & 0xff : x), 0n);
+  while (i < bytes.length) {
+    const type = take(1)[0]!;
+    if (type === BYTES) key.push(unescaped());
+    else if (type === STRING) {
+      key.push(new TextDecoder("utf-8", { fatal: true }).decode(unescaped()));
+    } else if (type === FALSE || type === TRUE) key.push(type === TRUE);
+    else if (type === DOUBLE) {
+      const b = new Uint8Array(take(8));
+      if (b[0]! & 0x80) b[0] = b[0]! & 0x7f;
+      else for (let j = 0; j < 8; j++) b[j] = ~b[j]! & 0xff;
+      key.push(new DataView(b.buffer).getFloat64(0));
+    } else if (type === INT_ZERO) key.push(0n);
+    else if (type > INT_ZERO && type < POS_INT_LONG) {
+      key.push(magnitude(take(type - INT_ZERO), false));
+    } else if (type === POS_INT_LONG) key.push(magnitude(take(take(1)[0]!), false));
+    else if (type < INT_ZERO && type > NEG_INT_LONG) {
+      key.push(-magnitude(take(INT_ZERO - type), true));
+    } else if (type === NEG_INT_LONG) key.push(-magnitude(take(~take(1)[0]! & 0xff), true));
+    else fail(`unknown part type 0x${hex(type)}`);
+  }
+  return key;
+}
+
+function hex(b: number): string {
+  return b.toString(16).padStart(2, "0");
+}
+
+/** One row of the `kv` table. */
+export interface RawRow {
+  key: Deno.KvKey;
+  /** The stored bytes of the value. */
+  value: Uint8Array;
+  /** How the value is encoded: see {@linkcode VALUE_ENCODING}. */
+  encoding: number;
+}
+
+/**
+ * The live rows of the KV file at `path` whose keys start with `prefix`, after `after` when
+ * given, in key order. Expired rows (which KV no longer returns) are left out. Read through
+ * `node:sqlite`, read-only, in one transaction: one state of the store.
+ */
+export async function* rawRows(
+  path: string,
+  prefix: Deno.KvKey,
+  after: Deno.KvKey | null,
+  now = Date.now(),
+): AsyncGenerator<RawRow> {
+  const { DatabaseSync } = await import("node:sqlite");
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    const start = encodeKvKey(after ?? prefix);
+    const end = new Uint8Array([...encodeKvKey(prefix), 0xff]);
+    const rows = db.prepare(
+      "select k, v, v_encoding, expiration_ms from kv where k > ? and k < ? order by k",
+    ).iterate(start, end) as Iterable<
+      { k: Uint8Array; v: Uint8Array; v_encoding: number; expiration_ms: number }
+    >;
+    for (const row of rows) {
+      if (row.expiration_ms >= 0 && row.expiration_ms <= now) continue;
+      yield {
+        key: decodeKvKey(new Uint8Array(row.k)),
+        value: new Uint8Array(row.v),
+        encoding: Number(row.v_encoding),
+      };
+    }
+  } finally {
+    db.close();
+  }
+}
