@@ -4,14 +4,12 @@
  *
  * @module
  */
-import { addStateCounts, CountDeltas } from "./counters.ts";
 import { NoSuchTaskError, TaskStateError } from "./errors.ts";
 import { getRecord, resolveTaskRef } from "./get.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
 import { KV_MAX_GET_MANY } from "./limits.ts";
-import { addFinishedRecord, planFinish } from "./finish.ts";
-import { sealFinished } from "./_seal.ts";
+import { addCancelWaiting } from "./_entries.ts";
 
 /** What a cancel did. */
 export type CancelResult =
@@ -48,27 +46,11 @@ export async function cancelTask(store: Store, ref: string): Promise<CancelResul
         );
         break;
       case "scheduled":
-      case "queued": {
-        const now = store.now();
-        const cancelled = sealFinished(
-          store,
-          record.cancel(now, {
-            name: "TaskCancelledError",
-            message: "Cancelled before it started",
-          }),
-        );
-        atomic.delete(
-          record.state === "queued"
-            ? k.ready(record.priority, record.id)
-            : k.delayed(record.runAt, record.id),
-        );
-        const counts = new CountDeltas().move(record.state, null);
-        const plan = await planFinish(store, cancelled, null);
-        for (const c of plan.checks) atomic.check(c);
-        addFinishedRecord(atomic, store, cancelled, counts);
-        plan.apply(atomic, counts);
-        addStateCounts(atomic, store, counts);
-      }
+      case "queued":
+        await addCancelWaiting(atomic, store, record, {
+          name: "TaskCancelledError",
+          message: "Cancelled before it started",
+        });
     }
     if ((await commitAtomic(atomic)).ok) {
       store.changes.notifyLocal();

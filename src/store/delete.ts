@@ -10,6 +10,7 @@ import type { TaskRecord } from "../task/record.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
 import { planFinish } from "./finish.ts";
+import { deleteWaitingEntry, uncountDeleted } from "./_entries.ts";
 
 /** Adds the mutations that remove `record` and its index entries. */
 export function addDeleteMutations(
@@ -23,9 +24,8 @@ export function addDeleteMutations(
   atomic.delete(k.progress(record.id));
   atomic.delete(k.cancel(record.id));
   if (record.group !== null) atomic.delete(k.group(record.group, record.id));
-  if (record.state === "queued") atomic.delete(k.ready(record.priority, record.id));
-  else if (record.state === "scheduled") atomic.delete(k.delayed(record.runAt, record.id));
-  else addFinishedIndexRemoval(atomic, store, record);
+  if (record.finished) addFinishedIndexRemoval(atomic, store, record);
+  else deleteWaitingEntry(atomic, k, record);
   // A waiting task holds its unique key until it ends; deleting it ends it.
   if (record.unique !== null && !record.finished) atomic.delete(k.unique(record.unique));
 }
@@ -72,8 +72,7 @@ export async function deleteRecord(
   const atomic = store.kv.atomic().check({ key: store.keys.task(record.id), versionstamp });
   addDeleteMutations(atomic, store, record);
   const counts = new CountDeltas();
-  // A finished cached task is no longer counted (it expires on its own).
-  if (!(record.cached !== null && record.finished)) counts.move(record.state, null);
+  uncountDeleted(counts, record);
   if (!record.finished && (record.chain !== null || record.iter !== null)) {
     // A waiting chain step or iter member that is deleted ends like a cancelled one, so its
     // chain stops and its iter can finish.

@@ -11,6 +11,7 @@ import { deleteChunks } from "./chunks.ts";
 import { commitAtomic } from "./commit.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
 import { addDeleteMutations } from "./delete.ts";
+import { uncountDeleted } from "./_entries.ts";
 import type { Store } from "./store.ts";
 
 /** A record as read, with the versionstamp its delete is checked against. */
@@ -40,7 +41,7 @@ export async function deleteRecords(
     for (const { record, versionstamp } of batch) {
       atomic.check({ key: store.keys.task(record.id), versionstamp });
       addDeleteMutations(atomic, store, record);
-      if (record.cached === null) counts.move(record.state, null);
+      uncountDeleted(counts, record);
     }
     addStateCounts(atomic, store, counts);
     if ((await commitAtomic(atomic)).ok) {

@@ -12,7 +12,6 @@ import { TaskId } from "../task/task_id.ts";
 import { sign } from "../task/signature.ts";
 import { PayloadTooLargeError, writeChunks } from "./chunks.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
-import { addFinishedIndex, planFinish } from "./finish.ts";
 import { keyBytes } from "./keys.ts";
 import {
   INLINE_PAYLOAD_BYTES,
@@ -26,7 +25,7 @@ import {
 } from "./limits.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
-import { sealFinished } from "./_seal.ts";
+import { addCancelWaiting } from "./_entries.ts";
 
 /** Options for one enqueued task. */
 export interface EnqueueOptions {
@@ -276,25 +275,11 @@ async function enqueueUnique(
         }
         if (mode === "reject") throw new UniqueTaskError(key, holder.id, holder.state);
         // replace: the waiting holder is cancelled in the commit that enqueues this task.
-        const cancelled = sealFinished(
-          store,
-          holder.cancel(now, {
-            name: "TaskReplacedError",
-            message: `Replaced by task ${record.id} (unique key ${JSON.stringify(key)})`,
-          }),
-        );
         atomic.check({ key: found.key, versionstamp: found.versionstamp });
-        atomic.set(k.task(holder.id), cancelled.encode());
-        atomic.delete(
-          holder.state === "queued"
-            ? k.ready(holder.priority, holder.id)
-            : k.delayed(holder.runAt, holder.id),
-        );
-        const counts = new CountDeltas().move(holder.state, null);
-        const plan = await planFinish(store, cancelled, null, { keepUnique: true });
-        addFinishedIndex(atomic, store, cancelled, counts);
-        plan.apply(atomic, counts);
-        addStateCounts(atomic, store, counts);
+        await addCancelWaiting(atomic, store, holder, {
+          name: "TaskReplacedError",
+          message: `Replaced by task ${record.id} (unique key ${JSON.stringify(key)})`,
+        }, { keepUnique: true });
       } else {
         atomic.check({ key: found.key, versionstamp: found.versionstamp });
       }
