@@ -17,16 +17,14 @@
  *
  * @module
  */
-import { availableParallelism, freemem, hostname } from "node:os";
+import { freemem, hostname } from "node:os";
 import process from "node:process";
 import { runtime } from "../runtime/mod.ts";
-import { DEFAULT_RETRY, type RetryPolicy, retryTime } from "../task/backoff.ts";
 import type { ErrorInfo } from "./protocol.ts";
 import { TaskId } from "../task/task_id.ts";
 import { TaskRecord } from "../task/record.ts";
 import { verify } from "../task/signature.ts";
 import { toErrorInfo } from "../task/errors.ts";
-import { MAX_TIMEOUT_MS } from "../store/limits.ts";
 import { commitAtomic, retryBusy } from "../store/commit.ts";
 import { pruneStats } from "../store/stats.ts";
 import { cancelRequests, dropStaleCancels } from "../store/cancel.ts";
@@ -43,19 +41,24 @@ import {
   writeStarted,
 } from "../store/recover.ts";
 import { KvHandle, Store } from "../store/store.ts";
-import { validateQueueName } from "../store/keys.ts";
-import {
-  pruneFinished,
-  type Retention,
-  type RetentionOptions,
-  validateRetention,
-} from "../store/prune.ts";
+import { pruneFinished, type RetentionOptions } from "../store/prune.ts";
 import { type ClusterEventMap, TypedEvents } from "./events.ts";
 import { type HeartbeatInfo, Liveness } from "./liveness.ts";
 import { CpuMeter, readThreadCpu } from "./thread_stats.ts";
 import { type WorkerExitEvent, WorkerHandle } from "./worker_handle.ts";
+import { outcomeOf, type RunResult } from "./outcome.ts";
+import type { ClusterStat, ClusterState } from "./stats.ts";
+import {
+  type ClusterOptions,
+  type QueueWeight,
+  type ResolvedOptions,
+  resolveOptions,
+} from "./options.ts";
 import { PeerWatch } from "./peer_watch.ts";
 import { signalFile } from "../store/changes.ts";
+
+export { type ClusterOptions, parseQueueWeights, type QueueWeight } from "./options.ts";
+export type { ClusterStat, WorkerStat } from "./stats.ts";
 
 /**
  * How long a failed KV write keeps {@linkcode Cluster.kvHealthy} false when nothing was written
@@ -74,180 +77,6 @@ const KV_WRITE_CONTEXTS = new Set([
   "release",
   "progress",
 ]);
-
-/** Options for {@linkcode Cluster}. */
-export interface ClusterOptions {
-  /** Task modules (paths or URLs) every worker imports. */
-  tasks: string[];
-  /**
-   * A KV path, `:memory:`, URL, or an opened {@linkcode KvHandle} (not closed by the cluster).
-   * @default KVQ_KV, else `.kvq/kv.sqlite3`
-   */
-  kv?: string | KvHandle;
-  /**
-   * The queues to serve. Free workers are shared among them in proportion to their weights
-   * (`{ name: "mail", weight: 3 }`, or `"mail:3"`); a paused queue gets none.
-   * @default ["default"]
-   */
-  queues?: (string | QueueWeight)[];
-  /**
-   * Succeeded tasks to keep; the heartbeat prunes older ones.
-   * @default { count: 250 } (Django Q's save_limit)
-   */
-  keepSucceeded?: Retention;
-  /**
-   * Failed and cancelled tasks to keep.
-   * @default all
-   */
-  keepFailed?: Retention;
-  /**
-   * Apply the retention counts per func or per group (Django Q's save_limit_per).
-   * @default one count per queue
-   */
-  keepPer?: "func" | "group";
-  /**
-   * Number of workers.
-   * @default the number of CPUs
-   */
-  workers?: number;
-  /**
-   * Tasks one worker runs at once (for I/O-bound tasks). When a timeout terminates such a
-   * worker, its other tasks come back as retryable failed attempts.
-   * @default 1
-   */
-  concurrency?: number;
-  /**
-   * The most tasks claimed ahead of a free place (Django Q's `queue_limit`), so short tasks are
-   * claimed in batches instead of one commit per task. The cluster holds only as many as its
-   * workers would finish in about {@linkcode PREFETCH_WINDOW_MS} at the task durations it sees,
-   * so long tasks are not hoarded while another cluster sits idle. A held task that never
-   * started goes back to `queued` uncounted if the cluster dies; a graceful stop releases it at
-   * once. 0 claims only for free places.
-   * @default 100
-   */
-  prefetch?: number;
-  /**
-   * Milliseconds an attempt may run, for tasks that set none; 0 for no limit.
-   * @default 0
-   */
-  timeout?: number;
-  /**
-   * Milliseconds between aborting a task's signal and terminating its worker.
-   * @default 1000
-   */
-  abortGrace?: number;
-  /**
-   * Milliseconds a graceful stop waits for running tasks before releasing them.
-   * @default 10000
-   */
-  grace?: number;
-  /**
-   * Retries for tasks that set none.
-   * @default 3 attempts, exponential backoff from 1 s
-   */
-  retry?: RetryPolicy;
-  /**
-   * Replace a worker after it ran this many tasks; 0 never.
-   * @default 0
-   */
-  recycle?: number;
-  /**
-   * Replace a worker whose heap passes this many MB; 0 never.
-   * @default 0
-   */
-  maxMemoryMb?: number;
-  /**
-   * Exit once nothing is queued or running and no retry of a task this cluster ran still waits
-   * for its backoff. Other delayed tasks (an eta in the future) are left for a later run.
-   * @default false
-   */
-  burst?: boolean;
-  /**
-   * Milliseconds between heartbeats.
-   * @default 2000
-   */
-  heartbeat?: number;
-  /**
-   * Milliseconds a heartbeat may stand still before its cluster's tasks are requeued.
-   * @default 10000
-   */
-  leaseTimeout?: number;
-  /**
-   * Use no native KV queue (forced on for remote KV).
-   * @default false
-   */
-  noNativeQueue?: boolean;
-  /**
-   * Reincarnations of this host before this cluster started: a sentinel that restarts a stuck
-   * host passes how often it did, so `kvq info` counts the whole life of the service.
-   * @default 0
-   */
-  priorReincarnations?: number;
-  /** Where "now" comes from. @default Date.now */
-  clock?: () => number;
-  /**
-   * Signing secrets: the cluster runs only tasks whose signature verifies with one of them, and
-   * signs the tasks it creates (hooks, chain steps, schedules). A list's first entry signs.
-   * @default KVQ_SECRET (and KVQ_OLD_SECRETS), else none: tasks are not checked
-   */
-  secret?: string | readonly string[] | null;
-  /** An error reporter (Sentry and friends): called for every error the cluster survives. */
-  onError?: (error: Error, context: string) => void;
-}
-
-/** A queue a cluster serves, with its share of the workers. */
-export interface QueueWeight {
-  /** The queue name. */
-  name: string;
-  /**
-   * Its share: a queue of weight 3 gets three claims for each one of a queue of weight 1.
-   * @default 1
-   */
-  weight?: number;
-}
-
-/**
- * Parses the queues option: names, `"name:weight"` text, or `{ name, weight }`.
- *
- * @throws {TypeError | RangeError} naming the bad entry.
- */
-export function parseQueueWeights(
-  queues: readonly (string | QueueWeight)[],
-): Required<QueueWeight>[] {
-  if (!Array.isArray(queues) || queues.length === 0) {
-    throw new TypeError(
-      `Cluster option queues must name at least one queue: received ${JSON.stringify(queues)}`,
-    );
-  }
-  const out: Required<QueueWeight>[] = [];
-  for (const q of queues) {
-    let name: string;
-    let weight: number;
-    if (typeof q === "string") {
-      const m = /^(.*?)(?::(\d+))?$/.exec(q.trim())!;
-      name = m[1]!;
-      weight = m[2] === undefined ? 1 : Number(m[2]);
-    } else if (typeof q === "object" && q !== null) {
-      name = q.name;
-      weight = q.weight ?? 1;
-    } else {
-      throw new TypeError(
-        `Cluster option queues holds ${JSON.stringify(q)}: expected a name or { name, weight }`,
-      );
-    }
-    validateQueueName(name);
-    if (!Number.isSafeInteger(weight) || weight < 1 || weight > 1000) {
-      throw new RangeError(
-        `Weight of queue ${name} must be an integer from 1 to 1000: received ${weight}`,
-      );
-    }
-    if (out.some((o) => o.name === name)) {
-      throw new TypeError(`Cluster option queues names ${JSON.stringify(name)} twice`);
-    }
-    out.push({ name, weight });
-  }
-  return out;
-}
 
 interface Running {
   claimed: Claimed;
@@ -294,50 +123,6 @@ interface Slot {
   draining: boolean;
 }
 
-type State = "new" | "running" | "stopping" | "stopped";
-
-/** A worker as the heartbeat reports it. */
-export interface WorkerStat {
-  name: string;
-  slot: number;
-  generation: number;
-  state: string;
-  tasks: { id: string; name: string; func: string; startedAt: number }[];
-  tasksRun: number;
-  cpu: number;
-  heap: number;
-  tid: number | null;
-}
-
-/** What a cluster's heartbeat holds. */
-export interface ClusterStat extends HeartbeatInfo {
-  runtime: string;
-  version: string;
-  state: State;
-  startedAt: number;
-  beatAt: number;
-  queues: string[];
-  /** Each queue's weight, in the order of `queues`. */
-  weights: number[];
-  /** The queues this cluster found paused at its last claim. */
-  paused: string[];
-  workers: WorkerStat[];
-  /** The task names its workers export (absent in heartbeats of older releases). */
-  funcs?: string[];
-  reincarnations: number;
-  processed: number;
-  succeeded: number;
-  /** Milliseconds between its heartbeats (absent in heartbeats of older releases). */
-  heartbeatMs?: number;
-  /** Attempts whose outcome was dropped because the lease was lost (absent in older beats). */
-  dropped?: number;
-  failed: number;
-  rss: number;
-  cpu: number;
-  lowestFreeMemory: number;
-  stuck: string[];
-}
-
 const encoder = new TextEncoder();
 
 /**
@@ -382,22 +167,7 @@ const STUCK_CPU_MS = 400;
 export class Cluster extends TypedEvents<ClusterEventMap> {
   /** This cluster's id (a UUIDv7). */
   readonly id: string;
-  readonly #options:
-    & Required<
-      Omit<
-        ClusterOptions,
-        | "kv"
-        | "clock"
-        | "onError"
-        | "keepSucceeded"
-        | "keepFailed"
-        | "keepPer"
-        | "queues"
-        | "secret"
-        | "priorReincarnations"
-      >
-    >
-    & ClusterOptions;
+  readonly #options: ResolvedOptions;
   readonly #queues: Required<QueueWeight>[];
   readonly #retention: RetentionOptions;
   /** The weighted order in which free places go to the queues: `a:2,b:1` is [a, a, b]. */
@@ -444,7 +214,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   #retrying = new Map<string, Store>();
   #pending: Outcome[] = [];
   #flushing: Promise<void> | null = null;
-  #state: State = "new";
+  #state: ClusterState = "new";
   #pumping: Promise<void> | null = null;
   /** Outcomes not yet stored, by worker name: its place is not free until they are. */
   #unstored = new Map<string, number>();
@@ -482,64 +252,12 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
 
   constructor(options: ClusterOptions) {
     super();
-    if (!Array.isArray(options.tasks) || options.tasks.length === 0) {
-      throw new TypeError(
-        "Cluster needs at least one task module in options.tasks (e.g. ['./tasks.ts'])",
-      );
-    }
-    const positive = (name: string, value: number, min: number) => {
-      if (!Number.isSafeInteger(value) || value < min) {
-        throw new RangeError(
-          `Cluster option ${name} must be an integer >= ${min}: received ${value}`,
-        );
-      }
-      return value;
-    };
-    this.#queues = parseQueueWeights(options.queues ?? ["default"]);
-    const retention: RetentionOptions = {};
-    if (options.keepSucceeded) retention.keepSucceeded = options.keepSucceeded;
-    if (options.keepFailed) retention.keepFailed = options.keepFailed;
-    if (options.keepPer) retention.keepPer = options.keepPer;
-    validateRetention(retention);
-    this.#retention = retention;
-    this.#turns = weightedTurns(this.#queues.map((q) => q.weight));
-    this.#options = {
-      ...options,
-      workers: positive("workers", options.workers ?? availableParallelism(), 1),
-      concurrency: positive("concurrency", options.concurrency ?? 1, 1),
-      prefetch: positive("prefetch", options.prefetch ?? 100, 0),
-      timeout: positive("timeout", options.timeout ?? 0, 0),
-      abortGrace: positive("abortGrace", options.abortGrace ?? 1000, 0),
-      grace: positive("grace", options.grace ?? 10_000, 0),
-      retry: options.retry ?? DEFAULT_RETRY,
-      recycle: positive("recycle", options.recycle ?? 0, 0),
-      maxMemoryMb: positive("maxMemoryMb", options.maxMemoryMb ?? 0, 0),
-      burst: options.burst ?? false,
-      heartbeat: positive("heartbeat", options.heartbeat ?? 2000, 50),
-      leaseTimeout: positive("leaseTimeout", options.leaseTimeout ?? 10_000, 100),
-      noNativeQueue: options.noNativeQueue ?? false,
-    };
-    for (const name of ["timeout", "abortGrace", "grace", "heartbeat", "leaseTimeout"] as const) {
-      if (this.#options[name] > MAX_TIMEOUT_MS) {
-        throw new RangeError(
-          `Cluster option ${name} must be at most ${MAX_TIMEOUT_MS} ms (about 24.8 days): received ${
-            this.#options[name]
-          }`,
-        );
-      }
-    }
-    if (this.#options.prefetch > 1000) {
-      // The started list names up to this many ids in one KV value (64 KiB).
-      throw new RangeError(
-        `Cluster option prefetch must be at most 1000: received ${this.#options.prefetch}`,
-      );
-    }
-    if (this.#options.workers > 999) {
-      throw new RangeError(
-        `Cluster option workers must be at most 999: received ${this.#options.workers}`,
-      );
-    }
-    this.#reincarnations = positive("priorReincarnations", options.priorReincarnations ?? 0, 0);
+    const resolved = resolveOptions(options);
+    this.#options = resolved.options;
+    this.#queues = resolved.queues;
+    this.#retention = resolved.retention;
+    this.#turns = resolved.turns;
+    this.#reincarnations = resolved.priorReincarnations;
     this.id = TaskId.create().id;
     this.#liveness = new Liveness(this.id, this.#options.leaseTimeout);
     this.#stopped = new Promise((resolve) => this.#resolveStopped = resolve);
@@ -562,7 +280,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   }
 
   /** The cluster's state. */
-  get state(): State {
+  get state(): ClusterState {
     return this.#state;
   }
 
@@ -1406,7 +1124,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
 
   #finish(
     running: Running,
-    result: { ok: true; result: string } | { ok: false; error: ErrorInfo },
+    result: RunResult,
   ): void {
     const id = running.claimed.record.id;
     if (this.#running.get(id) !== running) return;
@@ -1420,35 +1138,17 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     if (running.graceTimer) clearTimeout(running.graceTimer);
     const claimed = running.claimed;
     const r = claimed.record;
-    let outcome: Outcome;
-    if (running.cancelled && !result.ok) {
-      const started = running.worker !== null && !running.waiting;
-      outcome = {
-        kind: "cancelled",
-        claimed,
-        error: {
-          name: "TaskCancelledError",
-          message: started ? "Cancelled while running" : "Cancelled before it started",
-        },
-      };
-    } else if (result.ok) {
-      outcome = { kind: "success", claimed, resultJson: result.result };
-    } else {
-      const error = running.timedOut && result.error.name !== "TaskTimeoutError"
-        ? {
-          ...result.error,
-          name: "TaskTimeoutError",
-          message: `Task timed out: ${result.error.message}`,
-        }
-        : result.error;
-      const now = running.store.now();
-      outcome = {
-        kind: "failure",
-        claimed,
-        error,
-        retryAt: retryTime(r, error.name, this.#options.retry, now),
-      };
-    }
+    const outcome = outcomeOf(
+      claimed,
+      result,
+      {
+        cancelled: running.cancelled,
+        started: running.worker !== null && !running.waiting,
+        timedOut: running.timedOut,
+      },
+      this.#options.retry,
+      running.store.now(),
+    );
     if (outcome.kind === "failure" && outcome.retryAt !== null && this.#options.burst) {
       this.#retrying.set(r.id, running.store);
     }
@@ -1789,24 +1489,4 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       console.error(`kvq: ${context}: ${error.message}`);
     }
   }
-}
-
-/**
- * Spreads turns by weight, smoothly (nginx's smooth weighted round-robin): weights [3, 1] give
- * [0, 0, 1, 0], so a queue with a small weight is not served only at the end of each cycle.
- */
-function weightedTurns(weights: number[]): number[] {
-  const total = weights.reduce((a, b) => a + b, 0);
-  const current = weights.map(() => 0);
-  const out: number[] = [];
-  for (let n = 0; n < total; n++) {
-    let best = 0;
-    for (let i = 0; i < weights.length; i++) {
-      current[i]! += weights[i]!;
-      if (current[i]! > current[best]!) best = i;
-    }
-    current[best]! -= total;
-    out.push(best);
-  }
-  return out;
 }

@@ -7,7 +7,7 @@
  */
 import { hostname } from "node:os";
 import process from "node:process";
-import { DEFAULT_RETRY, type RetryPolicy, retryTime } from "../task/backoff.ts";
+import { DEFAULT_RETRY, type RetryPolicy } from "../task/backoff.ts";
 import { createTaskContext, runInTaskContext } from "../task/context.ts";
 import { TaskCancelledError, toErrorInfo } from "../task/errors.ts";
 import { verify } from "../task/signature.ts";
@@ -16,6 +16,7 @@ import { toJson } from "../task/json.ts";
 import { type Claimed, claimTasks } from "../store/claim.ts";
 import { completeTasks, type Outcome } from "../store/complete.ts";
 import { nextDelayedAt, promoteDue } from "../store/promote.ts";
+import { outcomeOf } from "./outcome.ts";
 import type { Store } from "../store/store.ts";
 
 /** Options for {@linkcode runInline}. */
@@ -113,22 +114,16 @@ async function runOne(
     const value = await runInTaskContext(context, function () {
       return fn.apply(this, args);
     });
-    return {
-      kind: "success",
-      claimed,
-      resultJson: value === undefined ? "null" : toJson(value, `result of ${r.func}`),
-    };
+    const result = value === undefined ? "null" : toJson(value, `result of ${r.func}`);
+    return outcomeOf(claimed, { ok: true, result }, ENDED, retry, store.now());
   } catch (error) {
-    const info = toErrorInfo(error);
-    if (error instanceof TaskCancelledError) return { kind: "cancelled", claimed, error: info };
-    return {
-      kind: "failure",
-      claimed,
-      error: info,
-      retryAt: retryTime(r, info.name, retry, store.now()),
-    };
+    const facts = { ...ENDED, cancelled: error instanceof TaskCancelledError };
+    return outcomeOf(claimed, { ok: false, error: toErrorInfo(error) }, facts, retry, store.now());
   }
 }
+
+/** An inline run always started, and has no timeout. */
+const ENDED = { cancelled: false, started: true, timedOut: false };
 
 /** Resolves on the next change, at the earliest delayed task's time, or on abort. */
 async function waitForWork(store: Store, signal?: AbortSignal): Promise<void> {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ClusterStat, WorkerStat } from "../cluster/cluster.ts";
+import type { ClusterStat, WorkerStat } from "../cluster/stats.ts";
 import { KV_MAX_GET_MANY } from "../store/limits.ts";
 import { listTasks } from "../store/list.ts";
 import type { Store } from "../store/store.ts";
