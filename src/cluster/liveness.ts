@@ -10,16 +10,9 @@
 import { hostname } from "node:os";
 import process from "node:process";
 import { processEnded } from "./peer_watch.ts";
+import type { HeartbeatInfo } from "../store/heartbeats.ts";
 
-/** What a cluster's heartbeat says about it. */
-export interface HeartbeatInfo {
-  /** Cluster id. */
-  id: string;
-  /** Host name. */
-  host: string;
-  /** Process id on that host. */
-  pid: number;
-}
+export type { HeartbeatInfo };
 
 interface Seen {
   versionstamp: string | null;

@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { TypedEvents } from "./typed_events.ts";
 import { runtime } from "../runtime/mod.ts";
 import type { ErrorInfo, FromWorker, ToWorker } from "./protocol.ts";
 import {
@@ -127,7 +128,7 @@ const MAX_SLOT = 999;
  * worker.run({ id: "t1", name: "calm-otter", func: "add", args: "[1,2]", attempt: 1, queue: "default" });
  * ```
  */
-export class WorkerHandle extends EventTarget {
+export class WorkerHandle extends TypedEvents<WorkerHandleEventMap> {
   /** The worker's name, `kvq-w<slot>.g<generation>`. */
   readonly name: string;
   /** The worker's slot in the pool. */
@@ -323,24 +324,6 @@ export class WorkerHandle extends EventTarget {
     await this.terminate("disposed");
   }
 
-  /**
-   * Typed listener for one event; returns a function that removes it.
-   *
-   * @example
-   * ```ts ignore
-   * const off = worker.on("task:progress", ({ id, fraction }) => console.log(id, fraction));
-   * ```
-   */
-  on<K extends keyof WorkerHandleEventMap>(
-    type: K,
-    listener: (detail: WorkerHandleEventMap[K]) => void,
-  ): () => void {
-    const wrapped = (event: Event) =>
-      listener((event as CustomEvent<WorkerHandleEventMap[K]>).detail);
-    this.addEventListener(type, wrapped);
-    return () => this.removeEventListener(type, wrapped);
-  }
-
   #onMessage(message: FromWorker): void {
     if (this.#state === "exited") return;
     switch (message.type) {
@@ -359,13 +342,13 @@ export class WorkerHandle extends EventTarget {
         if (!this.#inFlight.has(message.id)) return;
         const detail: TaskProgressEvent = { id: message.id, fraction: message.fraction };
         if (message.message !== undefined) detail.message = message.message;
-        this.#emit("task:progress", detail);
+        this.emit("task:progress", detail);
         return;
       }
       case "recalled": {
         if (!this.#inFlight.delete(message.id)) return;
         if (this.#inFlight.size === 0 && this.#state === "busy") this.#state = "idle";
-        this.#emit("task:recalled", { id: message.id });
+        this.emit("task:recalled", { id: message.id });
         if (this.#inFlight.size === 0 && this.#state === "draining") {
           this.#kill("terminated", { detail: "recycled" });
         }
@@ -377,7 +360,7 @@ export class WorkerHandle extends EventTarget {
         this.#lastHeap = message.heap;
         const { type: _type, ...detail } = message;
         if (this.#inFlight.size === 0 && this.#state === "busy") this.#state = "idle";
-        this.#emit("task:done", detail);
+        this.emit("task:done", detail);
         if (this.#inFlight.size === 0 && this.#state === "draining") {
           this.#kill("terminated", { detail: "recycled" });
         }
@@ -430,11 +413,7 @@ export class WorkerHandle extends EventTarget {
       );
     }
     this.#resolveExited(event);
-    this.#emit("worker:exit", event);
-  }
-
-  #emit<K extends keyof WorkerHandleEventMap>(type: K, detail: WorkerHandleEventMap[K]): void {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
+    this.emit("worker:exit", event);
   }
 
   #post(message: ToWorker): void {

@@ -45,3 +45,13 @@ export async function pausedInfo(store: Store): Promise<PauseInfo | null> {
     return { at: 0, reason: null };
   }
 }
+
+/**
+ * The names of the queues of `stores` that are paused, in one read of their `paused` keys
+ * (the stores share one KV handle).
+ */
+export async function readPausedQueues(stores: readonly Store[]): Promise<Set<string>> {
+  if (stores.length === 0) return new Set();
+  const entries = await stores[0]!.kv.getMany(stores.map((s) => s.keys.paused));
+  return new Set(stores.filter((_, i) => entries[i]?.versionstamp !== null).map((s) => s.queue));
+}

@@ -1,9 +1,11 @@
 /**
- * Which queues a KV store holds, found without scanning their tasks.
+ * Which queues a KV store holds, found without scanning their tasks; whether queues are idle.
  *
  * @module
  */
+import { TaskRecord } from "../task/record.ts";
 import { QUEUE_PARTS, ROOT } from "./keys.ts";
+import type { Store } from "./store.ts";
 
 /** The most queues `kvq info` and the dashboard discover by themselves; past it, name them. */
 export const MAX_DISCOVERED_QUEUES = 1000;
@@ -61,4 +63,29 @@ async function isQueue(kv: Deno.Kv, name: string, first: Deno.KvKey): Promise<bo
     ) return true;
   }
   return false;
+}
+
+/** Whether none of `stores` has a task ready to claim or running under a lease. */
+export async function queuesIdle(stores: readonly Store[]): Promise<boolean> {
+  for (const store of stores) {
+    for await (const _ of store.kv.list({ prefix: store.keys.readyPrefix }, { limit: 1 })) {
+      return false;
+    }
+    for await (const _ of store.kv.list({ prefix: store.keys.leases }, { limit: 1 })) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Whether task `id` still waits to run (scheduled or queued); false when gone or damaged. */
+export async function stillWaiting(store: Store, id: string): Promise<boolean> {
+  const entry = await store.kv.get(store.keys.task(id));
+  if (entry.versionstamp === null) return false;
+  try {
+    const state = TaskRecord.decode(entry.key, entry.value).state;
+    return state === "scheduled" || state === "queued";
+  } catch {
+    return false; // a damaged record is no longer anyone's to wait for
+  }
 }

@@ -163,6 +163,11 @@ export async function readStarted(store: Store, clusterId: string): Promise<Set<
   }
 }
 
+/** Deletes cluster `clusterId`'s started list (it stopped, or its leases were all handled). */
+export async function deleteStarted(store: Store, clusterId: string): Promise<void> {
+  await store.kv.delete(store.keys.started(clusterId));
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 

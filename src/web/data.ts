@@ -5,7 +5,12 @@
  *
  * @module
  */
-import type { ClusterStat, WorkerStat } from "../cluster/stats.ts";
+import {
+  type ClusterStat,
+  listHeartbeats,
+  readHeartbeat,
+  type WorkerStat,
+} from "../store/heartbeats.ts";
 import { KV_MAX_GET_MANY } from "../store/limits.ts";
 import { listTasks } from "../store/list.ts";
 import type { Store } from "../store/store.ts";
@@ -20,8 +25,6 @@ export const READY_PAGE = 100;
 
 /** A cluster heartbeat older than this (by its own clock) is shown as stale. */
 export const STALE_HEARTBEAT_MS = 10_000;
-
-const decoder = new TextDecoder();
 
 /** What the overview's charts draw: a queue's attempts per minute, oldest first. */
 export interface ChartData {
@@ -62,16 +65,6 @@ export interface ReadClustersOptions {
   now?: () => number;
 }
 
-function isClusterStat(v: unknown): v is ClusterStat {
-  const s = v as ClusterStat;
-  return typeof s === "object" && s !== null && typeof s.id === "string" &&
-    typeof s.host === "string" && typeof s.pid === "number" && Array.isArray(s.workers) &&
-    Array.isArray(s.queues) && typeof s.beatAt === "number" &&
-    s.workers.every((w: WorkerStat) =>
-      typeof w === "object" && w !== null && typeof w.name === "string" && Array.isArray(w.tasks)
-    );
-}
-
 /**
  * Every cluster heartbeat under the given queues, one entry per cluster. A damaged heartbeat is
  * skipped (reported through `onCorrupt`).
@@ -81,26 +74,16 @@ export async function readClusters(
   onCorrupt?: (message: string) => void,
   options: ReadClustersOptions = {},
 ): Promise<ClusterView[]> {
-  const byId = new Map<
-    string,
-    ClusterView & { key: Deno.KvKey; versionstamp: string; kv: Deno.Kv }
-  >();
+  const byId = new Map<string, ClusterView & { store: Store; versionstamp: string }>();
   for (const store of stores) {
-    for await (
-      const e of store.kv.list({ prefix: store.keys.clusters }, { consistency: "eventual" })
-    ) {
-      let stat: unknown;
-      try {
-        stat = JSON.parse(decoder.decode(e.value as Uint8Array));
-      } catch {
-        stat = null;
-      }
-      if (!isClusterStat(stat)) {
-        onCorrupt?.(`Heartbeat at ${JSON.stringify(e.key)} is not a cluster snapshot; skipped.`);
+    for (const beat of await listHeartbeats(store, "eventual")) {
+      const stat = beat.stat;
+      if (stat === null) {
+        onCorrupt?.(`Heartbeat at ${JSON.stringify(beat.key)} is not a cluster snapshot; skipped.`);
         continue;
       }
       const seen = byId.get(stat.id);
-      const where = { key: e.key, versionstamp: e.versionstamp, kv: store.kv };
+      const where = { store, versionstamp: beat.versionstamp };
       if (seen) {
         seen.seenIn.push(store.queue);
         if (stat.beatAt > seen.stat.beatAt) Object.assign(seen, { stat }, where);
@@ -120,14 +103,10 @@ export async function readClusters(
     const interval = Math.max(...old.map((v) => v.stat.heartbeatMs ?? 2000));
     await new Promise((resolve) => setTimeout(resolve, Math.min(5000, interval) + 250));
     for (const v of old) {
-      const again = await v.kv.get<Uint8Array>(v.key);
-      if (again.versionstamp === null || again.versionstamp === v.versionstamp) continue;
-      try {
-        const stat = JSON.parse(decoder.decode(again.value!));
-        if (isClusterStat(stat)) v.stat = stat;
-      } catch {
-        continue;
-      }
+      const again = await readHeartbeat(v.store, v.stat.id);
+      if (again === null || again.versionstamp === v.versionstamp) continue;
+      if (again.stat === null) continue;
+      v.stat = again.stat;
       v.silent = false;
       v.skewMs = Math.max(0, clock() - v.stat.beatAt);
     }

@@ -1,0 +1,232 @@
+/**
+ * The pump: woken by any change (coalesced: a wake while it runs makes it run once more), it
+ * shares the free places among the queues that are not paused, by weight, claims tasks for
+ * them (and some ahead, to hold), has due delayed tasks promoted, and in burst mode tells when
+ * there is nothing left to do.
+ *
+ * @module
+ */
+import { type Claimed, claimTasks } from "../store/claim.ts";
+import { readPausedQueues } from "../store/pause.ts";
+import { queuesIdle, stillWaiting } from "../store/queues.ts";
+import { releaseTasks } from "../store/recover.ts";
+import type { Store } from "../store/store.ts";
+import type { ClusterContext } from "./context.ts";
+import { PREFETCH_WINDOW_MS } from "./running.ts";
+
+/** How long the pump waits after it failed before it runs again, in ms. */
+const RETRY_MS = 500;
+
+/** Claims tasks for the free places. */
+export class Pump {
+  readonly #ctx: ClusterContext;
+  /** The weighted order in which free places go to the queues: `a:2,b:1` is [a, a, b]. */
+  readonly #turns: readonly number[];
+  #rr = 0;
+  #paused = new Set<string>();
+  #pumping: Promise<void> | null = null;
+  #dirty = false;
+  /** Burst mode: tasks this cluster scheduled for a retry, which it waits for. */
+  #retrying = new Map<string, Store>();
+
+  constructor(ctx: ClusterContext, turns: readonly number[]) {
+    this.#ctx = ctx;
+    this.#turns = turns;
+  }
+
+  /** The queues found paused at the last read. */
+  get paused(): string[] {
+    return [...this.#paused];
+  }
+
+  /** Runs the pump, or once more after the run in progress. */
+  wake(): void {
+    if (this.#ctx.signal.aborted) return;
+    if (this.#ctx.parts.running.size > 0) this.#ctx.parts.running.scheduleCancelCheck();
+    if (this.#pumping) {
+      this.#dirty = true;
+      return;
+    }
+    this.#pumping = this.#pump().finally(() => {
+      this.#pumping = null;
+    });
+  }
+
+  /** Asks for one more round (a promotion made tasks ready). */
+  again(): void {
+    this.#dirty = true;
+  }
+
+  /** Burst mode: wait for this retry before calling the queues idle. */
+  awaitRetry(id: string, store: Store): void {
+    this.#retrying.set(id, store);
+  }
+
+  /**
+   * Free task places, one worker name per place. `ahead` more per worker count as free for
+   * tasks that may wait in the worker (held tasks), so it never waits for a round trip.
+   */
+  freePlaces(ahead = 0): string[] {
+    const { options, parts } = this.#ctx;
+    const out: string[] = [];
+    const early: string[] = [];
+    const now = performance.now();
+    for (const w of parts.pool.serving()) {
+      // A place whose last outcome is still being written may take its next task meanwhile, so
+      // claims and result writes overlap: at most one such outcome per place, plus the worker's
+      // share of the prefetch, so short held tasks run while their results are written.
+      const unstored = parts.writer.unstored(w.name);
+      const allowed = options.concurrency + Math.ceil(options.prefetch / options.workers);
+      const used = w.inFlight.size + Math.max(0, unstored - allowed);
+      for (let i = used; i < options.concurrency; i++) out.push(w.name);
+      // Early places only behind tasks that are short so far: a task never waits behind one
+      // that has already run longer than the prefetch window.
+      if (ahead > 0 && !parts.running.runsLong(w, now)) {
+        for (let i = Math.max(used, options.concurrency); i < options.concurrency + ahead; i++) {
+          early.push(w.name);
+        }
+      }
+    }
+    // Places that start at once first.
+    return early.length === 0 ? out : [...out, ...early];
+  }
+
+  /**
+   * How many tasks to hold ahead of free places: what the workers finish in about
+   * {@linkcode PREFETCH_WINDOW_MS} at the task durations seen, at most the prefetch option.
+   */
+  heldTarget(): number {
+    const { options, parts } = this.#ctx;
+    // A place busy with a task that already runs long frees no time soon: hold nothing for it.
+    const places = options.workers * options.concurrency -
+      parts.running.longRunning(performance.now());
+    if (places <= 0) return 0;
+    const fit = Math.floor(places * PREFETCH_WINDOW_MS / Math.max(0.01, parts.running.taskMs));
+    return Math.min(options.prefetch, fit);
+  }
+
+  /** The places to claim for: free places first, then held ones. */
+  #claimPlaces(): { workers: string[]; held: boolean[] } {
+    const free = this.freePlaces();
+    const target = this.heldTarget();
+    const held = this.#ctx.parts.held.length;
+    // Refill the held tasks only when they ran low, so claims come in batches.
+    const extra = free.length > 0 || held * 2 <= target ? Math.max(0, target - held) : 0;
+    const names = this.#ctx.parts.pool.names();
+    const workers = [...free];
+    for (let i = 0; i < extra && names.length > 0; i++) workers.push(names[i % names.length]!);
+    return { workers, held: workers.map((_, i) => i >= free.length) };
+  }
+
+  async #pump(): Promise<void> {
+    const ctx = this.#ctx;
+    const { parts, stores, signal } = ctx;
+    try {
+      do {
+        this.#dirty = false;
+        // Ready tasks first, delayed ones after: a task that is ready now should not wait for
+        // the reads that arm the delay timer. A promotion signals a change, which runs this
+        // loop again to claim what it promoted.
+        parts.held.dispatch();
+        let places = this.#claimPlaces();
+        let claimedAny = false;
+        // Pause keys matter only when there is a place to fill.
+        if (places.workers.length > 0) await this.readPaused();
+        // Share the places among the queues that are not paused, by weight, and give what a
+        // queue could not use to the others in the next round.
+        let open = stores.map((_, i) => i).filter((i) => !this.#paused.has(stores[i]!.queue));
+        while (places.workers.length > 0 && open.length > 0 && !signal.aborted) {
+          const share = new Map<number, { workers: string[]; held: boolean[] }>();
+          const turns = this.#turns.filter((t) => open.includes(t));
+          places.workers.forEach((place, i) => {
+            const q = turns[this.#rr++ % turns.length]!;
+            let s = share.get(q);
+            if (!s) share.set(q, s = { workers: [], held: [] });
+            s.workers.push(place);
+            s.held.push(places.held[i]!);
+          });
+          const exhausted: number[] = [];
+          /** Held tasks claimed in this round, per queue, to interleave by weight. */
+          const heldNow = new Map<number, Claimed[]>();
+          for (const [q, { workers, held }] of share) {
+            const store = stores[q]!;
+            const claimed = await claimTasks(store, {
+              cluster: ctx.id,
+              workers,
+              held,
+              onCorrupt: (e) => ctx.report(e, "claim"),
+            });
+            if (claimed.length > 0) claimedAny = true;
+            if (claimed.length < Math.min(workers.length, store.handle.maxChecks)) {
+              exhausted.push(q);
+            }
+            if (signal.aborted) {
+              // A stop began while claiming: give these back rather than start them.
+              heldNow.set(q, claimed);
+              for (const [i, list] of heldNow) {
+                if (list.length === 0) continue;
+                await releaseTasks(stores[i]!, list).catch((e) => ctx.report(e, "release"));
+              }
+              return;
+            }
+            heldNow.set(q, claimed.filter((c) => c.held));
+            for (const c of claimed) if (!c.held) parts.running.dispatch(store, c);
+          }
+          // Hold them in the queues' weighted turn order, so they start in proportion too.
+          const taken = new Map<number, number>();
+          for (let left = true; left;) {
+            left = false;
+            for (const q of this.#turns) {
+              const k = taken.get(q) ?? 0;
+              const c = heldNow.get(q)?.[k];
+              if (c === undefined) continue;
+              taken.set(q, k + 1);
+              left = true;
+              parts.held.hold(stores[q]!, c);
+            }
+          }
+          open = open.filter((q) => !exhausted.includes(q));
+          parts.held.dispatch();
+          places = this.#claimPlaces();
+        }
+        if (claimedAny && places.workers.length > 0) this.#dirty = true;
+        if (!signal.aborted) await parts.stager.promote();
+        if (
+          !claimedAny && ctx.options.burst && parts.running.size === 0 &&
+          parts.writer.pending === 0 && !parts.held.writing
+        ) {
+          if (!signal.aborted && await this.#queuesEmpty()) {
+            ctx.emit("cluster:idle", {});
+            ctx.stop();
+            return;
+          }
+        }
+      } while (this.#dirty && !signal.aborted);
+    } catch (error) {
+      ctx.report(error as Error, "dispatch");
+      if (!signal.aborted) setTimeout(() => this.wake(), RETRY_MS);
+    }
+  }
+
+  /** Reads which queues are paused (one read per queue; the pump runs on changes). */
+  async readPaused(): Promise<void> {
+    this.#paused = await readPausedQueues(this.#ctx.stores);
+  }
+
+  /**
+   * Burst mode's test: nothing queued or running, and no retry of a task this cluster ran still
+   * waits for its backoff (the delay timer wakes the cluster for it).
+   */
+  async #queuesEmpty(): Promise<boolean> {
+    for (const [id, store] of this.#retrying) {
+      if (await stillWaiting(store, id)) return false;
+      this.#retrying.delete(id);
+    }
+    return await queuesIdle(this.#ctx.stores);
+  }
+
+  /** Waits for the round in progress (a claim in flight dispatches or releases what it took). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#pumping;
+  }
+}

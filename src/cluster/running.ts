@@ -1,0 +1,406 @@
+/**
+ * The running table: every task this cluster holds a lease on, from its claim to its stored
+ * outcome. It hands tasks to workers, waits for them there, takes back a task that waits too
+ * long behind another (recall), starts timeouts, aborts (then terminates) on timeout or cancel,
+ * checks for cancel requests, and turns each end into an outcome for the result writer.
+ *
+ * @module
+ */
+import { verify } from "../task/signature.ts";
+import { toErrorInfo } from "../task/errors.ts";
+import { cancelRequests, dropStaleCancels } from "../store/cancel.ts";
+import type { Claimed } from "../store/claim.ts";
+import { writeProgress } from "../store/progress.ts";
+import type { Store } from "../store/store.ts";
+import { type ClusterContext, onAbort } from "./context.ts";
+import { outcomeOf, type RunResult } from "./outcome.ts";
+import type { ErrorInfo } from "./protocol.ts";
+import type {
+  TaskDoneEvent,
+  TaskProgressEvent,
+  WorkerExitEvent,
+  WorkerHandle,
+} from "./worker_handle.ts";
+
+/**
+ * How much work, in ms of the workers' time at the task durations seen, a cluster claims ahead
+ * of its free places (see `ClusterOptions.prefetch`).
+ */
+export const PREFETCH_WINDOW_MS = 20;
+
+/**
+ * How long a task sent early may wait in a worker behind another before the cluster takes it
+ * back for a free place elsewhere, in ms.
+ */
+export const RECALL_MS = 2 * PREFETCH_WINDOW_MS;
+
+/** How long after a wake the cancel requests are read, in ms. */
+const CANCEL_CHECK_MS = 50;
+
+/** A task this cluster holds a lease on. */
+export interface Running {
+  claimed: Claimed;
+  store: Store;
+  /** Null while held: claimed ahead of a free place, not handed to a worker yet. */
+  worker: WorkerHandle | null;
+  /** When it started in its worker (performance.now), for the prefetch estimate. */
+  startedAt: number;
+  /** When it was last held, claimed or recalled (performance.now): held too long goes back. */
+  heldAt: number;
+  /** Sent to a worker that was running all it may: it starts when one of those ends. */
+  waiting: boolean;
+  /** Takes a waiting task back if it still waits after {@linkcode RECALL_MS}. */
+  recallTimer: ReturnType<typeof setTimeout> | null;
+  timer: ReturnType<typeof setTimeout> | null;
+  graceTimer: ReturnType<typeof setTimeout> | null;
+  timedOut: boolean;
+  cancelled: boolean;
+  progress: boolean;
+}
+
+/** A claimed task not handed to a worker yet. */
+export function newRunning(store: Store, claimed: Claimed): Running {
+  return {
+    claimed,
+    store,
+    worker: null,
+    startedAt: 0,
+    heldAt: performance.now(),
+    waiting: false,
+    recallTimer: null,
+    timer: null,
+    graceTimer: null,
+    timedOut: false,
+    cancelled: false,
+    progress: false,
+  };
+}
+
+/** The tasks this cluster holds a lease on, by id. */
+export class RunningTable {
+  readonly #ctx: ClusterContext;
+  #running = new Map<string, Running>();
+  /** Per worker: tasks sent to it that wait there to start, in the order sent. */
+  #waiting = new Map<WorkerHandle, Running[]>();
+  /**
+   * A moving average of how long a task keeps its place, in ms (for prefetch); unknown until a
+   * task ends, and nothing is prefetched until then.
+   */
+  #taskMs = Infinity;
+  #cancelCheck: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(ctx: ClusterContext) {
+    this.#ctx = ctx;
+    onAbort(ctx.signal, () => {
+      if (this.#cancelCheck) clearTimeout(this.#cancelCheck);
+      this.#cancelCheck = null;
+    });
+  }
+
+  /** How many tasks it holds (held ones included). */
+  get size(): number {
+    return this.#running.size;
+  }
+
+  /** How long a task keeps its place, on average, in ms (Infinity until one has ended). */
+  get taskMs(): number {
+    return this.#taskMs;
+  }
+
+  /** The entry of task `id`. */
+  get(id: string): Running | undefined {
+    return this.#running.get(id);
+  }
+
+  /** Enters a held task. */
+  add(running: Running): void {
+    this.#running.set(running.claimed.record.id, running);
+  }
+
+  /** Removes the entry of task `id` (a held task given back or lost). */
+  delete(id: string): void {
+    this.#running.delete(id);
+  }
+
+  /** Whether `running` is still the entry of its task (not ended, given back, or replaced). */
+  holds(running: Running): boolean {
+    return this.#running.get(running.claimed.record.id) === running;
+  }
+
+  /** How many tasks in workers started more than {@linkcode PREFETCH_WINDOW_MS} ago. */
+  longRunning(now: number): number {
+    let n = 0;
+    for (const r of this.#running.values()) {
+      if (r.worker !== null && !r.waiting && now - r.startedAt > PREFETCH_WINDOW_MS) n++;
+    }
+    return n;
+  }
+
+  /** Whether a task in flight on `w` started more than {@linkcode PREFETCH_WINDOW_MS} ago. */
+  runsLong(w: WorkerHandle, now: number): boolean {
+    for (const id of w.inFlight) {
+      const r = this.#running.get(id);
+      if (r && !r.waiting && now - r.startedAt > PREFETCH_WINDOW_MS) return true;
+    }
+    return false;
+  }
+
+  /** The tasks in flight on `w`, for the heartbeat. */
+  tasksOf(w: WorkerHandle): { id: string; name: string; func: string; startedAt: number }[] {
+    return [...w.inFlight].map((id) => this.#running.get(id)).filter((r) => r !== undefined).map(
+      (r) => ({
+        id: r.claimed.record.id,
+        name: r.claimed.record.name,
+        func: r.claimed.record.func,
+        startedAt: r.claimed.record.startedAt ?? 0,
+      }),
+    );
+  }
+
+  /** Hands a claimed (or held, now armed) task to the worker its record names. */
+  dispatch(store: Store, claimed: Claimed, held?: Running): void {
+    const r = claimed.record;
+    const worker = this.#ctx.parts.pool.byName(r.worker!);
+    const running = held ?? newRunning(store, claimed);
+    running.worker = worker;
+    running.startedAt = performance.now();
+    this.#running.set(r.id, running);
+    if (store.secrets !== null) {
+      try {
+        verify(store.secrets, r, claimed.argsJson, r.sig);
+      } catch (error) {
+        // Never run it: the attempt fails for good with the reason.
+        this.finish(running, { ok: false, error: toErrorInfo(error) });
+        return;
+      }
+    }
+    if (!worker || (worker.state !== "idle" && worker.state !== "busy")) {
+      // The worker died between claim and dispatch: this attempt fails and is retried.
+      this.finish(running, {
+        ok: false,
+        error: {
+          name: "WorkerCrashError",
+          message: `Worker ${r.worker} was gone before the task started`,
+        },
+      });
+      return;
+    }
+    // A worker already running all it may waits to start this one until one of them ends.
+    running.waiting = worker.inFlight.size >= this.#ctx.options.concurrency;
+    worker.run({
+      id: r.id,
+      name: r.name,
+      func: r.func,
+      args: claimed.argsJson,
+      attempt: r.attempt,
+      queue: r.queue,
+    });
+    if (running.waiting) {
+      let waiting = this.#waiting.get(worker);
+      if (!waiting) this.#waiting.set(worker, waiting = []);
+      waiting.push(running);
+      // The task ahead turned out long: take this one back rather than let it wait behind.
+      running.recallTimer = setTimeout(() => {
+        running.recallTimer = null;
+        if (running.waiting && this.#running.get(r.id) === running) worker.recall(r.id);
+      }, RECALL_MS);
+    } else this.#started(running);
+  }
+
+  /** A task came back from a worker unstarted: it is held again, first in line. */
+  recalled(worker: WorkerHandle, id: string): void {
+    const running = this.#running.get(id);
+    if (!running || !running.waiting || running.worker !== worker) return;
+    this.#unwait(worker, running);
+    running.waiting = false;
+    running.worker = null;
+    this.#ctx.parts.held.takeBack(running);
+  }
+
+  /**
+   * A task of `worker` reported its end. Resolves false when it is not (or no longer) this
+   * cluster's to finish.
+   */
+  done(worker: WorkerHandle, done: TaskDoneEvent): boolean {
+    const running = this.#running.get(done.id);
+    if (!running) return false;
+    // Aborted before it started: no other task starts in its place.
+    if (running.waiting) this.#unwait(worker, running);
+    else this.#startNextWaiting(worker);
+    this.finish(
+      running,
+      done.ok ? { ok: true, result: done.result } : { ok: false, error: done.error },
+    );
+    return true;
+  }
+
+  /** A task reported progress: it is stored, then emitted. */
+  progress(p: TaskProgressEvent): void {
+    const running = this.#running.get(p.id);
+    if (!running) return;
+    running.progress = true;
+    writeProgress(running.store, p.id, p.fraction, p.message).then(
+      () =>
+        this.#ctx.emit("task:progress", {
+          id: p.id,
+          fraction: p.fraction,
+          message: p.message ?? null,
+        }),
+      (e) => this.#ctx.report(e, "progress"),
+    );
+  }
+
+  /** A worker ended: its tasks that never reported an end fail (or time out). */
+  workerExited(worker: WorkerHandle, exit: WorkerExitEvent): void {
+    this.#waiting.delete(worker);
+    for (const id of exit.inFlight) {
+      const running = this.#running.get(id);
+      if (!running) continue;
+      const error: ErrorInfo = running.timedOut
+        ? {
+          name: "TaskTimeoutError",
+          message: `Task timed out; its worker ${worker.name} was terminated`,
+        }
+        : {
+          name: "WorkerCrashError",
+          message: `Worker ${worker.name} ended (${exit.reason}${
+            exit.detail ? `: ${exit.detail}` : ""
+          })${exit.error ? `: ${exit.error.message}` : ""}`,
+          ...(exit.error?.stack ? { stack: exit.error.stack } : {}),
+        };
+      this.finish(running, { ok: false, error });
+    }
+  }
+
+  #unwait(worker: WorkerHandle, running: Running): void {
+    const waiting = this.#waiting.get(worker);
+    const at = waiting?.indexOf(running) ?? -1;
+    if (at >= 0) waiting!.splice(at, 1);
+  }
+
+  /** A task began to run in its worker: its timeout starts now. */
+  #started(running: Running): void {
+    const r = running.claimed.record;
+    const timeout = r.timeout ?? this.#ctx.options.timeout;
+    if (timeout > 0) running.timer = setTimeout(() => this.abort(running, "timeout"), timeout);
+    this.#ctx.emit("task:start", { record: r });
+  }
+
+  /**
+   * A task of `worker` ended: the next task waiting in that worker starts (the worker starts
+   * them in the order sent, one for each that ends; a waiting task that was aborted ends
+   * without starting another).
+   */
+  #startNextWaiting(worker: WorkerHandle): void {
+    const waiting = this.#waiting.get(worker);
+    const next = waiting?.shift();
+    if (!next) return;
+    next.waiting = false;
+    if (next.recallTimer) clearTimeout(next.recallTimer);
+    next.recallTimer = null;
+    next.startedAt = performance.now();
+    next.claimed = {
+      ...next.claimed,
+      record: next.claimed.record.with({ startedAt: next.store.now() }),
+    };
+    if (this.#running.get(next.claimed.record.id) === next) this.#started(next);
+  }
+
+  /** Aborts a running task's signal, then terminates its worker after the grace period. */
+  abort(running: Running, reason: "timeout" | "cancel"): void {
+    if (running.timedOut || running.cancelled) return;
+    if (reason === "timeout") running.timedOut = true;
+    else running.cancelled = true;
+    const worker = running.worker;
+    if (worker === null) {
+      // Held, never started: it ends here without running.
+      this.#ctx.parts.held.remove(running);
+      this.finish(running, {
+        ok: false,
+        error: { name: "TaskCancelledError", message: "Cancelled before it started" },
+      });
+      return;
+    }
+    worker.abort(running.claimed.record.id, reason);
+    running.graceTimer = setTimeout(() => {
+      if (this.#running.get(running.claimed.record.id) !== running) return;
+      this.#ctx.parts.pool.drainSlotOf(worker);
+      void worker.terminate(`${reason} of task ${running.claimed.record.id}`);
+    }, this.#ctx.options.abortGrace);
+  }
+
+  /** Reads the cancel requests shortly (once however often asked), and acts on them. */
+  scheduleCancelCheck(): void {
+    if (this.#cancelCheck || this.#ctx.signal.aborted) return;
+    this.#cancelCheck = setTimeout(async () => {
+      this.#cancelCheck = null;
+      for (const store of this.#ctx.stores) {
+        try {
+          const ids = await cancelRequests(store);
+          const others: string[] = [];
+          for (const id of ids) {
+            const running = this.#running.get(id);
+            if (running && running.store === store) this.abort(running, "cancel");
+            else others.push(id);
+          }
+          if (others.length > 0) await dropStaleCancels(store, others);
+        } catch (error) {
+          this.#ctx.report(error as Error, "cancel check");
+        }
+      }
+    }, CANCEL_CHECK_MS);
+  }
+
+  /** A task ended (or never started): its outcome goes to the result writer. */
+  finish(running: Running, result: RunResult): void {
+    const id = running.claimed.record.id;
+    if (this.#running.get(id) !== running) return;
+    this.#running.delete(id);
+    if (running.recallTimer) clearTimeout(running.recallTimer);
+    if (running.worker !== null) {
+      const ms = performance.now() - running.startedAt;
+      this.#taskMs = Number.isFinite(this.#taskMs) ? this.#taskMs + (ms - this.#taskMs) * 0.1 : ms;
+    }
+    if (running.timer) clearTimeout(running.timer);
+    if (running.graceTimer) clearTimeout(running.graceTimer);
+    const { options, parts } = this.#ctx;
+    const outcome = outcomeOf(
+      running.claimed,
+      result,
+      {
+        cancelled: running.cancelled,
+        started: running.worker !== null && !running.waiting,
+        timedOut: running.timedOut,
+      },
+      options.retry,
+      running.store.now(),
+    );
+    if (outcome.kind === "failure" && outcome.retryAt !== null && options.burst) {
+      parts.pump.awaitRetry(id, running.store);
+    }
+    // This cluster writes progress itself and sees every cancel request it acts on; one it has
+    // not seen yet is removed by the cancel check once the task is gone.
+    outcome.sideKeys = { progress: running.progress, cancel: running.cancelled };
+    parts.writer.push(outcome);
+  }
+
+  /**
+   * Empties the table for a shutdown, with every timer of its tasks cleared: the tasks left go
+   * back to `ready` once their workers are terminated.
+   */
+  takeAll(): Running[] {
+    const left = [...this.#running.values()];
+    this.#running.clear();
+    for (const r of left) {
+      if (r.timer) clearTimeout(r.timer);
+      if (r.graceTimer) clearTimeout(r.graceTimer);
+      if (r.recallTimer) clearTimeout(r.recallTimer);
+    }
+    return left;
+  }
+
+  /** Nothing to finish: a shutdown empties it with {@linkcode takeAll}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The stager: promotes delayed tasks that came due, fires due schedules, and keeps one timer
+ * for the next of either; on a local KV file it also listens for the doorbells other processes
+ * ring when they add a delayed task or schedule.
+ *
+ * @module
+ */
+import { fireDueSchedules, nextScheduleAt } from "../schedule/fire.ts";
+import { promoteAndPeek } from "../store/promote.ts";
+import { MAX_TIMER_MS } from "../runtime/delay.ts";
+import { type ClusterContext, onAbort } from "./context.ts";
+
+/**
+ * The most often the delayed and schedule indexes are read, and due tasks promoted, in ms. Each
+ * promotion is a commit and a wake: tasks coming due a millisecond apart are promoted a few at
+ * a time (measured, 20,000 tasks over 30 s: a third less CPU than a 2 ms gap, lateness p50 up
+ * from 3 to 6 ms).
+ */
+const PROMOTE_EVERY_MS = 5;
+
+/** Promotes due tasks and fires due schedules. */
+export class Stager {
+  readonly #ctx: ClusterContext;
+  #promotedAt = -Infinity;
+  #trailing: ReturnType<typeof setTimeout> | null = null;
+  #delayTimer: ReturnType<typeof setTimeout> | null = null;
+  #delayAt = Infinity;
+  #doorbell: Promise<void> | null = null;
+
+  constructor(ctx: ClusterContext) {
+    this.#ctx = ctx;
+    onAbort(ctx.signal, () => {
+      if (this.#trailing) clearTimeout(this.#trailing);
+      if (this.#delayTimer) clearTimeout(this.#delayTimer);
+      this.#trailing = this.#delayTimer = null;
+    });
+  }
+
+  /** Promotes due delayed tasks, fires due schedules, and arms the timer for the next one. */
+  async promote(): Promise<void> {
+    const { parts, stores } = this.#ctx;
+    // Under load every commit wakes the pump; the delayed and schedule indexes need reading only
+    // when a timer or doorbell says something is due, or every few milliseconds for entries
+    // another process added (a trailing wake makes sure those are seen). Tasks coming due a
+    // millisecond apart are promoted together, at most every PROMOTE_EVERY_MS.
+    const now = performance.now();
+    if (now - this.#promotedAt < PROMOTE_EVERY_MS) {
+      if (!this.#trailing && !this.#ctx.signal.aborted) {
+        this.#trailing = setTimeout(() => {
+          this.#trailing = null;
+          parts.pump.wake();
+        }, PROMOTE_EVERY_MS - (now - this.#promotedAt));
+      }
+      return;
+    }
+    this.#promotedAt = now;
+    let earliest = Infinity;
+    for (const store of stores) {
+      // One batch per pump round: tasks keep coming due, and chasing them here would keep
+      // the ones just promoted from being claimed. The next round promotes the rest.
+      const { promoted, nextAt } = await promoteAndPeek(store, {
+        onCorrupt: (e) => this.#ctx.report(e, "promote"),
+      });
+      let next = nextAt;
+      if (next !== null && next <= store.now()) {
+        if (promoted > 0) parts.pump.again();
+        else next = store.now() + PROMOTE_EVERY_MS; // lost a race: look again shortly
+      }
+      if (next !== null) earliest = Math.min(earliest, next);
+      let slot = await nextScheduleAt(store);
+      if (slot !== null && slot <= store.now()) {
+        await fireDueSchedules(store, {
+          onCorrupt: (e) => this.#ctx.report(e, "schedule"),
+          onRefused: (e) => this.#ctx.report(e, "schedule signature"),
+        });
+        slot = await nextScheduleAt(store);
+      }
+      if (slot !== null) earliest = Math.min(earliest, slot);
+    }
+    this.#armDelayTimer(earliest);
+  }
+
+  #armDelayTimer(at: number): void {
+    if (at === this.#delayAt && this.#delayTimer) return;
+    if (this.#delayTimer) clearTimeout(this.#delayTimer);
+    this.#delayTimer = null;
+    this.#delayAt = at;
+    if (!Number.isFinite(at) || this.#ctx.signal.aborted) return;
+    const now = this.#ctx.stores[0]?.now() ?? Date.now();
+    // A wake past the timer's range only reads the indexes again and re-arms.
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, at - now));
+    this.#delayTimer = setTimeout(() => {
+      this.#delayTimer = null;
+      this.#delayAt = Infinity;
+      this.#ctx.parts.pump.wake();
+    }, delay);
+  }
+
+  /** Listens for doorbells on the KV's native queue (a local file only: see DESIGN.md). */
+  listenDoorbells(): void {
+    const kv = this.#ctx.handle.kv;
+    try {
+      this.#doorbell = kv.listenQueue((message: unknown) => {
+        if (typeof message === "string" && message.startsWith("kvq:")) this.#ctx.parts.pump.wake();
+      }).catch((error) => {
+        if (!this.#ctx.signal.aborted) this.#ctx.report(error as Error, "doorbell listener");
+      });
+    } catch (error) {
+      this.#ctx.report(error as Error, "doorbell listener");
+    }
+  }
+
+  /** Waits briefly for the doorbell listener to end once KV closes. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#doorbell) await Promise.race([this.#doorbell, new Promise((r) => setTimeout(r, 50))]);
+  }
+}
