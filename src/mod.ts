@@ -32,7 +32,7 @@ export type { ChainOptions, ChainState, ChainStatus } from "./store/chain.ts";
 export type { IterStatus } from "./store/iter.ts";
 export type { PauseInfo } from "./store/pause.ts";
 export type { Retention, RetentionOptions } from "./store/prune.ts";
-export { type BoundTasks, defineTasks, type TaskRegistry } from "./task/registry.ts";
+export { type BoundTasks, defineTasks, type TaskRegistry } from "./queue/registry.ts";
 export { type Backoff, DEFAULT_RETRY, type RetryPolicy } from "./task/backoff.ts";
 export { type TaskContext, taskContext } from "./task/context.ts";
 export {

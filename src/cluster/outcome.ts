@@ -7,7 +7,7 @@
 import { type RetryPolicy, retryTime } from "../task/backoff.ts";
 import type { Claimed } from "../store/claim.ts";
 import type { Outcome } from "../store/complete.ts";
-import type { ErrorInfo } from "./protocol.ts";
+import type { ErrorInfo } from "../task/errors.ts";
 
 /** What the task function gave: its result as JSON text, or the error it threw. */
 export type RunResult = { ok: true; result: string } | { ok: false; error: ErrorInfo };

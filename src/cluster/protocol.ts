@@ -13,6 +13,7 @@
  *
  * @module
  */
+import type { ErrorInfo } from "../task/errors.ts";
 
 /** What the supervisor sends to a worker. */
 export type ToWorker =
@@ -39,15 +40,7 @@ export type ToWorker =
    */
   | { type: "recall"; id: string };
 
-/** An error as it crosses the worker boundary and is stored on the task. */
-export interface ErrorInfo {
-  /** The error's class name, e.g. `"TypeError"` or `"TaskTimeoutError"`. */
-  name: string;
-  /** Its message. */
-  message: string;
-  /** Its stack, if any. */
-  stack?: string;
-}
+export type { ErrorInfo };
 
 /** What a worker sends to the supervisor. */
 export type FromWorker =

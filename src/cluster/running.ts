@@ -14,7 +14,7 @@ import { writeProgress } from "../store/progress.ts";
 import type { Store } from "../store/store.ts";
 import { type ClusterContext, onAbort } from "./context.ts";
 import { outcomeOf, type RunResult } from "./outcome.ts";
-import type { ErrorInfo } from "./protocol.ts";
+import type { ErrorInfo } from "../task/errors.ts";
 import type {
   TaskDoneEvent,
   TaskProgressEvent,

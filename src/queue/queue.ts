@@ -26,7 +26,7 @@ import { type Clock, KvHandle, Store } from "../store/store.ts";
 import type { Kv } from "../runtime/mod.ts";
 import { addStateCounts, CountDeltas } from "../store/counters.ts";
 import { commitAtomic } from "../store/commit.ts";
-import type { ErrorInfo } from "../cluster/protocol.ts";
+import type { ErrorInfo } from "../task/errors.ts";
 import { addFinishedIndexRemoval } from "../store/delete.ts";
 import { type ChainOptions, type ChainStatus, chainStatus, createChain } from "../store/chain.ts";
 import {

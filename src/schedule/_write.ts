@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { doorbell, type EnqueueSpec } from "../store/enqueue.ts";
+import { doorbell } from "../store/_entries.ts";
+import type { EnqueueSpec } from "../store/spec.ts";
 import { KV_MAX_QUEUE_DELAY_MS } from "../store/limits.ts";
 import type { Store } from "../store/store.ts";
 import { NoSuchScheduleError } from "./errors.ts";

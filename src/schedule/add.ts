@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { prepareRecords } from "../store/enqueue.ts";
+import { prepareRecords } from "../store/spec.ts";
 import { INLINE_PAYLOAD_BYTES, MAX_TIME_MS, MAX_TIMEOUT_MS } from "../store/limits.ts";
 import type { Store } from "../store/store.ts";
 import { type JsonValue, toJson } from "../task/json.ts";

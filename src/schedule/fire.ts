@@ -17,7 +17,8 @@
  *
  * @module
  */
-import { addEnqueueMutations, doorbell, prepareRecords } from "../store/enqueue.ts";
+import { addEnqueueMutations, doorbell } from "../store/_entries.ts";
+import { prepareRecords } from "../store/spec.ts";
 import { getRecord } from "../store/get.ts";
 import {
   INLINE_PAYLOAD_BYTES,

@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { addEnqueueMutations, prepareRecords } from "../store/enqueue.ts";
+import { addEnqueueMutations } from "../store/_entries.ts";
+import { prepareRecords } from "../store/spec.ts";
 import type { Store } from "../store/store.ts";
 import type { TaskRecord } from "../task/record.ts";
 import { NoSuchScheduleError } from "./errors.ts";

@@ -1,19 +1,47 @@
 /**
- * Which entries a task owns in each state, for the transitions that more than one op makes. A
- * waiting task owns its record and, by state, its `ready` entry (queued) or its `delayed` entry
- * (scheduled); a finished one its `done` entries (see `finish.ts`), which a `cached` one keeps
- * only until its expiry, uncounted.
+ * Which entries a task owns in each state, for every op that moves a task between states. A
+ * waiting task owns its record, its look-ups (`name`, `group`) and, by state, its `ready` entry
+ * (queued) or its `delayed` entry (scheduled); a finished one its `done` entries (see
+ * `finish.ts`), which a `cached` one keeps only until its expiry, uncounted.
  *
- * Each transition reads: checks, remove the old state's entries, add the new state's.
+ * Each transition reads: checks, remove the old state's entries, add the new state's. Adding a
+ * delayed task rings the queue's doorbell (a native KV message), so clusters wake at its time.
  *
  * @module
  */
-import type { ErrorInfo, TaskRecord } from "../task/record.ts";
-import { sealFinished } from "./_seal.ts";
+import type { TaskRecord } from "../task/record.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
-import { addFinishedRecord, planFinish } from "./finish.ts";
 import type { QueueKeys } from "./keys.ts";
+import { KV_MAX_QUEUE_DELAY_MS } from "./limits.ts";
 import type { Store } from "./store.ts";
+
+const encoder = new TextEncoder();
+const EMPTY = new Uint8Array();
+
+/** The doorbell payload: short ASCII, as the Bun V8 codec requires. */
+export function doorbell(queue: string): string {
+  return `kvq:${queue}`;
+}
+
+/**
+ * Adds a waiting task's entries: its record, its `ready` or `delayed` entry, its look-ups.
+ * Returns the time of its delayed entry, or Infinity when it is ready.
+ */
+function addWaitingEntries(
+  atomic: Deno.AtomicOperation,
+  keys: QueueKeys,
+  record: TaskRecord,
+): number {
+  atomic.set(keys.task(record.id), record.encode());
+  let delayed = Infinity;
+  if (record.state === "scheduled") {
+    atomic.set(keys.delayed(record.runAt, record.id), EMPTY);
+    delayed = record.runAt;
+  } else atomic.set(keys.ready(record.priority, record.id), EMPTY);
+  atomic.set(keys.name(record.name, record.id), EMPTY);
+  if (record.group !== null) atomic.set(keys.group(record.group, record.id), EMPTY);
+  return delayed;
+}
 
 /** Deletes the entry that makes a waiting task claimable or due: `ready` or `delayed`. */
 export function deleteWaitingEntry(
@@ -33,28 +61,63 @@ export function uncountDeleted(counts: CountDeltas, record: TaskRecord): void {
   if (!(record.cached !== null && record.finished)) counts.move(record.state, null);
 }
 
+/** Atomic operations whose unique key check was already added (see {@linkcode skipUniqueCheck}). */
+const uniqueChecked = new WeakSet<Deno.AtomicOperation>();
+
 /**
- * Ends a waiting (queued or scheduled) task as `cancelled` in `atomic`: the waiting entry out,
- * the finished record and its entries in (with its cache expiry, uncounted, when `cached`), the
- * state counters, and what finishing does (a chain's next step, an iter's result, hooks) with
- * its checks. The caller checks the record itself.
- *
- * @returns the cancelled record, as written.
+ * Says that `atomic` already checks the unique keys of the tasks it enqueues (against the holder
+ * it read), so {@linkcode addEnqueueMutations} adds no "key is free" check.
  */
-export async function addCancelWaiting(
-  atomic: Deno.AtomicOperation,
+export function skipUniqueCheck(atomic: Deno.AtomicOperation): void {
+  uniqueChecked.add(atomic);
+}
+
+/**
+ * Adds the mutations that enqueue `records` to an app's own atomic operation, so the tasks
+ * commit together with the app's data or not at all: their entries, unique keys, the counters,
+ * the signal, and a doorbell for the earliest delayed one. The records must come from
+ * `prepareRecords`.
+ */
+export function addEnqueueMutations(
   store: Store,
-  record: TaskRecord,
-  error: ErrorInfo,
-  options: { keepUnique?: boolean } = {},
-): Promise<TaskRecord> {
-  const cancelled = sealFinished(store, record.cancel(store.now(), error));
-  deleteWaitingEntry(atomic, store.keys, record);
-  const counts = new CountDeltas().move(record.state, null);
-  const plan = await planFinish(store, cancelled, null, options);
-  for (const c of plan.checks) atomic.check(c);
-  addFinishedRecord(atomic, store, cancelled, counts);
-  plan.apply(atomic, counts);
+  atomic: Deno.AtomicOperation,
+  records: readonly TaskRecord[],
+  now: number,
+): void {
+  const counts = new CountDeltas();
+  let earliestDelayed = Infinity;
+  for (const record of records) {
+    earliestDelayed = Math.min(earliestDelayed, addWaitingEntries(atomic, store.keys, record));
+    if (record.unique !== null) {
+      // Transactional enqueue can't read the holder: the key must be free, or the commit fails.
+      if (!uniqueChecked.has(atomic)) {
+        atomic.check({ key: store.keys.unique(record.unique), versionstamp: null });
+      }
+      atomic.set(store.keys.unique(record.unique), encoder.encode(record.id));
+    }
+    counts.move(null, record.state);
+  }
   addStateCounts(atomic, store, counts);
-  return cancelled;
+  atomic.sum(store.keys.signal, 1n);
+  if (Number.isFinite(earliestDelayed) && store.handle.nativeQueue) {
+    atomic.enqueue(doorbell(store.queue), {
+      delay: Math.min(KV_MAX_QUEUE_DELAY_MS, Math.max(0, earliestDelayed - now)),
+    });
+  }
+}
+
+/**
+ * Adds a task created by another task's outcome (a hook, the next chain step) to `atomic`:
+ * record, index entry, look-ups. The caller adds the counters (`counts`) and the signal.
+ * Returns the time of the task's delayed entry, or Infinity when it is ready.
+ */
+export function addCreatedTask(
+  store: Store,
+  atomic: Deno.AtomicOperation,
+  record: TaskRecord,
+  counts: CountDeltas,
+): number {
+  const delayed = addWaitingEntries(atomic, store.keys, record);
+  counts.move(null, record.state);
+  return delayed;
 }

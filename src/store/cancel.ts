@@ -9,7 +9,11 @@ import { getRecord, resolveTaskRef } from "./get.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
 import { KV_MAX_GET_MANY } from "./limits.ts";
-import { addCancelWaiting } from "./_entries.ts";
+import type { ErrorInfo, TaskRecord } from "../task/record.ts";
+import { sealFinished } from "./_seal.ts";
+import { addStateCounts, CountDeltas } from "./counters.ts";
+import { addFinishedRecord, planFinish } from "./finish.ts";
+import { deleteWaitingEntry } from "./_entries.ts";
 
 /** What a cancel did. */
 export type CancelResult =
@@ -93,4 +97,31 @@ export async function cancelRequests(store: Store): Promise<Set<string>> {
     out.add(e.key[e.key.length - 1] as string);
   }
   return out;
+}
+
+/**
+ * Ends a waiting (queued or scheduled) task as `cancelled` in `atomic`: the waiting entry out,
+ * the finished record and its entries in (with its cache expiry, uncounted, when `cached`), the
+ * state counters, and what finishing does (a chain's next step, an iter's result, hooks) with
+ * its checks. The caller checks the record itself. Cancel and a unique "replace" enqueue share
+ * it.
+ *
+ * @returns the cancelled record, as written.
+ */
+export async function addCancelWaiting(
+  atomic: Deno.AtomicOperation,
+  store: Store,
+  record: TaskRecord,
+  error: ErrorInfo,
+  options: { keepUnique?: boolean } = {},
+): Promise<TaskRecord> {
+  const cancelled = sealFinished(store, record.cancel(store.now(), error));
+  deleteWaitingEntry(atomic, store.keys, record);
+  const counts = new CountDeltas().move(record.state, null);
+  const plan = await planFinish(store, cancelled, null, options);
+  for (const c of plan.checks) atomic.check(c);
+  addFinishedRecord(atomic, store, cancelled, counts);
+  plan.apply(atomic, counts);
+  addStateCounts(atomic, store, counts);
+  return cancelled;
 }

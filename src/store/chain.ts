@@ -17,17 +17,13 @@
  *
  * @module
  */
-import type { ErrorInfo } from "../cluster/protocol.ts";
+import type { ErrorInfo } from "../task/errors.ts";
 import type { JsonValue } from "../task/json.ts";
 import { TaskId } from "../task/task_id.ts";
 import { commitAtomic } from "./commit.ts";
-import {
-  addEnqueueMutations,
-  buildRecord,
-  checkSpec,
-  type EnqueueOptions,
-  type EnqueueSpec,
-} from "./enqueue.ts";
+import { addEnqueueMutations } from "./_entries.ts";
+import { buildRecord } from "./build.ts";
+import { checkSpec, type EnqueueOptions, type EnqueueSpec } from "./spec.ts";
 import { NoSuchTaskError } from "./errors.ts";
 import { formatKey, type TaskState } from "./keys.ts";
 import { KV_MAX_VALUE_BYTES } from "./limits.ts";

@@ -8,12 +8,12 @@
  *
  * @module
  */
-import type { ErrorInfo } from "../cluster/protocol.ts";
+import type { ErrorInfo } from "../task/errors.ts";
 import type { TaskRecord } from "../task/record.ts";
 import { deleteChunks, PayloadTooLargeError, writeChunks } from "./chunks.ts";
 import type { Claimed } from "./claim.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
-import { doorbell } from "./enqueue.ts";
+import { doorbell } from "./_entries.ts";
 import { addFinishedRecord, type FinishPlan, planFinish } from "./finish.ts";
 import {
   INLINE_PAYLOAD_BYTES,

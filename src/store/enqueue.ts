@@ -1,161 +1,36 @@
 /**
  * Enqueue: one commit stores the record, its index entry (ready or delayed), its look-ups, the
- * counters, the signal bump and, for a delayed task, a native doorbell. Bulk enqueue packs many
- * tasks per commit within the atomic limits.
+ * counters, the signal bump and, for a delayed task, a native doorbell (see `_entries.ts`). Bulk
+ * enqueue packs many tasks per commit within the atomic limits; a unique task reads its key's
+ * holder first. The specs are checked first (see `spec.ts`): a bad one stores nothing.
  *
  * @module
  */
-import { type Backoff, validateBackoff } from "../task/backoff.ts";
-import { type JsonValue, toJson } from "../task/json.ts";
-import { type MemberOf, TaskRecord } from "../task/record.ts";
-import { TaskId } from "../task/task_id.ts";
-import { sign } from "../task/signature.ts";
-import { PayloadTooLargeError, writeChunks } from "./chunks.ts";
-import { addStateCounts, CountDeltas } from "./counters.ts";
-import { keyBytes } from "./keys.ts";
-import {
-  INLINE_PAYLOAD_BYTES,
-  KV_MAX_COMMIT_BYTES,
-  KV_MAX_KEY_BYTES,
-  KV_MAX_MUTATIONS,
-  KV_MAX_QUEUE_DELAY_MS,
-  MAX_BULK_TASKS,
-  MAX_TIME_MS,
-  MAX_TIMEOUT_MS,
-} from "./limits.ts";
-import type { Store } from "./store.ts";
+import { TaskRecord } from "../task/record.ts";
+import type { TaskId } from "../task/task_id.ts";
+import { addEnqueueMutations, skipUniqueCheck } from "./_entries.ts";
+import { buildChunked } from "./build.ts";
+import { addCancelWaiting } from "./cancel.ts";
 import { commitAtomic } from "./commit.ts";
-import { addCancelWaiting } from "./_entries.ts";
+import { KV_MAX_COMMIT_BYTES, KV_MAX_MUTATIONS } from "./limits.ts";
+import { buildChecked, checkAll, type Checked, type EnqueueSpec, UniqueTaskError } from "./spec.ts";
+import type { Store } from "./store.ts";
 
-/** Options for one enqueued task. */
-export interface EnqueueOptions {
-  /**
-   * Tasks of one group can be counted, fetched and deleted together.
-   * @default none
-   */
-  group?: string;
-  /**
-   * Lower runs first; FIFO within a priority.
-   * @default 0
-   */
-  priority?: number;
-  /**
-   * Run no earlier than this many milliseconds from now.
-   * @default 0
-   */
-  delay?: number;
-  /**
-   * Run no earlier than this time (a Date, epoch ms, or ISO 8601 text).
-   * @default now
-   */
-  eta?: Date | number | string;
-  /**
-   * Milliseconds an attempt may run before it is stopped.
-   * @default the cluster's --timeout
-   */
-  timeout?: number;
-  /**
-   * Attempts allowed in all (1 = no retry).
-   * @default the cluster's --max-attempts
-   */
-  maxAttempts?: number;
-  /**
-   * How retries are spaced.
-   * @default the cluster's backoff (exponential from 1 s with jitter)
-   */
-  backoff?: Backoff;
-  /**
-   * Keep a successful result.
-   * @default true
-   */
-  save?: boolean;
-  /**
-   * A task to run after this one ends (succeeded, failed for good, or cancelled), given the
-   * finished record as JSON. Enqueued in the commit that stores the outcome.
-   * @default none
-   */
-  hook?: string;
-  /**
-   * A task to run after this one failed for good, given the finished record.
-   * @default none
-   */
-  onFailure?: string;
-  /**
-   * A task to run after this one failed for good by a timeout, given the finished record.
-   * @default none
-   */
-  onTimeout?: string;
-  /**
-   * At most one task per key is scheduled, queued or running. `"key"` is `{ key, mode: "keep" }`.
-   * `keep` returns the holder; `replace` cancels a holder that has not started and enqueues
-   * this one (a running holder is kept); `reject` throws {@linkcode UniqueTaskError}.
-   * @default none
-   */
-  unique?: string | UniqueOption;
-  /**
-   * Once finished, the record (and its index entries) expires after this many milliseconds
-   * (Django Q's `cached`). A cached task is not counted in `counts()` once finished.
-   * @default not cached
-   */
-  cached?: number;
-}
-
-/** What `unique` takes in its object form. */
-export interface UniqueOption {
-  /** The key: at most one unfinished task holds it. */
-  key: string;
-  /**
-   * What an enqueue does while another task holds the key.
-   * @default "keep"
-   */
-  mode?: UniqueMode;
-}
-
-/** How a unique enqueue treats a key that is held. */
-export type UniqueMode = "keep" | "replace" | "reject";
-
-/** Raised by a `unique: { mode: "reject" }` enqueue while another task holds the key. */
-export class UniqueTaskError extends Error {
-  /** The unique key. */
-  readonly key: string;
-  /** The id of the task that holds it. */
-  readonly holder: string;
-  constructor(key: string, holder: string, state: string) {
-    super(`Unique key ${JSON.stringify(key)} is held by task ${holder} (${state})`);
-    this.name = "UniqueTaskError";
-    this.key = key;
-    this.holder = holder;
-  }
-}
-
-/** One call to enqueue. */
-export interface EnqueueSpec {
-  /** The task function's registered name. */
-  func: string;
-  /** Its arguments (JSON values). */
-  args: readonly unknown[];
-  /** Its options. */
-  options?: EnqueueOptions;
-  /** The iter it belongs to (set by `createIter`). */
-  iter?: MemberOf;
-}
-
-const FUNC_NAME = /^[A-Za-z_$][A-Za-z0-9_$]{0,127}$/;
-const encoder = new TextEncoder();
-
-/**
- * Validates every call of a bulk enqueue up front, so a bad one stores nothing.
- *
- * @throws {RangeError} past {@linkcode MAX_BULK_TASKS} calls; {@linkcode check}'s errors.
- */
-export function checkAll(store: Store, specs: readonly EnqueueSpec[], now: number): Checked[] {
-  if (specs.length > MAX_BULK_TASKS) {
-    throw new RangeError(
-      `One bulk enqueue takes at most ${MAX_BULK_TASKS} tasks: received ${specs.length}. Split the list.`,
-    );
-  }
-  return specs.map((spec, i) => check(store, spec, now, specs.length > 1 ? i : null));
-}
+// The spec types, validation and the entry writes live in their own modules; these names stay
+// importable from here, where the API's enqueue options have always been.
+export {
+  checkAll,
+  type EnqueueOptions,
+  type EnqueueSpec,
+  parseEta,
+  prepareRecords,
+  recordFor,
+  type UniqueMode,
+  type UniqueOption,
+  UniqueTaskError,
+} from "./spec.ts";
+export { addEnqueueMutations, doorbell } from "./_entries.ts";
+export { buildRecord } from "./build.ts";
 
 /**
  * Validates every spec, then stores all of them. Nothing is stored if any spec is invalid.
@@ -215,7 +90,7 @@ export async function storeChecked(
       const c = checked[next]!;
       const id = hooks.id?.(next);
       const record = records[next] ??= c.large === null
-        ? build(store, c, now, 0, id)
+        ? buildChecked(store, c, now, 0, id)
         : await buildChunked(store, c, now, id);
       const m = enqueueMutationCount(record);
       const size = enqueueBytes(record);
@@ -254,7 +129,9 @@ async function enqueueUnique(
   const { key, mode } = c.options.unique!;
   const k = store.keys;
   const now = store.now();
-  const record = c.large === null ? build(store, c, now, 0) : await buildChunked(store, c, now);
+  const record = c.large === null
+    ? buildChecked(store, c, now, 0)
+    : await buildChunked(store, c, now);
   for (let attempt = 0; attempt < 50; attempt++) {
     const held = await store.kv.get(k.unique(key), { consistency: "strong" });
     const atomic = store.kv.atomic().check({ key: k.unique(key), versionstamp: held.versionstamp });
@@ -284,7 +161,7 @@ async function enqueueUnique(
         atomic.check({ key: found.key, versionstamp: found.versionstamp });
       }
     }
-    uniqueChecked.add(atomic);
+    skipUniqueCheck(atomic);
     addEnqueueMutations(store, atomic, [record], now);
     if ((await commitAtomic(atomic)).ok) {
       store.changes.notifyLocal();
@@ -295,17 +172,6 @@ async function enqueueUnique(
 }
 
 const decoder = new TextDecoder();
-
-/** Writes the chunks of large arguments, then builds the record that points at them. */
-async function buildChunked(
-  store: Store,
-  c: Checked,
-  now: number,
-  id: TaskId = TaskId.create(),
-): Promise<TaskRecord> {
-  const chunks = await writeChunks(store, id.id, "args", c.large!);
-  return build(store, c, now, chunks, id);
-}
 
 /** Mutations and enqueues one commit adds besides its tasks: 2 counters, the signal, a doorbell. */
 const ENQUEUE_FIXED_MUTATIONS = 4;
@@ -328,435 +194,4 @@ async function commitEnqueue(atomic: Deno.AtomicOperation, count: number): Promi
   if (!result.ok) {
     throw new Error(`Enqueue of ${count} tasks was refused by KV; retry.`);
   }
-}
-
-/**
- * Adds the mutations that enqueue `records` to an app's own atomic operation, so the tasks
- * commit together with the app's data or not at all. The records must come from
- * {@linkcode prepareRecords}.
- */
-export function addEnqueueMutations(
-  store: Store,
-  atomic: Deno.AtomicOperation,
-  records: readonly TaskRecord[],
-  now: number,
-): void {
-  const counts = new CountDeltas();
-  let earliestDelayed = Infinity;
-  for (const record of records) {
-    atomic.set(store.keys.task(record.id), record.encode());
-    if (record.state === "scheduled") {
-      atomic.set(store.keys.delayed(record.runAt, record.id), new Uint8Array());
-      earliestDelayed = Math.min(earliestDelayed, record.runAt);
-    } else {
-      atomic.set(store.keys.ready(record.priority, record.id), new Uint8Array());
-    }
-    atomic.set(store.keys.name(record.name, record.id), new Uint8Array());
-    if (record.group !== null) {
-      atomic.set(store.keys.group(record.group, record.id), new Uint8Array());
-    }
-    if (record.unique !== null) {
-      // Transactional enqueue can't read the holder: the key must be free, or the commit fails.
-      if (!uniqueChecked.has(atomic)) {
-        atomic.check({ key: store.keys.unique(record.unique), versionstamp: null });
-      }
-      atomic.set(store.keys.unique(record.unique), encoder.encode(record.id));
-    }
-    counts.move(null, record.state);
-  }
-  addStateCounts(atomic, store, counts);
-  atomic.sum(store.keys.signal, 1n);
-  if (Number.isFinite(earliestDelayed) && store.handle.nativeQueue) {
-    atomic.enqueue(doorbell(store.queue), {
-      delay: Math.min(KV_MAX_QUEUE_DELAY_MS, Math.max(0, earliestDelayed - now)),
-    });
-  }
-}
-
-/** Atomic operations whose unique key check was already added by {@linkcode enqueueUnique}. */
-const uniqueChecked = new WeakSet<Deno.AtomicOperation>();
-
-/**
- * Adds a task created by another task's outcome (a hook, the next chain step) to `atomic`:
- * record, index entry, look-ups. The caller adds the counters (`counts`) and the signal.
- * Returns the time of the task's delayed entry, or Infinity when it is ready.
- */
-export function addCreatedTask(
-  store: Store,
-  atomic: Deno.AtomicOperation,
-  record: TaskRecord,
-  counts: CountDeltas,
-): number {
-  const k = store.keys;
-  atomic.set(k.task(record.id), record.encode());
-  let delayed = Infinity;
-  if (record.state === "scheduled") {
-    atomic.set(k.delayed(record.runAt, record.id), new Uint8Array());
-    delayed = record.runAt;
-  } else atomic.set(k.ready(record.priority, record.id), new Uint8Array());
-  atomic.set(k.name(record.name, record.id), new Uint8Array());
-  if (record.group !== null) atomic.set(k.group(record.group, record.id), new Uint8Array());
-  counts.move(null, record.state);
-  return delayed;
-}
-
-/**
- * Validates one spec and builds its record (writing chunks for large arguments) without
- * storing the record. For tasks that other commits create (hooks, chain steps).
- *
- * @throws {TypeError | RangeError} naming the task and the bad field.
- */
-export async function buildRecord(
-  store: Store,
-  spec: EnqueueSpec,
-  extra: { chain?: MemberOf; iter?: MemberOf; what?: string } = {},
-): Promise<TaskRecord> {
-  const now = store.now();
-  const c = check(store, spec, now, null, extra.what);
-  const record = c.large === null ? build(store, c, now, 0) : await buildChunked(store, c, now);
-  return extra.chain || extra.iter
-    ? record.with({ chain: extra.chain ?? null, iter: extra.iter ?? null })
-    : record;
-}
-
-/** Validates a spec without building anything (for chains and iters, up front). */
-export function checkSpec(store: Store, spec: EnqueueSpec, what: string): void {
-  check(store, spec, store.now(), null, what);
-}
-
-/**
- * Validates specs and builds their records without storing anything. Payloads must fit inline:
- * a transactional enqueue can't write chunks first.
- */
-export function prepareRecords(store: Store, specs: readonly EnqueueSpec[]): TaskRecord[] {
-  const now = store.now();
-  const checked = specs.map((spec, i) => check(store, spec, now, specs.length > 1 ? i : null));
-  const keys = new Set<string>();
-  checked.forEach((c) => {
-    const u = c.options.unique;
-    if (u === null) return;
-    if (u.mode === "replace") {
-      throw new TypeError(
-        `Option unique of ${c.func} can't use mode "replace" in a transactional enqueue (it must read the holder); use "keep" or "reject": the commit then fails while the key is held`,
-      );
-    }
-    if (keys.has(u.key)) {
-      throw new TypeError(`Unique key ${JSON.stringify(u.key)} appears twice in one enqueue`);
-    }
-    keys.add(u.key);
-  });
-  checked.forEach((c) => {
-    if (c.large) {
-      throw new PayloadTooLargeError(
-        `Arguments of ${c.func} in a transactional enqueue`,
-        c.large.length,
-        INLINE_PAYLOAD_BYTES,
-      );
-    }
-  });
-  return checked.map((c) => build(store, c, now, 0));
-}
-
-/** The doorbell payload: short ASCII, as the Bun V8 codec requires. */
-export function doorbell(queue: string): string {
-  return `kvq:${queue}`;
-}
-
-/** One call, validated: everything its record needs but an id. */
-export interface Checked {
-  func: string;
-  /** A deep copy of the arguments, or null when they are too large to keep inline. */
-  args: JsonValue[] | null;
-  /** The arguments as UTF-8 JSON when they must be chunked, else null. */
-  large: Uint8Array | null;
-  options: ValidOptions;
-  iter: MemberOf | null;
-}
-
-export function check(
-  store: Store,
-  spec: EnqueueSpec,
-  now: number,
-  index: number | null,
-  what?: string,
-): Checked {
-  const where = what !== undefined
-    ? ` (${what})`
-    : index === null
-    ? ""
-    : ` (task ${index} of the batch)`;
-  if (typeof spec?.func !== "string" || !FUNC_NAME.test(spec.func)) {
-    throw new TypeError(
-      `Task name must be an identifier such as "sendEmail"${where}: received ${shown(spec?.func)}`,
-    );
-  }
-  if (!Array.isArray(spec.args)) {
-    throw new TypeError(
-      `Arguments of ${spec.func} must be an array${where}: received ${shown(spec.args)}`,
-    );
-  }
-  // Each argument is checked once and stringified once; the record gets a deep copy of the JSON,
-  // so the caller may change its objects after enqueue returns.
-  let argsJson = "[";
-  for (let i = 0; i < spec.args.length; i++) {
-    if (i > 0) argsJson += ",";
-    argsJson += toJson(spec.args[i], `argument ${i + 1} of ${spec.func}${where}`);
-  }
-  argsJson += "]";
-  // A UTF-8 byte is at least one UTF-16 unit and at most three: measure only when it matters.
-  let large: Uint8Array | null = null;
-  if (argsJson.length * 3 > Math.min(INLINE_PAYLOAD_BYTES, store.maxPayloadBytes)) {
-    const bytes = encoder.encode(argsJson);
-    if (bytes.length > store.maxPayloadBytes) {
-      throw new PayloadTooLargeError(
-        `Arguments of ${spec.func}${where}`,
-        bytes.length,
-        store.maxPayloadBytes,
-      );
-    }
-    if (bytes.length > INLINE_PAYLOAD_BYTES) large = bytes;
-  }
-  const args = large === null ? JSON.parse(argsJson) as JsonValue[] : null;
-  const o = validateOptions(spec.options ?? {}, spec.func + where, now);
-  if (o.unique !== null) {
-    const bytes = keyBytes(store.keys.unique(o.unique.key));
-    if (bytes > KV_MAX_KEY_BYTES) {
-      throw new RangeError(
-        `Unique key of ${spec.func}${where} is ${bytes} bytes as a KV key, over the ${KV_MAX_KEY_BYTES}-byte KV key limit: received a key of ${o.unique.key.length} characters`,
-      );
-    }
-  }
-  return { func: spec.func, args, large, options: o, iter: spec.iter ?? null };
-}
-
-/** The record of a checked call under `id`, as enqueue builds it (nothing is stored). */
-export function recordFor(store: Store, c: Checked, now: number, id: TaskId): TaskRecord {
-  return build(store, c, now, 0, id);
-}
-
-function build(
-  store: Store,
-  c: Checked,
-  now: number,
-  argsChunks: number,
-  id: TaskId = TaskId.create(),
-): TaskRecord {
-  const o = c.options;
-  const runAt = o.runAt ?? now;
-  const sig = store.secrets === null ? null : sign(
-    store.secrets,
-    {
-      id: id.id,
-      queue: store.queue,
-      func: c.func,
-      hook: o.hook,
-      onFailure: o.onFailure,
-      onTimeout: o.onTimeout,
-      priority: o.priority,
-      timeout: o.timeout,
-      maxAttempts: o.maxAttempts,
-      backoff: o.backoff,
-      save: o.save,
-      cached: o.cached,
-    },
-    c.large === null ? JSON.stringify(c.args) : decoder.decode(c.large),
-  );
-  return new TaskRecord({
-    sig,
-    id: id.id,
-    name: id.name,
-    func: c.func,
-    args: c.args,
-    argsChunks,
-    queue: store.queue,
-    group: o.group,
-    priority: o.priority,
-    timeout: o.timeout,
-    maxAttempts: o.maxAttempts,
-    attempt: 0,
-    backoff: o.backoff,
-    state: runAt > now ? "scheduled" : "queued",
-    enqueuedAt: now,
-    runAt,
-    startedAt: null,
-    stoppedAt: null,
-    resultJson: null,
-    resultChunks: 0,
-    error: null,
-    errors: [],
-    cluster: null,
-    worker: null,
-    progress: null,
-    save: o.save,
-    hook: o.hook,
-    unique: o.unique?.key ?? null,
-    onFailure: o.onFailure,
-    onTimeout: o.onTimeout,
-    cached: o.cached,
-    iter: c.iter,
-  });
-}
-
-interface ValidOptions {
-  group: string | null;
-  priority: number;
-  runAt: number | null;
-  timeout: number | null;
-  maxAttempts: number | null;
-  backoff: Backoff | null;
-  save: boolean;
-  hook: string | null;
-  onFailure: string | null;
-  onTimeout: string | null;
-  unique: { key: string; mode: UniqueMode } | null;
-  cached: number | null;
-}
-
-const KNOWN_OPTIONS = new Set([
-  "onFailure",
-  "onTimeout",
-  "unique",
-  "cached",
-  "group",
-  "priority",
-  "delay",
-  "eta",
-  "timeout",
-  "maxAttempts",
-  "backoff",
-  "save",
-  "hook",
-]);
-
-/** A value as an error message quotes it: JSON, cut to 120 characters with its length. */
-function shown(value: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = String(value);
-  }
-  return text.length > 120 ? `${text.slice(0, 100)}… (${text.length} characters)` : text;
-}
-
-function validateOptions(o: EnqueueOptions, what: string, now: number): ValidOptions {
-  const bad = (field: string, rule: string, value: unknown): never => {
-    throw new TypeError(`Option ${field} of ${what} ${rule}: received ${shown(value)}`);
-  };
-  for (const name of Object.keys(o)) {
-    if (!KNOWN_OPTIONS.has(name)) {
-      bad(name, `is not a known option (${[...KNOWN_OPTIONS].join(", ")})`, name);
-    }
-  }
-  if (
-    o.group !== undefined &&
-    (typeof o.group !== "string" || o.group.length === 0 || o.group.length > 256)
-  ) {
-    bad("group", "must be a string of 1-256 characters", o.group);
-  }
-  if (o.priority !== undefined && !Number.isSafeInteger(o.priority)) {
-    bad("priority", "must be an integer (lower runs first)", o.priority);
-  }
-  const positive = (field: "timeout" | "maxAttempts", value: unknown) => {
-    if (value !== undefined && (!Number.isSafeInteger(value) || (value as number) < 1)) {
-      bad(field, "must be a positive integer", value);
-    }
-  };
-  positive("timeout", o.timeout);
-  if (o.timeout !== undefined && o.timeout > MAX_TIMEOUT_MS) {
-    bad("timeout", `must be at most ${MAX_TIMEOUT_MS} ms (about 24.8 days)`, o.timeout);
-  }
-  positive("maxAttempts", o.maxAttempts);
-  let runAt: number | null = null;
-  if (o.delay !== undefined) {
-    const most = MAX_TIME_MS - now;
-    if (
-      typeof o.delay !== "number" || !Number.isFinite(o.delay) || o.delay < 0 || o.delay > most
-    ) {
-      bad("delay", `must be milliseconds from 0 to ${most} (the latest date there is)`, o.delay);
-    }
-    if (o.eta !== undefined) bad("delay", "can't be combined with eta", o.delay);
-  }
-  if (o.eta !== undefined) runAt = parseEta(o.eta, what);
-  for (const field of ["hook", "onFailure", "onTimeout"] as const) {
-    const v = o[field];
-    if (v !== undefined && (typeof v !== "string" || !FUNC_NAME.test(v))) {
-      bad(field, "must be a task name", v);
-    }
-  }
-  let unique: ValidOptions["unique"] = null;
-  if (o.unique !== undefined) {
-    const u = typeof o.unique === "string" ? { key: o.unique } : o.unique;
-    if (typeof u !== "object" || u === null || typeof u.key !== "string" || u.key === "") {
-      bad(
-        "unique",
-        'must be a non-empty key or { key, mode: "keep" | "replace" | "reject" }',
-        o.unique,
-      );
-    }
-    const mode = u.mode ?? "keep";
-    if (mode !== "keep" && mode !== "replace" && mode !== "reject") {
-      bad("unique.mode", 'must be "keep", "replace" or "reject"', mode);
-    }
-    unique = { key: u.key, mode };
-  }
-  if (
-    o.cached !== undefined &&
-    (!Number.isSafeInteger(o.cached) || (o.cached as number) < 1)
-  ) bad("cached", "must be milliseconds >= 1", o.cached);
-  if (o.save !== undefined && typeof o.save !== "boolean") {
-    bad("save", "must be true or false", o.save);
-  }
-  let backoff: Backoff | null = null;
-  if (o.backoff !== undefined) {
-    try {
-      backoff = validateBackoff(o.backoff);
-    } catch (error) {
-      bad("backoff", `is invalid (${(error as Error).message})`, o.backoff);
-    }
-  }
-  return {
-    group: o.group ?? null,
-    priority: o.priority ?? 0,
-    runAt: o.delay !== undefined ? now + o.delay : runAt,
-    timeout: o.timeout ?? null,
-    maxAttempts: o.maxAttempts ?? null,
-    backoff,
-    save: o.save ?? true,
-    hook: o.hook ?? null,
-    onFailure: o.onFailure ?? null,
-    onTimeout: o.onTimeout ?? null,
-    unique,
-    cached: o.cached ?? null,
-  };
-}
-
-/**
- * Parses an eta: a Date, epoch milliseconds, or ISO 8601 text.
- *
- * @throws {TypeError} naming the value.
- */
-export function parseEta(eta: unknown, what = "the task"): number {
-  const ms = eta instanceof Date
-    ? eta.getTime()
-    : typeof eta === "number"
-    ? eta
-    : typeof eta === "string" && /^\d{4}-\d{2}-\d{2}/.test(eta)
-    ? Date.parse(eta)
-    : NaN;
-  if (!Number.isFinite(ms)) {
-    throw new TypeError(
-      `Option eta of ${what} must be a Date, epoch milliseconds or ISO 8601 text like 2026-12-01T09:00:00Z: received ${
-        shown(eta instanceof Date ? "Invalid Date" : eta)
-      }`,
-    );
-  }
-  if (ms < 0 || ms > MAX_TIME_MS) {
-    throw new RangeError(
-      `Option eta of ${what} must be from 1970-01-01T00:00:00Z to +275760-09-13T00:00:00Z: received ${
-        shown(eta)
-      }`,
-    );
-  }
-  return ms;
 }

@@ -18,7 +18,8 @@
 import { createHash, randomUUID } from "node:crypto";
 import { TaskId } from "../task/task_id.ts";
 import type { TaskRecord } from "../task/record.ts";
-import { checkAll, type EnqueueSpec, recordFor, storeChecked } from "./enqueue.ts";
+import { storeChecked } from "./enqueue.ts";
+import { checkAll, type EnqueueSpec, recordFor } from "./spec.ts";
 import { getTask } from "./get.ts";
 import { KV_MAX_KEY_BYTES } from "./limits.ts";
 import type { Store } from "./store.ts";

@@ -15,11 +15,12 @@
  *
  * @module
  */
-import type { ErrorInfo } from "../cluster/protocol.ts";
+import type { ErrorInfo } from "../task/errors.ts";
 import type { TaskRecord } from "../task/record.ts";
 import { type ChainRecord, decodeChain, encodeChain } from "./chain.ts";
 import type { CountDeltas } from "./counters.ts";
-import { addCreatedTask, buildRecord, doorbell } from "./enqueue.ts";
+import { addCreatedTask, doorbell } from "./_entries.ts";
+import { buildRecord } from "./build.ts";
 import { KV_MAX_QUEUE_DELAY_MS } from "./limits.ts";
 import { encodeMemberResult } from "./member_result.ts";
 import type { Store } from "./store.ts";

@@ -9,21 +9,10 @@
 /** The root of every kvq key. */
 export const ROOT = "kvq";
 
-/** A task's state, as stored. See `src/task/record.ts` for the transitions. */
-export type TaskState = "scheduled" | "queued" | "running" | "succeeded" | "failed" | "cancelled";
+import type { TaskState } from "../task/states.ts";
 
-/** Every task state, in lifecycle order. */
-export const TASK_STATES: readonly TaskState[] = Object.freeze([
-  "scheduled",
-  "queued",
-  "running",
-  "succeeded",
-  "failed",
-  "cancelled",
-]);
-
-/** States a task leaves only by being deleted or retried by hand. */
-export const FINAL_STATES: ReadonlySet<TaskState> = new Set(["succeeded", "failed", "cancelled"]);
+export { FINAL_STATES, TASK_STATES, type TaskState } from "../task/states.ts";
+export { formatKey } from "../runtime/kv_key.ts";
 
 /** The key builders of one queue. */
 export interface QueueKeys {
@@ -310,16 +299,3 @@ export function keyBytes(key: Deno.KvKey): number {
 }
 
 const encoder = new TextEncoder();
-
-/** Renders a key for messages: `["kvq","default","task","0193…"]`. */
-export function formatKey(key: Deno.KvKey): string {
-  return `[${
-    key.map((part) =>
-      typeof part === "bigint"
-        ? `${part}n`
-        : part instanceof Uint8Array
-        ? `<${part.length} bytes>`
-        : JSON.stringify(part)
-    ).join(",")
-  }]`;
-}

@@ -47,15 +47,6 @@ export const CHUNK_BYTES = 60 * 1024;
 /** kvq: default ceiling for one payload (args or result); configurable per queue. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
 
-/** kvq: the longest kept error message, so one bad task can't bloat its record. */
-export const MAX_ERROR_MESSAGE_BYTES = 4 * 1024;
-
-/** kvq: the longest kept error stack. */
-export const MAX_ERROR_STACK_BYTES = 8 * 1024;
-
-/** kvq: how many attempts' errors a record keeps (the newest). */
-export const MAX_KEPT_ERRORS = 25;
-
 /** kvq: the most tasks one `enqueueMany` call takes. */
 export const MAX_BULK_TASKS = 100_000;
 

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { ErrorInfo } from "../cluster/protocol.ts";
+import type { ErrorInfo } from "../task/errors.ts";
 import type { JsonValue } from "../task/json.ts";
 import { CorruptRecordError, type TaskRecord } from "../task/record.ts";
 import { readChunks } from "./chunks.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { ErrorInfo } from "../cluster/protocol.ts";
+import type { ErrorInfo } from "../task/errors.ts";
 import type { TaskRecord } from "../task/record.ts";
 import { type Claimed, decodeLease, type Lease } from "./claim.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";

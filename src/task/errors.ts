@@ -4,16 +4,28 @@
  *
  * @module
  */
-import type { ErrorInfo } from "../cluster/protocol.ts";
 
 /** How many task names a {@linkcode TaskNotFoundError} message lists before "and N more". */
 const LISTED_NAMES = 10;
 
 /** Longest stored error message, in UTF-8 bytes (4 KiB keeps a task record well under 64 KiB). */
+/** An error as it crosses the worker boundary and is stored on the task. */
+export interface ErrorInfo {
+  /** The error's class name, e.g. `"TypeError"` or `"TaskTimeoutError"`. */
+  name: string;
+  /** Its message. */
+  message: string;
+  /** Its stack, if any. */
+  stack?: string;
+}
+
 export const MAX_ERROR_MESSAGE_BYTES = 4 * 1024;
 
 /** Longest stored stack trace, in UTF-8 bytes. */
 export const MAX_ERROR_STACK_BYTES = 8 * 1024;
+
+/** How many attempts' errors a record keeps (the newest). */
+export const MAX_KEPT_ERRORS = 25;
 
 /** Longest stored error class name, in UTF-8 bytes. */
 const MAX_ERROR_NAME_BYTES = 256;

@@ -18,9 +18,9 @@
  *
  * @module
  */
-import type { ErrorInfo } from "../cluster/protocol.ts";
-import { formatKey, TASK_STATES, type TaskState } from "../store/keys.ts";
-import { MAX_KEPT_ERRORS } from "../store/limits.ts";
+import { type ErrorInfo, MAX_KEPT_ERRORS } from "./errors.ts";
+import { formatKey } from "../runtime/kv_key.ts";
+import { TASK_STATES, type TaskState } from "./states.ts";
 import { type Backoff, validateBackoff } from "./backoff.ts";
 import type { JsonValue } from "./json.ts";
 

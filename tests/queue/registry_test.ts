@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { defineTasks } from "../../src/task/registry.ts";
+import { defineTasks } from "../../src/queue/registry.ts";
 import * as controlTasks from "../fixtures/control_tasks.ts";
 import { tempQueue } from "../store/_helpers.ts";
 

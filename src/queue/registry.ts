@@ -14,8 +14,8 @@
  *
  * @module
  */
-import type { EnqueueCall, Enqueued, Queue } from "../queue/queue.ts";
-import type { EnqueueOptions } from "../store/enqueue.ts";
+import type { EnqueueCall, Enqueued, Queue } from "./queue.ts";
+import type { EnqueueOptions } from "../store/spec.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyTask = (...args: any[]) => unknown;
