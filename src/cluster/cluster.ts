@@ -23,7 +23,7 @@
 import { TaskId } from "../task/task_id.ts";
 import { releaseTasks } from "../store/recover.ts";
 import { KvHandle, Store } from "../store/store.ts";
-import type { ClusterContext, Parts } from "./context.ts";
+import type { ClusterContext } from "./context.ts";
 import { type ClusterEventMap, TypedEvents } from "./events.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { HeldTasks } from "./held.ts";
@@ -78,7 +78,15 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   #handle: KvHandle | null = null;
   #ownsHandle = false;
   #stores: Store[] = [];
-  readonly #parts: Parts;
+  readonly #parts: {
+    pool: WorkerPool;
+    running: RunningTable;
+    held: HeldTasks;
+    pump: Pump;
+    stager: Stager;
+    writer: ResultWriter;
+    heartbeat: Heartbeat;
+  };
   #unsubscribe: (() => void)[] = [];
   #startedAt = 0;
   #stopped: Promise<void>;
@@ -275,6 +283,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       queues: this.#queues,
       heartbeatMs: this.#options.heartbeat,
       parts: this.#parts,
+      sample: this.#parts.heartbeat.sampler.last,
     });
   }
 

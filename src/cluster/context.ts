@@ -1,36 +1,126 @@
 /**
  * What the launcher ({@linkcode Cluster}) gives each part of a cluster: the lifecycle contract
- * they share, and the parts themselves, which call one another through it.
+ * they share, the roles by which they call one another, and the entry of a leased task.
  *
  * The contract: every part takes the launcher's `signal`, aborted when the cluster begins to
  * stop (nothing new is claimed, armed, promoted or beaten after it), reports each error it
  * survives through `report(error, context)`, clears its own timers when the signal aborts, and
  * implements `Symbol.asyncDispose` for what it must still finish (a write in flight). No part
- * imports the launcher.
+ * imports the launcher, and this file imports no part: each implements its role below.
  *
  * @module
  */
-import type { ClusterState } from "../store/heartbeats.ts";
+import type { Claimed } from "../store/claim.ts";
+import type { Outcome } from "../store/complete.ts";
+import type { ClusterState, WorkerStat } from "../store/heartbeats.ts";
 import type { KvHandle, Store } from "../store/store.ts";
 import type { ClusterEventMap } from "./events.ts";
-import type { Heartbeat } from "./heartbeat.ts";
-import type { HeldTasks } from "./held.ts";
+import type { RunResult } from "./outcome.ts";
 import type { ResolvedOptions } from "./options.ts";
-import type { Pump } from "./pump.ts";
-import type { ResultWriter } from "./result_writer.ts";
-import type { RunningTable } from "./running.ts";
-import type { Stager } from "./stager.ts";
-import type { WorkerPool } from "./worker_pool.ts";
+import type {
+  TaskDoneEvent,
+  TaskProgressEvent,
+  WorkerExitEvent,
+  WorkerHandle,
+} from "./worker_handle.ts";
 
-/** The parts of a cluster, one per role. */
+/** A task this cluster holds a lease on, from its claim to its stored outcome. */
+export interface Running {
+  claimed: Claimed;
+  store: Store;
+  /** Null while held: claimed ahead of a free place, not handed to a worker yet. */
+  worker: WorkerHandle | null;
+  /** When it started in its worker (performance.now), for the prefetch estimate. */
+  startedAt: number;
+  /** When it was last held, claimed or recalled (performance.now): held too long goes back. */
+  heldAt: number;
+  /** Sent to a worker that was running all it may: it starts when one of those ends. */
+  waiting: boolean;
+  /** Takes a waiting task back if it still waits after the recall period. */
+  recallTimer: ReturnType<typeof setTimeout> | null;
+  timer: ReturnType<typeof setTimeout> | null;
+  graceTimer: ReturnType<typeof setTimeout> | null;
+  timedOut: boolean;
+  cancelled: boolean;
+  progress: boolean;
+}
+
+/** The worker pool (`worker_pool.ts`). */
+export interface PoolRole {
+  readonly reincarnations: number;
+  readonly stuck: readonly string[];
+  byName(name: string): WorkerHandle | null;
+  names(): string[];
+  serving(): WorkerHandle[];
+  drainSlotOf(worker: WorkerHandle): void;
+  tids(): number[];
+  funcs(): string[];
+  stats(cpuByTid: ReadonlyMap<number, number>): WorkerStat[];
+}
+
+/** The running table (`running.ts`). */
+export interface RunningRole {
+  readonly size: number;
+  readonly taskMs: number;
+  get(id: string): Running | undefined;
+  add(running: Running): void;
+  delete(id: string): void;
+  holds(running: Running): boolean;
+  longRunning(now: number): number;
+  runsLong(worker: WorkerHandle, now: number): boolean;
+  tasksOf(worker: WorkerHandle): WorkerStat["tasks"];
+  dispatch(store: Store, claimed: Claimed, held?: Running): void;
+  recalled(worker: WorkerHandle, id: string): void;
+  done(worker: WorkerHandle, done: TaskDoneEvent): boolean;
+  progress(p: TaskProgressEvent): void;
+  workerExited(worker: WorkerHandle, exit: WorkerExitEvent): void;
+  scheduleCancelCheck(): void;
+  finish(running: Running, result: RunResult): void;
+}
+
+/** The held tasks and the started list (`held.ts`). */
+export interface HeldRole {
+  readonly length: number;
+  readonly writing: boolean;
+  hold(store: Store, claimed: Claimed): void;
+  dispatch(): void;
+  takeBack(running: Running): void;
+  remove(running: Running): void;
+  forget(store: Store, id: string): void;
+}
+
+/** The pump (`pump.ts`). */
+export interface PumpRole {
+  readonly paused: string[];
+  wake(): void;
+  again(): void;
+  awaitRetry(id: string, store: Store): void;
+  freePlaces(ahead?: number): string[];
+  heldTarget(): number;
+  readPaused(): Promise<void>;
+}
+
+/** The stager (`stager.ts`). */
+export interface StagerRole {
+  promote(): Promise<void>;
+}
+
+/** The result writer (`result_writer.ts`). */
+export interface WriterRole {
+  readonly pending: number;
+  readonly counts: { processed: number; succeeded: number; failed: number; dropped: number };
+  unstored(worker: string): number;
+  push(outcome: Outcome): void;
+}
+
+/** The parts of a cluster, by role. */
 export interface Parts {
-  pool: WorkerPool;
-  running: RunningTable;
-  held: HeldTasks;
-  pump: Pump;
-  stager: Stager;
-  writer: ResultWriter;
-  heartbeat: Heartbeat;
+  pool: PoolRole;
+  running: RunningRole;
+  held: HeldRole;
+  pump: PumpRole;
+  stager: StagerRole;
+  writer: WriterRole;
 }
 
 /** What every part gets from the launcher. */

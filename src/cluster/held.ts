@@ -7,8 +7,8 @@
 import type { Claimed } from "../store/claim.ts";
 import { lostLeases, releaseTasks, writeStarted } from "../store/recover.ts";
 import type { Store } from "../store/store.ts";
-import { type ClusterContext, onAbort } from "./context.ts";
-import { newRunning, RECALL_MS, type Running } from "./running.ts";
+import { type ClusterContext, type HeldRole, onAbort, type Running } from "./context.ts";
+import { newRunning, RECALL_MS } from "./running.ts";
 
 /** How long a failed write of the started list waits before it is tried again, in ms. */
 const RETRY_MS = 500;
@@ -33,7 +33,7 @@ const RETRY_MS = 500;
  * batch ahead of the free places. If the cluster dies, an armed task that never started counts
  * an attempt (it may have started), and the other held tasks go back uncounted.
  */
-export class HeldTasks {
+export class HeldTasks implements HeldRole {
   readonly #ctx: ClusterContext;
   /** Claimed ahead of a free place, oldest first; also in the running table. */
   #held: Running[] = [];

@@ -11,14 +11,14 @@ import { readPausedQueues } from "../store/pause.ts";
 import { queuesIdle, stillWaiting } from "../store/queues.ts";
 import { releaseTasks } from "../store/recover.ts";
 import type { Store } from "../store/store.ts";
-import type { ClusterContext } from "./context.ts";
+import type { ClusterContext, PumpRole } from "./context.ts";
 import { PREFETCH_WINDOW_MS } from "./running.ts";
 
 /** How long the pump waits after it failed before it runs again, in ms. */
 const RETRY_MS = 500;
 
 /** Claims tasks for the free places. */
-export class Pump {
+export class Pump implements PumpRole {
   readonly #ctx: ClusterContext;
   /** The weighted order in which free places go to the queues: `a:2,b:1` is [a, a, b]. */
   readonly #turns: readonly number[];

@@ -7,7 +7,7 @@
  */
 import { completeTasks, type Outcome } from "../store/complete.ts";
 import type { Store } from "../store/store.ts";
-import type { ClusterContext } from "./context.ts";
+import type { ClusterContext, WriterRole } from "./context.ts";
 
 /** How long outcomes gather before they are written while the cluster is under load, in ms. */
 const FLUSH_DELAY_MS = 2;
@@ -16,7 +16,7 @@ const FLUSH_DELAY_MS = 2;
 const RETRY_MS = 500;
 
 /** Batches outcomes into commits. */
-export class ResultWriter {
+export class ResultWriter implements WriterRole {
   readonly #ctx: ClusterContext;
   #pending: Outcome[] = [];
   #flushing: Promise<void> | null = null;

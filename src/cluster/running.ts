@@ -12,7 +12,7 @@ import { cancelRequests, dropStaleCancels } from "../store/cancel.ts";
 import type { Claimed } from "../store/claim.ts";
 import { writeProgress } from "../store/progress.ts";
 import type { Store } from "../store/store.ts";
-import { type ClusterContext, onAbort } from "./context.ts";
+import { type ClusterContext, onAbort, type Running, type RunningRole } from "./context.ts";
 import { outcomeOf, type RunResult } from "./outcome.ts";
 import type { ErrorInfo } from "../task/errors.ts";
 import type {
@@ -37,26 +37,7 @@ export const RECALL_MS = 2 * PREFETCH_WINDOW_MS;
 /** How long after a wake the cancel requests are read, in ms. */
 const CANCEL_CHECK_MS = 50;
 
-/** A task this cluster holds a lease on. */
-export interface Running {
-  claimed: Claimed;
-  store: Store;
-  /** Null while held: claimed ahead of a free place, not handed to a worker yet. */
-  worker: WorkerHandle | null;
-  /** When it started in its worker (performance.now), for the prefetch estimate. */
-  startedAt: number;
-  /** When it was last held, claimed or recalled (performance.now): held too long goes back. */
-  heldAt: number;
-  /** Sent to a worker that was running all it may: it starts when one of those ends. */
-  waiting: boolean;
-  /** Takes a waiting task back if it still waits after {@linkcode RECALL_MS}. */
-  recallTimer: ReturnType<typeof setTimeout> | null;
-  timer: ReturnType<typeof setTimeout> | null;
-  graceTimer: ReturnType<typeof setTimeout> | null;
-  timedOut: boolean;
-  cancelled: boolean;
-  progress: boolean;
-}
+export type { Running };
 
 /** A claimed task not handed to a worker yet. */
 export function newRunning(store: Store, claimed: Claimed): Running {
@@ -77,7 +58,7 @@ export function newRunning(store: Store, claimed: Claimed): Running {
 }
 
 /** The tasks this cluster holds a lease on, by id. */
-export class RunningTable {
+export class RunningTable implements RunningRole {
   readonly #ctx: ClusterContext;
   #running = new Map<string, Running>();
   /** Per worker: tasks sent to it that wait there to start, in the order sent. */

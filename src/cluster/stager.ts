@@ -8,7 +8,7 @@
 import { fireDueSchedules, nextScheduleAt } from "../schedule/fire.ts";
 import { promoteAndPeek } from "../store/promote.ts";
 import { MAX_TIMER_MS } from "../runtime/delay.ts";
-import { type ClusterContext, onAbort } from "./context.ts";
+import { type ClusterContext, onAbort, type StagerRole } from "./context.ts";
 
 /**
  * The most often the delayed and schedule indexes are read, and due tasks promoted, in ms. Each
@@ -19,7 +19,7 @@ import { type ClusterContext, onAbort } from "./context.ts";
 const PROMOTE_EVERY_MS = 5;
 
 /** Promotes due tasks and fires due schedules. */
-export class Stager {
+export class Stager implements StagerRole {
   readonly #ctx: ClusterContext;
   #promotedAt = -Infinity;
   #trailing: ReturnType<typeof setTimeout> | null = null;

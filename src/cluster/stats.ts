@@ -63,12 +63,14 @@ export interface SnapshotInput {
   queues: readonly Required<QueueWeight>[];
   heartbeatMs: number;
   parts: Parts;
+  /** The latest sample of CPU and memory. */
+  sample: Sample;
 }
 
-/** A cluster's snapshot: CPU and memory are those of the heartbeat's latest sample. */
+/** A cluster's snapshot: CPU and memory are those of the latest sample. */
 export function snapshot(input: SnapshotInput): ClusterStat {
-  const { pool, pump, writer, heartbeat } = input.parts;
-  const sample = heartbeat.sampler.last;
+  const { pool, pump, writer } = input.parts;
+  const sample = input.sample;
   return {
     id: input.id,
     host: hostname(),

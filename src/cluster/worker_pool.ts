@@ -7,7 +7,7 @@
  * @module
  */
 import { runtime } from "../runtime/mod.ts";
-import type { ClusterContext } from "./context.ts";
+import type { ClusterContext, PoolRole } from "./context.ts";
 import { readThreadCpu } from "./thread_stats.ts";
 import type { WorkerStat } from "./stats.ts";
 import { type WorkerExitEvent, WorkerHandle } from "./worker_handle.ts";
@@ -27,7 +27,7 @@ interface Slot {
 }
 
 /** The cluster's workers. */
-export class WorkerPool {
+export class WorkerPool implements PoolRole {
   readonly #ctx: ClusterContext;
   #slots: Slot[] = [];
   #reincarnations: number;

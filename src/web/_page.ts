@@ -9,7 +9,7 @@
  * @module
  */
 import type { Store } from "../store/store.ts";
-import type { Dashboard } from "./dashboard.ts";
+import type { PageView } from "./view.ts";
 import { type Html, html, unsafeRaw } from "./html.ts";
 import { CLIENT_SCRIPT } from "./_client.ts";
 import { STYLE } from "./_style.ts";
@@ -31,8 +31,8 @@ export class Regions {
 
 /** What a page renders from. */
 export interface PageContext {
-  /** The dashboard (its KV, queues, caches). */
-  readonly dashboard: Dashboard;
+  /** What pages read of the dashboard (its queues, caches). */
+  readonly dashboard: PageView;
   /** The page's URL. */
   readonly url: URL;
   /** Route parameters. */

@@ -33,7 +33,7 @@ import type { Store } from "../store/store.ts";
 import { TaskId } from "../task/task_id.ts";
 import { type ActionResult, bulk, type BulkOp, purge, retryAllFailed } from "./actions.ts";
 import { AUTH_COOKIE, cookie, CSRF_COOKIE, isCrossOrigin, isLoopback, readCookie } from "./auth.ts";
-import type { Dashboard } from "./dashboard.ts";
+import type { AppHost } from "./view.ts";
 import { oldestReady } from "./data.ts";
 import { html } from "./html.ts";
 import { renderMetrics } from "./metrics.ts";
@@ -104,7 +104,7 @@ function statusOf(error: unknown): number {
 }
 
 /** Builds the app of a started dashboard. */
-export function createApp(d: Dashboard): Hono {
+export function createApp(d: AppHost): Hono {
   const app = new Hono();
   // Every page may name a queue created since the dashboard started.
   app.use(async (_c, next) => {

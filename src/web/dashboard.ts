@@ -24,6 +24,7 @@ import type { TaskRecord } from "../task/record.ts";
 import { createApp } from "./app.ts";
 import { Guard, validateToken } from "./auth.ts";
 import { type ChartData, type ClusterView, readClusters, recentFinished } from "./data.ts";
+import type { AppHost, HealthReport } from "./view.ts";
 
 /** Options for {@linkcode Dashboard}. */
 export interface DashboardOptions {
@@ -71,13 +72,7 @@ export interface DashboardOptions {
   health?: () => boolean | { ok: boolean; reason: string };
 }
 
-/** What {@linkcode Dashboard.health} found. */
-export interface HealthReport {
-  /** Whether the host is healthy. */
-  ok: boolean;
-  /** Why not (empty when healthy). */
-  reason: string;
-}
+export type { HealthReport };
 
 /** Options for {@linkcode Dashboard.listen}. */
 export interface ListenOptions {
@@ -137,7 +132,7 @@ type State = "new" | "started" | "closed";
  * console.log(`http://${server.hostname}:${server.port}/`);
  * ```
  */
-export class Dashboard {
+export class Dashboard implements AppHost {
   readonly #options: DashboardOptions;
   readonly #guard: Guard;
   #state: State = "new";
@@ -435,10 +430,5 @@ export class Dashboard {
   trackStream(end: () => void): () => void {
     this.#streams.add(end);
     return () => this.#streams.delete(end);
-  }
-
-  /** Number of open live streams. */
-  get streams(): number {
-    return this.#streams.size;
   }
 }

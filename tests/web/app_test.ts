@@ -653,23 +653,36 @@ test("Dashboard.listen() refuses a public bind without a token and names a port 
 
 test("Dashboard ends a live stream when its browser goes away, and all of them on close()", async () => {
   await withDashboard({}, async ({ dashboard }) => {
+    // Count the streams the routes register, and hear each one end: no polling.
+    let open = 0;
+    let ended: (() => void) | null = null;
+    const track = dashboard.trackStream.bind(dashboard);
+    dashboard.trackStream = (end) => {
+      open++;
+      const forget = track(end);
+      return () => {
+        open--;
+        forget();
+        ended?.();
+      };
+    };
+    const nextEnd = () => new Promise<void>((resolve) => ended = resolve);
     await dashboard.listen({ hostname: "127.0.0.1", port: 0 });
     const gone = new AbortController();
     const res = await fetch(`${dashboard.url}/events?path=/`, { signal: gone.signal });
     const reader = res.body!.getReader();
     await reader.read();
-    assert.equal(dashboard.streams, 1);
+    assert.equal(open, 1);
+    const first = nextEnd();
     gone.abort();
     await reader.cancel().catch(() => {});
-    const started = Date.now();
-    while (dashboard.streams > 0 && Date.now() - started < 5000) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    assert.equal(dashboard.streams, 0);
-    const open = await fetch(`${dashboard.url}/events?path=/queues`);
-    const r2 = open.body!.getReader();
+    await first;
+    assert.equal(open, 0, "the stream ended when its browser went away");
+    const again = await fetch(`${dashboard.url}/events?path=/queues`);
+    const r2 = again.body!.getReader();
     await r2.read();
-    assert.equal(dashboard.streams, 1);
+    assert.equal(open, 1);
+    const second = nextEnd();
     await dashboard.close();
     // The stream ends: cleanly on Deno; Bun's stop(true) resets the connection.
     try {
@@ -677,6 +690,7 @@ test("Dashboard ends a live stream when its browser goes away, and all of them o
     } catch (error) {
       assert.match(String(error), /ECONNRESET|closed/);
     }
-    assert.equal(dashboard.streams, 0);
+    await second;
+    assert.equal(open, 0, "close() ended it");
   });
 });
