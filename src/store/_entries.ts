@@ -27,7 +27,7 @@ export function doorbell(queue: string): string {
  * Adds a waiting task's entries: its record, its `ready` or `delayed` entry, its look-ups.
  * Returns the time of its delayed entry, or Infinity when it is ready.
  */
-function addWaitingEntries(
+export function addWaitingEntries(
   atomic: Deno.AtomicOperation,
   keys: QueueKeys,
   record: TaskRecord,

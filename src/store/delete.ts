@@ -5,8 +5,10 @@
  */
 import { deleteChunks } from "./chunks.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
-import { TaskStateError } from "./errors.ts";
-import type { TaskRecord } from "../task/record.ts";
+import { NoSuchTaskError, TaskStateError } from "./errors.ts";
+import { CorruptRecordError, type TaskRecord } from "../task/record.ts";
+import { deleteDamaged } from "./damaged.ts";
+import { getRecord, resolveTaskRef } from "./get.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
 import { planFinish } from "./finish.ts";
@@ -90,4 +92,27 @@ export async function deleteRecord(
   if (record.resultChunks > 0) await deleteChunks(store, record.id, "result");
   store.changes.notifyLocal();
   return true;
+}
+
+/**
+ * Deletes a finished or waiting task by id or human name; a record that can't be decoded is
+ * deleted with the entries found without reading it.
+ *
+ * @throws {NoSuchTaskError} or {TaskStateError} (running: cancel it first).
+ */
+export async function deleteTask(store: Store, ref: string): Promise<void> {
+  for (let i = 0; i < 10; i++) {
+    const id = await resolveTaskRef(store, ref);
+    let found;
+    try {
+      found = id === null ? null : await getRecord(store, id);
+    } catch (error) {
+      if (!(error instanceof CorruptRecordError) || id === null) throw error;
+      if (await deleteDamaged(store, id)) return;
+      continue;
+    }
+    if (found === null) throw new NoSuchTaskError(ref, store.queue);
+    if (await deleteRecord(store, found.record, found.versionstamp)) return;
+  }
+  throw new Error(`Task ${ref} kept changing while being deleted; try again.`);
 }

@@ -7,6 +7,7 @@ import { TaskRecord } from "../task/record.ts";
 import { TaskId } from "../task/task_id.ts";
 import { readChunks } from "./chunks.ts";
 import { InvalidTaskRefError } from "./errors.ts";
+import { KV_MAX_GET_MANY } from "./limits.ts";
 import type { Store } from "./store.ts";
 
 const decoder = new TextDecoder();
@@ -60,4 +61,25 @@ export async function getTask(store: Store, ref: string): Promise<TaskRecord | n
     }
   }
   return record;
+}
+
+/**
+ * The records among tasks `ids` that are finished, read in batches of `getMany` (a missing or
+ * damaged record is left out).
+ */
+export async function readFinished(store: Store, ids: readonly string[]): Promise<TaskRecord[]> {
+  const out: TaskRecord[] = [];
+  for (let i = 0; i < ids.length; i += KV_MAX_GET_MANY) {
+    const part = ids.slice(i, i + KV_MAX_GET_MANY);
+    for (const e of await store.kv.getMany(part.map((id) => store.keys.task(id)))) {
+      if (e.versionstamp === null) continue;
+      try {
+        const record = TaskRecord.decode(e.key, e.value);
+        if (record.finished) out.push(record);
+      } catch {
+        // damaged: `kvq doctor` reports it
+      }
+    }
+  }
+  return out;
 }

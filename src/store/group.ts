@@ -33,3 +33,8 @@ export async function groupRecords(
   }
   return out;
 }
+
+/** Deletes task `id`'s entry in group `group`'s index (the task itself stays). */
+export async function deleteGroupEntry(store: Store, group: string, id: string): Promise<void> {
+  await store.kv.delete(store.keys.group(group, id));
+}
