@@ -64,22 +64,31 @@ export async function getTask(store: Store, ref: string): Promise<TaskRecord | n
 }
 
 /**
- * The records among tasks `ids` that are finished, read in batches of `getMany` (a missing or
- * damaged record is left out).
+ * Reads task records by id in batches of `getMany`, skipping missing and damaged ones (a damaged
+ * record is reported where it is listed).
  */
-export async function readFinished(store: Store, ids: readonly string[]): Promise<TaskRecord[]> {
+export async function readRecords(
+  store: Store,
+  ids: readonly string[],
+  consistency: Deno.KvConsistencyLevel = "eventual",
+): Promise<TaskRecord[]> {
   const out: TaskRecord[] = [];
   for (let i = 0; i < ids.length; i += KV_MAX_GET_MANY) {
     const part = ids.slice(i, i + KV_MAX_GET_MANY);
-    for (const e of await store.kv.getMany(part.map((id) => store.keys.task(id)))) {
+    const entries = await store.kv.getMany(part.map((id) => store.keys.task(id)), { consistency });
+    for (const e of entries) {
       if (e.versionstamp === null) continue;
       try {
-        const record = TaskRecord.decode(e.key, e.value);
-        if (record.finished) out.push(record);
+        out.push(TaskRecord.decode(e.key, e.value));
       } catch {
         // damaged: `kvq doctor` reports it
       }
     }
   }
   return out;
+}
+
+/** The records among tasks `ids` that are finished (a strong read). */
+export async function readFinished(store: Store, ids: readonly string[]): Promise<TaskRecord[]> {
+  return (await readRecords(store, ids, "strong")).filter((r) => r.finished);
 }

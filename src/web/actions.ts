@@ -5,11 +5,9 @@
  * @module
  */
 import type { Queue } from "../queue/queue.ts";
-import { deleteRecords, type ReadRecord } from "../store/delete_many.ts";
 import type { TaskState } from "../store/keys.ts";
 import type { Store } from "../store/store.ts";
-import { TaskRecord } from "../task/record.ts";
-import { KV_MAX_GET_MANY } from "../store/limits.ts";
+import { purgeFinished } from "../store/purge.ts";
 
 /** The most task ids one bulk request may name. */
 export const MAX_BULK_IDS = 1000;
@@ -93,67 +91,21 @@ export async function retryAllFailed(
 }
 
 /**
- * Deletes the finished tasks of one state, oldest first, a page at a time: each page is read
- * from the state's index and deleted in commits of as many checked records as the KV allows.
- * Stops after {@linkcode ACTION_BUDGET_MS} and says how many are left.
+ * Deletes the finished tasks of one state, oldest first, a page at a time, for up to
+ * {@linkcode ACTION_BUDGET_MS}, and says how many are left.
  */
 export async function purge(
   store: Store,
   state: TaskState,
   budgetMs = ACTION_BUDGET_MS,
 ): Promise<ActionResult> {
-  if (state !== "succeeded" && state !== "failed" && state !== "cancelled") {
-    throw new RangeError(
-      `Only finished tasks can be purged (succeeded, failed or cancelled): received ${
-        JSON.stringify(state)
-      }`,
-    );
-  }
-  const started = Date.now();
-  let deleted = 0;
-  let stale = 0;
-  while (Date.now() - started < budgetMs) {
-    const ids: string[] = [];
-    const indexKeys = new Map<string, Deno.KvKey>();
-    for await (
-      const e of store.kv.list({ prefix: store.keys.doneState(state) }, { limit: ACTION_PAGE })
-    ) {
-      const id = e.key[e.key.length - 1] as string;
-      ids.push(id);
-      indexKeys.set(id, e.key);
-    }
-    if (ids.length === 0) break;
-    const found: ReadRecord[] = [];
-    const orphans: string[] = [];
-    for (let i = 0; i < ids.length; i += KV_MAX_GET_MANY) {
-      const part = ids.slice(i, i + KV_MAX_GET_MANY);
-      const entries = await store.kv.getMany(part.map((id) => store.keys.task(id)));
-      entries.forEach((e, j) => {
-        if (e.versionstamp === null) return void orphans.push(part[j]!);
-        try {
-          const record = TaskRecord.decode(e.key, e.value);
-          if (record.state === state) found.push({ record, versionstamp: e.versionstamp });
-          else stale++;
-        } catch {
-          stale++;
-        }
-      });
-    }
-    const gone = await deleteRecords(store, found);
-    deleted += gone.length;
-    // The rest changed meanwhile: the next page reads them again.
-    const progress = gone.length;
-    // Index entries whose record is gone are dead weight: drop them too.
-    for (const id of orphans) await store.kv.delete(indexKeys.get(id)!);
-    if (progress === 0 && orphans.length === 0) break;
-  }
-  let left = 0;
-  for await (
-    const _ of store.kv.list({ prefix: store.keys.doneState(state) }, { limit: 1 })
-  ) left++;
+  const { deleted, stale, more } = await purgeFinished(store, state, {
+    budgetMs,
+    page: ACTION_PAGE,
+  });
   return {
     message: `Purged ${deleted} ${state} task${deleted === 1 ? "" : "s"} from queue ${store.queue}${
-      left > 0 ? `; more remain (click again to go on)` : ""
+      more ? `; more remain (click again to go on)` : ""
     }${stale > 0 ? ` (${stale} changed meanwhile and were left)` : ""}.`,
   };
 }

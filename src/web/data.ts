@@ -11,17 +11,16 @@ import {
   readHeartbeat,
   type WorkerStat,
 } from "../store/heartbeats.ts";
-import { KV_MAX_GET_MANY } from "../store/limits.ts";
 import { listTasks } from "../store/list.ts";
 import type { Store } from "../store/store.ts";
-import { TaskRecord } from "../task/record.ts";
+import type { TaskRecord } from "../task/record.ts";
 import type { MinuteSums } from "../store/stats.ts";
+
+export { readRecords } from "../store/get.ts";
+export { type OldestReady, oldestReady, READY_PAGE } from "../store/ready.ts";
 
 /** How many finished tasks the latency figures and histograms are computed from. */
 export const RECENT_SAMPLE = 200;
-
-/** How many entries of the ready index are read to find the oldest ready task. */
-export const READY_PAGE = 100;
 
 /** A cluster heartbeat older than this (by its own clock) is shown as stale. */
 export const STALE_HEARTBEAT_MS = 10_000;
@@ -148,55 +147,6 @@ export function percentile(values: readonly number[], p: number): number | null 
   const sorted = [...values].sort((a, b) => a - b);
   const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
   return sorted[Math.min(sorted.length, rank) - 1]!;
-}
-
-/** Reads task records by id, skipping missing and damaged ones. */
-export async function readRecords(store: Store, ids: readonly string[]): Promise<TaskRecord[]> {
-  const out: TaskRecord[] = [];
-  for (let i = 0; i < ids.length; i += KV_MAX_GET_MANY) {
-    const part = ids.slice(i, i + KV_MAX_GET_MANY);
-    const entries = await store.kv.getMany(part.map((id) => store.keys.task(id)), {
-      consistency: "eventual",
-    });
-    for (const e of entries) {
-      if (e.versionstamp === null) continue;
-      try {
-        out.push(TaskRecord.decode(e.key, e.value));
-      } catch {
-        // a damaged record is reported where it is listed; here it just has no age
-      }
-    }
-  }
-  return out;
-}
-
-/** The oldest task ready to run in a queue. */
-export interface OldestReady {
-  /** The task. */
-  record: TaskRecord;
-  /** How long it has been due, in ms. */
-  age: number;
-  /** Whether the ready index has more entries than the page read (lower priorities). */
-  partial: boolean;
-}
-
-/**
- * The ready task that has waited longest. The ready index is ordered by priority first, so the
- * oldest task may sit behind newer ones of a higher priority: the first {@linkcode READY_PAGE}
- * entries are read and the earliest due among them wins.
- */
-export async function oldestReady(store: Store, now: number): Promise<OldestReady | null> {
-  const ids: string[] = [];
-  const iter = store.kv.list({ prefix: store.keys.readyPrefix }, {
-    limit: READY_PAGE + 1,
-    consistency: "eventual",
-  });
-  for await (const e of iter) ids.push(e.key[e.key.length - 1] as string);
-  const partial = ids.length > READY_PAGE;
-  const records = await readRecords(store, ids.slice(0, READY_PAGE));
-  let oldest: TaskRecord | null = null;
-  for (const r of records) if (oldest === null || r.runAt < oldest.runAt) oldest = r;
-  return oldest === null ? null : { record: oldest, age: Math.max(0, now - oldest.runAt), partial };
 }
 
 /** Whether a worker should stand out: marked stuck, or a task running far past its timeout. */

@@ -1,16 +1,14 @@
 /**
  * `kvq purge`: delete finished tasks of one state that stopped before a cutoff, walking the
- * `done` index (ordered by stop time) only up to that cutoff. Each task goes in one commit that
- * checks its record's versionstamp, so a task retried meanwhile is left alone; running tasks are
- * never deleted.
+ * `done` index (ordered by stop time) only up to that cutoff (see `store/purge.ts`). Each
+ * delete checks the record's versionstamp, so a task retried meanwhile is left alone; running
+ * tasks are never deleted.
  *
  * @module
  */
 import { type Command, UsageError } from "../command.ts";
-import { deleteRecord } from "../../store/delete.ts";
-import { getRecord } from "../../store/get.ts";
 import { FINAL_STATES, type TaskState } from "../../store/keys.ts";
-import { TaskStateError } from "../../store/errors.ts";
+import { purgeFinished } from "../../store/purge.ts";
 
 const UNITS: Record<string, number> = {
   ms: 1,
@@ -83,21 +81,10 @@ Example:
     const queue = await ctx.queue();
     const store = queue.store;
     const cutoff = store.now() - age;
-    const prefix = store.keys.doneState(state as TaskState);
-    let deleted = 0;
-    let skipped = 0;
-    // Keys are [..., "done", state, stoppedAt, id]: the range ends at the cutoff time.
-    const entries = store.kv.list({ start: prefix, end: [...prefix, cutoff] }, { batchSize: 100 });
-    for await (const entry of entries) {
-      const id = entry.key[entry.key.length - 1] as string;
-      if (dryRun) {
-        deleted++;
-        continue;
-      }
-      if (await purgeOne(store, id, state as TaskState, cutoff)) deleted++;
-      else skipped++;
-    }
-    if (deleted > 0 && !dryRun) store.changes.notifyLocal();
+    const { deleted, stale: skipped } = await purgeFinished(store, state as TaskState, {
+      before: cutoff,
+      dryRun,
+    });
     if (ctx.json) ctx.out(JSON.stringify({ state, cutoff, dryRun, deleted, skipped }));
     else {
       ctx.out(
@@ -111,31 +98,3 @@ Example:
     return 0;
   },
 };
-
-async function purgeOne(
-  store: Parameters<typeof deleteRecord>[0],
-  id: string,
-  state: TaskState,
-  cutoff: number,
-): Promise<boolean> {
-  for (let i = 0; i < 3; i++) {
-    let found;
-    try {
-      found = await getRecord(store, id);
-    } catch {
-      return false; // a damaged record: `kvq task` reports it; purge leaves it
-    }
-    if (found === null) return false;
-    const { record, versionstamp } = found;
-    if (record.state !== state || record.stoppedAt === null || record.stoppedAt >= cutoff) {
-      return false;
-    }
-    try {
-      if (await deleteRecord(store, record, versionstamp)) return true;
-    } catch (error) {
-      if (error instanceof TaskStateError) return false;
-      throw error;
-    }
-  }
-  return false;
-}
