@@ -139,7 +139,7 @@ export class HeldTasks implements HeldRole {
       // The record says which worker runs it and since when; the lease and its versionstamp
       // stay as claimed.
       const place = places[i++]!;
-      const record = running.claimed.record.with({ worker: place, startedAt: running.store.now() });
+      const record = running.claimed.record.handedTo(place, running.store.now());
       running.claimed = { ...running.claimed, record };
       parts.running.dispatch(running.store, running.claimed, running);
     }

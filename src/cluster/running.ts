@@ -282,7 +282,7 @@ export class RunningTable implements RunningRole {
     next.startedAt = performance.now();
     next.claimed = {
       ...next.claimed,
-      record: next.claimed.record.with({ startedAt: next.store.now() }),
+      record: next.claimed.record.began(next.store.now()),
     };
     if (this.#running.get(next.claimed.record.id) === next) this.#started(next);
   }

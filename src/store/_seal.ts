@@ -11,5 +11,5 @@ import type { Store } from "./store.ts";
 /** `record` as it is stored once final: with the finished mark when the store has a secret. */
 export function sealFinished(store: Store, record: TaskRecord): TaskRecord {
   if (store.secrets === null || !record.finished || record.sig === null) return record;
-  return record.with({ sig: signDone(store.secrets, record.id) });
+  return record.signed(signDone(store.secrets, record.id));
 }

@@ -37,7 +37,5 @@ export async function buildRecord(
   const record = c.large === null
     ? buildChecked(store, c, now, 0)
     : await buildChunked(store, c, now);
-  return extra.chain || extra.iter
-    ? record.with({ chain: extra.chain ?? null, iter: extra.iter ?? null })
-    : record;
+  return extra.chain || extra.iter ? record.memberOf(extra) : record;
 }

@@ -47,15 +47,15 @@ export async function getTask(store: Store, ref: string): Promise<TaskRecord | n
   let record = TaskRecord.decode(entry!.key, entry!.value);
   if (record.argsChunks > 0 && record.args === null) {
     const bytes = await readChunks(store, id, "args", record.argsChunks);
-    record = record.with({ args: JSON.parse(decoder.decode(bytes)) });
+    record = record.loaded({ args: JSON.parse(decoder.decode(bytes)) });
   }
   if (record.resultChunks > 0 && record.resultJson === null) {
     const bytes = await readChunks(store, id, "result", record.resultChunks, record.resultBlob);
-    record = record.with({ resultJson: decoder.decode(bytes) });
+    record = record.loaded({ resultJson: decoder.decode(bytes) });
   }
   if (progress!.versionstamp !== null && progress!.value instanceof Uint8Array) {
     try {
-      record = record.with({ progress: JSON.parse(decoder.decode(progress!.value)) });
+      record = record.loaded({ progress: JSON.parse(decoder.decode(progress!.value)) });
     } catch {
       // a damaged progress value is only a display matter
     }

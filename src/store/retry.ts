@@ -45,7 +45,7 @@ export async function retryTask(store: Store, ref: string): Promise<TaskRecord> 
       const argsJson = record.args !== null
         ? JSON.stringify(record.args)
         : decoder.decode(await readChunks(store, record.id, "args", record.argsChunks));
-      queued = queued.with({ sig: sign(secrets, queued, argsJson) });
+      queued = queued.signed(sign(secrets, queued, argsJson));
     }
     const k = store.keys;
     const atomic = store.kv.atomic().check({ key: k.task(record.id), versionstamp });

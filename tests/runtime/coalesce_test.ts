@@ -26,9 +26,10 @@ test("coalesce() runs once at a time, and once more for any number of calls mean
 
 test("coalesce(): again() from inside a run repeats it; an error ends the round", async () => {
   let runs = 0;
-  const run = coalesce(async () => {
+  const run = coalesce(() => {
     runs++;
     if (runs < 3) run.again();
+    return Promise.resolve();
   });
   await run();
   assert.equal(runs, 3);

@@ -84,7 +84,9 @@ test("runInline() refuses a signed task whose arguments were changed in KV", asy
   const { id } = await queue.enqueue("add", 1, 2);
   const key = queue.store.keys.task(id);
   const entry = await queue.store.kv.get(key);
-  const tampered = TaskRecord.decode(key, entry.value).with({ args: [1000, 2000] });
+  // As an attacker with write access to KV would: the stored JSON, other arguments.
+  const stored = JSON.parse(new TextDecoder().decode(entry.value as Uint8Array));
+  const tampered = TaskRecord.fromJSON(key, { ...stored, args: [1000, 2000] });
   await queue.store.kv.set(key, tampered.encode());
   assert.equal(await runWith(dir.kv, NEW), 0);
   const record = (await queue.fetch(id))!;
