@@ -9,6 +9,7 @@ import { lostLeases, releaseTasks, writeStarted } from "../store/recover.ts";
 import type { Store } from "../store/store.ts";
 import { type ClusterContext, type HeldRole, onAbort, type Running } from "./context.ts";
 import { newRunning, RECALL_MS } from "./running.ts";
+import { delay } from "../runtime/delay.ts";
 
 /** How long a failed write of the started list waits before it is tried again, in ms. */
 const RETRY_MS = 500;
@@ -263,7 +264,7 @@ export class HeldTasks implements HeldRole {
           } catch (error) {
             ctx.report(error as Error, "storing results");
             this.#startedDirty.add(store);
-            await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+            await delay(RETRY_MS);
             if (ctx.state() === "stopped") return;
           }
         }

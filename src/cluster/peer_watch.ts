@@ -18,6 +18,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import process from "node:process";
+import { delay } from "../runtime/delay.ts";
 
 /** Longest Unix socket path Linux accepts (108 bytes with the terminating NUL). */
 const MAX_SOCKET_PATH = 107;
@@ -104,7 +105,7 @@ export class PeerWatch implements AsyncDisposable {
         this.#options.onGone(peer);
         return;
       }
-      await new Promise((resolve) => setTimeout(resolve, ENDED_POLL_MS));
+      await delay(ENDED_POLL_MS);
     }
     // Still alive: it closed its socket without dying. The heartbeat judges it as always.
   }

@@ -33,7 +33,7 @@ export type ToWorker =
     queue: string;
   }
   /** Abort a running task's `AbortSignal` (timeout or cancel). */
-  | { type: "abort"; id: string; reason: "timeout" | "cancel" | "shutdown" }
+  | { type: "abort"; id: string; reason: "timeout" | "cancel" }
   /**
    * Give back a task that still waits in the worker (it sits behind a long one): the worker
    * answers `recalled` if it had not started it, and nothing if it had.

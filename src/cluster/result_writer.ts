@@ -8,6 +8,7 @@
 import { completeTasks, type Outcome } from "../store/complete.ts";
 import type { Store } from "../store/store.ts";
 import type { ClusterContext, WriterRole } from "./context.ts";
+import { delay } from "../runtime/delay.ts";
 
 /** How long outcomes gather before they are written while the cluster is under load, in ms. */
 const FLUSH_DELAY_MS = 2;
@@ -62,7 +63,7 @@ export class ResultWriter implements WriterRole {
   async #gather(): Promise<void> {
     const { workers, concurrency } = this.#ctx.options;
     if (this.#ctx.parts.running.size > workers * concurrency && !this.#ctx.signal.aborted) {
-      await new Promise((resolve) => setTimeout(resolve, FLUSH_DELAY_MS));
+      await delay(FLUSH_DELAY_MS);
     } else await Promise.resolve();
   }
 
@@ -90,7 +91,7 @@ export class ResultWriter implements WriterRole {
             // KV refused the write: keep the outcomes and try again shortly.
             ctx.report(error as Error, "storing results");
             this.#pending.unshift(...outcomes);
-            await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+            await delay(RETRY_MS);
             if (ctx.state() === "stopped") return;
             continue;
           }

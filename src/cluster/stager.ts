@@ -7,7 +7,7 @@
  */
 import { fireDueSchedules, nextScheduleAt } from "../schedule/fire.ts";
 import { promoteAndPeek } from "../store/promote.ts";
-import { MAX_TIMER_MS } from "../runtime/delay.ts";
+import { delay, MAX_TIMER_MS } from "../runtime/delay.ts";
 import { type ClusterContext, onAbort, type StagerRole } from "./context.ts";
 
 /**
@@ -112,6 +112,6 @@ export class Stager implements StagerRole {
 
   /** Waits briefly for the doorbell listener to end once KV closes. */
   async [Symbol.asyncDispose](): Promise<void> {
-    if (this.#doorbell) await Promise.race([this.#doorbell, new Promise((r) => setTimeout(r, 50))]);
+    if (this.#doorbell) await Promise.race([this.#doorbell, delay(50)]);
   }
 }

@@ -110,11 +110,7 @@ export function serveWorker(): void {
         task.controller.abort(
           message.reason === "timeout"
             ? new TaskTimeoutError(`Task ${message.id} timed out`)
-            : new TaskCancelledError(
-              message.reason === "shutdown"
-                ? `Task ${message.id} was cancelled: the cluster is shutting down`
-                : `Task ${message.id} was cancelled`,
-            ),
+            : new TaskCancelledError(`Task ${message.id} was cancelled`),
         );
         return;
       }

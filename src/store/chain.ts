@@ -25,7 +25,7 @@ import { addEnqueueMutations } from "./_entries.ts";
 import { buildRecord } from "./build.ts";
 import { checkSpec, type EnqueueOptions, type EnqueueSpec } from "./spec.ts";
 import { NoSuchTaskError } from "./errors.ts";
-import { formatKey, type TaskState } from "./keys.ts";
+import type { TaskState } from "./keys.ts";
 import { KV_MAX_VALUE_BYTES } from "./limits.ts";
 import type { Store } from "./store.ts";
 import { CorruptRecordError } from "../task/record.ts";
@@ -242,9 +242,4 @@ export async function chainStatus(store: Store, id: string): Promise<ChainStatus
     steps,
     error: chain.error,
   };
-}
-
-/** For messages: the chain key. */
-export function chainKeyText(store: Store, id: string): string {
-  return formatKey(store.keys.chain(id));
 }

@@ -27,6 +27,7 @@ import { basename, dirname, join } from "node:path";
 import process from "node:process";
 import type { Kv } from "../runtime/mod.ts";
 import type { KvLocation } from "./kv.ts";
+import { delay } from "../runtime/delay.ts";
 
 type Listener = () => void;
 
@@ -141,7 +142,7 @@ export class ChangeFeed {
         // the connection dropped: wait, then watch again
       }
       if (this.#closed) return;
-      await new Promise((resolve) => setTimeout(resolve, backoff));
+      await delay(backoff);
       backoff = Math.min(backoff * 2, 10_000);
     }
   }

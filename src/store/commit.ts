@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { delay } from "../runtime/delay.ts";
 
 /** How long one commit keeps retrying a locked database before giving up. */
 const BUSY_GIVE_UP_MS = 30_000;
@@ -41,7 +42,7 @@ export async function retryBusy<T>(op: () => Promise<T>): Promise<T> {
     } catch (error) {
       if (!isBusyError(error) || Date.now() - started > BUSY_GIVE_UP_MS) throw error;
       const pause = Math.min(100, 2 ** Math.min(attempt, 7)) * (0.5 + Math.random());
-      await new Promise((resolve) => setTimeout(resolve, pause));
+      await delay(pause);
     }
   }
 }

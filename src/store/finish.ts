@@ -49,7 +49,6 @@ const EMPTY: FinishPlan = Object.freeze({
   apply() {},
 });
 
-const encoder = new TextEncoder();
 const u64One = 1n;
 
 /**
@@ -229,11 +228,6 @@ export async function planFinish(
       }
     },
   };
-}
-
-/** Encodes a small JSON value (for pause and similar markers). */
-export function encodeJson(value: unknown): Uint8Array {
-  return encoder.encode(JSON.stringify(value));
 }
 
 /** Why a cluster with a secret must not create the next step of `chain`; null when it may. */

@@ -15,6 +15,7 @@ import { listTasks } from "../store/list.ts";
 import type { Store } from "../store/store.ts";
 import type { TaskRecord } from "../task/record.ts";
 import type { MinuteSums } from "../store/stats.ts";
+import { delay } from "../runtime/delay.ts";
 
 export { readRecords } from "../store/get.ts";
 export { type OldestReady, oldestReady, READY_PAGE } from "../store/ready.ts";
@@ -100,7 +101,7 @@ export async function readClusters(
   for (const v of old) v.silent = true;
   if (options.confirm && old.length > 0) {
     const interval = Math.max(...old.map((v) => v.stat.heartbeatMs ?? 2000));
-    await new Promise((resolve) => setTimeout(resolve, Math.min(5000, interval) + 250));
+    await delay(Math.min(5000, interval) + 250);
     for (const v of old) {
       const again = await readHeartbeat(v.store, v.stat.id);
       if (again === null || again.versionstamp === v.versionstamp) continue;

@@ -246,7 +246,7 @@ test("WorkerHandle.drain() lets running tasks finish, then exits", async () => {
   const drained = worker.drain();
   assert.equal(worker.state, "draining");
   assert.throws(() => worker.run(request("add")), /draining/);
-  worker.abort(task.id, "shutdown");
+  worker.abort(task.id, "cancel");
   assert.equal(failure(await result).name, "TaskCancelledError");
   const exit = await drained;
   assert.equal(exit.reason, "terminated");
