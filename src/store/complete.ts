@@ -15,12 +15,8 @@ import type { Claimed } from "./claim.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
 import { doorbell } from "./_entries.ts";
 import { addFinishedRecord, type FinishPlan, planFinish } from "./finish.ts";
-import {
-  INLINE_PAYLOAD_BYTES,
-  KV_MAX_COMMIT_BYTES,
-  KV_MAX_MUTATIONS,
-  KV_MAX_QUEUE_DELAY_MS,
-} from "./limits.ts";
+import { CommitBudget } from "./budget.ts";
+import { INLINE_PAYLOAD_BYTES, KV_MAX_QUEUE_DELAY_MS } from "./limits.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
 import { StatDeltas } from "./stats.ts";
@@ -61,26 +57,24 @@ const encoder = new TextEncoder();
 export async function completeTasks(store: Store, outcomes: readonly Outcome[]): Promise<Stored[]> {
   const prepared = await Promise.all(outcomes.map((o) => prepareOutcome(store, o)));
   const out: Stored[] = new Array(outcomes.length);
-  const maxChecks = store.handle.maxChecks;
+  // Room for the counter sums, the signal and a doorbell of each commit.
+  const budget = new CommitBudget({
+    maxChecks: store.handle.maxChecks,
+    reserve: { mutations: 32 },
+  });
   let start = 0;
   while (start < prepared.length) {
     let end = start;
-    let bytes = 0;
-    let checks = 0;
-    let mutations = 0;
+    budget.reset();
     while (end < prepared.length) {
       const p = prepared[end]!;
-      const size = p.record.encode().length + 1024 + p.plan.bytes;
-      const c = 1 + p.plan.checks.length;
-      const m = 12 + p.plan.mutations;
-      if (
-        end > start &&
-        (bytes + size > KV_MAX_COMMIT_BYTES || checks + c > maxChecks ||
-          mutations + m > KV_MAX_MUTATIONS - 32)
-      ) break;
-      bytes += size;
-      checks += c;
-      mutations += m;
+      const cost = {
+        checks: 1 + p.plan.checks.length,
+        mutations: 12 + p.plan.mutations,
+        bytes: p.record.encode().length + 1024 + p.plan.bytes,
+      };
+      if (!budget.fits(cost)) break;
+      budget.take(cost);
       end++;
     }
     const batch = prepared.slice(start, end);

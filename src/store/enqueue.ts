@@ -12,7 +12,7 @@ import { addEnqueueMutations, skipUniqueCheck } from "./_entries.ts";
 import { buildChunked } from "./build.ts";
 import { addCancelWaiting } from "./cancel.ts";
 import { commitAtomic } from "./commit.ts";
-import { KV_MAX_COMMIT_BYTES, KV_MAX_MUTATIONS } from "./limits.ts";
+import { CommitBudget } from "./budget.ts";
 import { buildChecked, checkAll, type Checked, type EnqueueSpec, UniqueTaskError } from "./spec.ts";
 import type { Store } from "./store.ts";
 
@@ -81,26 +81,33 @@ export async function storeChecked(
   let inFlight: Promise<void> | null = null;
   let next = 0;
   let commits = 0;
+  // Room for what every commit adds besides its tasks, and for the caller's marks.
+  const budget = new CommitBudget({
+    maxChecks: store.handle.maxChecks,
+    reserve: {
+      mutations: ENQUEUE_FIXED_MUTATIONS + (hooks.markCost?.mutations ?? 0),
+      bytes: ENQUEUE_FIXED_BYTES + (hooks.markCost?.bytes ?? 0),
+    },
+  });
   while (next < checked.length) {
     const part: TaskRecord[] = [];
     const indexes: number[] = [];
-    let mutations = ENQUEUE_FIXED_MUTATIONS + (hooks.markCost?.mutations ?? 0);
-    let bytes = ENQUEUE_FIXED_BYTES + (hooks.markCost?.bytes ?? 0);
+    budget.reset();
     while (next < checked.length) {
       const c = checked[next]!;
       const id = hooks.id?.(next);
       const record = records[next] ??= c.large === null
         ? buildChecked(store, c, now, 0, id)
         : await buildChunked(store, c, now, id);
-      const m = enqueueMutationCount(record);
-      const size = enqueueBytes(record);
-      if (
-        part.length > 0 && (mutations + m > KV_MAX_MUTATIONS || bytes + size > KV_MAX_COMMIT_BYTES)
-      ) break;
+      const cost = {
+        checks: 0,
+        mutations: enqueueMutationCount(record),
+        bytes: enqueueBytes(record),
+      };
+      if (!budget.fits(cost)) break;
+      budget.take(cost);
       part.push(record);
       indexes.push(next);
-      mutations += m;
-      bytes += size;
       next++;
     }
     const atomic = store.kv.atomic();

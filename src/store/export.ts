@@ -17,29 +17,19 @@
  */
 import { Buffer } from "node:buffer";
 import { type Kv, runtime } from "../runtime/mod.ts";
+import { CommitBudget, keyBytes } from "./budget.ts";
 import { commitAtomic } from "./commit.ts";
 import { isUndecodable } from "./kv.ts";
 import { type RawRow, rawRows, VALUE_ENCODING } from "./raw_rows.ts";
 import { copyStore } from "./read_copy.ts";
 import { formatKey, ROOT } from "./keys.ts";
-import {
-  KV_MAX_COMMIT_BYTES,
-  KV_MAX_KEY_BYTES,
-  KV_MAX_MUTATIONS,
-  KV_MAX_VALUE_BYTES,
-} from "./limits.ts";
+import { KV_MAX_KEY_BYTES, KV_MAX_VALUE_BYTES } from "./limits.ts";
 
 /** The header line of an export. */
 export const EXPORT_HEADER = '{"kvq":"export","version":1}';
 
 /** How long a restored cluster heartbeat lives: what a cluster gives its own (30 s at least). */
 export const RESTORED_HEARTBEAT_EXPIRE_MS = 30_000;
-
-/** Mutations per import commit: under {@linkcode KV_MAX_MUTATIONS}. */
-const BATCH_MUTATIONS = Math.floor(KV_MAX_MUTATIONS / 2);
-
-/** Bytes per import commit: well under {@linkcode KV_MAX_COMMIT_BYTES}, as keys are estimated. */
-const BATCH_BYTES = Math.floor(KV_MAX_COMMIT_BYTES * 0.75);
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
@@ -323,8 +313,12 @@ export async function importEntries(
 ): Promise<number> {
   let atomic = kv.atomic();
   let mutations = 0;
-  let bytes = 0;
   let written = 0;
+  // A set counts its key twice, as KV counts it (see budget.ts); no reserve: nothing else is added.
+  const budget = new CommitBudget({
+    maxChecks: 1,
+    reserve: { mutations: 0, bytes: 0 },
+  });
   const flush = async () => {
     if (mutations === 0) return;
     const result = await commitAtomic(atomic);
@@ -333,17 +327,20 @@ export async function importEntries(
     options.onProgress?.(written);
     atomic = kv.atomic();
     mutations = 0;
-    bytes = 0;
+    budget.reset();
   };
   for await (const { key, value } of entries) {
-    const size = JSON.stringify(key.map(encodeKeyPart)).length +
-      (value instanceof Uint8Array ? value.length : 8) + 64;
-    if (mutations + 1 > BATCH_MUTATIONS || bytes + size > BATCH_BYTES) await flush();
+    const cost = {
+      checks: 0,
+      mutations: 1,
+      bytes: 2 * keyBytes(key) + (value instanceof Uint8Array ? value.length : 8),
+    };
+    if (!budget.fits(cost)) await flush();
+    budget.take(cost);
     if (typeof value === "bigint") atomic.set(key, runtime.u64(value));
     else if (isHeartbeat(key)) atomic.set(key, value, { expireIn: RESTORED_HEARTBEAT_EXPIRE_MS });
     else atomic.set(key, value);
     mutations++;
-    bytes += size;
   }
   await flush();
   return written;
