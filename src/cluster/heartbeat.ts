@@ -7,6 +7,7 @@
  * @module
  */
 import { hostname } from "node:os";
+import { coalesce } from "../runtime/coalesce.ts";
 import { signalFile } from "../store/changes.ts";
 import {
   deleteHeartbeat,
@@ -57,10 +58,6 @@ export class Heartbeat {
   #peers: PeerWatch | null = null;
   /** Stops the peer watch: last at shutdown, after the leases are given back. */
   readonly #peersStop = new AbortController();
-  /** A recovery started by a peer's death, while it runs. */
-  #recovering: Promise<void> | null = null;
-  /** A peer died while {@linkcode #recovering} ran: recover again after it. */
-  #recoverAgain = false;
 
   constructor(ctx: ClusterContext, options: HeartbeatOptions) {
     this.#ctx = ctx;
@@ -196,22 +193,17 @@ export class Heartbeat {
 
   /** A same-host peer died: recover its leases now, once for all queues however many died. */
   #recoverNow(): void {
+    if (!this.#ctx.signal.aborted) void this.#recoverAll();
+  }
+
+  /** Recovers every queue; asked again while it runs (another peer died), once more after. */
+  readonly #recoverAll = coalesce(async () => {
     const ctx = this.#ctx;
     if (ctx.signal.aborted) return;
-    // Asked again while it runs (another peer died meanwhile): once more after it.
-    if (this.#recovering) {
-      this.#recoverAgain = true;
-      return;
+    for (const store of ctx.stores) {
+      await this.#recover(store).catch((e) => ctx.report(e as Error, "recovery"));
     }
-    this.#recovering = (async () => {
-      do {
-        this.#recoverAgain = false;
-        for (const store of ctx.stores) {
-          await this.#recover(store).catch((e) => ctx.report(e as Error, "recovery"));
-        }
-      } while (this.#recoverAgain && !ctx.signal.aborted);
-    })().finally(() => this.#recovering = null);
-  }
+  });
 
   /** Deletes this cluster's heartbeats and started lists: it has stopped. */
   async retire(): Promise<void> {

@@ -18,6 +18,7 @@ import { completeTasks, type Outcome } from "../store/complete.ts";
 import { nextDelayedAt, promoteDue } from "../store/promote.ts";
 import { outcomeOf } from "./outcome.ts";
 import type { Store } from "../store/store.ts";
+import { MAX_TIMER_MS } from "../runtime/delay.ts";
 
 /** Options for {@linkcode runInline}. */
 export interface InlineOptions {
@@ -140,7 +141,7 @@ async function waitForWork(store: Store, signal?: AbortSignal): Promise<void> {
     await new Promise<void>((resolve) => {
       const timer = next === null
         ? undefined
-        : setTimeout(done, Math.min(2_000_000_000, Math.max(0, next - store.now())));
+        : setTimeout(done, Math.min(MAX_TIMER_MS, Math.max(0, next - store.now())));
       function done() {
         clearTimeout(timer);
         signal?.removeEventListener("abort", done);

@@ -11,6 +11,7 @@ import { readPausedQueues } from "../store/pause.ts";
 import { queuesIdle, stillWaiting } from "../store/queues.ts";
 import { releaseTasks } from "../store/recover.ts";
 import type { Store } from "../store/store.ts";
+import { coalesce } from "../runtime/coalesce.ts";
 import type { ClusterContext, PumpRole } from "./context.ts";
 import { PREFETCH_WINDOW_MS } from "./running.ts";
 
@@ -24,8 +25,8 @@ export class Pump implements PumpRole {
   readonly #turns: readonly number[];
   #rr = 0;
   #paused = new Set<string>();
-  #pumping: Promise<void> | null = null;
-  #dirty = false;
+  /** One round at a time; a wake meanwhile (or a promotion) runs one more. */
+  readonly #round = coalesce(() => this.#pump());
   /** Burst mode: tasks this cluster scheduled for a retry, which it waits for. */
   #retrying = new Map<string, Store>();
 
@@ -43,18 +44,12 @@ export class Pump implements PumpRole {
   wake(): void {
     if (this.#ctx.signal.aborted) return;
     if (this.#ctx.parts.running.size > 0) this.#ctx.parts.running.scheduleCancelCheck();
-    if (this.#pumping) {
-      this.#dirty = true;
-      return;
-    }
-    this.#pumping = this.#pump().finally(() => {
-      this.#pumping = null;
-    });
+    void this.#round();
   }
 
   /** Asks for one more round (a promotion made tasks ready). */
   again(): void {
-    this.#dirty = true;
+    this.#round.again();
   }
 
   /** Burst mode: wait for this retry before calling the queues idle. */
@@ -121,87 +116,85 @@ export class Pump implements PumpRole {
   async #pump(): Promise<void> {
     const ctx = this.#ctx;
     const { parts, stores, signal } = ctx;
+    if (signal.aborted) return;
     try {
-      do {
-        this.#dirty = false;
-        // Ready tasks first, delayed ones after: a task that is ready now should not wait for
-        // the reads that arm the delay timer. A promotion signals a change, which runs this
-        // loop again to claim what it promoted.
-        parts.held.dispatch();
-        let places = this.#claimPlaces();
-        let claimedAny = false;
-        // Pause keys matter only when there is a place to fill.
-        if (places.workers.length > 0) await this.readPaused();
-        // Share the places among the queues that are not paused, by weight, and give what a
-        // queue could not use to the others in the next round.
-        let open = stores.map((_, i) => i).filter((i) => !this.#paused.has(stores[i]!.queue));
-        while (places.workers.length > 0 && open.length > 0 && !signal.aborted) {
-          const share = new Map<number, { workers: string[]; held: boolean[] }>();
-          const turns = this.#turns.filter((t) => open.includes(t));
-          places.workers.forEach((place, i) => {
-            const q = turns[this.#rr++ % turns.length]!;
-            let s = share.get(q);
-            if (!s) share.set(q, s = { workers: [], held: [] });
-            s.workers.push(place);
-            s.held.push(places.held[i]!);
+      // Ready tasks first, delayed ones after: a task that is ready now should not wait for
+      // the reads that arm the delay timer. A promotion asks for another round, which claims
+      // what it promoted.
+      parts.held.dispatch();
+      let places = this.#claimPlaces();
+      let claimedAny = false;
+      // Pause keys matter only when there is a place to fill.
+      if (places.workers.length > 0) await this.readPaused();
+      // Share the places among the queues that are not paused, by weight, and give what a
+      // queue could not use to the others in the next round.
+      let open = stores.map((_, i) => i).filter((i) => !this.#paused.has(stores[i]!.queue));
+      while (places.workers.length > 0 && open.length > 0 && !signal.aborted) {
+        const share = new Map<number, { workers: string[]; held: boolean[] }>();
+        const turns = this.#turns.filter((t) => open.includes(t));
+        places.workers.forEach((place, i) => {
+          const q = turns[this.#rr++ % turns.length]!;
+          let s = share.get(q);
+          if (!s) share.set(q, s = { workers: [], held: [] });
+          s.workers.push(place);
+          s.held.push(places.held[i]!);
+        });
+        const exhausted: number[] = [];
+        /** Held tasks claimed in this round, per queue, to interleave by weight. */
+        const heldNow = new Map<number, Claimed[]>();
+        for (const [q, { workers, held }] of share) {
+          const store = stores[q]!;
+          const claimed = await claimTasks(store, {
+            cluster: ctx.id,
+            workers,
+            held,
+            onCorrupt: (e) => ctx.report(e, "claim"),
           });
-          const exhausted: number[] = [];
-          /** Held tasks claimed in this round, per queue, to interleave by weight. */
-          const heldNow = new Map<number, Claimed[]>();
-          for (const [q, { workers, held }] of share) {
-            const store = stores[q]!;
-            const claimed = await claimTasks(store, {
-              cluster: ctx.id,
-              workers,
-              held,
-              onCorrupt: (e) => ctx.report(e, "claim"),
-            });
-            if (claimed.length > 0) claimedAny = true;
-            if (claimed.length < Math.min(workers.length, store.handle.maxChecks)) {
-              exhausted.push(q);
-            }
-            if (signal.aborted) {
-              // A stop began while claiming: give these back rather than start them.
-              heldNow.set(q, claimed);
-              for (const [i, list] of heldNow) {
-                if (list.length === 0) continue;
-                await releaseTasks(stores[i]!, list).catch((e) => ctx.report(e, "release"));
-              }
-              return;
-            }
-            heldNow.set(q, claimed.filter((c) => c.held));
-            for (const c of claimed) if (!c.held) parts.running.dispatch(store, c);
+          if (claimed.length > 0) claimedAny = true;
+          if (claimed.length < Math.min(workers.length, store.handle.maxChecks)) {
+            exhausted.push(q);
           }
-          // Hold them in the queues' weighted turn order, so they start in proportion too.
-          const taken = new Map<number, number>();
-          for (let left = true; left;) {
-            left = false;
-            for (const q of this.#turns) {
-              const k = taken.get(q) ?? 0;
-              const c = heldNow.get(q)?.[k];
-              if (c === undefined) continue;
-              taken.set(q, k + 1);
-              left = true;
-              parts.held.hold(stores[q]!, c);
+          if (signal.aborted) {
+            // A stop began while claiming: give these back rather than start them.
+            heldNow.set(q, claimed);
+            for (const [i, list] of heldNow) {
+              if (list.length === 0) continue;
+              await releaseTasks(stores[i]!, list).catch((e) => ctx.report(e, "release"));
             }
-          }
-          open = open.filter((q) => !exhausted.includes(q));
-          parts.held.dispatch();
-          places = this.#claimPlaces();
-        }
-        if (claimedAny && places.workers.length > 0) this.#dirty = true;
-        if (!signal.aborted) await parts.stager.promote();
-        if (
-          !claimedAny && ctx.options.burst && parts.running.size === 0 &&
-          parts.writer.pending === 0 && !parts.held.writing
-        ) {
-          if (!signal.aborted && await this.#queuesEmpty()) {
-            ctx.emit("cluster:idle", {});
-            ctx.stop();
             return;
           }
+          heldNow.set(q, claimed.filter((c) => c.held));
+          for (const c of claimed) if (!c.held) parts.running.dispatch(store, c);
         }
-      } while (this.#dirty && !signal.aborted);
+        // Hold them in the queues' weighted turn order, so they start in proportion too.
+        const taken = new Map<number, number>();
+        for (let left = true; left;) {
+          left = false;
+          for (const q of this.#turns) {
+            const k = taken.get(q) ?? 0;
+            const c = heldNow.get(q)?.[k];
+            if (c === undefined) continue;
+            taken.set(q, k + 1);
+            left = true;
+            parts.held.hold(stores[q]!, c);
+          }
+        }
+        open = open.filter((q) => !exhausted.includes(q));
+        parts.held.dispatch();
+        places = this.#claimPlaces();
+      }
+      if (claimedAny && places.workers.length > 0) this.#round.again();
+      if (!signal.aborted) await parts.stager.promote();
+      if (
+        !claimedAny && ctx.options.burst && parts.running.size === 0 &&
+        parts.writer.pending === 0 && !parts.held.writing
+      ) {
+        if (!signal.aborted && await this.#queuesEmpty()) {
+          ctx.emit("cluster:idle", {});
+          ctx.stop();
+          return;
+        }
+      }
     } catch (error) {
       ctx.report(error as Error, "dispatch");
       if (!signal.aborted) setTimeout(() => this.wake(), RETRY_MS);
@@ -227,6 +220,6 @@ export class Pump implements PumpRole {
 
   /** Waits for the round in progress (a claim in flight dispatches or releases what it took). */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.#pumping;
+    await this.#round.running;
   }
 }

@@ -35,6 +35,7 @@ import { resolveKvLocation } from "../store/kv.ts";
 import { nextDelayedAt } from "../store/promote.ts";
 import type { TaskFunction } from "../task/loader.ts";
 import type { RetryPolicy } from "../task/backoff.ts";
+import { MAX_TIMER_MS } from "../runtime/delay.ts";
 
 /** Options for {@linkcode createDeployRunner}. */
 export interface DeployOptions {
@@ -157,7 +158,7 @@ export async function createDeployRunner(options: DeployOptions): Promise<Deploy
     timer = null;
     const next = await nextDelayedAt(queue.store);
     if (next === null || closed) return;
-    timer = setTimeout(() => void drain(), Math.min(2_000_000_000, Math.max(0, next - Date.now())));
+    timer = setTimeout(() => void drain(), Math.min(MAX_TIMER_MS, Math.max(0, next - Date.now())));
   };
 
   let mode: DeployRunner["mode"] = "watch+cron";

@@ -171,21 +171,32 @@ test("Cluster prefetches short tasks, and a graceful stop hands the held ones ba
       Array.from({ length: 2000 }, (_, i) => ({ func: "add", args: [i, 1] })),
     );
     let finished = 0;
-    let heldSeen = 0;
     const enough = new Promise<void>((resolve) => {
       cluster.on("task:finish", () => {
         if (++finished === 300) resolve();
       });
     });
+    // Short tasks: the one worker's next tasks are claimed ahead of it, with held leases. Look
+    // at the lease index as tasks start (one look at a time) until two held ones show.
+    let looking = false;
+    const held = new Promise<number>((resolve) => {
+      const off = cluster.on("task:start", async () => {
+        if (looking) return;
+        looking = true;
+        let n = 0;
+        for await (const e of queue.store.kv.list({ prefix: queue.store.keys.leases })) {
+          if (new TextDecoder().decode(e.value as Uint8Array).includes('"held":true')) n++;
+        }
+        looking = false;
+        if (n > 1) {
+          off();
+          resolve(n);
+        }
+      });
+    });
     await cluster.start();
+    const heldSeen = await held;
     await enough;
-    // Short tasks: the one worker's next tasks are claimed ahead of it, with held leases.
-    for (let i = 0; i < 50 && heldSeen === 0; i++) {
-      for await (const e of queue.store.kv.list({ prefix: queue.store.keys.leases })) {
-        if (new TextDecoder().decode(e.value as Uint8Array).includes('"held":true')) heldSeen++;
-      }
-      if (heldSeen === 0) await new Promise((resolve) => setTimeout(resolve, 5));
-    }
     await cluster.stop();
     assert.ok(heldSeen > 1, `${heldSeen} held leases seen while busy`);
     const counts = await queue.counts();

@@ -298,7 +298,7 @@ test("WorkerHandle with concurrency 1 keeps tasks sent early waiting in the work
     const secondDone = runTask(worker, second);
     const thirdDone = runTask(worker, third);
     assert.equal(worker.inFlight.size, 3);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await firstProgress(worker, first.id);
     assert.deepEqual(ends, [], "nothing may start while the first task runs");
     // Aborting a task that waits in the worker ends it at once, without running it.
     worker.abort(second.id, "cancel");
