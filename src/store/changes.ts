@@ -69,13 +69,13 @@ export class ChangeFeed {
   notifyLocal(): void {
     for (const feed of localBuses.get(this.#location.location) ?? []) feed.#fire();
     const signal = signalFile(this.#location);
-    if (signal) touchSoon(signal);
+    if (signal) toucher.soon(signal);
   }
 
   /** Stops every source. */
   close(): void {
     const signal = signalFile(this.#location);
-    if (signal) touchNow(signal.file);
+    if (signal) toucher.flush(signal.file);
     this.#closed = true;
     this.#listeners.clear();
     this.#stop();
@@ -171,39 +171,69 @@ export function signalFile(location: KvLocation): { dir: string; file: string } 
  * touches it at once (the latency that matters); the commits of a busy spell share one touch
  * per interval, each a file open on the main thread.
  */
-const TOUCH_EVERY_MS = 2;
+export const TOUCH_EVERY_MS = 2;
 
-/** Per signal file: when it was last touched (performance.now) and the trailing touch due. */
-const touches = new Map<string, { at: number; timer: ReturnType<typeof setTimeout> | null }>();
+/** The time and timers a {@linkcode Toucher} uses: the real ones, or a test's fake. */
+export interface TouchClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
 
-function touchSoon(signal: { dir: string; file: string }): void {
-  let t = touches.get(signal.file);
-  if (!t) touches.set(signal.file, t = { at: -Infinity, timer: null });
-  if (t.timer !== null) return; // the trailing touch covers this commit
-  const since = performance.now() - t.at;
-  if (since >= TOUCH_EVERY_MS) {
-    touch(signal);
-    return;
+const realClock: TouchClock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+/**
+ * Touches signal files at most every {@linkcode TOUCH_EVERY_MS}: the first commit after a quiet
+ * spell at once, the commits of a busy spell in one trailing touch.
+ */
+export class Toucher {
+  readonly #clock: TouchClock;
+  readonly #write: (signal: { dir: string; file: string }) => void;
+  /** Per signal file: when it was last touched, and the trailing touch due. */
+  readonly #touches = new Map<string, { at: number; timer: unknown }>();
+
+  constructor(
+    options: { clock?: TouchClock; write?: (signal: { dir: string; file: string }) => void } = {},
+  ) {
+    this.#clock = options.clock ?? realClock;
+    this.#write = options.write ?? writeSignal;
   }
-  const state = t;
-  state.timer = setTimeout(() => {
-    state.timer = null;
-    touch(signal);
-  }, TOUCH_EVERY_MS - since);
+
+  /** Touches `signal` now, or in one trailing touch when it was touched just now. */
+  soon(signal: { dir: string; file: string }): void {
+    let t = this.#touches.get(signal.file);
+    if (!t) this.#touches.set(signal.file, t = { at: -Infinity, timer: null });
+    if (t.timer !== null) return; // the trailing touch covers this commit
+    const since = this.#clock.now() - t.at;
+    if (since >= TOUCH_EVERY_MS) return this.#touch(signal);
+    const state = t;
+    state.timer = this.#clock.setTimeout(() => {
+      state.timer = null;
+      this.#touch(signal);
+    }, TOUCH_EVERY_MS - since);
+  }
+
+  /** Writes a trailing touch now, if one is due (a store closing). */
+  flush(file: string): void {
+    const t = this.#touches.get(file);
+    if (t?.timer == null) return;
+    this.#clock.clearTimeout(t.timer);
+    t.timer = null;
+    this.#touch({ dir: dirname(file), file });
+  }
+
+  #touch(signal: { dir: string; file: string }): void {
+    const t = this.#touches.get(signal.file);
+    if (t) t.at = this.#clock.now();
+    this.#write(signal);
+  }
 }
 
-/** Writes a trailing touch now, if one is due (a store closing). */
-function touchNow(file: string): void {
-  const t = touches.get(file);
-  if (t?.timer == null) return;
-  clearTimeout(t.timer);
-  t.timer = null;
-  touch({ dir: dirname(file), file });
-}
-
-function touch(signal: { dir: string; file: string }): void {
-  const t = touches.get(signal.file);
-  if (t) t.at = performance.now();
+function writeSignal(signal: { dir: string; file: string }): void {
   try {
     writeFileSync(signal.file, "");
   } catch {
@@ -215,6 +245,9 @@ function touch(signal: { dir: string; file: string }): void {
     }
   }
 }
+
+/** This process's toucher. */
+const toucher = new Toucher();
 
 /** Signal files untouched this long belong to processes long gone. */
 const SIGNAL_FILE_MAX_AGE_MS = 24 * 60 * 60 * 1000;
