@@ -8,7 +8,8 @@
 import { TaskRecord } from "../task/record.ts";
 import { readChunks } from "./chunks.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
-import { KV_MAX_COMMIT_BYTES, KV_MAX_GET_MANY } from "./limits.ts";
+import { CommitBudget } from "./budget.ts";
+import { KV_MAX_GET_MANY } from "./limits.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
 import { addDamaged } from "./damaged.ts";
@@ -177,7 +178,7 @@ async function commitClaims(
   const pending: Pending[] = [];
   let worker = 0;
   let mutations = 0;
-  let bytes = 0;
+  const budget = new CommitBudget({ maxChecks: store.handle.maxChecks });
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
     const found = records[i]!;
@@ -186,6 +187,7 @@ async function commitClaims(
       atomic.check({ key: entry.key, versionstamp: entry.versionstamp });
       atomic.delete(entry.key);
       mutations++;
+      budget.take({ checks: 1, mutations: found.error ? 3 : 1, bytes: 2 * CLAIM_KEY_BYTES });
       if (found.error) {
         // Set aside once, reported once: no claim reads it again.
         options.onCorrupt?.(found.error);
@@ -204,9 +206,9 @@ async function commitClaims(
     const running = found.record.claim(now, options.cluster, options.workers[worker]!);
     // A record is rewritten whole: leave the rest for the next claim rather than pass the
     // commit's byte limit (records with large inline args approach 64 KiB each).
-    const size = running.encode().length + CLAIM_KEY_BYTES;
-    if (pending.length > 0 && bytes + size > KV_MAX_COMMIT_BYTES - CLAIM_KEY_BYTES) break;
-    bytes += size;
+    const cost = { checks: 1, mutations: 4, bytes: running.encode().length + CLAIM_KEY_BYTES };
+    if (!budget.fits(cost)) break;
+    budget.take(cost);
     worker++;
     atomic.check({ key: store.keys.task(running.id), versionstamp: found.versionstamp! });
     atomic.set(store.keys.task(running.id), running.encode());

@@ -6,7 +6,8 @@
  */
 import { TaskRecord } from "../task/record.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
-import { KV_MAX_COMMIT_BYTES, KV_MAX_GET_MANY } from "./limits.ts";
+import { CommitBudget } from "./budget.ts";
+import { KV_MAX_GET_MANY } from "./limits.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
 import { addDamaged } from "./damaged.ts";
@@ -82,14 +83,15 @@ export async function promoteAndPeek(
   const atomic = store.kv.atomic();
   const counts = new CountDeltas();
   let promoted = 0;
-  let bytes = 0;
+  const budget = new CommitBudget({ maxChecks: store.handle.maxChecks });
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
     const found = records[i]!;
     // Large records are rewritten whole: stop before the commit would pass its byte limit.
     const size = found.value instanceof Uint8Array ? found.value.length + 512 : 512;
-    if (i > 0 && bytes + size > KV_MAX_COMMIT_BYTES - 16 * 1024) break;
-    bytes += size;
+    const cost = { checks: 2, mutations: 3, bytes: size };
+    if (!budget.fits(cost)) break;
+    budget.take(cost);
     atomic.check({ key: entry.key, versionstamp: entry.versionstamp });
     atomic.delete(entry.key);
     if (found.versionstamp === null) continue;
