@@ -45,16 +45,7 @@ import { FinishWaiters, waitFor } from "./waiters.ts";
 import { countGroup, deleteGroup, resultGroup, type ResultGroupOptions } from "./groups.ts";
 import { enqueued, toSpec } from "./calls.ts";
 
-export {
-  type EnqueueCall,
-  type Enqueued,
-  IterFailedError,
-  type IterResultOptions,
-  type OpenQueueOptions,
-  type ResultOptions,
-  TaskFailedError,
-  type TaskRef,
-} from "./types.ts";
+export * from "./types.ts";
 
 /**
  * Opens a queue.
