@@ -27,6 +27,7 @@ import type { ClusterContext } from "./context.ts";
 import { type ClusterEventMap, TypedEvents } from "./events.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { HeldTasks } from "./held.ts";
+import { KvHealth } from "./kv_health.ts";
 import { type ClusterOptions, type QueueWeight, resolveOptions } from "./options.ts";
 import { Pump } from "./pump.ts";
 import { ResultWriter } from "./result_writer.ts";
@@ -39,23 +40,7 @@ export { type ClusterOptions, parseQueueWeights, type QueueWeight } from "./opti
 export type { ClusterStat, WorkerStat } from "./stats.ts";
 export { PREFETCH_WINDOW_MS } from "./running.ts";
 
-/**
- * How long a failed KV write keeps {@linkcode Cluster.kvHealthy} false when nothing was written
- * since, in ms (at least two heartbeats, so a KV that stays down keeps it false between beats).
- */
-export const KV_FAILURE_MEMORY_MS = 5_000;
-
-/**
- * The error contexts of {@linkcode Cluster} that are failed KV writes. (A claim's write failure
- * surfaces as "dispatch"; the "claim" context itself reports a damaged record, not a write.)
- */
-const KV_WRITE_CONTEXTS = new Set([
-  "storing results",
-  "heartbeat",
-  "dispatch",
-  "release",
-  "progress",
-]);
+export { KV_FAILURE_MEMORY_MS } from "./kv_health.ts";
 
 /**
  * A worker cluster.
@@ -91,8 +76,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   #startedAt = 0;
   #stopped: Promise<void>;
   #resolveStopped!: () => void;
-  /** When (performance.now) a KV write last failed; null after a good heartbeat or result write. */
-  #kvFailedAt: number | null = null;
+  readonly #kv = new KvHealth();
 
   constructor(options: ClusterOptions) {
     super();
@@ -118,7 +102,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       },
       state: () => this.#state,
       report: (error, context) => this.#report(error, context),
-      kvOk: () => this.#kvFailedAt = null,
+      kvOk: () => this.#kv.ok(),
       emit: (type, detail) => this.emit(type, detail),
       stop: () => void this.stop(),
       get parts() {
@@ -151,9 +135,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
    * successful heartbeat or result write. For readiness probes, e.g. the dashboard's `/readyz`.
    */
   get kvHealthy(): boolean {
-    if (this.#kvFailedAt === null) return true;
-    const memory = Math.max(KV_FAILURE_MEMORY_MS, 2 * this.#options.heartbeat);
-    return performance.now() - this.#kvFailedAt > memory;
+    return this.#kv.healthy(this.#options.heartbeat);
   }
 
   /** The cluster's state. */
@@ -288,7 +270,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   }
 
   #report(error: Error, context: string): void {
-    if (KV_WRITE_CONTEXTS.has(context)) this.#kvFailedAt = performance.now();
+    this.#kv.reported(context);
     this.emit("cluster:error", { error, context });
     if (this.#options.onError) {
       try {

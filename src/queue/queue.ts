@@ -305,7 +305,7 @@ export class Queue {
    *
    * @example
    * ```ts
-   * const atomic = kv.atomic().set(["orders", id], order);
+   * const atomic = db.atomic().set(["orders", id], order); // db: the app's Deno.Kv
    * queue.enqueueIn(atomic, [{ func: "sendReceipt", args: [id] }]);
    * if ((await atomic.commit()).ok) queue.notify();
    * ```
