@@ -38,3 +38,12 @@ export async function listSchedules(
   }
   return out;
 }
+
+/** How many schedules the queue has (one key read each; nothing is decoded). */
+export async function countSchedules(store: Store): Promise<number> {
+  let n = 0;
+  for await (
+    const _ of store.kv.list({ prefix: store.keys.schedulePrefix }, { consistency: "eventual" })
+  ) n++;
+  return n;
+}

@@ -151,3 +151,9 @@ export async function deleteDamaged(store: Store, id: string): Promise<boolean> 
   store.changes.notifyLocal();
   return true;
 }
+
+/** The bytes stored at `key`, for describing a record that can't be decoded; null if none. */
+export async function storedBytes(store: Store, key: Deno.KvKey): Promise<Uint8Array | null> {
+  const raw = await store.kv.get(key).catch(() => null);
+  return raw?.value instanceof Uint8Array ? raw.value : null;
+}

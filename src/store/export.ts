@@ -345,3 +345,9 @@ export async function importEntries(
   await flush();
   return written;
 }
+
+/** Whether the KV store holds any kvq key (an import into it would write over them). */
+export async function holdsKvqData(kv: Kv): Promise<boolean> {
+  for await (const _ of kv.list({ prefix: [ROOT] }, { limit: 1 })) return true;
+  return false;
+}

@@ -10,11 +10,12 @@ import { type Command, UsageError } from "../command.ts";
 import {
   type ExportEntry,
   ExportLineError,
+  holdsKvqData,
   importEntries,
   parseExportLine,
   type RawExportEntry,
 } from "../../store/export.ts";
-import { formatKey, ROOT } from "../../store/keys.ts";
+import { formatKey } from "../../store/keys.ts";
 import { KvHandle } from "../../store/store.ts";
 import { progressLine } from "./export.ts";
 
@@ -109,13 +110,11 @@ Example:
     const progress = progressLine(ctx.progress === true);
     let written: number;
     try {
-      if (ctx.values.force !== true) {
-        for await (const _ of handle.kv.list({ prefix: [ROOT] }, { limit: 1 })) {
-          ctx.err(
-            `kvq import: the KV store at ${handle.location.location} already holds kvq data; nothing was imported. Import into an empty store (another --kv), or pass --force to write over it.`,
-          );
-          return 1;
-        }
+      if (ctx.values.force !== true && await holdsKvqData(handle.kv)) {
+        ctx.err(
+          `kvq import: the KV store at ${handle.location.location} already holds kvq data; nothing was imported. Import into an empty store (another --kv), or pass --force to write over it.`,
+        );
+        return 1;
       }
       // Pass 2: write.
       written = await importEntries(handle.kv, goodEntries(file), {

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { countSchedules } from "../../schedule/list.ts";
 import { type Command, type CommandContext, UsageError } from "../command.ts";
 import { readStateCounts, type StateCounts } from "../../store/counters.ts";
 import { pausedInfo, type PauseInfo } from "../../store/pause.ts";
@@ -120,7 +121,7 @@ export async function readInfo(
     const [counts, rates, schedules, paused, damaged] = await Promise.all([
       readStateCounts(store),
       readRates(store, now),
-      countKeys(store.kv, store.keys.schedulePrefix),
+      countSchedules(store),
       pausedInfo(store),
       countDamaged(store),
     ]);
@@ -169,12 +170,6 @@ function clusterInfo(v: ClusterView, now: number): ClusterInfo {
     rss: s.rss ?? 0,
     cpu: s.cpu ?? 0,
   };
-}
-
-async function countKeys(kv: Deno.Kv, prefix: Deno.KvKey): Promise<number> {
-  let n = 0;
-  for await (const _ of kv.list({ prefix }, { consistency: "eventual" })) n++;
-  return n;
 }
 
 /** ANSI styles, or none when colour is off. */

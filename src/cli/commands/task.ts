@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { storedBytes } from "../../store/damaged.ts";
 import { type Command, UsageError } from "../command.ts";
 import { taskDetail } from "../_common.ts";
 import { Buffer } from "node:buffer";
@@ -28,8 +29,7 @@ export const taskCommand: Command = {
     } catch (error) {
       if (!(error instanceof CorruptRecordError)) throw error;
       // What can be said of a record that can't be read: its key, size and first bytes.
-      const raw = await queue.store.kv.get(error.key).catch(() => null);
-      const bytes = raw?.value instanceof Uint8Array ? raw.value : null;
+      const bytes = await storedBytes(queue.store, error.key);
       ctx.err(error.message.replace(/ It was skipped;.*$/, ""));
       if (bytes) {
         ctx.err(
