@@ -8,7 +8,7 @@
  * Workloads (clusters run as child processes of the chosen runtime):
  * - W1 throughput: 10,000 no-op tasks bulk-enqueued, then processed by one cluster with 2 and
  *   with 8 workers, and with 2 workers at concurrency 25: enqueue tasks/s, processing tasks/s (first start to last result stored), KV
- *   commits per task.
+ *   commits and mutations per task.
  * - W2 latency: 200 tasks enqueued one at a time at ~20/s into an idle cluster, from another
  *   process and from the same process: enqueue→start and enqueue→result p50/p95/p99.
  * - W3 crash: 2,000 tasks of 5 ms; SIGKILL the cluster after 500 finished; restart it: lost,
@@ -100,6 +100,8 @@ interface Child {
   pid: number;
   /** KV commits the cluster made, from the line it prints when it stops; NaN before. */
   commits(): number;
+  /** The mutations of those commits, from the same line; NaN before. */
+  mutations(): number;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   exited: Promise<number | null>;
 }
@@ -128,6 +130,7 @@ async function startCluster(kv: string, args: string[]): Promise<Child> {
   return {
     pid: child.pid!,
     commits: () => Number(/([\d,]+) KV commits?\b/.exec(err)?.[1]?.replaceAll(",", "") ?? NaN),
+    mutations: () => Number(/([\d,]+) KV mutations?\b/.exec(err)?.[1]?.replaceAll(",", "") ?? NaN),
     exited,
     async stop(signal: NodeJS.Signals = "SIGTERM") {
       try {
@@ -235,6 +238,7 @@ const W: Record<string, { title: string; run(): Promise<Figures> }> = {
         const last = Math.max(...done.map((r) => r.stoppedAt ?? 0));
         out[`processing tasks/s, ${what}`] = done.length / ((last - first) / 1000);
         out[`KV commits per task, ${what}`] = cluster.commits() / n;
+        out[`KV mutations per task, ${what}`] = cluster.mutations() / n;
       }
       return out;
     },

@@ -31,7 +31,7 @@ export async function commitAtomic(
 }
 
 /** KV writes this process made (counted where KV is opened, in `kv.ts`). */
-export const commitStats = { commits: 0 };
+export const commitStats = { commits: 0, mutations: 0 };
 
 /** Runs `op` again while it fails because the database is locked. */
 export async function retryBusy<T>(op: () => Promise<T>): Promise<T> {

@@ -133,23 +133,40 @@ export async function openKvAt(location: KvLocation): Promise<Kv> {
 }
 
 /**
- * Counts the writes (atomic commits, `set`, `delete`, `enqueue`) made through `kv` in
- * {@linkcode commitStats}, for the cluster's stop line and the benchmarks.
+ * Counts the writes (atomic commits, `set`, `delete`, `enqueue`) made through `kv`, and their
+ * mutations, in {@linkcode commitStats}, for the cluster's stop line and the benchmarks.
  */
 function countWrites(kv: Kv): Kv {
   const atomic = kv.atomic.bind(kv);
   const patched = kv as unknown as Record<string, unknown>;
+  /** Set while a direct write runs (synchronously: up to the commit it makes, if any). */
+  let direct = false;
   patched.atomic = () => {
     const op = atomic();
     const commit = op.commit.bind(op);
     const sum = op.sum.bind(op);
     const summed: Deno.KvKey[] = [];
+    let mutations = 0;
     op.sum = (key, n) => {
       summed.push(key);
+      mutations++;
       return sum(key, n);
     };
+    const ops = op as unknown as Record<string, (...args: unknown[]) => unknown>;
+    for (const name of ["set", "delete", "enqueue", "min", "max"]) {
+      const mutate = ops[name]!.bind(op);
+      ops[name] = (...args: unknown[]) => {
+        mutations++;
+        return mutate(...args);
+      };
+    }
     op.commit = async () => {
-      commitStats.commits++;
+      // A direct set/delete/enqueue that commits through an atomic of its own (`@deno/kv` on
+      // Bun does) was counted already.
+      if (!direct) {
+        commitStats.commits++;
+        commitStats.mutations += mutations;
+      }
       try {
         return await commit();
       } catch (error) {
@@ -191,7 +208,13 @@ function countWrites(kv: Kv): Kv {
     const write = (kv[name] as (...args: unknown[]) => unknown).bind(kv);
     patched[name] = (...args: unknown[]) => {
       commitStats.commits++;
-      return write(...args);
+      commitStats.mutations++;
+      direct = true;
+      try {
+        return write(...args);
+      } finally {
+        direct = false;
+      }
     };
   }
   return kv;

@@ -4,6 +4,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openQueue } from "../../src/queue/queue.ts";
 import { KvOpenError, resolveKvLocation } from "../../src/store/kv.ts";
+import { commitStats } from "../../src/store/commit.ts";
 import { tempDir } from "./_helpers.ts";
 
 test("openKvAt() refuses a folder with a KvOpenError naming the path", async () => {
@@ -86,4 +87,25 @@ test("a counter overwritten by another program is named when a commit meets it",
     queue.enqueue("add", 3, 4),
     /A kvq counter in KV holds a value that is not a counter: \["kvq","default","stat","state","queued"\]/,
   );
+});
+
+test("the KV handle counts commits and their mutations", async () => {
+  await using dir = tempDir();
+  await using queue = await openQueue({ kv: join(dir.path, "kv.sqlite3") });
+  const kv = queue.store.kv;
+  const before = { ...commitStats };
+  await kv.atomic()
+    .check({ key: ["kvq", "t", "a"], versionstamp: null })
+    .set(["kvq", "t", "a"], new Uint8Array([1]))
+    .delete(["kvq", "t", "b"])
+    .sum(["kvq", "t", "n"], 1n)
+    .commit();
+  await kv.set(["kvq", "t", "c"], new Uint8Array([2]));
+  assert.equal(commitStats.commits - before.commits, 2);
+  assert.equal(commitStats.mutations - before.mutations, 4, "a check is not a mutation");
+  // One enqueue: a handful of mutations in one commit.
+  const mid = { ...commitStats };
+  await queue.enqueue("add", 1, 2);
+  assert.equal(commitStats.commits - mid.commits, 1);
+  assert.ok(commitStats.mutations - mid.mutations >= 4, `${commitStats.mutations - mid.mutations}`);
 });

@@ -188,7 +188,9 @@ recovery.`,
         plural(done.processed, "attempt")
       } run (${done.succeeded} succeeded, ${done.failed} failed${
         done.dropped ? `; ${plural(done.dropped, "outcome")} dropped, its lease lost` : ""
-      }), ${plural(commitStats.commits, "KV commit")}`,
+      }), ${plural(commitStats.commits, "KV commit")} (${
+        plural(commitStats.mutations, "KV mutation")
+      })`,
     );
     await stopDashboard();
     handle.close();
