@@ -24,11 +24,10 @@
  * @module
  */
 import { Hono } from "hono";
-import { createKit, statusOf } from "./kit.ts";
+import { createKit, matchPage, statusOf } from "./kit.ts";
 import { addActionRoutes } from "./routes/actions.ts";
 import { addGuardRoutes } from "./routes/guard.ts";
 import { addLiveRoutes } from "./routes/live.ts";
-import { matchPage } from "./kit.ts";
 import type { AppHost } from "./view.ts";
 
 export { safePath } from "./kit.ts";
