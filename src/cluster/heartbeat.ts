@@ -53,7 +53,11 @@ export class Heartbeat {
   /** When retention last ran (performance.now), and the processed count then. */
   #retainedAt = -Infinity;
   #retainedAtCount = -1;
-  #liveness: Liveness;
+  /**
+   * One judge of liveness per queue: a cluster's heartbeat has a versionstamp per queue, so
+   * observations of one queue's beats say nothing of another's.
+   */
+  readonly #liveness = new Map<Store, Liveness>();
   /** Same-host peers watched for their death; null on remote KV. */
   #peers: PeerWatch | null = null;
   /** Stops the peer watch: last at shutdown, after the leases are given back. */
@@ -62,7 +66,6 @@ export class Heartbeat {
   constructor(ctx: ClusterContext, options: HeartbeatOptions) {
     this.#ctx = ctx;
     this.#options = options;
-    this.#liveness = new Liveness(ctx.id, ctx.options.leaseTimeout);
     onAbort(ctx.signal, () => {
       if (this.#timer) clearInterval(this.#timer);
       this.#timer = null;
@@ -137,12 +140,17 @@ export class Heartbeat {
 
   async #recover(store: Store): Promise<void> {
     const ctx = this.#ctx;
+    let liveness = this.#liveness.get(store);
+    if (!liveness) {
+      this.#liveness.set(store, liveness = new Liveness(ctx.id, ctx.options.leaseTimeout));
+    }
     const beats = new Map<string, { versionstamp: string; info: HeartbeatInfo | null }>();
+    const readAt = liveness.now();
     for (const b of await listHeartbeats(store, "strong")) {
       // A damaged heartbeat counts as absent information.
       beats.set(b.id, { versionstamp: b.versionstamp, info: b.stat });
     }
-    this.#liveness.observe(beats);
+    liveness.observe(beats, readAt);
     const host = hostname();
     this.#peers?.watch(
       [...beats].filter(([, b]) => b.info?.host === host).map(([id, b]) => ({
@@ -150,10 +158,10 @@ export class Heartbeat {
         pid: b.info!.pid,
       })),
     );
-    await this.#dropDeadBeats(store, beats);
+    await this.#dropDeadBeats(store, liveness, beats);
     const leases = await listLeases(store);
     const lost = leases.filter((l) =>
-      l.lease === null || (l.lease.cluster !== ctx.id && this.#liveness.isDead(l.lease.cluster))
+      l.lease === null || (l.lease.cluster !== ctx.id && liveness.isDead(l.lease.cluster))
     );
     if (lost.length === 0) return;
     const byCluster = new Map<string, typeof lost>();
@@ -182,10 +190,11 @@ export class Heartbeat {
    */
   async #dropDeadBeats(
     store: Store,
+    liveness: Liveness,
     beats: ReadonlyMap<string, { versionstamp: string }>,
   ): Promise<void> {
     for (const [id, beat] of beats) {
-      if (id === this.#ctx.id || !this.#liveness.isDead(id)) continue;
+      if (id === this.#ctx.id || !liveness.isDead(id)) continue;
       await deleteHeartbeat(store, id, beat.versionstamp)
         .catch((e) => this.#ctx.report(e as Error, "heartbeat cleanup"));
     }

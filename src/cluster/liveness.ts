@@ -41,9 +41,26 @@ export class Liveness {
     this.#monotonic = monotonic;
   }
 
-  /** Records the heartbeats read now (`info` null where the key is absent). */
-  observe(beats: Map<string, { versionstamp: string; info: HeartbeatInfo | null }>): void {
-    const now = this.#monotonic();
+  /** The monotonic time at which the latest observed read began. */
+  #observedAt = -Infinity;
+
+  /** The observer's monotonic time now: pass it as `readAt` before reading the heartbeats. */
+  now(): number {
+    return this.#monotonic();
+  }
+
+  /**
+   * Records the heartbeats of a read that began at `readAt` (default: now). Death is judged as
+   * of that read, never by the clock alone: an observer that was paused itself (SIGSTOP, a
+   * stalled event loop) between its read and its judgement must not take its own pause for
+   * the others' silence.
+   */
+  observe(
+    beats: Map<string, { versionstamp: string; info: HeartbeatInfo | null }>,
+    readAt: number = this.#monotonic(),
+  ): void {
+    const now = readAt;
+    this.#observedAt = Math.max(this.#observedAt, readAt);
     for (const [id, beat] of beats) {
       const seen = this.#seen.get(id);
       if (!seen || seen.versionstamp !== beat.versionstamp) {
@@ -59,7 +76,10 @@ export class Liveness {
   }
   #infos = new Map<string, HeartbeatInfo | null>();
 
-  /** Whether cluster `id` (the holder of some lease) is dead. */
+  /**
+   * Whether cluster `id` (the holder of some lease) is dead: its heartbeat had stood still for
+   * `leaseTimeout` as of the latest observed read (or, on this host, its process has ended).
+   */
   isDead(id: string): boolean {
     if (id === this.#self) return false;
     const info = this.#infos.get(id);
@@ -68,10 +88,11 @@ export class Liveness {
     }
     const seen = this.#seen.get(id);
     if (!seen) {
-      // Never seen: start counting now.
-      this.#seen.set(id, { versionstamp: null, since: this.#monotonic() });
+      // Never seen: start counting from the latest read.
+      const since = Number.isFinite(this.#observedAt) ? this.#observedAt : this.#monotonic();
+      this.#seen.set(id, { versionstamp: null, since });
       return false;
     }
-    return this.#monotonic() - seen.since >= this.#leaseTimeout;
+    return this.#observedAt - seen.since >= this.#leaseTimeout;
   }
 }

@@ -1,0 +1,84 @@
+/**
+ * Judging a cluster dead: only from what a heartbeat read showed, per queue, so neither the
+ * observer's own pause nor its other queues make a live cluster look dead or a dead one alive.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Cluster } from "../../src/cluster/cluster.ts";
+import { Liveness } from "../../src/cluster/liveness.ts";
+import { openQueue } from "../../src/queue/queue.ts";
+import { claimTasks } from "../../src/store/claim.ts";
+import { writeHeartbeat } from "../../src/store/heartbeats.ts";
+import { CLUSTER_TASKS, tempDir } from "./_process.ts";
+
+const beat = (versionstamp: string) =>
+  new Map([["other", { versionstamp, info: { id: "other", host: "elsewhere", pid: 1 } }]]);
+
+test("Liveness judges death as of its latest read: its own pause is not the others' silence", () => {
+  let now = 0;
+  const liveness = new Liveness("me", 3000, () => now);
+  liveness.observe(beat("a"));
+  now = 1000;
+  liveness.observe(beat("b"));
+  // The observer is paused for 10 s (SIGSTOP) after that read: nothing new was read.
+  now = 11_000;
+  assert.equal(liveness.isDead("other"), false, "no read has shown it standing still");
+  // A read begun after the pause shows it beat meanwhile: alive.
+  liveness.observe(beat("c"), 11_000);
+  assert.equal(liveness.isDead("other"), false);
+  // Reads that show the same beat for the lease timeout: dead.
+  now = 14_500;
+  liveness.observe(beat("c"), 14_500);
+  assert.equal(liveness.isDead("other"), true);
+  assert.equal(liveness.isDead("me"), false, "never itself");
+});
+
+test("a cluster serving two queues recovers the lease of a dead cluster of another host in the second", async () => {
+  using dir = tempDir();
+  await using queue = await openQueue({ kv: dir.kv, name: "b" });
+  const { id } = await queue.enqueue("add", 1, 2);
+  // A cluster on another host claimed it, beat once, and died.
+  const [claimed] = await claimTasks(queue.store, { cluster: "ghost", workers: ["ghost-w1"] });
+  assert.equal(claimed?.record.id, id);
+  await writeHeartbeat(queue.store, {
+    id: "ghost",
+    host: "another-host",
+    pid: 4242,
+    runtime: "deno",
+    version: "0",
+    state: "running",
+    startedAt: Date.now(),
+    beatAt: Date.now(),
+    queues: ["b"],
+    weights: [1],
+    paused: [],
+    workers: [],
+    reincarnations: 0,
+    processed: 0,
+    succeeded: 0,
+    failed: 0,
+    rss: 0,
+    cpu: 0,
+    lowestFreeMemory: 0,
+    stuck: [],
+  }, 60_000);
+  const cluster = new Cluster({
+    kv: dir.kv,
+    tasks: [CLUSTER_TASKS],
+    queues: ["a", "b"],
+    workers: 1,
+    heartbeat: 100,
+    leaseTimeout: 500,
+  });
+  const recovered = cluster.once("cluster:recovered", (e) => e.cluster === "ghost");
+  await cluster.start();
+  try {
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error("the ghost's lease was never recovered")), 15_000)
+    );
+    await Promise.race([recovered, timeout]);
+    assert.equal(await queue.result(id, { wait: 10_000 }), 3);
+  } finally {
+    await cluster.stop();
+  }
+});
