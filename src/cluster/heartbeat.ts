@@ -175,8 +175,11 @@ export class Heartbeat {
         reason: `Cluster ${cluster} stopped heartbeating while the task ran`,
         started: await readStarted(store, cluster),
       });
-      // Every lease of it was handled (here or by another cluster): its list is done with.
-      await deleteStarted(store, cluster);
+      // Its list is done with once no lease of it is left. A commit of this pass can fail
+      // (another cluster recovered that task first, say), and the lease is then met again
+      // later: without the list, a held task it had started would come back uncounted.
+      const left = (await listLeases(store)).some((l) => l.lease?.cluster === cluster);
+      if (!left) await deleteStarted(store, cluster);
       if (records.length > 0) ctx.emit("cluster:recovered", { cluster, tasks: records.length });
     }
     ctx.parts.pump.wake();
