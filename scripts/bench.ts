@@ -2,7 +2,7 @@
  * The benchmark suite: the peers' workloads on this machine. Not a test: it prints figures.
  *
  *   deno task bench [--only W1,W2] [--runtime deno|bun] [--no-native-queue] [--short] [--runs N]
- *                   [--json]
+ *                   [--json] [--vs bullmq]
  *   bun scripts/bench.ts …
  *
  * Workloads (clusters run as child processes of the chosen runtime):
@@ -19,6 +19,11 @@
  * - W6 CPU-bound: 64 tasks of ~50 ms of computation on 1 and 2 workers: the speed-up.
  * - W7 delayed: 20,000 tasks with delays spread over 30 s: lateness p50/p99 and CPU.
  * - Yardsticks: the raw KV queue (enqueue + listenQueue, messages/s) and raw sequential commits/s.
+ *
+ * `--vs bullmq` runs BullMQ (on Node, against a `redis-server` the script starts on loopback and
+ * stops) on the same W1 and W2 workloads, each BullMQ run right after kvq's, and prints the
+ * ratios. Without `redis-server` (Debian: `apt-get install redis-server`) it says so and skips
+ * BullMQ.
  *
  * Each workload runs 3 times (`--runs`); the table shows the median and the spread (min–max).
  * `--short` shrinks every workload for CI. Results go to `bench/results/<date>-<runtime>.json`.
@@ -39,6 +44,7 @@ import { openQueue, type Queue } from "../src/queue/queue.ts";
 import { runtime } from "../src/runtime/mod.ts";
 import type { TaskRecord } from "../src/task/record.ts";
 import { runScript } from "./_runtimes.ts";
+import { bullmqMissing, bullmqWorkloads, type Redis, startRedis, vsLines } from "./_bullmq.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -49,8 +55,13 @@ const { values } = parseArgs({
     runs: { type: "string" },
     json: { type: "boolean" },
     "no-native-queue": { type: "boolean" },
+    vs: { type: "string" },
   },
 });
+if (values.vs !== undefined && values.vs !== "bullmq") {
+  console.error(`--vs takes bullmq: received ${JSON.stringify(values.vs)}`);
+  process.exit(2);
+}
 const noNative = values["no-native-queue"] === true;
 const short = values.short === true;
 const runs = Number(values.runs ?? (short ? 1 : 3));
@@ -466,25 +477,52 @@ say(
     noNative ? ", no native queue" : ""
   }, ${runs} run(s) per workload\n`,
 );
-const results: Record<string, Record<string, { median: number; min: number; max: number }>> = {};
+type Summary = Record<string, Record<string, { median: number; min: number; max: number }>>;
+const results: Summary = {};
+const peer: Summary = {};
+let redis: Redis | null = null;
+if (values.vs === "bullmq") {
+  const missing = bullmqMissing();
+  if (missing) say(`BullMQ skipped: ${missing}\n`);
+  else redis = await startRedis();
+}
+
+function summarise(into: Summary, id: string, samples: Figures[]): void {
+  into[id] = {};
+  for (const name of Object.keys(samples[0]!)) {
+    const xs = sorted(samples.map((s) => s[name]!));
+    const r = { median: pct(xs, 0.5), min: xs[0]!, max: xs[xs.length - 1]! };
+    into[id]![name] = r;
+    const fmt = (x: number) => (Math.abs(x) >= 100 ? Math.round(x).toString() : x.toFixed(2));
+    say(
+      `  ${name.padEnd(48)} ${fmt(r.median).padStart(10)}${
+        runs > 1 ? `  (${fmt(r.min)}–${fmt(r.max)})` : ""
+      }`,
+    );
+  }
+}
+
 try {
+  const bullmq = redis ? bullmqWorkloads(redis, short) : {};
   for (const [id, w] of Object.entries(W)) {
     if (only && !only.has(id)) continue;
     const samples: Figures[] = [];
-    for (let i = 0; i < runs; i++) samples.push(await w.run());
-    results[id] = {};
-    say(`${id} ${w.title}`);
-    for (const name of Object.keys(samples[0]!)) {
-      const xs = sorted(samples.map((s) => s[name]!));
-      const r = { median: pct(xs, 0.5), min: xs[0]!, max: xs[xs.length - 1]! };
-      results[id]![name] = r;
-      const fmt = (x: number) => (Math.abs(x) >= 100 ? Math.round(x).toString() : x.toFixed(2));
-      say(
-        `  ${name.padEnd(48)} ${fmt(r.median).padStart(10)}${
-          runs > 1 ? `  (${fmt(r.min)}–${fmt(r.max)})` : ""
-        }`,
-      );
+    const theirs: Figures[] = [];
+    // BullMQ right after each of kvq's runs, so both see the machine in the same state.
+    for (let i = 0; i < runs; i++) {
+      samples.push(await w.run());
+      if (bullmq[id]) theirs.push(await bullmq[id]());
     }
+    say(`${id} ${w.title}`);
+    summarise(results, id, samples);
+    if (theirs.length > 0) {
+      say(`${id} ${w.title}, BullMQ (Node, redis-server)`);
+      summarise(peer, id, theirs);
+    }
+  }
+  if (Object.keys(peer).length > 0) {
+    say(`\nkvq against BullMQ (above 1×: kvq is ahead)`);
+    for (const line of vsLines(results, peer)) say(line);
   }
   const y = results.Y;
   const w1 = results.W1;
@@ -495,8 +533,14 @@ try {
   }
 } finally {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  await redis?.stop();
 }
-const report = { date: new Date().toISOString(), machine, results };
+const report = {
+  date: new Date().toISOString(),
+  machine,
+  results,
+  ...(Object.keys(peer).length > 0 ? { bullmq: peer } : {}),
+};
 mkdirSync(join(root, "bench/results"), { recursive: true });
 const file = join(
   root,
