@@ -16,6 +16,7 @@ import { type Command, type CommandContext, type OptionSpec, UsageError } from "
 import { COMMANDS } from "./commands/mod.ts";
 import { openQueue, type Queue } from "../queue/queue.ts";
 import { DEFAULT_KV_PATH, KvOpenError, resolveKvLocation } from "../store/kv.ts";
+import { SchemaError } from "../store/schema.ts";
 import { copyStore, readOnlyReason, type StoreCopy } from "../store/read_copy.ts";
 import { InvalidTaskRefError, NoSuchTaskError } from "../store/errors.ts";
 import { formatBytes, PayloadTooLargeError } from "../store/chunks.ts";
@@ -195,6 +196,8 @@ export function exitCodeOf(error: unknown): number {
   if (error instanceof PayloadTooLargeError) return 2;
   // A folder, a damaged file, no permission: setup errors, not worth restarting for.
   if (error instanceof KvOpenError) return error.transient ? 1 : 2;
+  // A file of another layout: it needs 'kvq migrate' (or a newer kvq), not a restart.
+  if (error instanceof SchemaError) return 2;
   if (error instanceof TypeError || error instanceof RangeError) {
     return ENGINE_ERROR.test(error.message) ? 1 : 2;
   }

@@ -16,7 +16,8 @@ import {
   writeHeartbeat,
 } from "../store/heartbeats.ts";
 import { pruneFinished, type RetentionOptions } from "../store/prune.ts";
-import { deleteStarted, listLeases, readStarted, requeueLost } from "../store/recover.ts";
+import { deleteStarted, readStarted, recoverCluster } from "../store/recover.ts";
+import { listClaims } from "../store/leases.ts";
 import { pruneStats } from "../store/stats.ts";
 import type { Store } from "../store/store.ts";
 import { type ClusterContext, onAbort } from "./context.ts";
@@ -159,27 +160,22 @@ export class Heartbeat {
       })),
     );
     await this.#dropDeadBeats(store, liveness, beats);
-    const leases = await listLeases(store);
-    const lost = leases.filter((l) =>
-      l.lease === null || (l.lease.cluster !== ctx.id && liveness.isDead(l.lease.cluster))
+    const dead = new Set(
+      (await listClaims(store)).map((c) => c.cluster).filter((c) =>
+        c !== ctx.id && liveness.isDead(c)
+      ),
     );
-    if (lost.length === 0) return;
-    const byCluster = new Map<string, typeof lost>();
-    for (const l of lost) {
-      const key = l.lease?.cluster ?? "unknown";
-      byCluster.set(key, [...byCluster.get(key) ?? [], l]);
-    }
-    for (const [cluster, entries] of byCluster) {
-      const records = await requeueLost(store, entries, {
+    if (dead.size === 0) return;
+    for (const cluster of dead) {
+      const { records } = await recoverCluster(store, cluster, {
         maxAttempts: ctx.options.retry.maxAttempts,
         reason: `Cluster ${cluster} stopped heartbeating while the task ran`,
         started: await readStarted(store, cluster),
       });
-      // Its list is done with once no lease of it is left. A commit of this pass can fail
-      // (another cluster recovered that task first, say), and the lease is then met again
+      // Its list is done with once no claim of it is left. A commit of this pass can fail
+      // (another cluster recovered that task first, say), and the claim is then met again
       // later: without the list, a held task it had started would come back uncounted.
-      const left = (await listLeases(store)).some((l) => l.lease?.cluster === cluster);
-      if (!left) await deleteStarted(store, cluster);
+      if ((await listClaims(store, cluster)).length === 0) await deleteStarted(store, cluster);
       if (records.length > 0) ctx.emit("cluster:recovered", { cluster, tasks: records.length });
     }
     ctx.parts.pump.wake();

@@ -30,6 +30,7 @@ import { runInline } from "../cluster/inline.ts";
 import { openQueue, type Queue } from "../queue/queue.ts";
 import { runtime } from "../runtime/mod.ts";
 import type { Kv } from "../runtime/mod.ts";
+import { ensureSchema } from "../store/schema.ts";
 import { KvHandle } from "../store/store.ts";
 import { resolveKvLocation } from "../store/kv.ts";
 import { nextDelayedAt } from "../store/promote.ts";
@@ -111,6 +112,7 @@ export async function createDeployRunner(options: DeployOptions): Promise<Deploy
   const location = typeof options.kv === "string" || options.kv === undefined
     ? resolveKvLocation(options.kv ?? null)
     : null;
+  if (!location) await ensureSchema(options.kv as Kv, "(the app's own KV)");
   const handle = location
     ? await KvHandle.open({ kv: location.location, noNativeQueue: wantNative === false })
     : new KvHandle(options.kv as Kv, { location: ":app:", remote: false, path: null }, {

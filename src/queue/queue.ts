@@ -5,6 +5,7 @@
  */
 import type { JsonValue } from "../task/json.ts";
 import type { TaskRecord } from "../task/record.ts";
+import { ensureSchema } from "../store/schema.ts";
 import { type CancelResult, cancelTask } from "../store/cancel.ts";
 import { type ChainOptions, type ChainStatus, chainStatus, createChain } from "../store/chain.ts";
 import { readStateCounts, type StateCounts } from "../store/counters.ts";
@@ -62,6 +63,7 @@ export async function openQueue(options: OpenQueueOptions = {}): Promise<Queue> 
   let owned = false;
   if (options.kv instanceof KvHandle) handle = options.kv;
   else if (typeof options.kv === "object" && options.kv !== null) {
+    await ensureSchema(options.kv, "(the app's own KV)");
     handle = new KvHandle(options.kv, { location: ":app:", remote: false, path: null }, {
       noNativeQueue: options.noNativeQueue ?? false,
     });

@@ -9,7 +9,7 @@ import { getRecord, resolveTaskRef } from "./get.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
 import { KV_MAX_GET_MANY } from "./limits.ts";
-import type { ErrorInfo, TaskRecord } from "../task/record.ts";
+import { type ErrorInfo, TaskRecord } from "../task/record.ts";
 import { sealFinished } from "./_seal.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
 import { addFinishedRecord, planFinish } from "./finish.ts";
@@ -65,28 +65,39 @@ export async function cancelTask(store: Store, ref: string): Promise<CancelResul
 }
 
 /**
- * Deletes the cancel requests among `ids` whose task holds no lease any more: it ended before
- * its cluster saw the request (a cluster deletes only the requests it acted on). Each delete
- * checks that the lease is still absent.
+ * Deletes the cancel requests among `ids` whose task no longer runs: it ended before its
+ * cluster saw the request (a cluster deletes only the requests it acted on). Each delete checks
+ * that the record is still as read.
  */
 export async function dropStaleCancels(store: Store, ids: readonly string[]): Promise<void> {
   const k = store.keys;
-  const stale: string[] = [];
+  const stale: { id: string; versionstamp: string | null }[] = [];
   for (let i = 0; i < ids.length; i += KV_MAX_GET_MANY) {
     const part = ids.slice(i, i + KV_MAX_GET_MANY);
-    const leases = await store.kv.getMany(part.map((id) => k.lease(id)), {
+    const records = await store.kv.getMany(part.map((id) => k.task(id)), {
       consistency: "strong",
     });
     part.forEach((id, j) => {
-      if (leases[j]!.versionstamp === null) stale.push(id);
+      const e = records[j]!;
+      if (e.versionstamp === null || !isRunning(e)) {
+        stale.push({ id, versionstamp: e.versionstamp });
+      }
     });
   }
   for (let i = 0; i < stale.length; i += store.handle.maxChecks) {
     const atomic = store.kv.atomic();
-    for (const id of stale.slice(i, i + store.handle.maxChecks)) {
-      atomic.check({ key: k.lease(id), versionstamp: null }).delete(k.cancel(id));
+    for (const { id, versionstamp } of stale.slice(i, i + store.handle.maxChecks)) {
+      atomic.check({ key: k.task(id), versionstamp }).delete(k.cancel(id));
     }
     await commitAtomic(atomic);
+  }
+}
+
+function isRunning(entry: Deno.KvEntryMaybe<unknown>): boolean {
+  try {
+    return TaskRecord.decode(entry.key, entry.value).state === "running";
+  } catch {
+    return false; // a damaged record runs nowhere
   }
 }
 

@@ -1,7 +1,9 @@
 /**
  * Claim: take the next ready tasks, lowest priority number first and FIFO within a priority.
  * One commit per batch moves each task `queued → running`: it checks the record's versionstamp,
- * deletes the ready entry and writes the lease, so two clusters can never both run one attempt.
+ * deletes the ready entry and writes the running record, which is the lease (see `leases.ts`),
+ * so two clusters can never both run one attempt. The commit also writes one claim entry that
+ * names the batch's tasks, for lease recovery.
  *
  * @module
  */
@@ -13,57 +15,28 @@ import { KV_MAX_GET_MANY } from "./limits.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
 import { addDamaged } from "./damaged.ts";
+import { ClaimRef, encodeClaim } from "./leases.ts";
 
 /** A task this process now holds, with what completing it needs. */
 export interface Claimed {
   /** The record as claimed (state `running`). */
   readonly record: TaskRecord;
-  /** The versionstamp of the claim commit: the lease's and the record's. */
+  /** The versionstamp of the claim commit: the running record's, which is the lease. */
   readonly versionstamp: string;
   /** The arguments as JSON text, ready for the worker. */
   readonly argsJson: string;
   /**
-   * Claimed ahead of a free place (prefetched): its lease says so, and once it starts the
-   * cluster lists it under its `started` key (see `keys.started`).
+   * Claimed ahead of a free place (prefetched): its claim entry says so, and once it starts
+   * the cluster lists it under its `started` key (see `keys.started`).
    */
   readonly held: boolean;
+  /** The claim entry that names it; the commit that ends its last task deletes it. */
+  readonly claim: ClaimRef;
 }
 
-/** The lease value: who holds a running task. */
-export interface Lease {
-  /** Cluster id. */
-  cluster: string;
-  /** Worker name. */
-  worker: string;
-  /** The attempt it runs. */
-  attempt: number;
-  /** When it was claimed (the claimer's clock, for display only). */
-  at: number;
-  /** Prefetched: it may not have started. Recovery reads the cluster's `started` key. */
-  held?: boolean;
-}
-
-const encoder = new TextEncoder();
-
-/** Bytes a claim adds per task besides the record: its keys and the lease, with a margin. */
+/** Bytes a claim adds per task besides the record: its keys and its id in the claim entry. */
 const CLAIM_KEY_BYTES = 1024;
 const decoder = new TextDecoder();
-
-/** Encodes a lease value. */
-export function encodeLease(lease: Lease): Uint8Array {
-  return encoder.encode(JSON.stringify(lease));
-}
-
-/** Decodes a lease value; null when it is not one. */
-export function decodeLease(value: unknown): Lease | null {
-  if (!(value instanceof Uint8Array)) return null;
-  try {
-    const l = JSON.parse(decoder.decode(value));
-    return typeof l?.cluster === "string" && typeof l?.worker === "string" ? l as Lease : null;
-  } catch {
-    return null;
-  }
-}
 
 /** Options for {@linkcode claimTasks}. */
 export interface ClaimOptions {
@@ -206,28 +179,28 @@ async function commitClaims(
     const running = found.record.claim(now, options.cluster, options.workers[worker]!);
     // A record is rewritten whole: leave the rest for the next claim rather than pass the
     // commit's byte limit (records with large inline args approach 64 KiB each).
-    const cost = { checks: 1, mutations: 4, bytes: running.encode().length + CLAIM_KEY_BYTES };
+    const cost = { checks: 1, mutations: 2, bytes: running.encode().length + CLAIM_KEY_BYTES };
     if (!budget.fits(cost)) break;
     budget.take(cost);
     worker++;
     atomic.check({ key: store.keys.task(running.id), versionstamp: found.versionstamp! });
     atomic.set(store.keys.task(running.id), running.encode());
     atomic.delete(entry.key);
-    atomic.set(
-      store.keys.lease(running.id),
-      encodeLease({
-        cluster: options.cluster,
-        worker: running.worker!,
-        attempt: running.attempt,
-        at: now,
-        ...(held ? { held } : {}),
-      }),
-    );
     counts.move("queued", "running");
     pending.push({ record: running, readyKey: entry.key, held });
     mutations++;
   }
   if (mutations === 0) return [];
+  const claim = ClaimRef.create(store, options.cluster, pending.length);
+  if (pending.length > 0) {
+    atomic.set(
+      claim.key,
+      encodeClaim({
+        ids: pending.map((p) => p.record.id),
+        held: pending.filter((p) => p.held).map((p) => p.record.id),
+      }),
+    );
+  }
   addStateCounts(atomic, store, counts);
   const result = await commitAtomic(atomic);
   if (!result.ok) return null;
@@ -236,6 +209,7 @@ async function commitClaims(
     versionstamp: result.versionstamp,
     argsJson: "",
     held: p.held,
+    claim,
   }));
 }
 

@@ -1,7 +1,8 @@
 /**
- * Complete: store the outcome of attempts this process holds. Each outcome checks the lease
- * versionstamp from its claim, so a result never overwrites a task that lease recovery already
- * handed to someone else. The only reads are those of a final outcome's chain (see
+ * Complete: store the outcome of attempts this process holds. Each outcome checks that the task
+ * record still has the versionstamp of its claim (the record is the lease, see `leases.ts`), so
+ * a result never overwrites a task that lease recovery already handed to someone else. The
+ * commit that stores the last task of a claim deletes that claim's entry. The only reads are those of a final outcome's chain (see
  * `finish.ts`); everything else a final outcome changes (hooks, iter, unique key, indexes) is
  * written in the same commit. Outcomes are batched into few
  * commits; a batch that fails a check is retried one outcome per commit.
@@ -21,6 +22,7 @@ import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
 import { StatDeltas } from "./stats.ts";
 import { sealFinished } from "./_seal.ts";
+import { addClaimEnds, dropClaims, settleClaims } from "./leases.ts";
 
 /** How an attempt ended. */
 export type Outcome =
@@ -83,6 +85,11 @@ export async function completeTasks(store: Store, outcomes: readonly Outcome[]):
     } else {
       const singles = await Promise.all(batch.map((p) => commitSingle(store, p)));
       batch.forEach((_, i) => out[start + i] = { record: singles[i] ?? null });
+      // A lost outcome is done with as well: its claim entry may have no task left.
+      await dropClaims(
+        store,
+        batch.map((p, i) => singles[i] === null ? p.outcome.claimed.claim : null),
+      );
       // A lost outcome's result chunks sit under a blob id no record names: drop them.
       await Promise.all(
         batch.map((p, i) =>
@@ -115,7 +122,7 @@ async function commitSingle(store: Store, p: PreparedOutcome): Promise<TaskRecor
   for (let attempt = 0; attempt < 10; attempt++) {
     if (await commitOutcomes(store, [p])) return p.record;
     if (p.plan.checks.length === 0) return null;
-    const lease = await store.kv.get(store.keys.lease(p.record.id), { consistency: "strong" });
+    const lease = await store.kv.get(store.keys.task(p.record.id), { consistency: "strong" });
     if (lease.versionstamp !== p.outcome.claimed.versionstamp) return null;
     p = { ...p, plan: await planFinish(store, p.record, p.resultJson) };
   }
@@ -183,9 +190,8 @@ async function commitOutcomes(store: Store, batch: PreparedOutcome[]): Promise<b
       runAt: outcome.claimed.record.runAt,
     });
     const k = store.keys;
-    atomic.check({ key: k.lease(record.id), versionstamp: outcome.claimed.versionstamp });
+    atomic.check({ key: k.task(record.id), versionstamp: outcome.claimed.versionstamp });
     for (const c of plan.checks) atomic.check(c);
-    atomic.delete(k.lease(record.id));
     if (outcome.sideKeys?.progress !== false) atomic.delete(k.progress(record.id));
     if (outcome.sideKeys?.cancel !== false) atomic.delete(k.cancel(record.id));
     counts.move("running", null);
@@ -199,6 +205,7 @@ async function commitOutcomes(store: Store, batch: PreparedOutcome[]): Promise<b
     }
     plan.apply(atomic, counts);
   }
+  const ends = addClaimEnds(atomic, batch.map((p) => p.outcome.claimed.claim));
   addStateCounts(atomic, store, counts);
   stats.apply(atomic, store);
   if (Number.isFinite(earliestRetry)) {
@@ -210,5 +217,6 @@ async function commitOutcomes(store: Store, batch: PreparedOutcome[]): Promise<b
     }
   }
   const result = await commitAtomic(atomic);
+  if (result.ok) await settleClaims(store, ends);
   return result.ok;
 }

@@ -138,7 +138,6 @@ export async function deleteDamaged(store: Store, id: string): Promise<boolean> 
   }
   atomic.delete(k.task(id))
     .delete(k.damaged(id))
-    .delete(k.lease(id))
     .delete(k.progress(id))
     .delete(k.cancel(id));
   if (TaskId.isId(id)) atomic.delete(k.name(TaskId.parse(id).name, id));

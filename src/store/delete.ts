@@ -33,7 +33,7 @@ export function addDeleteMutations(
 }
 
 /**
- * Removes a finished record's `done` entries and takes it off the per func/group counters
+ * Removes a finished record's `done` entry and takes it off the per func/group counters
  * (for a delete, a retry, or retention).
  */
 export function addFinishedIndexRemoval(
@@ -46,10 +46,8 @@ export function addFinishedIndexRemoval(
   atomic.delete(k.done(record.state, record.stoppedAt, record.id));
   if (record.cached === null && record.finished) {
     const minusOne = (1n << 64n) - 1n;
-    atomic.delete(k.doneBy("func", record.func, record.state, record.stoppedAt, record.id));
     atomic.sum(k.stat("done_by", "func", record.func, record.state), minusOne);
     if (record.group !== null) {
-      atomic.delete(k.doneBy("group", record.group, record.state, record.stoppedAt, record.id));
       atomic.sum(k.stat("done_by", "group", record.group, record.state), minusOne);
     }
   }

@@ -2,8 +2,8 @@
  * What a task's final outcome changes besides its record, all in the commit that stores the
  * outcome (completion, cancel, lease recovery's final failure, the replace of a unique task):
  *
- * - the `done` indexes (global, and per func and group for retention), with `expireIn` for a
- *   `cached` task;
+ * - its `done` entry (by state and stop time; its value names the func and group, for retention
+ *   per func or group), with `expireIn` for a `cached` task;
  * - the release of its `unique` key;
  * - its hook tasks (`hook`, `onFailure`, `onTimeout`), created given the finished record;
  * - its iter outcome and the iter's done counter;
@@ -66,7 +66,7 @@ export function addFinishedRecord(
   if (record.cached !== null) {
     const options = { expireIn: record.cached };
     atomic.set(k.task(record.id), record.encode(), options);
-    atomic.set(k.done(record.state, stoppedAt, record.id), new Uint8Array(), options);
+    atomic.set(k.done(record.state, stoppedAt, record.id), encodeDone(record), options);
     atomic.set(k.name(record.name, record.id), new Uint8Array(), options);
     if (record.group !== null) {
       atomic.set(k.group(record.group, record.id), new Uint8Array(), options);
@@ -77,7 +77,10 @@ export function addFinishedRecord(
   addFinishedIndex(atomic, store, record, counts);
 }
 
-/** The `done` entries of a finished, not cached record, and its counters. */
+/**
+ * The `done` entry of a finished, not cached record, and its counters: its state's, and the
+ * per func and group counts that retention per func or group reads.
+ */
 export function addFinishedIndex(
   atomic: Deno.AtomicOperation,
   store: Store,
@@ -85,18 +88,43 @@ export function addFinishedIndex(
   counts: CountDeltas,
 ): void {
   const k = store.keys;
-  const stoppedAt = record.stoppedAt!;
-  atomic.set(k.done(record.state, stoppedAt, record.id), new Uint8Array());
-  atomic.set(k.doneBy("func", record.func, record.state, stoppedAt, record.id), new Uint8Array());
+  atomic.set(k.done(record.state, record.stoppedAt!, record.id), encodeDone(record));
   counts.add(k.stat("done_by", "func", record.func, record.state));
-  if (record.group !== null) {
-    atomic.set(
-      k.doneBy("group", record.group, record.state, stoppedAt, record.id),
-      new Uint8Array(),
-    );
-    counts.add(k.stat("done_by", "group", record.group, record.state));
-  }
+  if (record.group !== null) counts.add(k.stat("done_by", "group", record.group, record.state));
   counts.move(null, record.state);
+}
+
+/** What a `done` entry says of its task: its func and group. */
+export interface DoneValue {
+  func: string;
+  group: string | null;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A `done` entry's value: `{"f": func, "g": group}` (no `g` without a group). */
+export function encodeDone(record: TaskRecord): Uint8Array {
+  return encoder.encode(
+    JSON.stringify(
+      record.group === null ? { f: record.func } : { f: record.func, g: record.group },
+    ),
+  );
+}
+
+/**
+ * Decodes a `done` entry's value; null when it names nothing (an empty one, as layout 1
+ * wrote, or a damaged one): read the record then.
+ */
+export function decodeDone(value: unknown): DoneValue | null {
+  if (!(value instanceof Uint8Array) || value.length === 0) return null;
+  try {
+    const v = JSON.parse(decoder.decode(value));
+    if (typeof v?.f !== "string") return null;
+    return { func: v.f, group: typeof v.g === "string" ? v.g : null };
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -42,11 +42,21 @@ export interface QueueKeys {
   delayed(runAt: number, id: string): Deno.KvKey;
   /** Prefix of the delayed index. */
   readonly delayedPrefix: Deno.KvKey;
-  /** Running: which cluster and worker hold it. */
-  lease(id: string): Deno.KvKey;
-  /** Prefix of all leases. */
+  /**
+   * The tasks one claim commit of cluster `clusterId` took (a JSON list of ids, and which were
+   * held). A running task's lease is its record (state `running`, its cluster and attempt);
+   * this entry is how lease recovery finds the running tasks of a cluster that died. It is
+   * written by the claim commit and deleted by the commit that stores the last of its tasks.
+   */
+  claim(clusterId: string, claimId: string): Deno.KvKey;
+  /** Prefix of the claim entries of one cluster. */
+  claimsOf(clusterId: string): Deno.KvKey;
+  /** Prefix of all claim entries. */
   readonly leases: Deno.KvKey;
-  /** Finished, by state and stop time, for listing and retention. */
+  /**
+   * Finished, by state and stop time, for listing and retention. The value names the task's
+   * func and group (see `finish.ts`), so retention per func or group reads no records.
+   */
   done(state: TaskState, stoppedAt: number, id: string): Deno.KvKey;
   /** Prefix of finished tasks of one state. */
   doneState(state: TaskState): Deno.KvKey;
@@ -54,21 +64,6 @@ export interface QueueKeys {
   group(group: string, id: string): Deno.KvKey;
   /** Prefix of one group. */
   groupPrefix(group: string): Deno.KvKey;
-  /**
-   * Finished tasks of one func or group, by state and stop time: retention per func or group
-   * (Django Q's `save_limit_per`) reads the oldest of one value without a scan.
-   */
-  doneBy(
-    per: "func" | "group",
-    value: string,
-    state: TaskState,
-    stoppedAt: number,
-    id: string,
-  ): Deno.KvKey;
-  /** Prefix of one func's or group's finished tasks of one state. */
-  doneByPrefix(per: "func" | "group", value: string, state: TaskState): Deno.KvKey;
-  /** Prefix of every func or group that has finished tasks. */
-  doneByAll(per: "func" | "group"): Deno.KvKey;
   /**
    * The holder of a unique key: the id of the one task that may hold it while it is scheduled,
    * queued or running. Set in the enqueue commit (checked absent), deleted in the commit that
@@ -168,7 +163,7 @@ export const QUEUE_PARTS: ReadonlySet<string> = new Set([
   "damaged",
   "delayed",
   "done",
-  "done_by",
+  "done_by", // layout 1 only (see schema.ts)
   "group",
   "iter",
   "iter_done",
@@ -209,27 +204,13 @@ export function queueKeys(queue: string): QueueKeys {
     readyPrefix: [...p, "ready"],
     delayed: (runAt: number, id: string) => [...p, "delayed", runAt, id],
     delayedPrefix: [...p, "delayed"],
-    lease: (id: string) => [...p, "lease", id],
+    claim: (clusterId: string, claimId: string) => [...p, "lease", clusterId, claimId],
+    claimsOf: (clusterId: string) => [...p, "lease", clusterId],
     leases: [...p, "lease"],
     done: (state: TaskState, stoppedAt: number, id: string) => [...p, "done", state, stoppedAt, id],
     doneState: (state: TaskState) => [...p, "done", state],
     group: (group: string, id: string) => [...p, "group", group, id],
     groupPrefix: (group: string) => [...p, "group", group],
-    doneBy: (
-      per: "func" | "group",
-      value: string,
-      state: TaskState,
-      stoppedAt: number,
-      id: string,
-    ) => [...p, "done_by", per, value, state, stoppedAt, id],
-    doneByPrefix: (per: "func" | "group", value: string, state: TaskState) => [
-      ...p,
-      "done_by",
-      per,
-      value,
-      state,
-    ],
-    doneByAll: (per: "func" | "group") => [...p, "done_by", per],
     unique: (key: string) => [...p, "unique", key],
     chain: (id: string) => [...p, "chain", id],
     chainResult: (id: string, index: number) => [...p, "chain_result", id, index],

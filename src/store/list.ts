@@ -12,6 +12,7 @@ import type { TaskState } from "./keys.ts";
 import { KV_MAX_GET_MANY } from "./limits.ts";
 import type { Store } from "./store.ts";
 import { isUndecodable } from "./kv.ts";
+import { listLeases } from "./leases.ts";
 
 /** Options for {@linkcode listTasks}. */
 export interface ListOptions {
@@ -84,13 +85,36 @@ const BY_NAME = "id:";
  * can't decode.
  */
 async function listByNames(store: Store, options: ListOptions): Promise<TaskPage> {
-  const limit = options.limit ?? 50;
   const ids: string[] = [];
   for await (const e of store.kv.list({ prefix: store.keys.names }, { batchSize: 1000 })) {
     ids.push(String(e.key[e.key.length - 1]));
   }
+  return await pageOfIds(store, ids, options, BY_NAME);
+}
+
+/** Cursors of the running list: the last id shown. */
+const RUNNING = "running:";
+
+/**
+ * The running tasks, newest first: those the claim entries name whose record still runs. There
+ * are at most as many as the clusters' places, so it reads them all.
+ */
+async function listRunning(store: Store, options: ListOptions): Promise<TaskPage> {
+  const { leases } = await listLeases(store);
+  return await pageOfIds(store, leases.map((l) => l.id), options, RUNNING, "running");
+}
+
+/** One page of the records of `ids`, newest first, after the id in a cursor of `mark`. */
+async function pageOfIds(
+  store: Store,
+  ids: string[],
+  options: ListOptions,
+  mark: string,
+  state?: TaskState,
+): Promise<TaskPage> {
+  const limit = options.limit ?? 50;
   ids.sort().reverse();
-  const after = options.cursor?.startsWith(BY_NAME) ? options.cursor.slice(BY_NAME.length) : null;
+  const after = options.cursor?.startsWith(mark) ? options.cursor.slice(mark.length) : null;
   const from = after === null ? 0 : ids.findIndex((id) => id < after);
   const tasks: TaskRecord[] = [];
   let at = from < 0 ? ids.length : from;
@@ -98,12 +122,13 @@ async function listByNames(store: Store, options: ListOptions): Promise<TaskPage
     const page = ids.slice(at, at + (limit - tasks.length));
     at += page.length;
     for (const record of await getMany(store, page, options.onCorrupt)) {
+      if (state !== undefined && record.state !== state) continue;
       if (options.func !== undefined && record.func !== options.func) continue;
       if (options.since !== undefined && record.enqueuedAt < options.since) continue;
       tasks.push(record);
     }
   }
-  return { tasks, cursor: at < ids.length ? `${BY_NAME}${ids[at - 1]}` : null };
+  return { tasks, cursor: at < ids.length ? `${mark}${ids[at - 1]}` : null };
 }
 
 async function listPage(store: Store, options: ListOptions): Promise<TaskPage> {
@@ -122,7 +147,7 @@ async function listPage(store: Store, options: ListOptions): Promise<TaskPage> {
   } else if (state === "scheduled") {
     selector = { prefix: k.delayedPrefix };
     reverse = false;
-  } else if (state === "running") selector = { prefix: k.leases };
+  } else if (state === "running") return await listRunning(store, options);
   else if (state !== undefined) selector = { prefix: k.doneState(state) };
   else selector = { prefix: k.tasks };
   const filtered = options.func !== undefined || options.since !== undefined ||

@@ -13,6 +13,7 @@ import { readStateCounts } from "./counters.ts";
 import type { TaskState } from "./keys.ts";
 import { KV_MAX_GET_MANY } from "./limits.ts";
 import type { Store } from "./store.ts";
+import { decodeDone, type DoneValue } from "./finish.ts";
 
 /** How many finished tasks of one kind to keep. */
 export interface Retention {
@@ -142,28 +143,79 @@ export async function pruneFinished(store: Store, options: RetentionOptions = {}
       ) candidates.push(e.key);
       continue;
     }
-    // Per func or group: the counters say which values are over their count.
+    // Per func or group: the counters say which values are over their count; the oldest
+    // `done` entries name their func and group.
+    const excess = new Map<string, number>();
     for await (
       const e of store.kv.list<Deno.KvU64>({ prefix: store.keys.stat("done_by", r.keepPer) })
     ) {
-      if (e.key[e.key.length - 1] !== state || budget() <= 0) continue;
-      const value = e.key[e.key.length - 2] as string;
+      if (e.key[e.key.length - 1] !== state) continue;
       const raw = e.value?.value ?? 0n;
-      const n = raw > (1n << 63n) ? 0 : Number(raw);
-      const excess = n - keep.count;
-      if (excess <= 0) continue;
-      const prefix = store.keys.doneByPrefix(r.keepPer, value, state);
-      for await (
-        const d of store.kv.list({ start: prefix, end: [...prefix, youngest] }, {
-          limit: Math.min(excess, budget()),
-        })
-      ) candidates.push(d.key);
+      const n = (raw > (1n << 63n) ? 0 : Number(raw)) - keep.count;
+      if (n > 0) excess.set(e.key[e.key.length - 2] as string, n);
+    }
+    if (excess.size > 0 && budget() > 0) {
+      candidates.push(...await oldestPer(store, state, r.keepPer, excess, youngest, budget()));
     }
   }
   return await deleteFinished(store, candidates);
 }
 
-/** Deletes the finished tasks that `indexKeys` (done or done_by entries) point at. */
+/** The most `done` entries one pass reads to find the oldest of funcs or groups over count. */
+const MAX_SCANNED = 10_000;
+
+/**
+ * The `done` keys of the oldest finished tasks of state `state` (stopped before `before`) of
+ * each func or group in `excess`, up to its excess and `limit` in all. An entry whose value
+ * names nothing (written by layout 1) is looked up in its record.
+ */
+async function oldestPer(
+  store: Store,
+  state: TaskState,
+  per: "func" | "group",
+  excess: Map<string, number>,
+  before: number,
+  limit: number,
+): Promise<Deno.KvKey[]> {
+  const out: Deno.KvKey[] = [];
+  const prefix = store.keys.doneState(state);
+  let unknown: Deno.KvEntry<unknown>[] = [];
+  const take = (key: Deno.KvKey, value: DoneValue) => {
+    const v = per === "func" ? value.func : value.group;
+    const n = v === null ? 0 : excess.get(v) ?? 0;
+    if (n <= 0) return;
+    excess.set(v!, n - 1);
+    out.push(key);
+  };
+  const resolve = async () => {
+    const records = await store.kv.getMany(
+      unknown.map((e) => store.keys.task(e.key[e.key.length - 1] as string)),
+    );
+    records.forEach((r, i) => {
+      if (r.versionstamp === null) return;
+      try {
+        const record = TaskRecord.decode(r.key, r.value);
+        take(unknown[i]!.key, { func: record.func, group: record.group });
+      } catch {
+        // a damaged record is for 'kvq doctor', not for retention
+      }
+    });
+    unknown = [];
+  };
+  for await (
+    const e of store.kv.list({ start: prefix, end: [...prefix, before] }, { limit: MAX_SCANNED })
+  ) {
+    const value = decodeDone(e.value);
+    if (value === null) unknown.push(e);
+    else take(e.key, value);
+    if (unknown.length === KV_MAX_GET_MANY) await resolve();
+    if (out.length >= limit || [...excess.values()].every((n) => n <= 0)) break;
+  }
+  if (unknown.length > 0) await resolve();
+  return out.slice(0, limit);
+}
+
+/** Deletes the finished tasks that `indexKeys` (`done` entries) point at. */
 async function deleteFinished(store: Store, indexKeys: Deno.KvKey[]): Promise<number> {
   const ids = [...new Set(indexKeys.map((k) => k[k.length - 1] as string))];
   const byId = new Map<string, Deno.KvKey[]>();
@@ -196,16 +248,7 @@ async function deleteFinished(store: Store, indexKeys: Deno.KvKey[]): Promise<nu
   deleted += (await deleteRecords(store, found)).length;
   for (let i = 0; i < orphans.length; i += 200) {
     const atomic = store.kv.atomic();
-    for (const key of orphans.slice(i, i + 200)) {
-      atomic.delete(key);
-      // [kvq, queue, "done_by", per, value, state, stoppedAt, id]: its counter counted it.
-      if (key[2] === "done_by") {
-        atomic.sum(
-          store.keys.stat("done_by", key[3] as string, key[4] as string, key[5] as string),
-          (1n << 64n) - 1n,
-        );
-      }
-    }
+    for (const key of orphans.slice(i, i + 200)) atomic.delete(key);
     await commitAtomic(atomic);
   }
   return deleted;

@@ -6,6 +6,7 @@
 import { TaskRecord } from "../task/record.ts";
 import { QUEUE_PARTS, ROOT } from "./keys.ts";
 import type { Store } from "./store.ts";
+import { listLeases, runningRecords } from "./leases.ts";
 
 /** The most queues `kvq info` and the dashboard discover by themselves; past it, name them. */
 export const MAX_DISCOVERED_QUEUES = 1000;
@@ -71,9 +72,10 @@ export async function queuesIdle(stores: readonly Store[]): Promise<boolean> {
     for await (const _ of store.kv.list({ prefix: store.keys.readyPrefix }, { limit: 1 })) {
       return false;
     }
-    for await (const _ of store.kv.list({ prefix: store.keys.leases }, { limit: 1 })) {
-      return false;
-    }
+    // Running: what the claim entries name and the records still say runs (an entry can
+    // outlive its tasks for a moment, see `leases.ts`).
+    const { leases } = await listLeases(store);
+    if ((await runningRecords(store, leases.map((l) => l.id))).size > 0) return false;
   }
   return true;
 }

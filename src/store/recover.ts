@@ -1,53 +1,44 @@
 /**
- * Lease recovery and release. A running task's lease names its cluster; when that cluster stops
- * heartbeating, any live cluster turns the attempt into a failed one (retried if attempts
- * remain). On a graceful stop a cluster releases the tasks it could not finish back to `ready`.
- * Every change checks the lease's versionstamp, so a late result and a recovery never both win.
+ * Lease recovery and release. A running task's lease is its record, which names its cluster
+ * (see `leases.ts`); when that cluster stops heartbeating, any live cluster turns the attempt
+ * into a failed one (retried if attempts remain), finding the tasks through the dead cluster's
+ * claim entries. On a graceful stop a cluster releases the tasks it could not finish back to
+ * `ready`. Every change checks the record's versionstamp, so a late result and a recovery never
+ * both win.
  *
  * @module
  */
 import type { ErrorInfo } from "../task/errors.ts";
 import type { TaskRecord } from "../task/record.ts";
-import { type Claimed, decodeLease, type Lease } from "./claim.ts";
+import type { Claimed } from "./claim.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
-import { getRecord } from "./get.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
 import { KV_MAX_GET_MANY } from "./limits.ts";
 import { addFinishedRecord, planFinish } from "./finish.ts";
 import { sealFinished } from "./_seal.ts";
+import {
+  addClaimEnds,
+  type ClaimListing,
+  dropClaims,
+  listLeases,
+  runningOf,
+  runningRecords,
+  settleClaims,
+} from "./leases.ts";
 
-/** A lease as listed. */
-export interface LeaseEntry {
-  /** The task id. */
-  id: string;
-  /** Who holds it; null when the value is damaged. */
-  lease: Lease | null;
-  /** The lease's versionstamp. */
-  versionstamp: string;
-}
-
-/** Every lease of the queue. */
-export async function listLeases(store: Store): Promise<LeaseEntry[]> {
-  const out: LeaseEntry[] = [];
-  for await (const e of store.kv.list({ prefix: store.keys.leases }, { consistency: "strong" })) {
-    out.push({
-      id: e.key[e.key.length - 1] as string,
-      lease: decodeLease(e.value),
-      versionstamp: e.versionstamp,
-    });
-  }
-  return out;
-}
+export { type LeaseEntry, listLeases } from "./leases.ts";
 
 /**
- * Turns lost leases into failed attempts. `maxAttempts` is the default for tasks that set none.
- * A held (prefetched) task that never started goes back to `queued` without counting the
- * attempt. Returns the records as stored.
+ * Recovers the running tasks of cluster `cluster`, which stopped heartbeating: each attempt
+ * becomes a failed one (retried if attempts remain; `maxAttempts` is the default for tasks that
+ * set none), except a held (prefetched) task it never started, which goes back to `queued`
+ * without counting the attempt. Then deletes the cluster's claim entries whose tasks are all
+ * handled. Returns the records as stored.
  */
-export async function requeueLost(
+export async function recoverCluster(
   store: Store,
-  lost: readonly LeaseEntry[],
+  cluster: string,
   options: {
     maxAttempts: number;
     reason: string;
@@ -58,27 +49,32 @@ export async function requeueLost(
      */
     started?: ReadonlySet<string> | null;
   },
-): Promise<TaskRecord[]> {
+): Promise<{ records: TaskRecord[]; left: boolean }> {
+  const { leases, claims } = await listLeases(store, cluster);
+  const held = new Map(leases.map((l) => [l.id, l.held]));
+  const ids = new Set(leases.map((l) => l.id));
+  // A damaged claim entry names no ids: find its tasks from the records themselves.
+  if (claims.some((c) => c.value === null)) {
+    for (const id of await runningOf(store, cluster)) ids.add(id);
+  }
+  const running = await runningRecords(store, [...ids]);
   const out: TaskRecord[] = [];
-  for (const entry of lost) {
-    const found = await getRecord(store, entry.id).catch(() => null);
+  let failed = false;
+  for (const id of ids) {
+    const found = running.get(id);
+    if (!found || found.record.cluster !== cluster) continue;
     const k = store.keys;
     const atomic = store.kv.atomic()
-      .check({ key: k.lease(entry.id), versionstamp: entry.versionstamp })
-      .delete(k.lease(entry.id))
-      .delete(k.progress(entry.id));
-    let record: TaskRecord | null = null;
-    if (
-      found && found.record.state === "running" && entry.lease?.held === true &&
-      options.started !== null && !options.started?.has(entry.id)
-    ) {
+      .check({ key: k.task(id), versionstamp: found.versionstamp })
+      .delete(k.progress(id));
+    let record: TaskRecord;
+    if (held.get(id) === true && options.started !== null && !options.started?.has(id)) {
       // Prefetched and never handed to a worker: the attempt did not happen.
       record = found.record.release();
-      atomic.check({ key: k.task(entry.id), versionstamp: found.versionstamp })
-        .set(k.task(entry.id), record.encode())
+      atomic.set(k.task(id), record.encode())
         .set(k.ready(record.priority, record.id), new Uint8Array());
       addStateCounts(atomic, store, new CountDeltas().move("running", "queued"));
-    } else if (found && found.record.state === "running") {
+    } else {
       const now = store.now();
       const max = found.record.maxAttempts ?? options.maxAttempts;
       const error: ErrorInfo = {
@@ -89,10 +85,9 @@ export async function requeueLost(
         store,
         found.record.failAttempt(now, error, found.record.attempt < max ? now : null),
       );
-      atomic.check({ key: k.task(entry.id), versionstamp: found.versionstamp });
       const counts = new CountDeltas().move("running", null);
       if (record.state === "scheduled") {
-        atomic.set(k.task(entry.id), record.encode());
+        atomic.set(k.task(id), record.encode());
         atomic.set(k.delayed(record.runAt, record.id), new Uint8Array());
         counts.move(null, "scheduled");
       } else {
@@ -104,10 +99,24 @@ export async function requeueLost(
       }
       addStateCounts(atomic, store, counts);
     }
-    if ((await commitAtomic(atomic)).ok && record) out.push(record);
+    if ((await commitAtomic(atomic)).ok) out.push(record);
+    else failed = true;
   }
+  // Every task of its entries is handled, unless a commit failed: then the next pass reads
+  // them again (a record another cluster recovered meanwhile no longer names this cluster).
+  if (!failed) await deleteClaimEntries(store, claims);
   if (out.length > 0) store.changes.notifyLocal();
-  return out;
+  return { records: out, left: failed };
+}
+
+async function deleteClaimEntries(store: Store, claims: readonly ClaimListing[]): Promise<void> {
+  for (let i = 0; i < claims.length; i += store.handle.maxChecks) {
+    const atomic = store.kv.atomic();
+    for (const c of claims.slice(i, i + store.handle.maxChecks)) {
+      atomic.check({ key: c.key, versionstamp: c.versionstamp }).delete(c.key);
+    }
+    await commitAtomic(atomic);
+  }
 }
 
 /**
@@ -125,19 +134,19 @@ export async function writeStarted(
   const key = store.keys.started(clusterId);
   const atomic = store.kv.atomic();
   for (const c of verify) {
-    atomic.check({ key: store.keys.lease(c.record.id), versionstamp: c.versionstamp });
+    atomic.check({ key: store.keys.task(c.record.id), versionstamp: c.versionstamp });
   }
   if (list.length === 0) atomic.delete(key);
   else atomic.set(key, encoder.encode(JSON.stringify(list)));
   return (await commitAtomic(atomic)).ok;
 }
 
-/** The ids among `claimed` whose lease is no longer the one their claim wrote. */
+/** The ids among `claimed` whose lease (record) is no longer the one their claim wrote. */
 export async function lostLeases(store: Store, claimed: readonly Claimed[]): Promise<string[]> {
   const out: string[] = [];
   for (let i = 0; i < claimed.length; i += KV_MAX_GET_MANY) {
     const part = claimed.slice(i, i + KV_MAX_GET_MANY);
-    const leases = await store.kv.getMany(part.map((c) => store.keys.lease(c.record.id)), {
+    const leases = await store.kv.getMany(part.map((c) => store.keys.task(c.record.id)), {
       consistency: "strong",
     });
     part.forEach((c, j) => {
@@ -181,13 +190,16 @@ export async function releaseTasks(store: Store, claimed: readonly Claimed[]): P
     const k = store.keys;
     const record = c.record.release();
     const atomic = store.kv.atomic()
-      .check({ key: k.lease(record.id), versionstamp: c.versionstamp })
-      .delete(k.lease(record.id))
+      .check({ key: k.task(record.id), versionstamp: c.versionstamp })
       .delete(k.progress(record.id))
       .set(k.task(record.id), record.encode())
       .set(k.ready(record.priority, record.id), new Uint8Array());
     addStateCounts(atomic, store, new CountDeltas().move("running", "queued"));
-    if ((await commitAtomic(atomic)).ok) released++;
+    const ends = addClaimEnds(atomic, [c.claim]);
+    if ((await commitAtomic(atomic)).ok) {
+      released++;
+      await settleClaims(store, ends);
+    } else await dropClaims(store, [c.claim]);
   }
   if (released > 0) store.changes.notifyLocal();
   return released;

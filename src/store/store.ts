@@ -9,6 +9,7 @@ import { type Kv, runtime } from "../runtime/mod.ts";
 import { ChangeFeed } from "./changes.ts";
 import { type KvLocation, openKvAt, resolveKvLocation } from "./kv.ts";
 import { type QueueKeys, queueKeys, validateQueueName } from "./keys.ts";
+import { ensureSchema } from "./schema.ts";
 import {
   DEFAULT_MAX_PAYLOAD_BYTES,
   DENOKV_MAX_CHECKS,
@@ -34,6 +35,12 @@ export interface KvHandleOptions {
    * @default false
    */
   noNativeQueue?: boolean;
+  /**
+   * Check the file's layout version (see `schema.ts`), refusing an older or newer layout; off
+   * only for `kvq migrate`.
+   * @default true
+   */
+  checkSchema?: boolean;
 }
 
 /**
@@ -75,6 +82,14 @@ export class KvHandle {
   static async open(options: KvHandleOptions = {}): Promise<KvHandle> {
     const location = resolveKvLocation(options.kv);
     const kv = await openKvAt(location);
+    if (options.checkSchema !== false) {
+      try {
+        await ensureSchema(kv, location.location);
+      } catch (error) {
+        kv.close();
+        throw error;
+      }
+    }
     return new KvHandle(kv, location, {
       owned: true,
       noNativeQueue: options.noNativeQueue ?? false,

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { UniqueTaskError } from "../../src/store/enqueue.ts";
 import { claimTasks } from "../../src/store/claim.ts";
-import { listLeases, requeueLost } from "../../src/store/recover.ts";
+import { recoverCluster } from "../../src/store/recover.ts";
 import { KV_MAX_KEY_BYTES } from "../../src/store/limits.ts";
 import { openQueue } from "../../src/queue/queue.ts";
 import { spawnFixture, succeeded, tempQueue } from "../store/_helpers.ts";
@@ -86,7 +86,7 @@ test("a unique key is released with the task's final outcome: success, cancel, d
     queue.enqueue({ func: "add", unique: { key: "k", mode: "reject" } }),
     UniqueTaskError,
   );
-  await requeueLost(queue.store, await listLeases(queue.store), { maxAttempts: 1, reason: "gone" });
+  await recoverCluster(queue.store, "dead", { maxAttempts: 1, reason: "gone" });
   assert.equal((await queue.fetch(d.id))!.state, "failed");
   const e = await fresh();
   // A retried task takes its key again; while another holds it, the retry is refused.

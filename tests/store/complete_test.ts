@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { claimTasks } from "../../src/store/claim.ts";
 import { completeTasks } from "../../src/store/complete.ts";
 import { promoteDue } from "../../src/store/promote.ts";
-import { listLeases, requeueLost } from "../../src/store/recover.ts";
+import { recoverCluster } from "../../src/store/recover.ts";
 import { tempQueue } from "./_helpers.ts";
 
 test("completeTasks() keeps the winner's result chunks when a late duplicate result arrives", async () => {
@@ -13,7 +13,7 @@ test("completeTasks() keeps the winner's result chunks when a late duplicate res
   const { id } = await queue.enqueue({ func: "big", args: [], maxAttempts: 3 });
   const [first] = await claimTasks(store, { cluster: "a", workers: ["w1"] });
   // Cluster a is presumed dead: the attempt fails and is retried, and b claims it.
-  await requeueLost(store, await listLeases(store), { maxAttempts: 3, reason: "gone" });
+  await recoverCluster(store, "a", { maxAttempts: 3, reason: "gone" });
   await promoteDue(store);
   const [second] = await claimTasks(store, { cluster: "b", workers: ["w2"] });
   assert.equal(second!.record.id, id);

@@ -1,14 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { claimTasks, decodeLease } from "../../src/store/claim.ts";
+import { claimTasks } from "../../src/store/claim.ts";
 import { completeTasks } from "../../src/store/complete.ts";
 import { CountDeltas } from "../../src/store/counters.ts";
+import { listClaims } from "../../src/store/leases.ts";
 import {
   listLeases,
   lostLeases,
   readStarted,
+  recoverCluster,
   releaseTasks,
-  requeueLost,
   writeStarted,
 } from "../../src/store/recover.ts";
 import { tally, tempQueue } from "./_helpers.ts";
@@ -22,8 +23,8 @@ test("claimTasks() marks the leases of held places, and only those", async () =>
     held: [false, false, true, true, true],
   });
   assert.deepEqual(claimed.map((c) => c.held), [false, false, true, true, true]);
-  const leases = await listLeases(t.queue.store);
-  const held = new Map(leases.map((l) => [l.id, l.lease!.held === true]));
+  const { leases } = await listLeases(t.queue.store);
+  const held = new Map(leases.map((l) => [l.id, l.held]));
   for (const c of claimed) assert.equal(held.get(c.record.id), c.held, c.record.id);
   // Fewer tasks than places: the first places (the ones that start at once) are filled.
   await using u = await tempQueue();
@@ -34,13 +35,11 @@ test("claimTasks() marks the leases of held places, and only those", async () =>
     held: [false, true],
   });
   assert.equal(one!.held, false);
-  assert.equal(
-    decodeLease((await u.queue.store.kv.get(u.queue.store.keys.lease(one!.record.id))).value)!.held,
-    undefined,
-  );
+  const [entry] = await listClaims(u.queue.store);
+  assert.deepEqual(entry!.value, { ids: [one!.record.id], held: [] });
 });
 
-test("requeueLost() puts a held task that never started back to queued without counting the attempt, and counts one that started", async () => {
+test("recoverCluster() puts a held task that never started back to queued without counting the attempt, and counts one that started", async () => {
   await using t = await tempQueue();
   const store = t.queue.store;
   await t.queue.enqueueMany(Array.from({ length: 3 }, (_, i) => ({ func: "add", args: [i, 1] })));
@@ -51,7 +50,7 @@ test("requeueLost() puts a held task that never started back to queued without c
   });
   await writeStarted(store, "dead", [startedHeld!.record.id]);
   assert.deepEqual([...(await readStarted(store, "dead"))!], [startedHeld!.record.id]);
-  const stored = await requeueLost(store, await listLeases(store), {
+  const { records: stored } = await recoverCluster(store, "dead", {
     maxAttempts: 3,
     reason: "gone",
     started: await readStarted(store, "dead"),
@@ -70,7 +69,7 @@ test("requeueLost() puts a held task that never started back to queued without c
   assert.equal(idle.state, "queued");
   assert.equal(idle.attempt, 0);
   assert.equal(idle.error, null);
-  assert.deepEqual(await listLeases(store), []);
+  assert.deepEqual(await listClaims(store), []);
   const again = await claimTasks(store, { cluster: "next", workers: ["w"] });
   assert.equal(again[0]!.record.id, idleHeld!.record.id);
   assert.equal(again[0]!.record.attempt, 1);
@@ -86,7 +85,7 @@ test("a damaged started list counts every held task as started (never runs one t
   await store.kv.set(store.keys.started("dead"), new TextEncoder().encode("{not json"));
   assert.equal(await readStarted(store, "dead"), null);
   // Damaged means unknown: the held task may have run, so its attempt counts.
-  const [r] = await requeueLost(store, await listLeases(store), {
+  const { records: [r] } = await recoverCluster(store, "dead", {
     maxAttempts: 3,
     reason: "gone",
     started: await readStarted(store, "dead"),
@@ -138,11 +137,7 @@ test("writeStarted() refuses to arm a held task whose lease another cluster took
     held: [true, true],
   });
   // The cluster was paused past its lease timeout: another one handed the task back.
-  await requeueLost(store, (await listLeases(store)).filter((l) => l.id === taken!.record.id), {
-    maxAttempts: 3,
-    reason: "gone",
-    started: new Set(),
-  });
+  assert.equal(await releaseTasks(store, [taken!]), 1);
   assert.equal(
     await writeStarted(store, "paused", [kept!.record.id, taken!.record.id], [kept!, taken!]),
     false,

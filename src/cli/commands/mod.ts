@@ -14,6 +14,7 @@ import { importCommand } from "./import.ts";
 import { infoCommand } from "./info.ts";
 import { iterCommand } from "./iter.ts";
 import { memoryCommand } from "./memory.ts";
+import { migrateCommand } from "./migrate.ts";
 import { monitorCommand } from "./monitor.ts";
 import { purgeCommand } from "./purge.ts";
 import { dashboardCommand } from "./dashboard.ts";
@@ -49,5 +50,6 @@ export const COMMANDS: readonly Command[] = [
   purgeCommand,
   exportCommand,
   importCommand,
+  migrateCommand,
   configCommand,
 ];
