@@ -14,6 +14,12 @@ import { delay } from "../runtime/delay.ts";
 /** How long a failed write of the started list waits before it is tried again, in ms. */
 const RETRY_MS = 500;
 
+/** How much work, in ms at the task durations seen, may wait in a worker behind its tasks. */
+const EARLY_MS = 2;
+
+/** The most tasks sent to a worker ahead of the ones it runs. */
+const MAX_AHEAD = 32;
+
 /**
  * The held tasks, oldest first (lower priority numbers ahead), and the started list.
  *
@@ -126,7 +132,7 @@ export class HeldTasks implements HeldRole {
   dispatch(): void {
     if (this.#held.length === 0 || this.#ctx.signal.aborted) return;
     const { parts } = this.#ctx;
-    const places = parts.pump.freePlaces(1);
+    const places = parts.pump.freePlaces(this.#ahead());
     let i = 0;
     while (i < places.length && this.#held.length > 0) {
       const running = this.#held[0]!;
@@ -145,6 +151,18 @@ export class HeldTasks implements HeldRole {
       parts.running.dispatch(running.store, running.claimed, running);
     }
     this.#arm();
+  }
+
+  /**
+   * How many tasks each worker may be sent beyond the ones it runs, to wait in it: what it runs
+   * in {@linkcode EARLY_MS} at the task durations seen (at least one, at most
+   * {@linkcode MAX_AHEAD}). Short tasks then run back to back in the worker and cross the
+   * boundary in batches; a long one has one follower at most.
+   */
+  #ahead(): number {
+    const ms = this.#ctx.parts.running.taskMs;
+    if (!Number.isFinite(ms)) return 1;
+    return Math.max(1, Math.min(MAX_AHEAD, Math.floor(EARLY_MS / Math.max(ms, 0.01))));
   }
 
   /** Names the next held tasks in the started list when few armed ones are left. */

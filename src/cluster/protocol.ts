@@ -1,7 +1,9 @@
 /**
  * The messages between the supervisor and its Web Workers. Payloads that may be large (task
  * arguments, results) travel as JSON strings, so structured clone copies one string instead of
- * walking an object graph, and the supervisor never re-parses them on the hot path.
+ * walking an object graph, and the supervisor never re-parses them on the hot path. Messages
+ * sent in one turn of the event loop go as one `many` message: a `postMessage` costs more than
+ * a no-op task, so short tasks cross the boundary in batches.
  *
  * Worker states (driven by `worker_handle.ts`):
  *
@@ -38,7 +40,9 @@ export type ToWorker =
    * Give back a task that still waits in the worker (it sits behind a long one): the worker
    * answers `recalled` if it had not started it, and nothing if it had.
    */
-  | { type: "recall"; id: string };
+  | { type: "recall"; id: string }
+  /** Several of the above, handled in order: one message crosses for a batch of tasks. */
+  | { type: "many"; messages: ToWorker[] };
 
 export type { ErrorInfo };
 
@@ -65,4 +69,6 @@ export type FromWorker =
   | { type: "recalled"; id: string }
   /** A task ended. `result` is JSON text (`"null"` for undefined). */
   | { type: "done"; id: string; ok: true; result: string; heap: number }
-  | { type: "done"; id: string; ok: false; error: ErrorInfo; heap: number };
+  | { type: "done"; id: string; ok: false; error: ErrorInfo; heap: number }
+  /** Several of the above, handled in order (the ends of tasks that ran back to back). */
+  | { type: "many"; messages: FromWorker[] };

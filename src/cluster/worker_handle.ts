@@ -142,6 +142,8 @@ export class WorkerHandle extends TypedEvents<WorkerHandleEventMap> {
   #concurrency: number | undefined;
   #entry: URL;
   #worker: Worker | undefined;
+  /** Messages queued in this turn, posted together (see {@linkcode #post}). */
+  #outbox: ToWorker[] = [];
   #state: WorkerState | "new" = "new";
   #inFlight = new Set<string>();
   #tid: number | null = null;
@@ -327,6 +329,9 @@ export class WorkerHandle extends TypedEvents<WorkerHandleEventMap> {
   #onMessage(message: FromWorker): void {
     if (this.#state === "exited") return;
     switch (message.type) {
+      case "many":
+        for (const m of message.messages) this.#onMessage(m);
+        return;
       case "ready":
         if (this.#state !== "starting") return;
         this.#tid = message.tid;
@@ -416,8 +421,20 @@ export class WorkerHandle extends TypedEvents<WorkerHandleEventMap> {
     this.emit("worker:exit", event);
   }
 
+  /**
+   * Queues a message; the messages of one turn go as one `many` message once the turn's
+   * synchronous work is done (a microtask later), in the order queued.
+   */
   #post(message: ToWorker): void {
-    this.#worker?.postMessage(message);
+    this.#outbox.push(message);
+    if (this.#outbox.length === 1) queueMicrotask(() => this.#flush());
+  }
+
+  #flush(): void {
+    const messages = this.#outbox;
+    this.#outbox = [];
+    if (messages.length === 0 || this.#worker === undefined || this.#state === "exited") return;
+    this.#worker.postMessage(messages.length === 1 ? messages[0]! : { type: "many", messages });
   }
 }
 

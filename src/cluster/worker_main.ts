@@ -14,6 +14,7 @@
  * @module
  */
 import { readlinkSync, writeFileSync } from "node:fs";
+import { setImmediate } from "node:timers";
 import process from "node:process";
 import { isMainThread } from "node:worker_threads";
 import type { FromWorker, ToWorker } from "./protocol.ts";
@@ -48,7 +49,32 @@ interface Running {
  */
 export function serveWorker(): void {
   const scope = globalThis as unknown as WorkerScope;
-  const post = (message: FromWorker) => scope.postMessage(message);
+  /**
+   * The ends of tasks that ran back to back, sent together: a task's end waits while the next
+   * sent task starts at once (a batch of short ones), and goes at the next macrotask at the
+   * latest, so a long task never holds back the end of the one before it.
+   */
+  let outbox: FromWorker[] = [];
+  let flushing = false;
+  const flush = () => {
+    flushing = false;
+    const messages = outbox;
+    outbox = [];
+    if (messages.length === 1) scope.postMessage(messages[0]!);
+    else if (messages.length > 1) scope.postMessage({ type: "many", messages });
+  };
+  const post = (message: FromWorker) => {
+    outbox.push(message);
+    flush();
+  };
+  const postLater = (message: FromWorker) => {
+    outbox.push(message);
+    if (outbox.length >= MAX_BATCH) flush();
+    else if (!flushing) {
+      flushing = true;
+      setImmediate(flush);
+    }
+  };
   const running = new Map<string, Running>();
   /** Tasks sent while `limit` ran already: they start in order as others end. */
   const waiting: RunMessage[] = [];
@@ -59,8 +85,9 @@ export function serveWorker(): void {
   announceSelfExit(scope, post);
   reportUncaught(scope, post);
 
-  scope.addEventListener("message", (event) => {
-    const message = event.data;
+  scope.addEventListener("message", (event) => handle(event.data));
+
+  function handle(message: ToWorker): void {
     switch (message?.type) {
       case "init":
         if (initialised) return;
@@ -76,6 +103,9 @@ export function serveWorker(): void {
           },
           (error) => post({ type: "init-error", error: toErrorInfo(error) }),
         );
+        return;
+      case "many":
+        for (const m of message.messages) handle(m);
         return;
       case "run":
         if (running.size < limit) void runTask(message);
@@ -115,7 +145,7 @@ export function serveWorker(): void {
         return;
       }
     }
-  });
+  }
 
   async function runTask(message: RunMessage): Promise<void> {
     const { id } = message;
@@ -170,9 +200,12 @@ export function serveWorker(): void {
       running.delete(id);
     }
     if (task.pending !== undefined) post(task.pending);
-    post(reply);
     const next = waiting.shift();
-    if (next !== undefined) void runTask(next);
+    // More sent already: this end goes with theirs (see `postLater`).
+    if (next !== undefined) {
+      postLater(reply);
+      void runTask(next);
+    } else post(reply);
   }
 }
 
@@ -264,6 +297,9 @@ function heapUsed(): number {
   }
   return heapValue;
 }
+
+/** The most task ends one message carries. */
+const MAX_BATCH = 64;
 
 /** How often a busy worker reads its heap size for the supervisor, in ms. */
 const HEAP_READ_EVERY_MS = 20;

@@ -1,0 +1,84 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { FromWorker, ToWorker } from "../../src/cluster/protocol.ts";
+
+const ENTRY = new URL("../../src/cluster/worker_main.ts", import.meta.url).href;
+const TASKS = new URL("../fixtures/tasks.ts", import.meta.url).href;
+
+/** A worker on the real entry, with every message it sends, unpacked, and the raw count. */
+async function worker(concurrency = 1) {
+  const w = new Worker(ENTRY, { type: "module" });
+  const got: FromWorker[] = [];
+  let posts = 0;
+  const waiters: (() => void)[] = [];
+  w.addEventListener("message", (e) => {
+    posts++;
+    const m = (e as MessageEvent<FromWorker>).data;
+    got.push(...(m.type === "many" ? m.messages : [m]));
+    for (const wake of waiters.splice(0)) wake();
+  });
+  const until = async (ok: () => boolean, ms = 10_000) => {
+    const deadline = performance.now() + ms;
+    while (!ok()) {
+      const left = deadline - performance.now();
+      if (left <= 0) throw new Error(`Not there after ${ms} ms: ${JSON.stringify(got)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  };
+  const send = (m: ToWorker) => w.postMessage(m);
+  send({ type: "init", modules: [TASKS], name: "kvq-w1.g1", concurrency });
+  await until(() => got.some((m) => m.type === "ready"));
+  return {
+    got,
+    posts: () => posts,
+    send,
+    until,
+    [Symbol.dispose]: () => w.terminate(),
+  };
+}
+
+const run = (id: string, func: string, args: unknown[] = []): ToWorker => ({
+  type: "run",
+  id,
+  name: "calm-otter",
+  func,
+  args: JSON.stringify(args),
+  attempt: 1,
+  queue: "default",
+});
+
+test("tasks sent as one message run back to back, and their ends come back in few messages, in order", async () => {
+  using w = await worker();
+  const before = w.posts();
+  const n = 200;
+  w.send({
+    type: "many",
+    messages: Array.from({ length: n }, (_, i) => run(`t${i}`, "add", [i, 1])),
+  });
+  await w.until(() => w.got.filter((m) => m.type === "done").length === n);
+  const done = w.got.filter((m) => m.type === "done");
+  assert.deepEqual(done.map((d) => d.id), Array.from({ length: n }, (_, i) => `t${i}`));
+  assert.deepEqual(
+    done.map((d) => d.ok && d.result),
+    Array.from({ length: n }, (_, i) => `${i + 1}`),
+  );
+  const posts = w.posts() - before;
+  // One message per 64 ends at most, plus the last: not one per task.
+  assert.ok(posts <= Math.ceil(n / 64) + 2, `${posts} messages for ${n} task ends`);
+});
+
+test("a task's end is not held back by a long task sent after it", async () => {
+  using w = await worker();
+  const t0 = performance.now();
+  w.send({ type: "many", messages: [run("quick", "add", [1, 1]), run("long", "hang")] });
+  await w.until(() => w.got.some((m) => m.type === "done" && m.id === "quick"));
+  const ms = performance.now() - t0;
+  assert.ok(ms < 500, `the quick task's end took ${ms.toFixed(0)} ms`);
+  assert.equal(w.got.some((m) => m.type === "done" && m.id === "long"), false);
+});
