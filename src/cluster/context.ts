@@ -83,6 +83,7 @@ export interface HeldRole {
   readonly length: number;
   readonly writing: boolean;
   hold(store: Store, claimed: Claimed): void;
+  armable(): number;
   dispatch(): void;
   takeBack(running: Running): void;
   remove(running: Running): void;

@@ -81,6 +81,8 @@ export class HeldTasks implements HeldRole {
   /** Keeps a task claimed ahead of a free place until {@linkcode dispatch} starts it. */
   hold(store: Store, claimed: Claimed): void {
     const running = newRunning(store, claimed);
+    // Named started by its claim entry: it may start at once.
+    if (claimed.armed) this.#armed.add(claimed.record.id);
     this.#ctx.parts.running.add(running);
     // Lower priority numbers first, then FIFO: a claim sees the ready index in that order, and
     // an urgent task claimed later overtakes the held ones.
@@ -151,6 +153,18 @@ export class HeldTasks implements HeldRole {
       parts.running.dispatch(running.store, running.claimed, running);
     }
     this.#arm();
+  }
+
+  /**
+   * How many held tasks a claim may name as started in its own entry (see
+   * `ClaimOptions.armed`): those the workers would take at once, beyond the armed ones held
+   * already. The rest wait for a write of the started list, so a crash counts the attempts of
+   * few tasks that never ran.
+   */
+  armable(): number {
+    const { options, parts } = this.#ctx;
+    const places = parts.pool.serving().length * (options.concurrency + this.#ahead());
+    return Math.max(0, places - this.#armed.size - this.#arming.size);
   }
 
   /**

@@ -148,6 +148,7 @@ export class Pump implements PumpRole {
             cluster: ctx.id,
             workers,
             held,
+            armed: parts.held.armable(),
             onCorrupt: (e) => ctx.report(e, "claim"),
           });
           if (claimed.length > 0) claimedAny = true;

@@ -26,10 +26,12 @@ export interface Claimed {
   /** The arguments as JSON text, ready for the worker. */
   readonly argsJson: string;
   /**
-   * Claimed ahead of a free place (prefetched): its claim entry says so, and once it starts
-   * the cluster lists it under its `started` key (see `keys.started`).
+   * Claimed ahead of a free place (prefetched): its claim entry says so, and before it starts
+   * the cluster lists it under its `started` key (see `keys.started`), unless `armed`.
    */
   readonly held: boolean;
+  /** Held, and named started by the claim entry itself: it may start at once. */
+  readonly armed: boolean;
   /** The claim entry that names it; the commit that ends its last task deletes it. */
   readonly claim: ClaimRef;
 }
@@ -49,6 +51,13 @@ export interface ClaimOptions {
    * the entries in order, so put the places that start at once first.
    */
   held?: readonly boolean[];
+  /**
+   * How many of the held tasks (the first ones) the claim entry names as started, so they may
+   * start without waiting for a write of the `started` list: if the cluster dies, their
+   * attempt counts. The ones the workers run next.
+   * @default 0
+   */
+  armed?: number;
   /** Called for a record that can't be decoded; it is skipped. */
   onCorrupt?: (error: Error) => void;
 }
@@ -136,6 +145,7 @@ interface Pending {
   record: TaskRecord;
   readyKey: Deno.KvKey;
   held: boolean;
+  armed: boolean;
 }
 
 /** Commits one batch; null when a check failed (another claimer won). */
@@ -151,6 +161,7 @@ async function commitClaims(
   const pending: Pending[] = [];
   let worker = 0;
   let mutations = 0;
+  let armedLeft = options.armed ?? 0;
   const budget = new CommitBudget({ maxChecks: store.handle.maxChecks });
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
@@ -187,7 +198,9 @@ async function commitClaims(
     atomic.set(store.keys.task(running.id), running.encode());
     atomic.delete(entry.key);
     counts.move("queued", "running");
-    pending.push({ record: running, readyKey: entry.key, held });
+    const armed = held && armedLeft > 0;
+    if (armed) armedLeft--;
+    pending.push({ record: running, readyKey: entry.key, held, armed });
     mutations++;
   }
   if (mutations === 0) return [];
@@ -198,6 +211,9 @@ async function commitClaims(
       encodeClaim({
         ids: pending.map((p) => p.record.id),
         held: pending.filter((p) => p.held).map((p) => p.record.id),
+        ...(armedLeft < (options.armed ?? 0)
+          ? { started: pending.filter((p) => p.armed).map((p) => p.record.id) }
+          : {}),
       }),
     );
   }
@@ -209,6 +225,7 @@ async function commitClaims(
     versionstamp: result.versionstamp,
     argsJson: "",
     held: p.held,
+    armed: p.armed,
     claim,
   }));
 }

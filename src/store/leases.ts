@@ -51,6 +51,11 @@ export interface ClaimValue {
   ids: string[];
   /** Those of them claimed as held (prefetched, maybe never started). */
   held: string[];
+  /**
+   * Held ones that may start before any other write names them: they count as started, like
+   * those in the cluster's `started` list (absent: none).
+   */
+  started?: string[];
 }
 
 const encoder = new TextEncoder();
@@ -67,7 +72,9 @@ export function decodeClaim(value: unknown): ClaimValue | null {
   try {
     const v = JSON.parse(decoder.decode(value));
     const strings = (x: unknown) => Array.isArray(x) && x.every((s) => typeof s === "string");
-    return strings(v?.ids) && strings(v?.held) ? v as ClaimValue : null;
+    const ok = strings(v?.ids) && strings(v?.held) &&
+      (v.started === undefined || strings(v.started));
+    return ok ? v as ClaimValue : null;
   } catch {
     return null;
   }
@@ -137,6 +144,8 @@ export interface LeaseEntry {
   cluster: string;
   /** Claimed as held (prefetched). */
   held: boolean;
+  /** Held, and named started by its claim entry. */
+  started: boolean;
   /** The claim entry's key. */
   claimKey: Deno.KvKey;
 }
@@ -179,8 +188,15 @@ export async function listLeases(
   for (const c of claims) {
     if (c.value === null) continue;
     const held = new Set(c.value.held);
+    const started = new Set(c.value.started ?? []);
     for (const id of c.value.ids) {
-      byId.set(id, { id, cluster: c.cluster, held: held.has(id), claimKey: c.key });
+      byId.set(id, {
+        id,
+        cluster: c.cluster,
+        held: held.has(id),
+        started: started.has(id),
+        claimKey: c.key,
+      });
     }
   }
   return { leases: [...byId.values()], claims };

@@ -51,7 +51,8 @@ export async function recoverCluster(
   },
 ): Promise<{ records: TaskRecord[]; left: boolean }> {
   const { leases, claims } = await listLeases(store, cluster);
-  const held = new Map(leases.map((l) => [l.id, l.held]));
+  // Held and never started: neither its claim nor the started list named it.
+  const unstarted = new Set(leases.filter((l) => l.held && !l.started).map((l) => l.id));
   const ids = new Set(leases.map((l) => l.id));
   // A damaged claim entry names no ids: find its tasks from the records themselves.
   if (claims.some((c) => c.value === null)) {
@@ -68,7 +69,7 @@ export async function recoverCluster(
       .check({ key: k.task(id), versionstamp: found.versionstamp })
       .delete(k.progress(id));
     let record: TaskRecord;
-    if (held.get(id) === true && options.started !== null && !options.started?.has(id)) {
+    if (unstarted.has(id) && options.started !== null && !options.started?.has(id)) {
       // Prefetched and never handed to a worker: the attempt did not happen.
       record = found.record.release();
       atomic.set(k.task(id), record.encode())

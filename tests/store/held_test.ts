@@ -147,3 +147,32 @@ test("writeStarted() refuses to arm a held task whose lease another cluster took
   assert.equal(await writeStarted(store, "paused", [kept!.record.id], [kept!]), true);
   assert.deepEqual([...(await readStarted(store, "paused"))!], [kept!.record.id]);
 });
+
+test("held tasks a claim names as started count their attempt if the cluster dies; the other held ones do not", async () => {
+  await using t = await tempQueue();
+  const store = t.queue.store;
+  await t.queue.enqueueMany(Array.from({ length: 3 }, (_, i) => ({ func: "add", args: [i, 1] })));
+  const claimed = await claimTasks(store, {
+    cluster: "dead",
+    workers: ["w", "w", "w"],
+    held: [true, true, true],
+    armed: 2,
+  });
+  assert.deepEqual(claimed.map((c) => c.armed), [true, true, false]);
+  const [entry] = await listClaims(store);
+  assert.deepEqual(entry!.value!.started, claimed.slice(0, 2).map((c) => c.record.id));
+  // No started list was written: only the claim entry says which may have started.
+  const { records } = await recoverCluster(store, "dead", {
+    maxAttempts: 3,
+    reason: "gone",
+    started: await readStarted(store, "dead"),
+  });
+  const byId = new Map(records.map((r) => [r.id, r]));
+  for (const c of claimed.slice(0, 2)) {
+    assert.equal(byId.get(c.record.id)!.state, "scheduled");
+    assert.equal(byId.get(c.record.id)!.attempt, 1);
+  }
+  assert.equal(byId.get(claimed[2]!.record.id)!.state, "queued");
+  assert.equal(byId.get(claimed[2]!.record.id)!.attempt, 0);
+  assert.deepEqual(await t.queue.counts(), await tally(t.queue));
+});
