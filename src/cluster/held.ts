@@ -183,7 +183,13 @@ export class HeldTasks implements HeldRole {
   #arm(): void {
     const places = this.#ctx.options.workers * this.#ctx.options.concurrency;
     const batch = Math.max(2 * places, Math.ceil(this.#ctx.parts.pump.heldTarget() / 2));
-    if (this.#armed.size + this.#arming.size >= batch / 2) return;
+    // Only the armed tasks at the head of the line can start: armed ones behind a task that is
+    // not (a claim arms its own, see `armable`) wait for it, so it is armed whatever they count.
+    let startable = 0;
+    while (
+      startable < this.#held.length && this.#armed.has(this.#held[startable]!.claimed.record.id)
+    ) startable++;
+    if (startable + this.#arming.size >= batch / 2) return;
     let added = 0;
     for (const running of this.#held) {
       if (added >= batch) break;
@@ -254,7 +260,9 @@ export class HeldTasks implements HeldRole {
     for (const store of stores) {
       const back = held.filter((r) => r.store === store).map((r) => r.claimed);
       if (back.length > 0) {
-        await releaseTasks(store, back).catch((e) => this.#ctx.report(e, "release"));
+        await releaseTasks(store, back, { mayEnd: false }).catch((e) =>
+          this.#ctx.report(e, "release")
+        );
       }
     }
   }
@@ -272,10 +280,18 @@ export class HeldTasks implements HeldRole {
           this.#startedDirty.delete(store);
           // The tasks armed in this write must still be ours: a cluster that was paused (say
           // SIGSTOP) past the lease timeout finds its held tasks handed back and run elsewhere.
-          // Each write checks at most as many leases as a commit may check; the rest follow.
+          // Each write checks the epoch its tasks were claimed under, or at most as many leases
+          // as a commit may check; the rest follow.
           const all = [...this.#startedHeld.get(store) ?? []];
           const pending = all.filter((id) => this.#arming.has(id));
-          const batch = pending.slice(0, store.handle.maxChecks);
+          const claimOf = (id: string) => ctx.parts.running.get(id)?.claimed;
+          const epoch = claimOf(pending[0]!)?.epoch;
+          let shared = 0;
+          while (
+            epoch !== undefined && shared < pending.length &&
+            claimOf(pending[shared]!)?.epoch === epoch
+          ) shared++;
+          const batch = pending.slice(0, Math.max(shared, store.handle.maxChecks));
           const later = new Set(pending.slice(batch.length));
           const list = all.filter((id) => !later.has(id));
           const claims = batch.map((id) => ctx.parts.running.get(id)?.claimed).filter((c) =>

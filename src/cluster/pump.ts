@@ -160,7 +160,9 @@ export class Pump implements PumpRole {
             heldNow.set(q, claimed);
             for (const [i, list] of heldNow) {
               if (list.length === 0) continue;
-              await releaseTasks(stores[i]!, list).catch((e) => ctx.report(e, "release"));
+              await releaseTasks(stores[i]!, list, { mayEnd: false }).catch((e) =>
+                ctx.report(e, "release")
+              );
             }
             return;
           }

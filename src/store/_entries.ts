@@ -43,14 +43,20 @@ export function addWaitingEntries(
   return delayed;
 }
 
-/** Deletes the entry that makes a waiting task claimable or due: `ready` or `delayed`. */
+/**
+ * Deletes the entry that makes a waiting task claimable or due: `ready` or `delayed`. Taking a
+ * queued task away sums the claim sequence, which claims that check no record check (see
+ * `keys.claimSeq`).
+ */
 export function deleteWaitingEntry(
   atomic: Deno.AtomicOperation,
   keys: QueueKeys,
   record: TaskRecord,
 ): void {
-  if (record.state === "queued") atomic.delete(keys.ready(record.priority, record.id));
-  else if (record.state === "scheduled") atomic.delete(keys.delayed(record.runAt, record.id));
+  if (record.state === "queued") {
+    atomic.delete(keys.ready(record.priority, record.id));
+    atomic.sum(keys.claimSeq, 1n);
+  } else if (record.state === "scheduled") atomic.delete(keys.delayed(record.runAt, record.id));
 }
 
 /**

@@ -34,7 +34,16 @@ export interface Claimed {
   readonly armed: boolean;
   /** The claim entry that names it; the commit that ends its last task deletes it. */
   readonly claim: ClaimRef;
+  /**
+   * The versionstamp of its cluster's epoch key (`keys.epoch`) read before the claim (null:
+   * absent): while the key still has it, no recovery took the task, and an outcome commit
+   * checks that one key instead of the record. Absent: unknown, check the record.
+   */
+  readonly epoch?: string | null;
 }
+
+/** The most tasks a claim that checks the claim sequence takes in one commit. */
+const MAX_SEQ_CLAIM = 100;
 
 /** Bytes a claim adds per task besides the record: its keys and its id in the claim entry. */
 const CLAIM_KEY_BYTES = 1024;
@@ -67,16 +76,25 @@ export interface ClaimOptions {
  * fewer, or when another cluster won some of them.
  */
 export async function claimTasks(store: Store, options: ClaimOptions): Promise<Claimed[]> {
-  const max = Math.min(options.workers.length, store.handle.maxChecks);
-  if (max <= 0) return [];
+  const wanted = options.workers.length;
+  if (wanted <= 0) return [];
   for (let round = 0; round < 3; round++) {
+    // More places than a commit may hold checks (`@deno/kv`: 10): one check of the claim
+    // sequence, read before the list, stands for the check of each record. After a lost race,
+    // each record is checked.
+    const seq = round === 0 && wanted > store.handle.maxChecks
+      ? (await store.kv.get(store.keys.claimSeq, { consistency: "strong" })).versionstamp
+      : undefined;
+    const max = Math.min(wanted, seq === undefined ? store.handle.maxChecks : MAX_SEQ_CLAIM);
     const entries: Deno.KvEntry<unknown>[] = [];
+    const epochRead = store.kv.get(store.keys.epoch(options.cluster), { consistency: "strong" });
     for await (
       const e of store.kv.list({ prefix: store.keys.readyPrefix }, {
         limit: round === 0 ? max : max * 4,
         consistency: "strong",
       })
     ) entries.push(e);
+    const epoch = (await epochRead).versionstamp;
     if (entries.length === 0) return [];
     // After a lost race, spread out: start at a random place among the candidates.
     const start = round === 0
@@ -85,12 +103,18 @@ export async function claimTasks(store: Store, options: ClaimOptions): Promise<C
     const picked = entries.slice(start, start + max);
     const ids = picked.map((e) => e.key[e.key.length - 1] as string);
     const records = await getRecords(store, ids);
-    const claimed = await commitClaims(store, options, picked, records);
+    const claimed = await commitClaims(store, options, picked, records, epoch, seq);
     if (claimed === null) {
       // The batch collided: fall back to one commit per task so some win.
       const singles = await Promise.all(
         picked.map((e, i) =>
-          commitClaims(store, { ...options, workers: [options.workers[i]!] }, [e], [records[i]!])
+          commitClaims(
+            store,
+            { ...options, workers: [options.workers[i]!] },
+            [e],
+            [records[i]!],
+            epoch,
+          )
         ),
       );
       const won = singles.flatMap((s) => s ?? []);
@@ -154,6 +178,8 @@ async function commitClaims(
   options: ClaimOptions,
   entries: Deno.KvEntry<unknown>[],
   records: RecordEntry[],
+  epoch: string | null,
+  seq?: string | null,
 ): Promise<Claimed[] | null> {
   const now = store.now();
   const atomic = store.kv.atomic();
@@ -162,16 +188,24 @@ async function commitClaims(
   let worker = 0;
   let mutations = 0;
   let armedLeft = options.armed ?? 0;
-  const budget = new CommitBudget({ maxChecks: store.handle.maxChecks });
+  const bySeq = seq !== undefined;
+  const budget = new CommitBudget({
+    maxChecks: store.handle.maxChecks,
+    ...(bySeq ? { reserve: { checks: 1 } } : {}),
+  });
+  if (bySeq) atomic.check({ key: store.keys.claimSeq, versionstamp: seq });
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
     const found = records[i]!;
     if (found.record === null || found.record.state !== "queued") {
-      // A stale index entry: its task is gone, corrupt, or no longer queued. Drop the entry.
+      // A stale index entry: its task is gone, corrupt, or no longer queued. Drop the entry
+      // (checked: a retry may have written it anew), if the commit may hold one more check.
+      const stale = { checks: 1, mutations: found.error ? 3 : 1, bytes: 2 * CLAIM_KEY_BYTES };
+      if (!budget.fits(stale)) continue;
       atomic.check({ key: entry.key, versionstamp: entry.versionstamp });
       atomic.delete(entry.key);
       mutations++;
-      budget.take({ checks: 1, mutations: found.error ? 3 : 1, bytes: 2 * CLAIM_KEY_BYTES });
+      budget.take(stale);
       if (found.error) {
         // Set aside once, reported once: no claim reads it again.
         options.onCorrupt?.(found.error);
@@ -190,11 +224,17 @@ async function commitClaims(
     const running = found.record.claim(now, options.cluster, options.workers[worker]!);
     // A record is rewritten whole: leave the rest for the next claim rather than pass the
     // commit's byte limit (records with large inline args approach 64 KiB each).
-    const cost = { checks: 1, mutations: 2, bytes: running.encode().length + CLAIM_KEY_BYTES };
+    const cost = {
+      checks: bySeq ? 0 : 1,
+      mutations: 2,
+      bytes: running.encode().length + CLAIM_KEY_BYTES,
+    };
     if (!budget.fits(cost)) break;
     budget.take(cost);
     worker++;
-    atomic.check({ key: store.keys.task(running.id), versionstamp: found.versionstamp! });
+    if (!bySeq) {
+      atomic.check({ key: store.keys.task(running.id), versionstamp: found.versionstamp! });
+    }
     atomic.set(store.keys.task(running.id), running.encode());
     atomic.delete(entry.key);
     counts.move("queued", "running");
@@ -206,6 +246,8 @@ async function commitClaims(
   if (mutations === 0) return [];
   const claim = ClaimRef.create(store, options.cluster, pending.length);
   if (pending.length > 0) {
+    // Claims that check only the sequence see this one.
+    atomic.sum(store.keys.claimSeq, 1n);
     atomic.set(
       claim.key,
       encodeClaim({
@@ -227,6 +269,7 @@ async function commitClaims(
     held: p.held,
     armed: p.armed,
     claim,
+    epoch,
   }));
 }
 

@@ -68,19 +68,25 @@ export async function completeTasks(store: Store, outcomes: readonly Outcome[]):
   while (start < prepared.length) {
     let end = start;
     budget.reset();
+    // Outcomes of claims made under one epoch of one cluster share one check (see
+    // `keys.epoch`); a batch holds only such outcomes, or checks each record.
+    const epoch = epochOf(prepared[start]!);
+    budget.take({ checks: 1, mutations: 0, bytes: 0 });
     while (end < prepared.length) {
       const p = prepared[end]!;
+      const shared = epoch !== null && sameEpoch(epoch, epochOf(p));
+      if (epoch !== null && !shared) break;
       const cost = {
-        checks: 1 + p.plan.checks.length,
+        checks: (shared ? 0 : 1) + p.plan.checks.length,
         mutations: 12 + p.plan.mutations,
         bytes: p.record.encode().length + 1024 + p.plan.bytes,
       };
-      if (!budget.fits(cost)) break;
+      if (end > start && !budget.fits(cost)) break;
       budget.take(cost);
       end++;
     }
     const batch = prepared.slice(start, end);
-    if (await commitOutcomes(store, batch)) {
+    if (await commitOutcomes(store, batch, epoch)) {
       batch.forEach((p, i) => out[start + i] = { record: p.record });
     } else {
       const singles = await Promise.all(batch.map((p) => commitSingle(store, p)));
@@ -120,7 +126,7 @@ interface PreparedOutcome {
  */
 async function commitSingle(store: Store, p: PreparedOutcome): Promise<TaskRecord | null> {
   for (let attempt = 0; attempt < 10; attempt++) {
-    if (await commitOutcomes(store, [p])) return p.record;
+    if (await commitOutcomes(store, [p], null)) return p.record;
     if (p.plan.checks.length === 0) return null;
     const lease = await store.kv.get(store.keys.task(p.record.id), { consistency: "strong" });
     if (lease.versionstamp !== p.outcome.claimed.versionstamp) return null;
@@ -177,8 +183,34 @@ async function outcomeRecord(store: Store, outcome: Outcome): Promise<TaskRecord
   }
 }
 
-async function commitOutcomes(store: Store, batch: PreparedOutcome[]): Promise<boolean> {
+/** A cluster's epoch as its claim read it, or null when unknown. */
+type Epoch = { cluster: string; versionstamp: string | null };
+
+function epochOf(p: PreparedOutcome): Epoch | null {
+  const { claimed } = p.outcome;
+  const cluster = claimed.record.cluster;
+  return claimed.epoch === undefined || cluster === null
+    ? null
+    : { cluster, versionstamp: claimed.epoch };
+}
+
+function sameEpoch(a: Epoch, b: Epoch | null): boolean {
+  return b !== null && a.cluster === b.cluster && a.versionstamp === b.versionstamp;
+}
+
+/**
+ * Commits a batch of outcomes. With `epoch`, every outcome is of a claim made under it, and the
+ * one check of the epoch key stands for the check of each record; else each record is checked.
+ */
+async function commitOutcomes(
+  store: Store,
+  batch: PreparedOutcome[],
+  epoch: Epoch | null,
+): Promise<boolean> {
   const atomic = store.kv.atomic();
+  if (epoch !== null) {
+    atomic.check({ key: store.keys.epoch(epoch.cluster), versionstamp: epoch.versionstamp });
+  }
   const counts = new CountDeltas();
   const stats = new StatDeltas();
   const now = store.now();
@@ -190,7 +222,9 @@ async function commitOutcomes(store: Store, batch: PreparedOutcome[]): Promise<b
       runAt: outcome.claimed.record.runAt,
     });
     const k = store.keys;
-    atomic.check({ key: k.task(record.id), versionstamp: outcome.claimed.versionstamp });
+    if (epoch === null) {
+      atomic.check({ key: k.task(record.id), versionstamp: outcome.claimed.versionstamp });
+    }
     for (const c of plan.checks) atomic.check(c);
     if (outcome.sideKeys?.progress !== false) atomic.delete(k.progress(record.id));
     if (outcome.sideKeys?.cancel !== false) atomic.delete(k.cancel(record.id));

@@ -38,6 +38,12 @@ export interface QueueKeys {
   ready(priority: number, id: string): Deno.KvKey;
   /** Prefix of the ready index. */
   readonly readyPrefix: Deno.KvKey;
+  /**
+   * Summed by every commit that takes a queued task away (a claim, a cancel, a delete). A claim
+   * larger than a commit may hold checks (on `@deno/kv`, 10) checks this one key, read before
+   * its list, instead of each task's record.
+   */
+  readonly claimSeq: Deno.KvKey;
   /** Waiting for its time (eta, retry backoff), ordered by that time. */
   delayed(runAt: number, id: string): Deno.KvKey;
   /** Prefix of the delayed index. */
@@ -53,6 +59,13 @@ export interface QueueKeys {
   claimsOf(clusterId: string): Deno.KvKey;
   /** Prefix of all claim entries. */
   readonly leases: Deno.KvKey;
+  /**
+   * Summed by every commit that takes a running task away from cluster `clusterId` (lease
+   * recovery): while it stands as the cluster read it before a claim, none of the tasks of
+   * that claim was taken, so the cluster's outcome commits check this one key instead of
+   * every task's record. Never deleted: a key that came back absent would pass a stale check.
+   */
+  epoch(clusterId: string): Deno.KvKey;
   /**
    * Finished, by state and stop time, for listing and retention. The value names the task's
    * func and group (see `finish.ts`), so retention per func or group reads no records.
@@ -159,11 +172,13 @@ export const QUEUE_PARTS: ReadonlySet<string> = new Set([
   "cancel",
   "chain",
   "chain_result",
+  "claim_seq",
   "cluster",
   "damaged",
   "delayed",
   "done",
   "done_by", // layout 1 only (see schema.ts)
+  "epoch",
   "group",
   "iter",
   "iter_done",
@@ -202,11 +217,13 @@ export function queueKeys(queue: string): QueueKeys {
     resultBlobPrefix: (id: string, blob: string) => [...p, "blob", id, "result", blob],
     ready: (priority: number, id: string) => [...p, "ready", priority, id],
     readyPrefix: [...p, "ready"],
+    claimSeq: [...p, "claim_seq"],
     delayed: (runAt: number, id: string) => [...p, "delayed", runAt, id],
     delayedPrefix: [...p, "delayed"],
     claim: (clusterId: string, claimId: string) => [...p, "lease", clusterId, claimId],
     claimsOf: (clusterId: string) => [...p, "lease", clusterId],
     leases: [...p, "lease"],
+    epoch: (clusterId: string) => [...p, "epoch", clusterId],
     done: (state: TaskState, stoppedAt: number, id: string) => [...p, "done", state, stoppedAt, id],
     doneState: (state: TaskState) => [...p, "done", state],
     group: (group: string, id: string) => [...p, "group", group, id],

@@ -65,9 +65,11 @@ export async function recoverCluster(
     const found = running.get(id);
     if (!found || found.record.cluster !== cluster) continue;
     const k = store.keys;
+    // The epoch sum fails the cluster's outcome commits that check only it (see `keys.epoch`).
     const atomic = store.kv.atomic()
       .check({ key: k.task(id), versionstamp: found.versionstamp })
-      .delete(k.progress(id));
+      .delete(k.progress(id))
+      .sum(k.epoch(cluster), 1n);
     let record: TaskRecord;
     if (unstarted.has(id) && options.started !== null && !options.started?.has(id)) {
       // Prefetched and never handed to a worker: the attempt did not happen.
@@ -122,8 +124,10 @@ async function deleteClaimEntries(store: Store, claims: readonly ClaimListing[])
 
 /**
  * Writes the ids of the held tasks cluster `clusterId` has started or may start (see
- * `keys.started`), checking that the leases of `verify` are still as claimed. Returns false,
- * writing nothing, when one of them is not (see {@linkcode lostLeases}).
+ * `keys.started`), checking that the leases of `verify` are still as claimed: when all were
+ * claimed under one epoch of `clusterId` (see `keys.epoch`), with one check of it, else with a
+ * check of each record. Returns false, writing nothing, when one of them is not (see
+ * {@linkcode lostLeases}).
  */
 export async function writeStarted(
   store: Store,
@@ -134,12 +138,26 @@ export async function writeStarted(
   const list = [...ids];
   const key = store.keys.started(clusterId);
   const atomic = store.kv.atomic();
-  for (const c of verify) {
-    atomic.check({ key: store.keys.task(c.record.id), versionstamp: c.versionstamp });
+  const epoch = sharedEpoch(verify);
+  if (epoch !== undefined && verify.length > 1) {
+    atomic.check({ key: store.keys.epoch(clusterId), versionstamp: epoch });
+  } else {
+    for (const c of verify) {
+      atomic.check({ key: store.keys.task(c.record.id), versionstamp: c.versionstamp });
+    }
   }
   if (list.length === 0) atomic.delete(key);
   else atomic.set(key, encoder.encode(JSON.stringify(list)));
   return (await commitAtomic(atomic)).ok;
+}
+
+/**
+ * The epoch versionstamp all of `claimed` were claimed under, or undefined when they were not
+ * all claimed under one known epoch.
+ */
+export function sharedEpoch(claimed: readonly Claimed[]): string | null | undefined {
+  const first = claimed[0]?.epoch;
+  return claimed.every((c) => c.epoch === first) ? first : undefined;
 }
 
 /** The ids among `claimed` whose lease (record) is no longer the one their claim wrote. */
@@ -185,7 +203,19 @@ const decoder = new TextDecoder();
  * Gives running tasks this process holds back to `ready` without counting the attempt (graceful
  * stop). Returns how many were released.
  */
-export async function releaseTasks(store: Store, claimed: readonly Claimed[]): Promise<number> {
+export async function releaseTasks(
+  store: Store,
+  claimed: readonly Claimed[],
+  options: {
+    /**
+     * Whether the tasks may still end in a worker (a stop past its grace): then the release
+     * sums the cluster's epoch, so an outcome still on its way is checked against the record.
+     * Tasks held and never handed to a worker have no outcome to come.
+     * @default true
+     */
+    mayEnd?: boolean;
+  } = {},
+): Promise<number> {
   let released = 0;
   for (const c of claimed) {
     const k = store.keys;
@@ -196,6 +226,8 @@ export async function releaseTasks(store: Store, claimed: readonly Claimed[]): P
       .set(k.task(record.id), record.encode())
       .set(k.ready(record.priority, record.id), new Uint8Array());
     addStateCounts(atomic, store, new CountDeltas().move("running", "queued"));
+    // The epoch sum fails any outcome of it still on its way (a worker past the grace).
+    if (options.mayEnd !== false) atomic.sum(k.epoch(c.record.cluster ?? ""), 1n);
     const ends = addClaimEnds(atomic, [c.claim]);
     if ((await commitAtomic(atomic)).ok) {
       released++;
