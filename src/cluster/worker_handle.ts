@@ -28,7 +28,6 @@ import {
 import type {
   AbortReason,
   RunRequest,
-  TaskDoneEvent,
   TaskProgressEvent,
   WorkerExitEvent,
   WorkerHandleEventMap,
