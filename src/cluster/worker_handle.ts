@@ -24,7 +24,6 @@ import {
   WorkerCrashError,
   type WorkerExitReason,
 } from "../task/errors.ts";
-
 import type {
   AbortReason,
   RunRequest,
@@ -36,16 +35,7 @@ import type {
 } from "./worker_types.ts";
 
 export type { WorkerExitReason } from "../task/errors.ts";
-export type {
-  AbortReason,
-  RunRequest,
-  TaskDoneEvent,
-  TaskProgressEvent,
-  WorkerExitEvent,
-  WorkerHandleEventMap,
-  WorkerHandleOptions,
-  WorkerState,
-} from "./worker_types.ts";
+export type * from "./worker_types.ts";
 
 /** Longest slot number, so `kvq-w<slot>.g<generation>` fits the 15 characters of a thread name. */
 const MAX_SLOT = 999;

@@ -248,14 +248,13 @@ async function commitClaims(
   if (pending.length > 0) {
     // Claims that check only the sequence see this one.
     atomic.sum(store.keys.claimSeq, 1n);
+    const started = pending.filter((p) => p.armed).map((p) => p.record.id);
     atomic.set(
       claim.key,
       encodeClaim({
         ids: pending.map((p) => p.record.id),
         held: pending.filter((p) => p.held).map((p) => p.record.id),
-        ...(armedLeft < (options.armed ?? 0)
-          ? { started: pending.filter((p) => p.armed).map((p) => p.record.id) }
-          : {}),
+        ...(started.length > 0 ? { started } : {}),
       }),
     );
   }

@@ -1,11 +1,12 @@
 /**
  * Complete: store the outcome of attempts this process holds. Each outcome checks that the task
- * record still has the versionstamp of its claim (the record is the lease, see `leases.ts`), so
- * a result never overwrites a task that lease recovery already handed to someone else. The
- * commit that stores the last task of a claim deletes that claim's entry. The only reads are those of a final outcome's chain (see
+ * record still has the versionstamp of its claim (the record is the lease, see `leases.ts`), or
+ * that its cluster's epoch key is unchanged, so a result never overwrites a task that lease
+ * recovery already handed to someone else. The commit that stores the last task of a claim
+ * deletes that claim's entry. The only reads are those of a final outcome's chain (see
  * `finish.ts`); everything else a final outcome changes (hooks, iter, unique key, indexes) is
- * written in the same commit. Outcomes are batched into few
- * commits; a batch that fails a check is retried one outcome per commit.
+ * written in the same commit. Outcomes are batched into few commits; a batch that fails a check
+ * is retried one outcome per commit.
  *
  * @module
  */

@@ -180,11 +180,13 @@ async function oldestPer(
   const out: Deno.KvKey[] = [];
   const prefix = store.keys.doneState(state);
   let unknown: Deno.KvEntry<unknown>[] = [];
+  let wanted = Math.min(limit, [...excess.values()].reduce((a, b) => a + b, 0));
   const take = (key: Deno.KvKey, value: DoneValue) => {
     const v = per === "func" ? value.func : value.group;
     const n = v === null ? 0 : excess.get(v) ?? 0;
-    if (n <= 0) return;
+    if (n <= 0 || wanted <= 0) return;
     excess.set(v!, n - 1);
+    wanted--;
     out.push(key);
   };
   const resolve = async () => {
@@ -209,10 +211,10 @@ async function oldestPer(
     if (value === null) unknown.push(e);
     else take(e.key, value);
     if (unknown.length === KV_MAX_GET_MANY) await resolve();
-    if (out.length >= limit || [...excess.values()].every((n) => n <= 0)) break;
+    if (wanted <= 0) break;
   }
   if (unknown.length > 0) await resolve();
-  return out.slice(0, limit);
+  return out;
 }
 
 /** Deletes the finished tasks that `indexKeys` (`done` entries) point at. */

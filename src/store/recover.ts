@@ -49,7 +49,7 @@ export async function recoverCluster(
      */
     started?: ReadonlySet<string> | null;
   },
-): Promise<{ records: TaskRecord[]; left: boolean }> {
+): Promise<{ records: TaskRecord[] }> {
   const { leases, claims } = await listLeases(store, cluster);
   // Held and never started: neither its claim nor the started list named it.
   const unstarted = new Set(leases.filter((l) => l.held && !l.started).map((l) => l.id));
@@ -109,7 +109,7 @@ export async function recoverCluster(
   // them again (a record another cluster recovered meanwhile no longer names this cluster).
   if (!failed) await deleteClaimEntries(store, claims);
   if (out.length > 0) store.changes.notifyLocal();
-  return { records: out, left: failed };
+  return { records: out };
 }
 
 async function deleteClaimEntries(store: Store, claims: readonly ClaimListing[]): Promise<void> {
