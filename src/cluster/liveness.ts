@@ -43,6 +43,8 @@ export class Liveness {
 
   /** The monotonic time at which the latest observed read began. */
   #observedAt = -Infinity;
+  /** The monotonic time at which the latest observed read ended. */
+  #endedAt = -Infinity;
 
   /** The observer's monotonic time now: pass it as `readAt` before reading the heartbeats. */
   now(): number {
@@ -59,12 +61,17 @@ export class Liveness {
     beats: Map<string, { versionstamp: string; info: HeartbeatInfo | null }>,
     readAt: number = this.#monotonic(),
   ): void {
-    const now = readAt;
+    // A beat new in this read was written at some time before KV answered, which may be long
+    // after the read began (the observer paused in between): it counts as standing still only
+    // from the end of the read. Silence is judged as of the read's beginning, so both ends err
+    // toward alive.
+    const endedAt = Math.max(readAt, this.#monotonic());
     this.#observedAt = Math.max(this.#observedAt, readAt);
+    this.#endedAt = Math.max(this.#endedAt, endedAt);
     for (const [id, beat] of beats) {
       const seen = this.#seen.get(id);
       if (!seen || seen.versionstamp !== beat.versionstamp) {
-        this.#seen.set(id, { versionstamp: beat.versionstamp, since: now });
+        this.#seen.set(id, { versionstamp: beat.versionstamp, since: endedAt });
       }
     }
     for (const [id, seen] of this.#seen) {
@@ -88,8 +95,8 @@ export class Liveness {
     }
     const seen = this.#seen.get(id);
     if (!seen) {
-      // Never seen: start counting from the latest read.
-      const since = Number.isFinite(this.#observedAt) ? this.#observedAt : this.#monotonic();
+      // Never seen: start counting from the end of the latest read.
+      const since = Number.isFinite(this.#endedAt) ? this.#endedAt : this.#monotonic();
       this.#seen.set(id, { versionstamp: null, since });
       return false;
     }

@@ -33,6 +33,26 @@ test("Liveness judges death as of its latest read: its own pause is not the othe
   assert.equal(liveness.isDead("me"), false, "never itself");
 });
 
+test("Liveness counts a beat as new from when the read that showed it ended, not began", () => {
+  // A read begins, the observer is paused (SIGSTOP) for 4.5 s before KV answers, and the
+  // answer shows a beat written during the pause. The next read, 0.6 s later, shows the same
+  // beat (the owner beats every second): it stood still for 0.6 s, not 5.1 s.
+  let now = 0;
+  const liveness = new Liveness("me", 3000, () => now);
+  liveness.observe(beat("a"), 0);
+  const readAt = 1000;
+  now = 5500;
+  liveness.observe(beat("b"), readAt);
+  now = 6100;
+  liveness.observe(beat("b"), 6100);
+  assert.equal(liveness.isDead("other"), false, "seen beating 0.6 s ago");
+  // Never seen at all: its silence counts from the end of the latest read too.
+  assert.equal(liveness.isDead("unknown"), false);
+  now = 9200;
+  liveness.observe(beat("b"), 9200);
+  assert.equal(liveness.isDead("other"), true, "3.7 s still since the read that showed it");
+});
+
 test("a cluster serving two queues recovers the lease of a dead cluster of another host in the second", async () => {
   using dir = tempDir();
   await using queue = await openQueue({ kv: dir.kv, name: "b" });
