@@ -1,7 +1,8 @@
 /**
  * Claim: take the next ready tasks, lowest priority number first and FIFO within a priority.
  * One commit per batch moves each task `queued → running`: it checks the record's versionstamp,
- * deletes the ready entry and writes the running record, which is the lease (see `leases.ts`),
+ * deletes the ready entry and writes the running record (a small record is read from its
+ * ready entry, which holds a copy written with it: one list and one commit, no `getMany`), which is the lease (see `leases.ts`),
  * so two clusters can never both run one attempt. The commit also writes one claim entry that
  * names the batch's tasks, for lease recovery.
  *
@@ -101,18 +102,21 @@ export async function claimTasks(store: Store, options: ClaimOptions): Promise<C
       ? 0
       : Math.floor(Math.random() * Math.max(1, entries.length - max + 1));
     const picked = entries.slice(start, start + max);
-    const ids = picked.map((e) => e.key[e.key.length - 1] as string);
-    const records = await getRecords(store, ids);
+    // A claim that checks each record may trust the copies in the ready entries (see
+    // `readPicked`); one that checks only the sequence reads the records.
+    const records = await readPicked(store, picked, seq === undefined && round === 0);
     const claimed = await commitClaims(store, options, picked, records, epoch, seq);
     if (claimed === null) {
-      // The batch collided: fall back to one commit per task so some win.
+      // The batch collided: fall back to one commit per task so some win, reading the records
+      // themselves (a copy whose record changed would fail its commit again).
+      const fresh = await readPicked(store, picked, false);
       const singles = await Promise.all(
         picked.map((e, i) =>
           commitClaims(
             store,
             { ...options, workers: [options.workers[i]!] },
             [e],
-            [records[i]!],
+            [fresh[i]!],
             epoch,
           )
         ),
@@ -132,6 +136,38 @@ type RecordEntry = {
   error?: Error;
   value?: unknown;
 };
+
+/**
+ * The records of the picked ready entries, with the versionstamps their claim checks. A ready
+ * entry that holds a copy of its record (see `addReadyEntry`) was written in one commit with
+ * it, so the two share a versionstamp: checking the record against the entry's versionstamp
+ * fails if the record changed since, and the copy is used as it is (`useCopies`). The rest
+ * are read with `getMany`.
+ */
+async function readPicked(
+  store: Store,
+  picked: Deno.KvEntry<unknown>[],
+  useCopies: boolean,
+): Promise<RecordEntry[]> {
+  const out: (RecordEntry | null)[] = picked.map((e) => {
+    if (!useCopies || !(e.value instanceof Uint8Array) || e.value.length === 0) return null;
+    const id = e.key[e.key.length - 1] as string;
+    try {
+      const record = TaskRecord.decode(store.keys.task(id), e.value);
+      return record.id === id ? { record, versionstamp: e.versionstamp } : null;
+    } catch {
+      return null; // a damaged copy: the record says what is wrong
+    }
+  });
+  const missing = out.flatMap((r, i) => r === null ? [i] : []);
+  if (missing.length === 0) return out as RecordEntry[];
+  const read = await getRecords(
+    store,
+    missing.map((i) => picked[i]!.key[picked[i]!.key.length - 1] as string),
+  );
+  missing.forEach((at, i) => out[at] = read[i]!);
+  return out as RecordEntry[];
+}
 
 async function getRecords(store: Store, ids: string[]): Promise<RecordEntry[]> {
   const out: RecordEntry[] = [];

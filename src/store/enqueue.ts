@@ -8,7 +8,7 @@
  */
 import { TaskRecord } from "../task/record.ts";
 import type { TaskId } from "../task/task_id.ts";
-import { addEnqueueMutations, skipUniqueCheck } from "./_entries.ts";
+import { addEnqueueMutations, READY_COPY_BYTES, skipUniqueCheck } from "./_entries.ts";
 import { buildChunked } from "./build.ts";
 import { addCancelWaiting } from "./cancel.ts";
 import { commitAtomic } from "./commit.ts";
@@ -191,9 +191,14 @@ function enqueueMutationCount(record: TaskRecord): number {
   return record.group === null ? 3 : 4;
 }
 
-/** Bytes one task adds to a commit: its record plus its keys (each well under 256 bytes). */
+/**
+ * Bytes one task adds to a commit: its record, the copy in its ready entry (a small queued
+ * one), and its keys (each well under 256 bytes).
+ */
 function enqueueBytes(record: TaskRecord): number {
-  return record.encode().length + 4 * 256 + (record.group === null ? 0 : record.group.length * 4);
+  const size = record.encode().length;
+  const copy = record.state === "queued" && size <= READY_COPY_BYTES ? size : 0;
+  return size + copy + 4 * 256 + (record.group === null ? 0 : record.group.length * 4);
 }
 
 async function commitEnqueue(atomic: Deno.AtomicOperation, count: number): Promise<void> {

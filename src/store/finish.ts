@@ -234,7 +234,8 @@ export async function planFinish(
 
   for (const task of created) {
     mutations += 4;
-    bytes += task.encode().length + 1024;
+    // Its record, and a copy in its ready entry when it is small (see `addReadyEntry`).
+    bytes += 2 * task.encode().length + 1024;
   }
   return {
     checks,

@@ -11,6 +11,7 @@ import { KV_MAX_GET_MANY } from "./limits.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
 import { addDamaged } from "./damaged.ts";
+import { addReadyEntry } from "./_entries.ts";
 
 /** The time of the earliest delayed task, or null when none waits. */
 export async function nextDelayedAt(store: Store): Promise<number | null> {
@@ -87,8 +88,9 @@ export async function promoteAndPeek(
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
     const found = records[i]!;
-    // Large records are rewritten whole: stop before the commit would pass its byte limit.
-    const size = found.value instanceof Uint8Array ? found.value.length + 512 : 512;
+    // Large records are rewritten whole (and a small one copied into its ready entry): stop
+    // before the commit would pass its byte limit.
+    const size = found.value instanceof Uint8Array ? 2 * found.value.length + 512 : 512;
     const cost = { checks: 2, mutations: 3, bytes: size };
     if (!budget.fits(cost)) break;
     budget.take(cost);
@@ -113,7 +115,7 @@ export async function promoteAndPeek(
     const queued = record.promote();
     atomic.check({ key: found.key, versionstamp: found.versionstamp });
     atomic.set(found.key, queued.encode());
-    atomic.set(store.keys.ready(queued.priority, queued.id), new Uint8Array());
+    addReadyEntry(atomic, store.keys, queued);
     counts.move("scheduled", "queued");
     promoted++;
   }

@@ -14,6 +14,7 @@ import type { Claimed } from "./claim.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
+import { addReadyEntry } from "./_entries.ts";
 import { KV_MAX_GET_MANY } from "./limits.ts";
 import { addFinishedRecord, planFinish } from "./finish.ts";
 import { sealFinished } from "./_seal.ts";
@@ -74,8 +75,8 @@ export async function recoverCluster(
     if (unstarted.has(id) && options.started !== null && !options.started?.has(id)) {
       // Prefetched and never handed to a worker: the attempt did not happen.
       record = found.record.release();
-      atomic.set(k.task(id), record.encode())
-        .set(k.ready(record.priority, record.id), new Uint8Array());
+      atomic.set(k.task(id), record.encode());
+      addReadyEntry(atomic, k, record);
       addStateCounts(atomic, store, new CountDeltas().move("running", "queued"));
     } else {
       const now = store.now();
@@ -223,8 +224,8 @@ export async function releaseTasks(
     const atomic = store.kv.atomic()
       .check({ key: k.task(record.id), versionstamp: c.versionstamp })
       .delete(k.progress(record.id))
-      .set(k.task(record.id), record.encode())
-      .set(k.ready(record.priority, record.id), new Uint8Array());
+      .set(k.task(record.id), record.encode());
+    addReadyEntry(atomic, k, record);
     addStateCounts(atomic, store, new CountDeltas().move("running", "queued"));
     // The epoch sum fails any outcome of it still on its way (a worker past the grace).
     if (options.mayEnd !== false) atomic.sum(k.epoch(c.record.cluster ?? ""), 1n);

@@ -114,6 +114,82 @@ test("claimTasks() reports and skips a corrupt record, and the runner goes on", 
   assert.deepEqual(new Uint8Array(left.value!), garbage, "the bad value is kept for inspection");
 });
 
+/** Counts the `getMany` calls made through `kv` (the claim's record reads). */
+function countGetMany(kv: Deno.Kv): { calls: number } {
+  const counted = { calls: 0 };
+  const getMany = kv.getMany.bind(kv);
+  (kv as unknown as Record<string, unknown>).getMany = (
+    ...args: Parameters<Deno.Kv["getMany"]>
+  ) => {
+    counted.calls++;
+    return getMany(...args);
+  };
+  return counted;
+}
+
+test("claimTasks() reads small tasks from their ready entries, with no getMany", async () => {
+  await using t = await tempQueue();
+  // As many as a claim that checks each record takes (`@deno/kv` on Bun: 10).
+  const n = Math.min(25, t.queue.store.handle.maxChecks);
+  const ids = (await t.queue.enqueueMany(
+    Array.from({ length: n }, (_, i) => ({ func: "add", args: [i, 1] })),
+  )).map((r) => r.id);
+  const big = await t.queue.enqueue({ func: "size", args: ["y".repeat(8 * 1024)] });
+  const reads = countGetMany(t.queue.store.kv);
+  const claimed = await claimTasks(t.queue.store, { cluster: "c", workers: Array(n).fill("w") });
+  assert.deepEqual(claimed.map((c) => c.record.id), ids);
+  assert.deepEqual(claimed.map((c) => JSON.parse(c.argsJson)[0]), [...Array(n).keys()]);
+  assert.equal(reads.calls, 0, "the copies in the ready entries sufficed");
+  // A record too large to copy is read.
+  const [large] = await claimTasks(t.queue.store, { cluster: "c", workers: ["w"] });
+  assert.equal(large!.record.id, big.id);
+  assert.equal(reads.calls, 1);
+  assert.equal((await t.queue.fetch(ids[0]!))!.state, "running");
+  assert.deepEqual(await t.queue.counts(), await tally(t.queue));
+});
+
+test("claimTasks() claims the stored record, not a copy that is out of date", async () => {
+  await using t = await tempQueue();
+  const a = await t.queue.enqueue("add", 1, 1);
+  const b = await t.queue.enqueue("add", 2, 2);
+  const k = t.queue.store.kv;
+  // The record changes behind its ready entry's back: its copy is stale.
+  const stored = await k.get<Uint8Array>(t.queue.store.keys.task(b.id));
+  const raw = JSON.parse(new TextDecoder().decode(stored.value!));
+  raw.args = [20, 20];
+  await k.set(t.queue.store.keys.task(b.id), new TextEncoder().encode(JSON.stringify(raw)));
+  const claimed = await claimTasks(t.queue.store, { cluster: "c", workers: ["w", "w"] });
+  assert.deepEqual(claimed.map((c) => c.record.id).sort(), [a.id, b.id].sort());
+  const got = claimed.find((c) => c.record.id === b.id)!;
+  assert.equal(got.argsJson, "[20,20]", "the record as stored runs");
+  assert.deepEqual((await t.queue.fetch(b.id))!.args, [20, 20]);
+  assert.deepEqual(await t.queue.counts(), await tally(t.queue));
+});
+
+test("claimTasks() does not bring back a damaged or deleted task from its ready entry's copy", async () => {
+  await using t = await tempQueue();
+  const broken = await t.queue.enqueue("add", 1, 1);
+  const gone = await t.queue.enqueue("add", 2, 2);
+  const kept = await t.queue.enqueue("add", 3, 3);
+  const keys = t.queue.store.keys;
+  await t.queue.store.kv.set(keys.task(broken.id), new Uint8Array([0xde, 0xad, 0x7b]));
+  await t.queue.store.kv.delete(keys.task(gone.id));
+  const corrupt: Error[] = [];
+  const claimed = await claimTasks(t.queue.store, {
+    cluster: "c",
+    workers: ["w", "w", "w"],
+    onCorrupt: (e) => corrupt.push(e),
+  });
+  assert.deepEqual(claimed.map((c) => c.record.id), [kept.id]);
+  assert.equal(corrupt.length, 1);
+  assert.match(corrupt[0]!.message, new RegExp(broken.id));
+  assert.equal((await t.queue.store.kv.get(keys.task(gone.id))).versionstamp, null);
+  assert.deepEqual(await claimTasks(t.queue.store, { cluster: "c", workers: ["w"] }), []);
+  const left = [];
+  for await (const e of t.queue.store.kv.list({ prefix: keys.readyPrefix })) left.push(e.key);
+  assert.deepEqual(left, [], "their ready entries are dropped");
+});
+
 test("claimTasks() with a big batch of large records stays within one commit's limits", async () => {
   await using t = await tempQueue();
   const big = "x".repeat(45 * 1024); // inline, just under the chunking threshold
