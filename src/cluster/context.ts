@@ -36,8 +36,11 @@ export interface Running {
   heldAt: number;
   /** Sent to a worker that was running all it may: it starts when one of those ends. */
   waiting: boolean;
-  /** Takes a waiting task back if it still waits after the recall period. */
-  recallTimer: ReturnType<typeof setTimeout> | null;
+  /**
+   * When it began to wait in its worker (performance.now); Infinity once recalled. A task still
+   * waiting after the recall period is taken back.
+   */
+  waitingSince: number;
   timer: ReturnType<typeof setTimeout> | null;
   graceTimer: ReturnType<typeof setTimeout> | null;
   timedOut: boolean;

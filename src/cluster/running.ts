@@ -48,7 +48,7 @@ export function newRunning(store: Store, claimed: Claimed): Running {
     startedAt: 0,
     heldAt: performance.now(),
     waiting: false,
-    recallTimer: null,
+    waitingSince: Infinity,
     timer: null,
     graceTimer: null,
     timedOut: false,
@@ -63,6 +63,8 @@ export class RunningTable implements RunningRole {
   #running = new Map<string, Running>();
   /** Per worker: tasks sent to it that wait there to start, in the order sent. */
   #waiting = new Map<WorkerHandle, Running[]>();
+  /** Per worker: the one timer that takes back its tasks that waited a recall period. */
+  #recallTimers = new Map<WorkerHandle, ReturnType<typeof setTimeout>>();
   /**
    * A moving average of how long a task keeps its place, in ms (for prefetch); unknown until a
    * task ends, and nothing is prefetched until then.
@@ -180,12 +182,33 @@ export class RunningTable implements RunningRole {
       let waiting = this.#waiting.get(worker);
       if (!waiting) this.#waiting.set(worker, waiting = []);
       waiting.push(running);
-      // The task ahead turned out long: take this one back rather than let it wait behind.
-      running.recallTimer = setTimeout(() => {
-        running.recallTimer = null;
-        if (running.waiting && this.#running.get(r.id) === running) worker.recall(r.id);
-      }, RECALL_MS);
+      running.waitingSince = performance.now();
+      this.#armRecall(worker, RECALL_MS);
     } else this.#started(running);
+  }
+
+  /** Arms `worker`'s recall timer, unless it is armed. */
+  #armRecall(worker: WorkerHandle, ms: number): void {
+    if (this.#recallTimers.has(worker) || this.#ctx.signal.aborted) return;
+    this.#recallTimers.set(worker, setTimeout(() => this.#recallLong(worker), ms));
+  }
+
+  /**
+   * Takes back the tasks that have waited in `worker` for the recall period (the tasks ahead
+   * turned out long: they should not wait behind them), and arms the timer for the next. One
+   * timer per worker, not per task: short tasks pass through by the thousand a second.
+   */
+  #recallLong(worker: WorkerHandle): void {
+    this.#recallTimers.delete(worker);
+    const now = performance.now();
+    let next = Infinity;
+    for (const r of this.#waiting.get(worker) ?? []) {
+      if (r.waitingSince + RECALL_MS <= now) {
+        r.waitingSince = Infinity;
+        if (this.#running.get(r.claimed.record.id) === r) worker.recall(r.claimed.record.id);
+      } else next = Math.min(next, r.waitingSince + RECALL_MS);
+    }
+    if (Number.isFinite(next)) this.#armRecall(worker, next - now);
   }
 
   /** A task came back from a worker unstarted: it is held again, first in line. */
@@ -234,6 +257,8 @@ export class RunningTable implements RunningRole {
   /** A worker ended: its tasks that never reported an end fail (or time out). */
   workerExited(worker: WorkerHandle, exit: WorkerExitEvent): void {
     this.#waiting.delete(worker);
+    clearTimeout(this.#recallTimers.get(worker));
+    this.#recallTimers.delete(worker);
     for (const id of exit.inFlight) {
       const running = this.#running.get(id);
       if (!running) continue;
@@ -277,8 +302,7 @@ export class RunningTable implements RunningRole {
     const next = waiting?.shift();
     if (!next) return;
     next.waiting = false;
-    if (next.recallTimer) clearTimeout(next.recallTimer);
-    next.recallTimer = null;
+    next.waitingSince = Infinity;
     next.startedAt = performance.now();
     next.claimed = {
       ...next.claimed,
@@ -337,7 +361,6 @@ export class RunningTable implements RunningRole {
     const id = running.claimed.record.id;
     if (this.#running.get(id) !== running) return;
     this.#running.delete(id);
-    if (running.recallTimer) clearTimeout(running.recallTimer);
     if (running.worker !== null) {
       const ms = performance.now() - running.startedAt;
       this.#taskMs = Number.isFinite(this.#taskMs) ? this.#taskMs + (ms - this.#taskMs) * 0.1 : ms;
@@ -375,8 +398,9 @@ export class RunningTable implements RunningRole {
     for (const r of left) {
       if (r.timer) clearTimeout(r.timer);
       if (r.graceTimer) clearTimeout(r.graceTimer);
-      if (r.recallTimer) clearTimeout(r.recallTimer);
     }
+    for (const t of this.#recallTimers.values()) clearTimeout(t);
+    this.#recallTimers.clear();
     return left;
   }
 
