@@ -96,6 +96,7 @@ export function taskDetail(r: TaskRecord): string {
     `started     ${t(r.startedAt)}`,
     `stopped     ${t(r.stoppedAt)}`,
   ];
+  if (r.expiresAt !== null) lines.push(`start by    ${t(r.expiresAt)}`);
   if (r.chain) lines.push(`chain       ${r.chain.id} step ${r.chain.index}`);
   if (r.iter) lines.push(`iter        ${r.iter.id} item ${r.iter.index}`);
   if (r.unique) lines.push(`unique      ${r.unique}`);
@@ -114,6 +115,12 @@ export function taskDetail(r: TaskRecord): string {
       lines.push(...e.stack.split("\n").slice(1, 6).map((l) => `            ${l.trim()}`));
     }
   });
+  // Why a task was cancelled (by a user, a replace, or its start-by deadline).
+  const last = r.errors.at(-1);
+  if (
+    r.state === "cancelled" && r.error !== null &&
+    (last?.name !== r.error.name || last?.message !== r.error.message)
+  ) lines.push(`cancelled   ${r.error.name}: ${r.error.message}`);
   return lines.join("\n");
 }
 

@@ -107,6 +107,7 @@ export interface PumpRole {
 /** The stager (`stager.ts`). */
 export interface StagerRole {
   promote(): Promise<void>;
+  expireSoon(): void;
 }
 
 /** The result writer (`result_writer.ts`). */

@@ -16,6 +16,7 @@ import { toJson } from "../task/json.ts";
 import { type Claimed, claimTasks } from "../store/claim.ts";
 import { completeTasks, type Outcome } from "../store/complete.ts";
 import { nextDelayedAt, promoteDue } from "../store/promote.ts";
+import { expireDue } from "../store/expire.ts";
 import { outcomeOf } from "./outcome.ts";
 import type { Store } from "../store/store.ts";
 import { MAX_TIMER_MS } from "../runtime/delay.ts";
@@ -73,8 +74,16 @@ export async function runInline(store: Store, options: InlineOptions): Promise<I
   const onCorrupt = options.onCorrupt ?? ((error: Error) => console.error(`kvq: ${error.message}`));
   while (!options.signal?.aborted) {
     await promoteDue(store, { onCorrupt });
-    const claimed = await claimTasks(store, { cluster, workers, onCorrupt });
+    await expireDue(store, { onCorrupt });
+    let expired = false;
+    const claimed = await claimTasks(store, {
+      cluster,
+      workers,
+      onCorrupt,
+      onExpired: () => expired = true,
+    });
     if (claimed.length === 0) {
+      if (expired) continue; // end those first: the tasks behind them are claimed then
       if (options.burst) break;
       await waitForWork(store, options.signal);
       continue;

@@ -150,6 +150,7 @@ export class Pump implements PumpRole {
             held,
             armed: parts.held.armable(),
             onCorrupt: (e) => ctx.report(e, "claim"),
+            onExpired: () => parts.stager.expireSoon(),
           });
           if (claimed.length > 0) claimedAny = true;
           if (claimed.length < Math.min(workers.length, store.handle.maxChecks)) {

@@ -1,12 +1,14 @@
 /**
- * The stager: promotes delayed tasks that came due, fires due schedules, and keeps one timer
- * for the next of either; on a local KV file it also listens for the doorbells other processes
+ * The stager: promotes delayed tasks that came due, fires due schedules, ends waiting tasks past
+ * their start-by deadline, and keeps one timer for the next of these; on a local KV file it also listens for the doorbells other processes
  * ring when they add a delayed task or schedule.
  *
  * @module
  */
 import { fireDueSchedules, nextScheduleAt } from "../schedule/fire.ts";
 import { promoteAndPeek } from "../store/promote.ts";
+import { expireDue } from "../store/expire.ts";
+import type { Store } from "../store/store.ts";
 import { delay, MAX_TIMER_MS } from "../runtime/delay.ts";
 import { type ClusterContext, onAbort, type StagerRole } from "./context.ts";
 
@@ -18,6 +20,12 @@ import { type ClusterContext, onAbort, type StagerRole } from "./context.ts";
  */
 const PROMOTE_EVERY_MS = 5;
 
+/**
+ * The most often the start-by deadlines are read for ones another process added, in ms: once a
+ * known deadline comes, or a claim met a task past its deadline, they are read at once.
+ */
+const EXPIRE_SCAN_MS = 250;
+
 /** Promotes due tasks and fires due schedules. */
 export class Stager implements StagerRole {
   readonly #ctx: ClusterContext;
@@ -26,13 +34,19 @@ export class Stager implements StagerRole {
   #delayTimer: ReturnType<typeof setTimeout> | null = null;
   #delayAt = Infinity;
   #doorbell: Promise<void> | null = null;
+  /** Per queue: the next start-by deadline seen (store clock), and when it was read. */
+  #expiry = new Map<Store, { nextAt: number | null; readAt: number }>();
+  /** A claim met a task past its deadline: read the deadlines at the next pass. */
+  #expireNow = false;
+  #expiryTrailing: ReturnType<typeof setTimeout> | null = null;
 
   constructor(ctx: ClusterContext) {
     this.#ctx = ctx;
     onAbort(ctx.signal, () => {
       if (this.#trailing) clearTimeout(this.#trailing);
       if (this.#delayTimer) clearTimeout(this.#delayTimer);
-      this.#trailing = this.#delayTimer = null;
+      if (this.#expiryTrailing) clearTimeout(this.#expiryTrailing);
+      this.#trailing = this.#delayTimer = this.#expiryTrailing = null;
     });
   }
 
@@ -76,8 +90,44 @@ export class Stager implements StagerRole {
         slot = await nextScheduleAt(store);
       }
       if (slot !== null) earliest = Math.min(earliest, slot);
+      const deadline = await this.#expire(store, now);
+      if (deadline !== null) earliest = Math.min(earliest, deadline);
     }
+    this.#expireNow = false;
     this.#armDelayTimer(earliest);
+  }
+
+  /** A claim met a task past its start-by deadline: end it at the next pass. */
+  expireSoon(): void {
+    this.#expireNow = true;
+    this.#promotedAt = -Infinity;
+    this.#ctx.parts.pump.again();
+  }
+
+  /**
+   * Ends the tasks of `store` past their start-by deadline when one is due (or may be: another
+   * process may have added one since the last read), and returns the next deadline.
+   */
+  async #expire(store: Store, now: number): Promise<number | null> {
+    const seen = this.#expiry.get(store);
+    const due = this.#expireNow || seen === undefined ||
+      (seen.nextAt !== null && seen.nextAt <= store.now()) || now - seen.readAt >= EXPIRE_SCAN_MS;
+    if (!due) {
+      // Read again once the interval is over: this wake may have been another process adding one.
+      if (!this.#expiryTrailing && !this.#ctx.signal.aborted) {
+        this.#expiryTrailing = setTimeout(() => {
+          this.#expiryTrailing = null;
+          this.#ctx.parts.pump.wake();
+        }, EXPIRE_SCAN_MS - (now - seen.readAt));
+      }
+      return seen.nextAt;
+    }
+    const { expired, nextAt } = await expireDue(store, {
+      onCorrupt: (e) => this.#ctx.report(e, "expire"),
+    });
+    this.#expiry.set(store, { nextAt, readAt: now });
+    if (expired > 0) this.#ctx.parts.pump.again(); // the tasks behind them may be claimed
+    return nextAt;
   }
 
   #armDelayTimer(at: number): void {

@@ -52,7 +52,8 @@ export function doorbell(queue: string): string {
 }
 
 /**
- * Adds a waiting task's entries: its record, its `ready` or `delayed` entry, its look-ups.
+ * Adds a waiting task's entries: its record, its `ready` or `delayed` entry, its look-ups, and
+ * its start-by deadline (`expiring`) until it first starts.
  * Returns the time of its delayed entry, or Infinity when it is ready.
  */
 export function addWaitingEntries(
@@ -68,6 +69,9 @@ export function addWaitingEntries(
   } else addReadyEntry(atomic, keys, record);
   atomic.set(keys.name(record.name, record.id), EMPTY);
   if (record.group !== null) atomic.set(keys.group(record.group, record.id), EMPTY);
+  if (record.expiresAt !== null && record.attempt === 0) {
+    atomic.set(keys.expiring(record.expiresAt, record.id), EMPTY);
+  }
   return delayed;
 }
 

@@ -70,6 +70,8 @@ export interface ClaimOptions {
   armed?: number;
   /** Called for a record that can't be decoded; it is skipped. */
   onCorrupt?: (error: Error) => void;
+  /** Called when a task past its start-by deadline was met; it is left for `expireDue`. */
+  onExpired?: () => void;
 }
 
 /**
@@ -254,6 +256,11 @@ async function commitClaims(
         );
         mutations++;
       }
+      continue;
+    }
+    if (found.record.expiredAt(now)) {
+      // Past its start-by deadline: it must not start. The expiry pass ends it (see `expire.ts`).
+      options.onExpired?.();
       continue;
     }
     const held = options.held?.[worker] === true;

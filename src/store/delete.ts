@@ -26,6 +26,7 @@ export function addDeleteMutations(
   atomic.delete(k.progress(record.id));
   atomic.delete(k.cancel(record.id));
   if (record.group !== null) atomic.delete(k.group(record.group, record.id));
+  if (record.expiresAt !== null) atomic.delete(k.expiring(record.expiresAt, record.id));
   if (record.finished) addFinishedIndexRemoval(atomic, store, record);
   else deleteWaitingEntry(atomic, k, record);
   // A waiting task holds its unique key until it ends; deleting it ends it.

@@ -186,9 +186,12 @@ const ENQUEUE_FIXED_MUTATIONS = 4;
 /** Bytes one commit carries besides its tasks (counter and signal keys), with a margin. */
 const ENQUEUE_FIXED_BYTES = 4 * 1024;
 
-/** Mutations one task costs: record, ready or delayed entry, name look-up, group look-up. */
+/**
+ * Mutations one task costs: record, ready or delayed entry, name look-up, group look-up,
+ * start-by deadline.
+ */
 function enqueueMutationCount(record: TaskRecord): number {
-  return record.group === null ? 3 : 4;
+  return 3 + (record.group === null ? 0 : 1) + (record.expiresAt === null ? 0 : 1);
 }
 
 /**

@@ -233,7 +233,7 @@ export async function planFinish(
   }
 
   for (const task of created) {
-    mutations += 4;
+    mutations += 5; // record, ready or delayed, name, group, start-by deadline
     // Its record, and a copy in its ready entry when it is small (see `addReadyEntry`).
     bytes += 2 * task.encode().length + 1024;
   }

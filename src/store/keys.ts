@@ -49,6 +49,14 @@ export interface QueueKeys {
   /** Prefix of the delayed index. */
   readonly delayedPrefix: Deno.KvKey;
   /**
+   * A waiting task's start-by deadline (`expireIn`), ordered by it: the clusters end the tasks
+   * that have not started by then. Left behind when the task starts or ends, and dropped when
+   * its time comes.
+   */
+  expiring(at: number, id: string): Deno.KvKey;
+  /** Prefix of the start-by deadlines. */
+  readonly expiringPrefix: Deno.KvKey;
+  /**
    * The tasks one claim commit of cluster `clusterId` took (a JSON list of ids, and which were
    * held). A running task's lease is its record (state `running`, its cluster and attempt);
    * this entry is how lease recovery finds the running tasks of a cluster that died. It is
@@ -179,6 +187,7 @@ export const QUEUE_PARTS: ReadonlySet<string> = new Set([
   "done",
   "done_by", // layout 1 only (see schema.ts)
   "epoch",
+  "expiring",
   "group",
   "iter",
   "iter_done",
@@ -220,6 +229,8 @@ export function queueKeys(queue: string): QueueKeys {
     claimSeq: [...p, "claim_seq"],
     delayed: (runAt: number, id: string) => [...p, "delayed", runAt, id],
     delayedPrefix: [...p, "delayed"],
+    expiring: (at: number, id: string) => [...p, "expiring", at, id],
+    expiringPrefix: [...p, "expiring"],
     claim: (clusterId: string, claimId: string) => [...p, "lease", clusterId, claimId],
     claimsOf: (clusterId: string) => [...p, "lease", clusterId],
     leases: [...p, "lease"],

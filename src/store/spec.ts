@@ -219,5 +219,6 @@ export function buildChecked(
     onTimeout: o.onTimeout,
     cached: o.cached,
     iter: c.iter,
+    expiresAt: o.expiresAt,
   });
 }

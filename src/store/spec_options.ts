@@ -82,6 +82,14 @@ export interface EnqueueOptions {
    * @default not cached
    */
   cached?: number;
+  /**
+   * A start-by deadline, in milliseconds from now: a task that has not started by then ends
+   * `cancelled` with a `TaskExpiredError` and never runs (an OTP email an hour late is worse
+   * than none). Once started, it runs and retries as usual. It must be later than `delay` or
+   * `eta`. Not covered by the task's signature.
+   * @default no deadline
+   */
+  expireIn?: number;
 }
 
 /** What `unique` takes in its object form. */
@@ -138,9 +146,12 @@ export interface ValidOptions {
   onTimeout: string | null;
   unique: { key: string; mode: UniqueMode } | null;
   cached: number | null;
+  /** The start-by deadline (epoch ms), from `expireIn`. */
+  expiresAt: number | null;
 }
 
 const KNOWN_OPTIONS = new Set([
+  "expireIn",
   "onFailure",
   "onTimeout",
   "unique",
@@ -232,6 +243,24 @@ export function validateOptions(o: EnqueueOptions, what: string, now: number): V
     o.cached !== undefined &&
     (!Number.isSafeInteger(o.cached) || (o.cached as number) < 1)
   ) bad("cached", "must be milliseconds >= 1", o.cached);
+  let expiresAt: number | null = null;
+  if (o.expireIn !== undefined) {
+    const most = MAX_TIME_MS - now;
+    if (!Number.isSafeInteger(o.expireIn) || o.expireIn < 1 || o.expireIn > most) {
+      bad("expireIn", `must be whole milliseconds from 1 to ${most}`, o.expireIn);
+    }
+    expiresAt = now + o.expireIn;
+    const startsAt = o.delay !== undefined ? now + o.delay : runAt;
+    if (startsAt !== null && startsAt >= expiresAt) {
+      bad(
+        "expireIn",
+        `must end after the task may start (${
+          o.delay !== undefined ? `delay ${o.delay} ms` : `eta ${new Date(startsAt).toISOString()}`
+        }), or it could never run`,
+        o.expireIn,
+      );
+    }
+  }
   if (o.save !== undefined && typeof o.save !== "boolean") {
     bad("save", "must be true or false", o.save);
   }
@@ -256,6 +285,7 @@ export function validateOptions(o: EnqueueOptions, what: string, now: number): V
     onTimeout: o.onTimeout ?? null,
     unique,
     cached: o.cached ?? null,
+    expiresAt,
   };
 }
 

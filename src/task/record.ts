@@ -77,7 +77,7 @@ export class TaskRecord {
 
   /**
    * Makes a record from its fields (those added after the first stored version, `onFailure` to
-   * `sig`, may be left out: null). Use the store's enqueue to create tasks.
+   * `expiresAt`, may be left out: null). Use the store's enqueue to create tasks.
    */
   constructor(fields: TaskFields) {
     assignFields(this, fields);
@@ -165,16 +165,26 @@ export class TaskRecord {
     });
   }
 
+  /** Whether it is waiting with its start-by deadline passed at `now`: it must never start. */
+  expiredAt(now: number): boolean {
+    return this.expiresAt !== null && this.attempt === 0 && now >= this.expiresAt &&
+      (this.state === "queued" || this.state === "scheduled");
+  }
+
   /** scheduled | queued | running → cancelled. */
   cancel(now: number, error: ErrorInfo | null = null): TaskRecord {
     this.#expect("cancel", ["scheduled", "queued", "running"]);
     return this.#with({ state: "cancelled", stoppedAt: now, ...(error ? { error } : {}) });
   }
 
-  /** failed | cancelled → queued again, with a fresh attempt count (Django Q's resubmit). */
+  /**
+   * failed | cancelled → queued again, with a fresh attempt count (Django Q's resubmit) and no
+   * start-by deadline: whoever resubmits it wants it run.
+   */
   resubmit(now: number): TaskRecord {
     this.#expect("resubmit", ["failed", "cancelled", "succeeded"]);
     return this.#with({
+      expiresAt: null,
       state: "queued",
       attempt: 0,
       runAt: now,

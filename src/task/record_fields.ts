@@ -90,6 +90,11 @@ export interface TaskFields {
   readonly resultBlob?: string | null;
   /** HMAC-SHA-256 of what decides what runs, when the creator had a secret (hex). */
   readonly sig?: string | null;
+  /**
+   * Its start-by deadline (`expireIn`): not started by then, it ends `cancelled` with a
+   * `TaskExpiredError` and never runs.
+   */
+  readonly expiresAt?: number | null;
 }
 
 /** A task's place in a chain or an iter. */
@@ -257,6 +262,7 @@ export const FIELDS: {
   iter: member,
   resultBlob: strOrNull,
   sig: strOrNull,
+  expiresAt: numOrNull,
 };
 
 /** Every field, in stored order. */

@@ -13,7 +13,7 @@ export const enqueueCommand: Command = {
   name: "enqueue",
   summary: "Enqueue a call to a task",
   usage:
-    "kvq enqueue FUNC [--args JSON] [--group G] [--priority N] [--delay MS | --eta ISO] [--timeout MS] [--max-attempts N] [--unique KEY [--unique-mode M]] [--hook F] [--on-failure F] [--on-timeout F] [--cached MS] [--no-save] [--wait MS]",
+    "kvq enqueue FUNC [--args JSON] [--group G] [--priority N] [--delay MS | --eta ISO] [--timeout MS] [--max-attempts N] [--unique KEY [--unique-mode M]] [--hook F] [--on-failure F] [--on-timeout F] [--cached MS] [--expire-in MS] [--no-save] [--wait MS]",
   options: {
     args: { type: "string" },
     group: { type: "string" },
@@ -29,6 +29,7 @@ export const enqueueCommand: Command = {
     "on-failure": { type: "string" },
     "on-timeout": { type: "string" },
     cached: { type: "string" },
+    "expire-in": { type: "string" },
     "no-save": { type: "boolean" },
   },
   help: `  FUNC               the task's exported function name
@@ -48,6 +49,8 @@ export const enqueueCommand: Command = {
   --on-failure F     run task F after it fails for good
   --on-timeout F     run task F after it times out for good
   --cached MS        once finished, the task expires after MS milliseconds
+  --expire-in MS     not started within MS milliseconds, it ends cancelled (TaskExpiredError)
+                     and never runs
   --no-save          keep no result
 
 Example:
@@ -91,6 +94,8 @@ Example:
     if (ctx.values["on-timeout"] !== undefined) call.onTimeout = String(ctx.values["on-timeout"]);
     const cached = intOption(ctx.values, "cached", { min: 1 });
     if (cached !== undefined) call.cached = cached;
+    const expireIn = intOption(ctx.values, "expire-in", { min: 1 });
+    if (expireIn !== undefined) call.expireIn = expireIn;
     if (ctx.values["no-save"] === true) call.save = false;
     const queue = await ctx.queue();
     let task;

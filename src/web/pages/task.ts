@@ -57,8 +57,14 @@ export const taskPage: Page = async (ctx) => {
         ? ""
         : action("delete", "Delete", { danger: true, confirm: `Delete task ${r.name}?` })
     }</div>`;
+  // Why it was cancelled (by a user, a replace, or its start-by deadline): no attempt's error.
+  const last = r.errors.at(-1);
+  const cancelled = r.state === "cancelled" && r.error !== null &&
+      (last?.name !== r.error.name || last?.message !== r.error.message)
+    ? html`<p class="err" data-key="cancelled">Cancelled: ${r.error.name}: ${r.error.message}</p>`
+    : "";
   const errors = r.errors.length === 0
-    ? html`<p class="muted">No errors.</p>`
+    ? cancelled === "" ? html`<p class="muted">No errors.</p>` : cancelled
     : r.errors.map((e, i) =>
       html`
         <details data-key="error-${i}" ${i === r.errors.length - 1
@@ -132,6 +138,12 @@ export const taskPage: Page = async (ctx) => {
           <dd>${timeAgo(r.enqueuedAt, ctx.now)}</dd>
           <dt>due</dt>
           <dd>${timeAgo(r.runAt, ctx.now)}</dd>
+          ${r.expiresAt !== null
+            ? html`
+              <dt>start by</dt>
+              <dd>${timeAgo(r.expiresAt, ctx.now)}</dd>
+            `
+            : ""}
           <dt>started</dt>
           <dd>${timeAgo(r.startedAt, ctx.now)}</dd>
           <dt>stopped</dt>
