@@ -101,6 +101,9 @@ export function taskDetail(r: TaskRecord): string {
   if (r.iter) lines.push(`iter        ${r.iter.id} item ${r.iter.index}`);
   if (r.unique) lines.push(`unique      ${r.unique}`);
   if (r.cluster) lines.push(`ran on      ${r.worker} of cluster ${r.cluster}`);
+  if (r.crashes > 0) {
+    lines.push(`crashes     ${r.crashes}: its cluster died as it ran (${r.crashedOn!.join(", ")})`);
+  }
   if (r.progress) {
     lines.push(
       `progress    ${(r.progress.fraction * 100).toFixed(0)}%${

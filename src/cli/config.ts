@@ -111,6 +111,15 @@ export const SETTINGS: readonly Setting[] = Object.freeze(
       about: "default attempts per task",
     },
     {
+      key: "maxCrashes",
+      flag: "max-crashes",
+      env: "KVQ_MAX_CRASHES",
+      commands: ["cluster"],
+      kind: "int",
+      fallback: () => "2",
+      about: "crashes of its cluster a task running alone may see before it fails as poison",
+    },
+    {
       key: "recycle",
       flag: "recycle",
       env: "KVQ_RECYCLE",

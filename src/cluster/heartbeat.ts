@@ -168,7 +168,7 @@ export class Heartbeat {
     if (dead.size === 0) return;
     for (const cluster of dead) {
       const { records } = await recoverCluster(store, cluster, {
-        maxAttempts: ctx.options.retry.maxAttempts,
+        maxCrashes: ctx.options.maxCrashes,
         reason: `Cluster ${cluster} stopped heartbeating while the task ran`,
         started: await readStarted(store, cluster),
       });

@@ -81,6 +81,8 @@ export async function runInline(store: Store, options: InlineOptions): Promise<I
       workers,
       onCorrupt,
       onExpired: () => expired = true,
+      // Tasks run one after another here: a suspect (see `ClaimOptions.alone`) runs alone.
+      alone: true,
     });
     if (claimed.length === 0) {
       if (expired) continue; // end those first: the tasks behind them are claimed then

@@ -6,7 +6,7 @@
  * @module
  */
 import { availableParallelism } from "node:os";
-import { DEFAULT_RETRY, type RetryPolicy } from "../task/backoff.ts";
+import { DEFAULT_MAX_CRASHES, DEFAULT_RETRY, type RetryPolicy } from "../task/backoff.ts";
 import { MAX_TIMEOUT_MS } from "../store/limits.ts";
 import { validateQueueName } from "../store/keys.ts";
 import { type Retention, type RetentionOptions, validateRetention } from "../store/prune.ts";
@@ -63,6 +63,14 @@ export interface ClusterOptions {
    * @default 100
    */
   prefetch?: number;
+  /**
+   * Quarantine: a task that was running when its cluster died is retried alone in its next
+   * cluster (nothing else runs there meanwhile), and after this many crashes while it ran
+   * alone it ends failed with a `PoisonTaskError` naming the clusters it took down. Crashes
+   * use up no attempt.
+   * @default 2
+   */
+  maxCrashes?: number;
   /**
    * Milliseconds an attempt may run, for tasks that set none; 0 for no limit.
    * @default 0
@@ -245,6 +253,7 @@ export function resolveOptions(options: ClusterOptions): Resolved {
     workers: positive("workers", options.workers ?? availableParallelism(), 1),
     concurrency: positive("concurrency", options.concurrency ?? 1, 1),
     prefetch: positive("prefetch", options.prefetch ?? 100, 0),
+    maxCrashes: positive("maxCrashes", options.maxCrashes ?? DEFAULT_MAX_CRASHES, 1),
     timeout: positive("timeout", options.timeout ?? 0, 0),
     abortGrace: positive("abortGrace", options.abortGrace ?? 1000, 0),
     grace: positive("grace", options.grace ?? 10_000, 0),

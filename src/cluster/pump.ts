@@ -29,6 +29,12 @@ export class Pump implements PumpRole {
   readonly #round = coalesce(() => this.#pump());
   /** Burst mode: tasks this cluster scheduled for a retry, which it waits for. */
   #retrying = new Map<string, Store>();
+  /**
+   * Quarantine (see `ClaimOptions.alone`): `draining` once a claim stopped before a suspect
+   * (claim nothing until the cluster is empty, then the suspect alone); the suspect's id while
+   * it runs alone (claim nothing until it ends).
+   */
+  #quarantine: "draining" | { id: string } | null = null;
 
   constructor(ctx: ClusterContext, turns: readonly number[]) {
     this.#ctx = ctx;
@@ -102,6 +108,7 @@ export class Pump implements PumpRole {
 
   /** The places to claim for: free places first, then held ones. */
   #claimPlaces(): { workers: string[]; held: boolean[] } {
+    if (this.#quarantined()) return { workers: [], held: [] };
     const free = this.freePlaces();
     const target = this.heldTarget();
     const held = this.#ctx.parts.held.length;
@@ -113,11 +120,56 @@ export class Pump implements PumpRole {
     return { workers, held: workers.map((_, i) => i >= free.length) };
   }
 
+  /** Whether quarantine holds claims back: a suspect waits for the cluster to empty, or runs. */
+  #quarantined(): boolean {
+    const q = this.#quarantine;
+    if (q !== null && q !== "draining" && !this.#ctx.parts.running.get(q.id)) {
+      this.#quarantine = null; // the suspect ended
+    }
+    return this.#quarantine !== null;
+  }
+
+  /**
+   * Once the cluster is empty, claims the suspect that made it drain, alone, and starts it.
+   * Returns whether the quarantine is over (another cluster took the suspect, or none is left).
+   */
+  async #claimAlone(): Promise<void> {
+    const { parts, stores, signal } = this.#ctx;
+    if (parts.running.size > 0 || parts.held.length > 0) return; // still draining
+    const place = this.freePlaces()[0];
+    if (place === undefined) return;
+    await this.readPaused();
+    for (const store of stores) {
+      if (signal.aborted || this.#paused.has(store.queue)) continue;
+      const [claimed] = await claimTasks(store, {
+        cluster: this.#ctx.id,
+        workers: [place],
+        alone: true,
+        onCorrupt: (e) => this.#ctx.report(e, "claim"),
+      });
+      if (claimed === undefined) continue;
+      if (signal.aborted) {
+        await releaseTasks(store, [claimed], { mayEnd: false }).catch((e) =>
+          this.#ctx.report(e, "release")
+        );
+        return;
+      }
+      parts.running.dispatch(store, claimed);
+      this.#quarantine = claimed.alone === true ? { id: claimed.record.id } : null;
+      return;
+    }
+    this.#quarantine = null; // no suspect is left to claim: back to normal
+  }
+
   async #pump(): Promise<void> {
     const ctx = this.#ctx;
     const { parts, stores, signal } = ctx;
     if (signal.aborted) return;
     try {
+      if (this.#quarantine === "draining") {
+        await this.#claimAlone();
+        if (this.#quarantine === null) this.#round.again();
+      }
       // Ready tasks first, delayed ones after: a task that is ready now should not wait for
       // the reads that arm the delay timer. A promotion asks for another round, which claims
       // what it promoted.
@@ -151,6 +203,7 @@ export class Pump implements PumpRole {
             armed: parts.held.armable(),
             onCorrupt: (e) => ctx.report(e, "claim"),
             onExpired: () => parts.stager.expireSoon(),
+            onSuspect: () => this.#quarantine ??= "draining",
           });
           if (claimed.length > 0) claimedAny = true;
           if (claimed.length < Math.min(workers.length, store.handle.maxChecks)) {

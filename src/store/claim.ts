@@ -33,6 +33,8 @@ export interface Claimed {
   readonly held: boolean;
   /** Held, and named started by the claim entry itself: it may start at once. */
   readonly armed: boolean;
+  /** A suspect claimed alone: nothing else may run in its cluster meanwhile (see `alone`). */
+  readonly alone?: boolean;
   /** The claim entry that names it; the commit that ends its last task deletes it. */
   readonly claim: ClaimRef;
   /**
@@ -72,6 +74,15 @@ export interface ClaimOptions {
   onCorrupt?: (error: Error) => void;
   /** Called when a task past its start-by deadline was met; it is left for `expireDue`. */
   onExpired?: () => void;
+  /**
+   * Nothing runs or is held in the claiming cluster: a task that was running when a cluster
+   * died (a suspect: `TaskRecord.crashes` > 0) may be claimed, alone, to run with nothing
+   * beside it (quarantine). Otherwise a claim stops before a suspect and calls `onSuspect`.
+   * @default false
+   */
+  alone?: boolean;
+  /** Called when a claim stopped before a suspect (see `alone`). */
+  onSuspect?: () => void;
 }
 
 /**
@@ -208,6 +219,7 @@ interface Pending {
   readyKey: Deno.KvKey;
   held: boolean;
   armed: boolean;
+  alone: boolean;
 }
 
 /** Commits one batch; null when a check failed (another claimer won). */
@@ -263,7 +275,16 @@ async function commitClaims(
       options.onExpired?.();
       continue;
     }
-    const held = options.held?.[worker] === true;
+    let alone = false;
+    if (found.record.crashes > 0) {
+      // A suspect runs alone, or waits for its cluster to empty; what is behind it waits too.
+      if (options.alone !== true || pending.length > 0) {
+        options.onSuspect?.();
+        break;
+      }
+      alone = true;
+    }
+    const held = !alone && options.held?.[worker] === true;
     const running = found.record.claim(now, options.cluster, options.workers[worker]!);
     // A record is rewritten whole: leave the rest for the next claim rather than pass the
     // commit's byte limit (records with large inline args approach 64 KiB each).
@@ -283,8 +304,9 @@ async function commitClaims(
     counts.move("queued", "running");
     const armed = held && armedLeft > 0;
     if (armed) armedLeft--;
-    pending.push({ record: running, readyKey: entry.key, held, armed });
+    pending.push({ record: running, readyKey: entry.key, held, armed, alone });
     mutations++;
+    if (alone) break;
   }
   if (mutations === 0) return [];
   const claim = ClaimRef.create(store, options.cluster, pending.length);
@@ -298,6 +320,7 @@ async function commitClaims(
         ids: pending.map((p) => p.record.id),
         held: pending.filter((p) => p.held).map((p) => p.record.id),
         ...(started.length > 0 ? { started } : {}),
+        ...(pending[0]!.alone ? { alone: true as const } : {}),
       }),
     );
   }
@@ -310,6 +333,7 @@ async function commitClaims(
     argsJson: "",
     held: p.held,
     armed: p.armed,
+    ...(p.alone ? { alone: true } : {}),
     claim,
     epoch,
   }));

@@ -56,6 +56,11 @@ export interface ClaimValue {
    * those in the cluster's `started` list (absent: none).
    */
   started?: string[];
+  /**
+   * The claim took one task that had been running when a cluster died, to run it alone in its
+   * cluster (quarantine): if that cluster dies too, the task is to blame.
+   */
+  alone?: true;
 }
 
 const encoder = new TextEncoder();
@@ -73,7 +78,8 @@ export function decodeClaim(value: unknown): ClaimValue | null {
     const v = JSON.parse(decoder.decode(value));
     const strings = (x: unknown) => Array.isArray(x) && x.every((s) => typeof s === "string");
     const ok = strings(v?.ids) && strings(v?.held) &&
-      (v.started === undefined || strings(v.started));
+      (v.started === undefined || strings(v.started)) &&
+      (v.alone === undefined || v.alone === true);
     return ok ? v as ClaimValue : null;
   } catch {
     return null;
@@ -146,6 +152,8 @@ export interface LeaseEntry {
   held: boolean;
   /** Held, and named started by its claim entry. */
   started: boolean;
+  /** Claimed alone, to run with nothing else in its cluster (see `ClaimValue.alone`). */
+  alone: boolean;
   /** The claim entry's key. */
   claimKey: Deno.KvKey;
 }
@@ -195,6 +203,7 @@ export async function listLeases(
         cluster: c.cluster,
         held: held.has(id),
         started: started.has(id),
+        alone: c.value.alone === true,
         claimKey: c.key,
       });
     }

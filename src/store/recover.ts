@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { DEFAULT_MAX_CRASHES } from "../task/backoff.ts";
 import type { ErrorInfo } from "../task/errors.ts";
 import type { TaskRecord } from "../task/record.ts";
 import type { Claimed } from "./claim.ts";
@@ -32,16 +33,21 @@ export { type LeaseEntry, listLeases } from "./leases.ts";
 
 /**
  * Recovers the running tasks of cluster `cluster`, which stopped heartbeating: each attempt
- * becomes a failed one (retried if attempts remain; `maxAttempts` is the default for tasks that
- * set none), except a held (prefetched) task it never started, which goes back to `queued`
- * without counting the attempt. Then deletes the cluster's claim entries whose tasks are all
+ * becomes a crash, retried at once and counted apart from its attempts (see `crashedOn`),
+ * until a task that ran alone has seen `maxCrashes` (then it fails as poison); a held
+ * (prefetched) task it never started goes back to `queued` without counting the attempt. Then deletes the cluster's claim entries whose tasks are all
  * handled. Returns the records as stored.
  */
 export async function recoverCluster(
   store: Store,
   cluster: string,
   options: {
-    maxAttempts: number;
+    /**
+     * How many crashes of its cluster a task running alone may see before it ends failed
+     * with a `PoisonTaskError`.
+     * @default 2
+     */
+    maxCrashes?: number;
     reason: string;
     /**
      * The held tasks the lost cluster had started (see {@linkcode readStarted}); null when
@@ -54,6 +60,7 @@ export async function recoverCluster(
   const { leases, claims } = await listLeases(store, cluster);
   // Held and never started: neither its claim nor the started list named it.
   const unstarted = new Set(leases.filter((l) => l.held && !l.started).map((l) => l.id));
+  const alone = new Set(leases.filter((l) => l.alone).map((l) => l.id));
   const ids = new Set(leases.map((l) => l.id));
   // A damaged claim entry names no ids: find its tasks from the records themselves.
   if (claims.some((c) => c.value === null)) {
@@ -79,16 +86,29 @@ export async function recoverCluster(
       addReadyEntry(atomic, k, record);
       addStateCounts(atomic, store, new CountDeltas().move("running", "queued"));
     } else {
+      // It may have been running when its cluster died: a crash, counted apart from its
+      // attempts, and retried at once. A task that was running alone in its cluster (it had
+      // been running at an earlier crash, see `ClaimValue.alone`) is to blame when that one
+      // dies too: after `maxCrashes` such recoveries it ends failed as poison.
       const now = store.now();
-      const max = found.record.maxAttempts ?? options.maxAttempts;
-      const error: ErrorInfo = {
-        name: "WorkerCrashError",
-        message: `${options.reason} (attempt ${found.record.attempt} of ${max})`,
-      };
-      record = sealFinished(
-        store,
-        found.record.failAttempt(now, error, found.record.attempt < max ? now : null),
-      );
+      const crashed = found.record.crashedIn(cluster);
+      const maxCrashes = options.maxCrashes ?? DEFAULT_MAX_CRASHES;
+      const poison = crashed.crashes >= maxCrashes &&
+        (alone.has(id) || crashed.crashes >= 2 * maxCrashes);
+      const error: ErrorInfo = poison
+        ? {
+          name: "PoisonTaskError",
+          message:
+            `Task ${id} (${found.record.name}) was running each time its cluster died, ${crashed.crashes} times (clusters ${
+              crashed.crashedOn!.join(", ")
+            }): it is not run again. Fix the task, then retry it.`,
+        }
+        : {
+          name: "WorkerCrashError",
+          message:
+            `${options.reason} (attempt ${found.record.attempt}; crash ${crashed.crashes} of ${maxCrashes} allowed)`,
+        };
+      record = sealFinished(store, crashed.failAttempt(now, error, poison ? null : now));
       const counts = new CountDeltas().move("running", null);
       if (record.state === "scheduled") {
         atomic.set(k.task(id), record.encode());

@@ -98,15 +98,20 @@ const FINAL_ERRORS = new Set(["TaskNotFoundError", "PayloadTooLargeError", "Sign
 
 /**
  * When a failed attempt runs again, or null when it does not: attempts are used up, or the
- * error is one a retry can't fix.
+ * error is one a retry can't fix. Runs that ended in a crash of their cluster (`crashes`) are
+ * counted apart: they use up no attempt.
  */
 export function retryTime(
-  task: { attempt: number; maxAttempts: number | null; backoff: Backoff | null },
+  task: { attempt: number; maxAttempts: number | null; backoff: Backoff | null; crashes?: number },
   errorName: string,
   policy: RetryPolicy,
   now: number,
 ): number | null {
   if (FINAL_ERRORS.has(errorName)) return null;
-  if (task.attempt >= (task.maxAttempts ?? policy.maxAttempts)) return null;
-  return now + backoffDelay(task.backoff ?? policy.backoff, task.attempt);
+  const used = task.attempt - (task.crashes ?? 0);
+  if (used >= (task.maxAttempts ?? policy.maxAttempts)) return null;
+  return now + backoffDelay(task.backoff ?? policy.backoff, used);
 }
+
+/** How many crashes of its cluster a task running alone may see, by default (quarantine). */
+export const DEFAULT_MAX_CRASHES = 2;

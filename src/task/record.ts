@@ -77,7 +77,7 @@ export class TaskRecord {
 
   /**
    * Makes a record from its fields (those added after the first stored version, `onFailure` to
-   * `expiresAt`, may be left out: null). Use the store's enqueue to create tasks.
+   * `crashedOn`, may be left out: null). Use the store's enqueue to create tasks.
    */
   constructor(fields: TaskFields) {
     assignFields(this, fields);
@@ -165,6 +165,19 @@ export class TaskRecord {
     });
   }
 
+  /** How many times a cluster died while it may have been running (see `crashedOn`). */
+  get crashes(): number {
+    return this.crashedOn?.length ?? 0;
+  }
+
+  /**
+   * Ended by the death of `cluster` while it may have been running (a failed attempt, retried
+   * or final, made by {@linkcode failAttempt}): the crash is counted apart from its attempts.
+   */
+  crashedIn(cluster: string): TaskRecord {
+    return this.#with({ crashedOn: [...this.crashedOn ?? [], cluster] });
+  }
+
   /** Whether it is waiting with its start-by deadline passed at `now`: it must never start. */
   expiredAt(now: number): boolean {
     return this.expiresAt !== null && this.attempt === 0 && now >= this.expiresAt &&
@@ -178,13 +191,14 @@ export class TaskRecord {
   }
 
   /**
-   * failed | cancelled → queued again, with a fresh attempt count (Django Q's resubmit) and no
-   * start-by deadline: whoever resubmits it wants it run.
+   * failed | cancelled → queued again, with a fresh attempt count (Django Q's resubmit), no
+   * crashes and no start-by deadline: whoever resubmits it wants it run.
    */
   resubmit(now: number): TaskRecord {
     this.#expect("resubmit", ["failed", "cancelled", "succeeded"]);
     return this.#with({
       expiresAt: null,
+      crashedOn: null,
       state: "queued",
       attempt: 0,
       runAt: now,

@@ -95,6 +95,11 @@ export interface TaskFields {
    * `TaskExpiredError` and never runs.
    */
   readonly expiresAt?: number | null;
+  /**
+   * The clusters that died (or stopped heartbeating) while it may have been running, oldest
+   * first: lease recoveries, counted apart from its attempts (quarantine, see `recover.ts`).
+   */
+  readonly crashedOn?: readonly string[] | null;
 }
 
 /** A task's place in a chain or an iter. */
@@ -263,6 +268,15 @@ export const FIELDS: {
   resultBlob: strOrNull,
   sig: strOrNull,
   expiresAt: numOrNull,
+  crashedOn: {
+    read: (v, n, bad) =>
+      absent(v)
+        ? null
+        : Array.isArray(v) && v.every((x) => typeof x === "string")
+        ? v as string[]
+        : bad(`field "${n}" is not a list of cluster ids`),
+    store: (v) => v === null || v.length === 0 ? undefined : v,
+  },
 };
 
 /** Every field, in stored order. */

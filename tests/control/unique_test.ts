@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { UniqueTaskError } from "../../src/store/enqueue.ts";
 import { claimTasks } from "../../src/store/claim.ts";
+import { promoteDue } from "../../src/store/promote.ts";
 import { recoverCluster } from "../../src/store/recover.ts";
 import { KV_MAX_KEY_BYTES } from "../../src/store/limits.ts";
 import { openQueue } from "../../src/queue/queue.ts";
@@ -80,13 +81,19 @@ test("a unique key is released with the task's final outcome: success, cancel, d
   const c = await fresh();
   await queue.delete(c.id);
   const d = await fresh();
-  // Its cluster dies while it runs, and it has no attempts left.
+  // Its cluster dies while it runs: a crash, retried, and it still holds the key. Run alone,
+  // it takes down the next one too: poison, failed for good, and the key is free.
   await claimTasks(queue.store, { cluster: "dead", workers: ["w"] });
   await assert.rejects(
     queue.enqueue({ func: "add", unique: { key: "k", mode: "reject" } }),
     UniqueTaskError,
   );
-  await recoverCluster(queue.store, "dead", { maxAttempts: 1, reason: "gone" });
+  await recoverCluster(queue.store, "dead", { reason: "gone", maxCrashes: 1 });
+  assert.equal((await queue.fetch(d.id))!.state, "scheduled");
+  await promoteDue(queue.store);
+  await claimTasks(queue.store, { cluster: "dead2", workers: ["w"], alone: true });
+  await recoverCluster(queue.store, "dead2", { reason: "gone", maxCrashes: 1 });
+  assert.equal((await queue.fetch(d.id))!.error?.name, "PoisonTaskError");
   assert.equal((await queue.fetch(d.id))!.state, "failed");
   const e = await fresh();
   // A retried task takes its key again; while another holds it, the retry is refused.

@@ -206,7 +206,7 @@ test("completeTasks() refuses an outcome whose lease was lost", async () => {
   const { id } = await t.queue.enqueue("add", 1, 1);
   const [claimed] = await claimTasks(t.queue.store, { cluster: "c", workers: ["w"] });
   // Another cluster's recovery took it (the attempt failed, and waits for its retry).
-  await recoverCluster(t.queue.store, "c", { maxAttempts: 3, reason: "gone" });
+  await recoverCluster(t.queue.store, "c", { reason: "gone" });
   const [stored] = await completeTasks(t.queue.store, [{
     kind: "success",
     claimed: claimed!,

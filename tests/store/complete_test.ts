@@ -12,10 +12,11 @@ test("completeTasks() keeps the winner's result chunks when a late duplicate res
   const store = queue.store;
   const { id } = await queue.enqueue({ func: "big", args: [], maxAttempts: 3 });
   const [first] = await claimTasks(store, { cluster: "a", workers: ["w1"] });
-  // Cluster a is presumed dead: the attempt fails and is retried, and b claims it.
-  await recoverCluster(store, "a", { maxAttempts: 3, reason: "gone" });
+  // Cluster a is presumed dead: the run counts as a crash and is retried, and b claims it.
+  await recoverCluster(store, "a", { reason: "gone" });
   await promoteDue(store);
-  const [second] = await claimTasks(store, { cluster: "b", workers: ["w2"] });
+  // It was running when a crashed: b runs it alone (quarantine).
+  const [second] = await claimTasks(store, { cluster: "b", workers: ["w2"], alone: true });
   assert.equal(second!.record.id, id);
   const winner = JSON.stringify("b".repeat(70_000));
   const [won] = await completeTasks(store, [{

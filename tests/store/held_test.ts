@@ -51,7 +51,6 @@ test("recoverCluster() puts a held task that never started back to queued withou
   await writeStarted(store, "dead", [startedHeld!.record.id]);
   assert.deepEqual([...(await readStarted(store, "dead"))!], [startedHeld!.record.id]);
   const { records: stored } = await recoverCluster(store, "dead", {
-    maxAttempts: 3,
     reason: "gone",
     started: await readStarted(store, "dead"),
   });
@@ -86,7 +85,6 @@ test("a damaged started list counts every held task as started (never runs one t
   assert.equal(await readStarted(store, "dead"), null);
   // Damaged means unknown: the held task may have run, so its attempt counts.
   const { records: [r] } = await recoverCluster(store, "dead", {
-    maxAttempts: 3,
     reason: "gone",
     started: await readStarted(store, "dead"),
   });
@@ -163,7 +161,6 @@ test("held tasks a claim names as started count their attempt if the cluster die
   assert.deepEqual(entry!.value!.started, claimed.slice(0, 2).map((c) => c.record.id));
   // No started list was written: only the claim entry says which may have started.
   const { records } = await recoverCluster(store, "dead", {
-    maxAttempts: 3,
     reason: "gone",
     started: await readStarted(store, "dead"),
   });

@@ -55,7 +55,7 @@ test("recoverCluster() finds a dead cluster's tasks from their records when its 
   const [entry] = await listClaims(store, "dead");
   await store.kv.set(entry!.key, new TextEncoder().encode("{not json"));
   assert.equal(await queuesIdle([store]), false);
-  const { records } = await recoverCluster(store, "dead", { maxAttempts: 3, reason: "gone" });
+  const { records } = await recoverCluster(store, "dead", { reason: "gone" });
   assert.deepEqual(
     records.map((r) => [r.id, r.state]).sort(),
     claimed.map((c) => [c.record.id, "scheduled"]).sort(),
@@ -76,7 +76,7 @@ test("a claim entry whose tasks all ended does not keep the queue busy", async (
   // Left behind, as by a cluster killed between its result commit and the entry's delete.
   await store.kv.set(entry.key, new TextEncoder().encode(JSON.stringify(entry.value)));
   assert.equal(await queuesIdle([store]), true);
-  const { records } = await recoverCluster(store, "c", { maxAttempts: 3, reason: "gone" });
+  const { records } = await recoverCluster(store, "c", { reason: "gone" });
   assert.deepEqual(records, []);
   assert.deepEqual(await listClaims(store), []);
   assert.equal((await t.queue.fetch(c!.record.id))!.state, "succeeded");
@@ -99,7 +99,7 @@ test("a claim's outcomes go in one commit with one check, and after a recovery t
   assert.ok(stored.every((s) => s.record?.state === "succeeded"));
   // Cluster d is judged dead while it runs two tasks; its results come in late.
   const late = await claimTasks(store, { cluster: "d", workers: ["w", "w"] });
-  await recoverCluster(store, "d", { maxAttempts: 3, reason: "gone" });
+  await recoverCluster(store, "d", { reason: "gone" });
   const refused = await completeTasks(store, late.map(success));
   assert.deepEqual(refused.map((s) => s.record), [null, null]);
   for (const c of late) assert.equal((await t.queue.fetch(c.record.id))!.state, "scheduled");

@@ -27,12 +27,13 @@ export const clusterCommand: Command = {
   name: "cluster",
   summary: "Run a worker cluster",
   usage:
-    "kvq cluster --tasks FILE [--tasks FILE2] [--workers N] [--queue NAME[,NAME…]] [--timeout MS] [--max-attempts N] [--recycle N] [--max-memory MB] [--grace MS] [--concurrency N] [--prefetch N] [--burst]",
+    "kvq cluster --tasks FILE [--tasks FILE2] [--workers N] [--queue NAME[,NAME…]] [--timeout MS] [--max-attempts N] [--recycle N] [--max-memory MB] [--grace MS] [--concurrency N] [--prefetch N] [--max-crashes N] [--burst]",
   options: {
     tasks: { type: "string", multiple: true },
     workers: { type: "string" },
     timeout: { type: "string" },
     "max-attempts": { type: "string" },
+    "max-crashes": { type: "string" },
     recycle: { type: "string" },
     "max-memory": { type: "string" },
     grace: { type: "string" },
@@ -59,6 +60,8 @@ export const clusterCommand: Command = {
   --timeout MS         stop an attempt after MS milliseconds (default: no limit)
   --abort-grace MS     after aborting a task's signal, terminate its worker after MS (default 1000)
   --max-attempts N     attempts per task, for tasks that set none (default ${DEFAULT_RETRY.maxAttempts})
+  --max-crashes N      a task running when its cluster died is retried alone; after N such
+                       crashes it fails as PoisonTaskError (default 2)
   --recycle N          replace a worker after N tasks (default: never)
   --max-memory MB      replace a worker whose heap passes MB (default: never)
   --grace MS           on SIGINT/SIGTERM, let running tasks finish for MS (default 10000)
@@ -94,6 +97,7 @@ recovery.`,
     set("maxMemoryMb", num("max-memory", 1));
     set("concurrency", num("concurrency", 1));
     set("prefetch", num("prefetch", 0));
+    set("maxCrashes", num("max-crashes", 1));
     set("heartbeat", num("heartbeat", 50));
     set("leaseTimeout", num("lease-timeout", 100));
     const attempts = num("max-attempts", 1);

@@ -144,6 +144,12 @@ export const taskPage: Page = async (ctx) => {
               <dd>${timeAgo(r.expiresAt, ctx.now)}</dd>
             `
             : ""}
+          ${r.crashes > 0
+            ? html`
+              <dt>crashes</dt>
+              <dd title="${r.crashedOn!.join(", ")}">${r.crashes} (its cluster died as it ran)</dd>
+            `
+            : ""}
           <dt>started</dt>
           <dd>${timeAgo(r.startedAt, ctx.now)}</dd>
           <dt>stopped</dt>
