@@ -11,6 +11,7 @@ import { TaskRecord } from "../task/record.ts";
 import { addCancelWaiting } from "./cancel.ts";
 import { commitAtomic } from "./commit.ts";
 import { addDamaged } from "./damaged.ts";
+import { listDue } from "./promote.ts";
 import type { Store } from "./store.ts";
 
 /** The error an expired task ends with. */
@@ -37,21 +38,7 @@ export async function expireDue(
 ): Promise<ExpireResult> {
   const now = store.now();
   const k = store.keys;
-  const due: Deno.KvEntry<unknown>[] = [];
-  let nextAt: number | null = null;
-  for await (
-    const e of store.kv.list({ prefix: k.expiringPrefix }, {
-      limit: PASS_LIMIT + 1,
-      consistency: "strong",
-    })
-  ) {
-    const at = e.key[e.key.length - 2] as number;
-    if (at > now || due.length === PASS_LIMIT) {
-      nextAt = at;
-      break;
-    }
-    due.push(e);
-  }
+  const { due, nextAt } = await listDue(store, k.expiringPrefix, now, PASS_LIMIT);
   let expired = 0;
   for (const entry of due) {
     const id = entry.key[entry.key.length - 1] as string;

@@ -22,6 +22,27 @@ export async function nextDelayedAt(store: Store): Promise<number | null> {
 }
 
 /**
+ * The first `limit` entries of a time index (keys `[...prefix, at, id]`) due at `now`, and the
+ * time of the next one (in the past when more were due than `limit`), or null when none is left.
+ */
+export async function listDue(
+  store: Store,
+  prefix: Deno.KvKey,
+  now: number,
+  limit: number,
+): Promise<{ due: Deno.KvEntry<unknown>[]; nextAt: number | null }> {
+  const due: Deno.KvEntry<unknown>[] = [];
+  for await (
+    const e of store.kv.list({ prefix }, { limit: limit + 1, consistency: "strong" })
+  ) {
+    const at = e.key[e.key.length - 2] as number;
+    if (at > now || due.length === limit) return { due, nextAt: at };
+    due.push(e);
+  }
+  return { due, nextAt: null };
+}
+
+/**
  * Promotes up to `limit` delayed tasks due at `store.now()`. Returns how many became queued.
  */
 export async function promoteDue(
@@ -53,21 +74,7 @@ export async function promoteAndPeek(
   const now = store.now();
   // Each promotion checks two keys (the delayed entry and the record).
   const limit = Math.max(1, Math.min(options.limit ?? 100, Math.floor(store.handle.maxChecks / 2)));
-  const entries: Deno.KvEntry<unknown>[] = [];
-  let nextAt: number | null = null;
-  for await (
-    const e of store.kv.list({ prefix: store.keys.delayedPrefix }, {
-      limit: limit + 1,
-      consistency: "strong",
-    })
-  ) {
-    const at = e.key[e.key.length - 2] as number;
-    if (at > now || entries.length === limit) {
-      nextAt = at;
-      break;
-    }
-    entries.push(e);
-  }
+  const { due: entries, nextAt } = await listDue(store, store.keys.delayedPrefix, now, limit);
   if (entries.length === 0) return { promoted: 0, nextAt };
   const ids = entries.map((e) => e.key[e.key.length - 1] as string);
   const records: Deno.KvEntryMaybe<unknown>[] = [];
