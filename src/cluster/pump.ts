@@ -30,11 +30,11 @@ export class Pump implements PumpRole {
   /** Burst mode: tasks this cluster scheduled for a retry, which it waits for. */
   #retrying = new Map<string, Store>();
   /**
-   * Quarantine (see `ClaimOptions.alone`): `draining` once a claim stopped before a suspect
+   * Quarantine (see `ClaimOptions.alone`): the queue whose claim stopped before a suspect
    * (claim nothing until the cluster is empty, then the suspect alone); the suspect's id while
    * it runs alone (claim nothing until it ends).
    */
-  #quarantine: "draining" | { id: string } | null = null;
+  #quarantine: { drain: Store } | { id: string } | null = null;
 
   constructor(ctx: ClusterContext, turns: readonly number[]) {
     this.#ctx = ctx;
@@ -123,42 +123,39 @@ export class Pump implements PumpRole {
   /** Whether quarantine holds claims back: a suspect waits for the cluster to empty, or runs. */
   #quarantined(): boolean {
     const q = this.#quarantine;
-    if (q !== null && q !== "draining" && !this.#ctx.parts.running.get(q.id)) {
+    if (q !== null && "id" in q && !this.#ctx.parts.running.get(q.id)) {
       this.#quarantine = null; // the suspect ended
     }
     return this.#quarantine !== null;
   }
 
   /**
-   * Once the cluster is empty, claims the suspect that made it drain, alone, and starts it.
-   * Returns whether the quarantine is over (another cluster took the suspect, or none is left).
+   * Once the cluster is empty, claims the suspect that made it drain, alone, from its queue,
+   * and starts it. The quarantine ends when that claim takes an ordinary task instead (another
+   * cluster took the suspect) or nothing.
    */
-  async #claimAlone(): Promise<void> {
-    const { parts, stores, signal } = this.#ctx;
+  async #claimAlone(store: Store): Promise<void> {
+    const { parts, signal } = this.#ctx;
     if (parts.running.size > 0 || parts.held.length > 0) return; // still draining
     const place = this.freePlaces()[0];
     if (place === undefined) return;
     await this.readPaused();
-    for (const store of stores) {
-      if (signal.aborted || this.#paused.has(store.queue)) continue;
-      const [claimed] = await claimTasks(store, {
-        cluster: this.#ctx.id,
-        workers: [place],
-        alone: true,
-        onCorrupt: (e) => this.#ctx.report(e, "claim"),
-      });
-      if (claimed === undefined) continue;
-      if (signal.aborted) {
-        await releaseTasks(store, [claimed], { mayEnd: false }).catch((e) =>
-          this.#ctx.report(e, "release")
-        );
-        return;
-      }
-      parts.running.dispatch(store, claimed);
-      this.#quarantine = claimed.alone === true ? { id: claimed.record.id } : null;
+    const [claimed] = this.#paused.has(store.queue) ? [] : await claimTasks(store, {
+      cluster: this.#ctx.id,
+      workers: [place],
+      alone: true,
+      onCorrupt: (e) => this.#ctx.report(e, "claim"),
+    });
+    this.#quarantine = claimed?.alone === true ? { id: claimed.record.id } : null;
+    if (claimed === undefined) return;
+    if (signal.aborted) {
+      this.#quarantine = null;
+      await releaseTasks(store, [claimed], { mayEnd: false }).catch((e) =>
+        this.#ctx.report(e, "release")
+      );
       return;
     }
-    this.#quarantine = null; // no suspect is left to claim: back to normal
+    parts.running.dispatch(store, claimed);
   }
 
   async #pump(): Promise<void> {
@@ -166,8 +163,9 @@ export class Pump implements PumpRole {
     const { parts, stores, signal } = ctx;
     if (signal.aborted) return;
     try {
-      if (this.#quarantine === "draining") {
-        await this.#claimAlone();
+      const q = this.#quarantine;
+      if (q !== null && "drain" in q) {
+        await this.#claimAlone(q.drain);
         if (this.#quarantine === null) this.#round.again();
       }
       // Ready tasks first, delayed ones after: a task that is ready now should not wait for
@@ -203,7 +201,7 @@ export class Pump implements PumpRole {
             armed: parts.held.armable(),
             onCorrupt: (e) => ctx.report(e, "claim"),
             onExpired: () => parts.stager.expireSoon(),
-            onSuspect: () => this.#quarantine ??= "draining",
+            onSuspect: () => this.#quarantine ??= { drain: store },
           });
           if (claimed.length > 0) claimedAny = true;
           if (claimed.length < Math.min(workers.length, store.handle.maxChecks)) {
