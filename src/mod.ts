@@ -36,6 +36,7 @@ export { type BoundTasks, defineTasks, type TaskRegistry } from "./queue/registr
 export { type Backoff, DEFAULT_RETRY, type RetryPolicy } from "./task/backoff.ts";
 export { type TaskContext, taskContext } from "./task/context.ts";
 export {
+  RateLimitedError,
   TaskCancelledError,
   TaskNotFoundError,
   TaskTimeoutError,

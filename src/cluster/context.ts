@@ -70,6 +70,7 @@ export interface RunningRole {
   delete(id: string): void;
   holds(running: Running): boolean;
   longRunning(now: number): number;
+  recallQueue(store: Store): void;
   runsLong(worker: WorkerHandle, now: number): boolean;
   tasksOf(worker: WorkerHandle): WorkerStat["tasks"];
   dispatch(store: Store, claimed: Claimed, held?: Running): void;
@@ -102,6 +103,8 @@ export interface PumpRole {
   freePlaces(ahead?: number): string[];
   heldTarget(): number;
   readPaused(): Promise<void>;
+  hold(store: Store, until: number): void;
+  holding(queue: string): boolean;
 }
 
 /** The stager (`stager.ts`). */

@@ -16,7 +16,8 @@ export interface ClusterEventMap {
   /** A task's attempt ended and its outcome was stored (`record` null if its lease was lost). */
   "task:finish": {
     id: string;
-    kind: "success" | "failure" | "cancelled";
+    /** `pushback`: rate limited, it waits again (see `RateLimitedError`). */
+    kind: "success" | "failure" | "cancelled" | "pushback";
     record: TaskRecord | null;
   };
   /** A worker started (first generation or a reincarnation). */

@@ -136,14 +136,20 @@ export class HeldTasks implements HeldRole {
     const { parts } = this.#ctx;
     const places = parts.pump.freePlaces(this.#ahead());
     let i = 0;
-    while (i < places.length && this.#held.length > 0) {
-      const running = this.#held[0]!;
+    // Tasks of a queue held for a time (a push-back) keep their place in line and wait.
+    let at = 0;
+    while (i < places.length && at < this.#held.length) {
+      const running = this.#held[at]!;
       if (!parts.running.holds(running)) {
-        this.#held.shift();
+        this.#held.splice(at, 1);
+        continue;
+      }
+      if (parts.pump.holding(running.store.queue)) {
+        at++;
         continue;
       }
       if (!this.#armed.has(running.claimed.record.id)) break;
-      this.#held.shift();
+      this.#held.splice(at, 1);
       this.#armed.delete(running.claimed.record.id);
       // The record says which worker runs it and since when; the lease and its versionstamp
       // stay as claimed.

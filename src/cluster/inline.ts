@@ -17,6 +17,7 @@ import { type Claimed, claimTasks } from "../store/claim.ts";
 import { completeTasks, type Outcome } from "../store/complete.ts";
 import { nextDelayedAt, promoteDue } from "../store/promote.ts";
 import { expireDue } from "../store/expire.ts";
+import { pausedInfo } from "../store/pause.ts";
 import { outcomeOf } from "./outcome.ts";
 import type { Store } from "../store/store.ts";
 import { MAX_TIMER_MS } from "../runtime/delay.ts";
@@ -63,7 +64,8 @@ export interface InlineReport {
 
 /**
  * Runs tasks from `store` in this process until the queue is empty (`burst`) or `signal`
- * aborts.
+ * aborts. A paused queue, or one a push-back holds (see `RateLimitedError`), starts nothing:
+ * in burst mode the run ends; a batch already claimed runs to its end.
  */
 export async function runInline(store: Store, options: InlineOptions): Promise<InlineReport> {
   const report: InlineReport = { processed: 0, succeeded: 0, failed: 0 };
@@ -75,6 +77,12 @@ export async function runInline(store: Store, options: InlineOptions): Promise<I
   while (!options.signal?.aborted) {
     await promoteDue(store, { onCorrupt });
     await expireDue(store, { onCorrupt });
+    // A paused queue (or one a push-back holds) starts nothing, as on a cluster.
+    if (await pausedInfo(store) !== null) {
+      if (options.burst) break;
+      await waitForWork(store, options.signal);
+      continue;
+    }
     let expired = false;
     const claimed = await claimTasks(store, {
       cluster,
@@ -96,7 +104,7 @@ export async function runInline(store: Store, options: InlineOptions): Promise<I
     for (const o of outcomes) {
       report.processed++;
       if (o.kind === "success") report.succeeded++;
-      else report.failed++;
+      else if (o.kind !== "pushback") report.failed++;
       options.onDone?.(o);
     }
   }

@@ -23,8 +23,9 @@ export interface RunFacts {
 }
 
 /**
- * The outcome of one run: `cancelled` when a cancel stopped it, `success` with its result, or
- * `failure` with its error and, per the retry policy, when to retry (null: final).
+ * The outcome of one run: `cancelled` when a cancel stopped it, `success` with its result,
+ * `pushback` when it was rate limited (see `RateLimitedError`), or `failure` with its error and,
+ * per the retry policy, when to retry (null: final).
  */
 export function outcomeOf(
   claimed: Claimed,
@@ -44,6 +45,11 @@ export function outcomeOf(
     };
   }
   if (result.ok) return { kind: "success", claimed, resultJson: result.result };
+  const after = result.error.retryAfter;
+  if (result.error.name === "RateLimitedError" && !facts.timedOut && after !== undefined) {
+    // Pushed back: it waits again, uncounted, and its queue starts nothing for `after` ms.
+    return { kind: "pushback", claimed, error: result.error, retryAt: now + after };
+  }
   const error = facts.timedOut && result.error.name !== "TaskTimeoutError"
     ? {
       ...result.error,

@@ -35,6 +35,11 @@ export class Pump implements PumpRole {
    * it runs alone (claim nothing until it ends).
    */
   #quarantine: { drain: Store } | { id: string } | null = null;
+  /** Push-backs this cluster saw: the queue starts nothing until then (epoch ms). */
+  #holds = new Map<string, number>();
+  /** The queues held for a time, as last read or seen, and until when. */
+  #holding = new Map<string, number>();
+  #holdTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(ctx: ClusterContext, turns: readonly number[]) {
     this.#ctx = ctx;
@@ -258,7 +263,54 @@ export class Pump implements PumpRole {
 
   /** Reads which queues are paused (one read per queue; the pump runs on changes). */
   async readPaused(): Promise<void> {
-    this.#paused = await readPausedQueues(this.#ctx.stores);
+    const { paused, holds } = await readPausedQueues(this.#ctx.stores);
+    // A push-back this cluster saw holds its queue before the hold is read back.
+    const now = this.#now();
+    for (const [queue, until] of this.#holds) {
+      if (until <= now) this.#holds.delete(queue);
+      else if (!holds.has(queue) || holds.get(queue)! < until) holds.set(queue, until);
+    }
+    for (const queue of holds.keys()) paused.add(queue);
+    this.#paused = paused;
+    this.#holding = holds;
+    this.#armHoldTimer();
+  }
+
+  /**
+   * A task of `store` was rate limited (`RateLimitedError`): start nothing more from its queue
+   * until `until` (epoch ms), here at once; the stored hold tells the other clusters. Tasks of
+   * it waiting in workers are taken back.
+   */
+  hold(store: Store, until: number): void {
+    const queue = store.queue;
+    if ((this.#holds.get(queue) ?? 0) < until) this.#holds.set(queue, until);
+    if ((this.#holding.get(queue) ?? 0) < until) this.#holding.set(queue, until);
+    this.#paused.add(queue);
+    this.#ctx.parts.running.recallQueue(store);
+    this.#armHoldTimer();
+  }
+
+  /** Whether `queue` is held for a time (a push-back): its held tasks wait in line. */
+  holding(queue: string): boolean {
+    const until = this.#holding.get(queue);
+    return until !== undefined && until > this.#now();
+  }
+
+  /** Wakes the pump when the first hold ends, so the held queue's tasks start again. */
+  #armHoldTimer(): void {
+    if (this.#holdTimer !== null) clearTimeout(this.#holdTimer);
+    this.#holdTimer = null;
+    if (this.#holding.size === 0 || this.#ctx.signal.aborted) return;
+    const first = Math.min(...this.#holding.values());
+    this.#holdTimer = setTimeout(() => {
+      this.#holdTimer = null;
+      this.wake();
+    }, Math.max(0, first - this.#now()) + 1);
+  }
+
+  /** The time on the stores' clock (epoch ms), which holds are measured in. */
+  #now(): number {
+    return this.#ctx.stores[0]?.now() ?? Date.now();
   }
 
   /**
@@ -275,6 +327,8 @@ export class Pump implements PumpRole {
 
   /** Waits for the round in progress (a claim in flight dispatches or releases what it took). */
   async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#holdTimer !== null) clearTimeout(this.#holdTimer);
+    this.#holdTimer = null;
     await this.#round.running;
   }
 }

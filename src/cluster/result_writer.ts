@@ -111,7 +111,7 @@ export class ResultWriter implements WriterRole {
             else {
               this.counts.processed++;
               if (o.kind === "success") this.counts.succeeded++;
-              else this.counts.failed++;
+              else if (o.kind !== "pushback") this.counts.failed++;
             }
           });
           outcomes.forEach((o, i) => {

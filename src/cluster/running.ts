@@ -187,6 +187,17 @@ export class RunningTable implements RunningRole {
     } else this.#started(running);
   }
 
+  /** Takes back the tasks of `store` that wait in workers (its queue is held: `Pump.hold`). */
+  recallQueue(store: Store): void {
+    for (const [worker, waiting] of this.#waiting) {
+      for (const r of waiting) {
+        if (r.store !== store || !Number.isFinite(r.waitingSince)) continue;
+        r.waitingSince = Infinity;
+        worker.recall(r.claimed.record.id);
+      }
+    }
+  }
+
   /** Arms `worker`'s recall timer, unless it is armed. */
   #armRecall(worker: WorkerHandle, ms: number): void {
     if (this.#recallTimers.has(worker) || this.#ctx.signal.aborted) return;
@@ -379,9 +390,12 @@ export class RunningTable implements RunningRole {
       options.retry,
       running.store.now(),
     );
-    if (outcome.kind === "failure" && outcome.retryAt !== null && options.burst) {
-      parts.pump.awaitRetry(id, running.store);
-    }
+    const retryAt = outcome.kind === "failure" || outcome.kind === "pushback"
+      ? outcome.retryAt
+      : null;
+    if (retryAt !== null && options.burst) parts.pump.awaitRetry(id, running.store);
+    // Rate limited: its queue starts nothing more here at once, before the hold is stored.
+    if (outcome.kind === "pushback") parts.pump.hold(running.store, outcome.retryAt);
     // This cluster writes progress itself and sees every cancel request it acts on; one it has
     // not seen yet is removed by the cancel check once the task is gone.
     outcome.sideKeys = { progress: running.progress, cancel: running.cancelled };

@@ -24,6 +24,7 @@ import { commitAtomic } from "./commit.ts";
 import { StatDeltas } from "./stats.ts";
 import { sealFinished } from "./_seal.ts";
 import { addClaimEnds, dropClaims, settleClaims } from "./leases.ts";
+import { holdQueueUntil } from "./pause.ts";
 
 /** How an attempt ended. */
 export type Outcome =
@@ -34,6 +35,11 @@ export type Outcome =
     | { kind: "failure"; claimed: Claimed; error: ErrorInfo; retryAt: number | null }
     /** It was cancelled while running. */
     | { kind: "cancelled"; claimed: Claimed; error: ErrorInfo }
+    /**
+     * It was rate limited (`RateLimitedError`): it waits until `retryAt` without using an
+     * attempt, and its queue starts nothing until then.
+     */
+    | { kind: "pushback"; claimed: Claimed; error: ErrorInfo; retryAt: number }
   )
   & {
     /**
@@ -60,6 +66,13 @@ const encoder = new TextEncoder();
 export async function completeTasks(store: Store, outcomes: readonly Outcome[]): Promise<Stored[]> {
   const prepared = await Promise.all(outcomes.map((o) => prepareOutcome(store, o)));
   const out: Stored[] = new Array(outcomes.length);
+  // A push-back holds its queue first, so no claim starts a task between it and the pause.
+  const pushbacks = outcomes.filter((o) => o.kind === "pushback");
+  if (pushbacks.length > 0) {
+    const until = Math.max(...pushbacks.map((o) => o.retryAt));
+    const by = pushbacks.find((o) => o.retryAt === until)!.claimed.record;
+    await holdQueueUntil(store, until, `rate limited by task ${by.id} (${by.name})`);
+  }
   // Room for the counter sums, the signal and a doorbell of each commit.
   const budget = new CommitBudget({
     maxChecks: store.handle.maxChecks,
@@ -181,6 +194,8 @@ async function outcomeRecord(store: Store, outcome: Outcome): Promise<TaskRecord
       return running.failAttempt(now, outcome.error, outcome.retryAt);
     case "cancelled":
       return running.cancel(now, outcome.error);
+    case "pushback":
+      return running.pushedBack(outcome.retryAt, outcome.error);
   }
 }
 

@@ -16,11 +16,51 @@ export interface PauseInfo {
   at: number;
   /** Who or why, if given. */
   reason: string | null;
+  /**
+   * Paused only until then (epoch ms): a task pushed back (see `RateLimitedError`). Null: until
+   * it is resumed.
+   */
+  until: number | null;
+}
+
+function decodePause(value: unknown): PauseInfo {
+  try {
+    const raw = JSON.parse(decoder.decode(value as Uint8Array));
+    return {
+      at: Number(raw.at) || 0,
+      reason: typeof raw.reason === "string" ? raw.reason : null,
+      until: typeof raw.until === "number" && Number.isFinite(raw.until) ? raw.until : null,
+    };
+  } catch {
+    return { at: 0, reason: null, until: null };
+  }
+}
+
+/**
+ * Holds the queue until `until` (a task was rate limited): clusters start nothing more from it
+ * until then. A pause by hand, or a hold that lasts longer, is kept.
+ */
+export async function holdQueueUntil(store: Store, until: number, reason: string): Promise<void> {
+  const key = store.keys.paused;
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const e = await store.kv.get(key, { consistency: "strong" });
+    const current = e.versionstamp === null ? null : decodePause(e.value);
+    if (current !== null && (current.until === null || current.until >= until)) return;
+    const info: PauseInfo = { at: store.now(), reason, until };
+    const written = await commitAtomic(
+      store.kv.atomic().check(e).set(key, encoder.encode(JSON.stringify(info)))
+        .sum(store.keys.signal, 1n),
+    );
+    if (written.ok) {
+      store.changes.notifyLocal();
+      return;
+    }
+  }
 }
 
 /** Pauses the queue: clusters finish what runs and claim nothing more from it. */
 export async function pauseQueue(store: Store, reason: string | null = null): Promise<void> {
-  const info: PauseInfo = { at: store.now(), reason };
+  const info: PauseInfo = { at: store.now(), reason, until: null };
   await commitAtomic(
     store.kv.atomic().set(store.keys.paused, encoder.encode(JSON.stringify(info)))
       .sum(store.keys.signal, 1n),
@@ -38,20 +78,30 @@ export async function resumeQueue(store: Store): Promise<void> {
 export async function pausedInfo(store: Store): Promise<PauseInfo | null> {
   const e = await store.kv.get(store.keys.paused, { consistency: "strong" });
   if (e.versionstamp === null) return null;
-  try {
-    const raw = JSON.parse(decoder.decode(e.value as Uint8Array));
-    return { at: Number(raw.at) || 0, reason: typeof raw.reason === "string" ? raw.reason : null };
-  } catch {
-    return { at: 0, reason: null };
-  }
+  const info = decodePause(e.value);
+  return info.until !== null && info.until <= store.now() ? null : info;
 }
 
 /**
- * The names of the queues of `stores` that are paused, in one read of their `paused` keys
- * (the stores share one KV handle).
+ * Which of `stores`' queues are paused now (one `getMany`), and which of those are held until a
+ * time (see {@linkcode holdQueueUntil}), with that time.
  */
-export async function readPausedQueues(stores: readonly Store[]): Promise<Set<string>> {
-  if (stores.length === 0) return new Set();
+export async function readPausedQueues(
+  stores: readonly Store[],
+): Promise<{ paused: Set<string>; holds: Map<string, number> }> {
+  const paused = new Set<string>();
+  const holds = new Map<string, number>();
+  if (stores.length === 0) return { paused, holds };
   const entries = await stores[0]!.kv.getMany(stores.map((s) => s.keys.paused));
-  return new Set(stores.filter((_, i) => entries[i]?.versionstamp !== null).map((s) => s.queue));
+  stores.forEach((store, i) => {
+    const e = entries[i];
+    if (!e || e.versionstamp === null) return;
+    const info = decodePause(e.value);
+    if (info.until !== null) {
+      if (info.until <= store.now()) return; // the hold is over
+      holds.set(store.queue, info.until);
+    }
+    paused.add(store.queue);
+  });
+  return { paused, holds };
 }

@@ -17,6 +17,7 @@
  * @module
  */
 import { AsyncLocalStorage } from "node:async_hooks";
+import { RateLimitedError } from "./errors.ts";
 
 /** What a running task can learn about itself and report back. */
 export interface TaskContext {
@@ -35,6 +36,12 @@ export interface TaskContext {
    * outside those ranges.
    */
   progress(value: number | { done: number; total: number }, message?: string): void;
+  /**
+   * Stops the task, rate limited (an API answered 429): it goes back to waiting without using
+   * an attempt, and its queue starts nothing more for `ms`, on every cluster. Throws the
+   * {@linkcode RateLimitedError} that does it (a `RangeError` for a bad `ms`).
+   */
+  rateLimited(ms: number, message?: string): never;
 }
 
 /** What {@linkcode createTaskContext} needs to build a context. */
@@ -109,6 +116,9 @@ export function createTaskContext(init: TaskContextInit): TaskContext {
         throw new TypeError(`Progress message must be a string: received ${typeof message}`);
       }
       onProgress(fraction, message.slice(0, MAX_PROGRESS_MESSAGE_LENGTH));
+    },
+    rateLimited(ms: number, message?: string): never {
+      throw new RateLimitedError(ms, message);
     },
   });
 }

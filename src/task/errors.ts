@@ -17,6 +17,8 @@ export interface ErrorInfo {
   message: string;
   /** Its stack, if any. */
   stack?: string;
+  /** A {@linkcode RateLimitedError}'s push-back, in ms. */
+  retryAfter?: number;
 }
 
 export const MAX_ERROR_MESSAGE_BYTES = 4 * 1024;
@@ -82,6 +84,44 @@ export class TaskCancelledError extends Error {
   }
 }
 
+/** The longest push-back a task may ask for, in ms (what one timer holds: about 24.8 days). */
+export const MAX_RETRY_AFTER_MS = 2_147_483_647;
+
+/**
+ * Thrown by a task that is being rate limited by what it calls (an API answering 429 with
+ * Retry-After), or by `this.rateLimited(ms)`: the task goes back to waiting without using an
+ * attempt, and its queue starts nothing more for `retryAfter` ms, on every cluster.
+ *
+ * @example
+ * ```ts
+ * if (res.status === 429) throw new RateLimitedError(Number(res.headers.get("retry-after")) * 1000);
+ * ```
+ */
+export class RateLimitedError extends Error {
+  /** How long its queue should start nothing, in ms. */
+  readonly retryAfter: number;
+  /**
+   * @param retryAfter milliseconds, from 1 to {@linkcode MAX_RETRY_AFTER_MS} (fractions round up)
+   * @throws {RangeError} for anything else, naming the value.
+   */
+  constructor(retryAfter: number, message?: string) {
+    if (
+      typeof retryAfter !== "number" || !Number.isFinite(retryAfter) || retryAfter <= 0 ||
+      retryAfter > MAX_RETRY_AFTER_MS
+    ) {
+      throw new RangeError(
+        `rateLimited() needs milliseconds from 1 to ${MAX_RETRY_AFTER_MS}: received ${
+          String(retryAfter)
+        }`,
+      );
+    }
+    const ms = Math.ceil(retryAfter);
+    super(message ?? `Rate limited: its queue starts nothing for ${ms} ms`);
+    this.name = "RateLimitedError";
+    this.retryAfter = ms;
+  }
+}
+
 /** How a worker ended; see `WorkerHandle`. */
 export type WorkerExitReason = "error" | "close" | "terminated" | "init-error";
 
@@ -143,6 +183,12 @@ export function toErrorInfo(error: unknown): ErrorInfo {
     message: truncateUtf8(message, MAX_ERROR_MESSAGE_BYTES),
   };
   if (stack !== undefined) info.stack = truncateUtf8(stack, MAX_ERROR_STACK_BYTES);
+  if (name === "RateLimitedError" && error !== null && typeof error === "object") {
+    const after = safeRead(() => (error as { retryAfter?: unknown }).retryAfter);
+    if (typeof after === "number" && Number.isFinite(after) && after > 0) {
+      info.retryAfter = Math.min(MAX_RETRY_AFTER_MS, Math.ceil(after));
+    }
+  }
   return info;
 }
 

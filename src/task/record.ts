@@ -152,6 +152,22 @@ export class TaskRecord {
       : this.#with({ state: "scheduled", runAt: retryAt, error, errors, startedAt: null });
   }
 
+  /**
+   * running → scheduled at `retryAt`: rate limited (`RateLimitedError`), it waits again
+   * without using its attempt.
+   */
+  pushedBack(retryAt: number, error: ErrorInfo): TaskRecord {
+    this.#expect("push back", ["running"]);
+    return this.#with({
+      state: "scheduled",
+      runAt: retryAt,
+      attempt: Math.max(0, this.attempt - 1),
+      startedAt: null,
+      error,
+      progress: null,
+    });
+  }
+
   /** running → queued: the cluster stopped before the attempt ended; it does not count. */
   release(): TaskRecord {
     this.#expect("release", ["running"]);

@@ -212,8 +212,8 @@ export function renderInfo(
       c.bold(`queue ${q.name}`) + (q.paused
         ? c.yellow(
           `  PAUSED since ${new Date(q.paused.at).toISOString()}${
-            q.paused.reason ? `: ${q.paused.reason}` : ""
-          }`,
+            q.paused.until !== null ? ` until ${new Date(q.paused.until).toISOString()}` : ""
+          }${q.paused.reason ? `: ${q.paused.reason}` : ""}`,
         )
         : ""),
       `  clusters   ${q.clusters}   workers ${q.workers}   reincarnations ${q.reincarnations}`,

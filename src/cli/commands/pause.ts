@@ -28,8 +28,8 @@ export const pauseCommand: Command = {
         ctx.out(
           info
             ? `Queue ${queue.name} is paused since ${new Date(info.at).toISOString()}${
-              info.reason ? ` (${info.reason})` : ""
-            }`
+              info.until !== null ? ` until ${new Date(info.until).toISOString()}` : ""
+            }${info.reason ? ` (${info.reason})` : ""}`
             : `Queue ${queue.name} is not paused`,
         );
       }

@@ -61,7 +61,9 @@ export const queuesPage: Page = async (ctx) => {
                   r.paused.at,
                   ctx.now,
                 )
-              }${r.paused.reason === null ? "" : html`<div class="note">${r.paused.reason}</div>`}`
+              }${r.paused.until === null ? "" : html`, until ${timeAgo(r.paused.until, ctx.now)}`}${
+                r.paused.reason === null ? "" : html`<div class="note">${r.paused.reason}</div>`
+              }`
               : html`<span class="badge active">active</span>`}</td>
             <td><a href="${link({ ...ctx, store: r.store }, "/tasks", {
               state: "queued",
