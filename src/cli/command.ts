@@ -56,8 +56,11 @@ export interface CommandContext {
    * the path of the original. `kv` then names the copy.
    */
   copyOf?: string;
-  /** Opens the queue named by `--queue` in the KV named by `--kv` (closed after the command). */
-  queue(): Promise<Queue>;
+  /**
+   * Opens the queue `name`, else the one `--queue` names, in the KV named by `--kv` (closed
+   * after the command).
+   */
+  queue(name?: string): Promise<Queue>;
   /** Prints a line to stdout. */
   out(text: string): void;
   /** Prints a line to stderr. */

@@ -307,12 +307,19 @@ export async function main(argv: string[], entry: string, io: CliIo = defaultIo)
     entry,
     out: io.out,
     err: io.err,
-    queue: async () =>
-      opened.queue ??= await openQueue({
+    // `name` (a command's QUEUE argument) overrides --queue.
+    queue: async (name?: string) => {
+      const wanted = name ?? (values.queue !== undefined ? String(values.queue) : undefined);
+      if (opened.queue !== null && (wanted === undefined || opened.queue.name === wanted)) {
+        return opened.queue;
+      }
+      opened.queue?.close();
+      return opened.queue = await openQueue({
         ...(values.kv !== undefined ? { kv: String(values.kv) } : {}),
-        ...(values.queue !== undefined ? { name: String(values.queue) } : {}),
+        ...(wanted !== undefined ? { name: wanted } : {}),
         secret: secretsOf(values),
-      }),
+      });
+    },
   };
   try {
     return await command.run(ctx);

@@ -8,6 +8,7 @@
  */
 import { type Claimed, claimTasks } from "../store/claim.ts";
 import { readPausedQueues } from "../store/pause.ts";
+import { type QueueLimits, readGate } from "../store/flow.ts";
 import { queuesIdle, stillWaiting } from "../store/queues.ts";
 import { releaseTasks } from "../store/recover.ts";
 import type { Store } from "../store/store.ts";
@@ -17,6 +18,9 @@ import { PREFETCH_WINDOW_MS } from "./running.ts";
 
 /** How long the pump waits after it failed before it runs again, in ms. */
 const RETRY_MS = 500;
+
+/** How soon a queue whose concurrency limit was full is looked at again, in ms. */
+const GATE_RETRY_MS = 50;
 
 /** Claims tasks for the free places. */
 export class Pump implements PumpRole {
@@ -40,6 +44,9 @@ export class Pump implements PumpRole {
   /** The queues held for a time, as last read or seen, and until when. */
   #holding = new Map<string, number>();
   #holdTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The limits of the queues that have some, as last read (see `flow.ts`). */
+  #limits = new Map<string, QueueLimits>();
+  #gateTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(ctx: ClusterContext, turns: readonly number[]) {
     this.#ctx = ctx;
@@ -197,12 +204,28 @@ export class Pump implements PumpRole {
         const exhausted: number[] = [];
         /** Held tasks claimed in this round, per queue, to interleave by weight. */
         const heldNow = new Map<number, Claimed[]>();
-        for (const [q, { workers, held }] of share) {
+        for (const [q, s] of share) {
           const store = stores[q]!;
+          // A queue under limits is claimed for free places only: a held task would keep a
+          // place (or a start) of the limits while it waits here.
+          const limits = this.#limits.get(store.queue);
+          const free = limits ? s.workers.filter((_, i) => !s.held[i]) : s.workers;
+          const workers = free;
+          const held = limits ? free.map(() => false) : s.held;
+          if (workers.length === 0) {
+            exhausted.push(q);
+            continue;
+          }
           const claimed = await claimTasks(store, {
             cluster: ctx.id,
             workers,
             held,
+            ...(limits
+              ? {
+                gate: () => readGate(store, limits),
+                onGated: (at: number | null) => this.#gated(at),
+              }
+              : {}),
             armed: parts.held.armable(),
             onCorrupt: (e) => ctx.report(e, "claim"),
             onExpired: () => parts.stager.expireSoon(),
@@ -263,7 +286,7 @@ export class Pump implements PumpRole {
 
   /** Reads which queues are paused (one read per queue; the pump runs on changes). */
   async readPaused(): Promise<void> {
-    const { paused, holds } = await readPausedQueues(this.#ctx.stores);
+    const { paused, holds, limits } = await readPausedQueues(this.#ctx.stores);
     // A push-back this cluster saw holds its queue before the hold is read back.
     const now = this.#now();
     for (const [queue, until] of this.#holds) {
@@ -272,6 +295,7 @@ export class Pump implements PumpRole {
     }
     for (const queue of holds.keys()) paused.add(queue);
     this.#paused = paused;
+    this.#limits = limits;
     this.#holding = holds;
     this.#armHoldTimer();
   }
@@ -308,6 +332,19 @@ export class Pump implements PumpRole {
     }, Math.max(0, first - this.#now()) + 1);
   }
 
+  /**
+   * A queue's limits allowed nothing: look again when its rate allows more (`at`), or shortly
+   * (a place frees when a task of another cluster ends, which may wake nothing here).
+   */
+  #gated(at: number | null): void {
+    if (this.#gateTimer !== null || this.#ctx.signal.aborted) return;
+    const wait = at === null ? GATE_RETRY_MS : Math.max(1, at - this.#now());
+    this.#gateTimer = setTimeout(() => {
+      this.#gateTimer = null;
+      this.wake();
+    }, Math.min(wait, GATE_RETRY_MS * 4));
+  }
+
   /** The time on the stores' clock (epoch ms), which holds are measured in. */
   #now(): number {
     return this.#ctx.stores[0]?.now() ?? Date.now();
@@ -328,7 +365,8 @@ export class Pump implements PumpRole {
   /** Waits for the round in progress (a claim in flight dispatches or releases what it took). */
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.#holdTimer !== null) clearTimeout(this.#holdTimer);
-    this.#holdTimer = null;
+    if (this.#gateTimer !== null) clearTimeout(this.#gateTimer);
+    this.#holdTimer = this.#gateTimer = null;
     await this.#round.running;
   }
 }

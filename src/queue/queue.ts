@@ -19,32 +19,31 @@ import {
 import { enqueueBatch } from "../store/enqueue_batch.ts";
 import { getTask } from "../store/get.ts";
 import { groupRecords } from "../store/group.ts";
-import {
-  collate,
-  createIter,
-  getIter,
-  iterDone,
-  iterOutcomes,
-  type IterStatus,
-  iterStatus,
-} from "../store/iter.ts";
+import { createIter, type IterStatus, iterStatus } from "../store/iter.ts";
 import { type ListOptions, listTasks, type TaskPage } from "../store/list.ts";
 import { pausedInfo, type PauseInfo, pauseQueue, resumeQueue } from "../store/pause.ts";
+import {
+  clearLimits,
+  type QueueLimits,
+  type QueueLimitsInput,
+  readLimits,
+  setLimits,
+} from "../store/flow.ts";
 import { pruneFinished, type RetentionOptions, validateRetention } from "../store/prune.ts";
 import { retryTask } from "../store/retry.ts";
 import { KvHandle, Store } from "../store/store.ts";
 import {
   type EnqueueCall,
   type Enqueued,
-  IterFailedError,
   type IterResultOptions,
   type OpenQueueOptions,
   type ResultOptions,
   TaskFailedError,
 } from "./types.ts";
-import { FinishWaiters, waitFor } from "./waiters.ts";
+import { FinishWaiters } from "./waiters.ts";
 import { countGroup, deleteGroup, resultGroup, type ResultGroupOptions } from "./groups.ts";
 import { enqueued, toSpec } from "./calls.ts";
+import { iterResult, waitChain } from "./iters.ts";
 
 export * from "./types.ts";
 
@@ -214,14 +213,8 @@ export class Queue {
   /**
    * Waits up to `wait` ms for a chain to end and returns its status.
    */
-  async waitChain(id: string, options: ResultOptions = {}): Promise<ChainStatus> {
-    let status = await this.chainStatus(id);
-    if (status.state !== "running") return status;
-    await waitFor(this.store, async () => {
-      status = await this.chainStatus(id);
-      return status.state !== "running";
-    }, options);
-    return status;
+  waitChain(id: string, options: ResultOptions = {}): Promise<ChainStatus> {
+    return waitChain(this.store, id, options);
   }
 
   /**
@@ -258,19 +251,11 @@ export class Queue {
    * @throws {IterFailedError} when a member failed or was cancelled (unless `failures`).
    * @throws {NoSuchTaskError} when there is no such iter.
    */
-  async iterResult(
+  iterResult(
     id: string,
     options: IterResultOptions = {},
   ): Promise<(JsonValue | null)[] | undefined> {
-    const iter = await getIter(this.store, id);
-    const done = async () => (await iterDone(this.store, id)) >= iter.total;
-    if (!(await done()) && !(await waitFor(this.store, done, options))) return undefined;
-    const outcomes = await iterOutcomes(this.store, iter);
-    if (!options.failures) {
-      const bad = outcomes.findIndex((o) => o !== null && o.state !== "succeeded");
-      if (bad >= 0) throw new IterFailedError(id, bad, outcomes[bad]!.state, outcomes[bad]!.error);
-    }
-    return collate(outcomes);
+    return iterResult(this.store, id, options);
   }
 
   /**
@@ -289,6 +274,24 @@ export class Queue {
   /** Whether the queue is paused (and since when). */
   async paused(): Promise<PauseInfo | null> {
     return await pausedInfo(this.store);
+  }
+
+  /**
+   * Sets the queue's limits, for every cluster (see `QueueLimits`): `concurrency`, and `rate`
+   * as `{ count, ms }` or `"100/1s"`. @throws {LimitError} naming a bad one; nothing is stored.
+   */
+  setLimits(limits: QueueLimitsInput): Promise<QueueLimits> {
+    return setLimits(this.store, limits);
+  }
+
+  /** The queue's limits, or null. */
+  limits(): Promise<QueueLimits | null> {
+    return readLimits(this.store);
+  }
+
+  /** Removes the queue's limits. */
+  clearLimits(): Promise<void> {
+    return clearLimits(this.store);
   }
 
   /**

@@ -17,6 +17,7 @@ import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
 import { addDamaged } from "./damaged.ts";
 import { ClaimRef, encodeClaim } from "./leases.ts";
+import type { FlowGate } from "./flow.ts";
 
 /** A task this process now holds, with what completing it needs. */
 export interface Claimed {
@@ -83,6 +84,13 @@ export interface ClaimOptions {
   alone?: boolean;
   /** Called when a claim stopped before a suspect (see `alone`). */
   onSuspect?: () => void;
+  /**
+   * The queue's limits (see `flow.ts`), read again for each try: the claim takes at most what
+   * they allow and checks them in its commit.
+   */
+  gate?: () => Promise<FlowGate>;
+  /** Called when the limits allow nothing now, with when the rate allows more (or null). */
+  onGated?: (nextAt: number | null) => void;
 }
 
 /**
@@ -93,13 +101,22 @@ export async function claimTasks(store: Store, options: ClaimOptions): Promise<C
   const wanted = options.workers.length;
   if (wanted <= 0) return [];
   for (let round = 0; round < 3; round++) {
+    const gate = options.gate ? await options.gate() : undefined;
+    if (gate !== undefined && gate.allowed <= 0) {
+      options.onGated?.(gate.nextAt);
+      return [];
+    }
     // More places than a commit may hold checks (`@deno/kv`: 10): one check of the claim
     // sequence, read before the list, stands for the check of each record. After a lost race,
     // each record is checked.
     const seq = round === 0 && wanted > store.handle.maxChecks
       ? (await store.kv.get(store.keys.claimSeq, { consistency: "strong" })).versionstamp
       : undefined;
-    const max = Math.min(wanted, seq === undefined ? store.handle.maxChecks : MAX_SEQ_CLAIM);
+    const max = Math.min(
+      wanted,
+      seq === undefined ? store.handle.maxChecks - (gate?.cost.checks ?? 0) : MAX_SEQ_CLAIM,
+      gate?.allowed ?? Infinity,
+    );
     const entries: Deno.KvEntry<unknown>[] = [];
     const epochRead = store.kv.get(store.keys.epoch(options.cluster), { consistency: "strong" });
     for await (
@@ -118,7 +135,9 @@ export async function claimTasks(store: Store, options: ClaimOptions): Promise<C
     // A claim that checks each record may trust the copies in the ready entries (see
     // `readPicked`); one that checks only the sequence reads the records.
     const records = await readPicked(store, picked, seq === undefined && round === 0);
-    const claimed = await commitClaims(store, options, picked, records, epoch, seq);
+    const claimed = await commitClaims(store, options, picked, records, epoch, seq, gate);
+    // The limits changed under it (another claim, an outcome): read them again and retry.
+    if (claimed === null && gate !== undefined) continue;
     if (claimed === null) {
       // The batch collided: fall back to one commit per task so some win, reading the records
       // themselves (a copy whose record changed would fail its commit again).
@@ -230,6 +249,7 @@ async function commitClaims(
   records: RecordEntry[],
   epoch: string | null,
   seq?: string | null,
+  gate?: FlowGate,
 ): Promise<Claimed[] | null> {
   const now = store.now();
   const atomic = store.kv.atomic();
@@ -241,7 +261,11 @@ async function commitClaims(
   const bySeq = seq !== undefined;
   const budget = new CommitBudget({
     maxChecks: store.handle.maxChecks,
-    ...(bySeq ? { reserve: { checks: 1 } } : {}),
+    reserve: {
+      checks: (bySeq ? 1 : 0) + (gate?.cost.checks ?? 0),
+      // Beside the defaults (counters, the claim entry): what the limits write.
+      ...(gate ? { mutations: 16 + gate.cost.mutations, bytes: 4096 + gate.cost.bytes } : {}),
+    },
   });
   if (bySeq) atomic.check({ key: store.keys.claimSeq, versionstamp: seq });
   for (let i = 0; i < entries.length; i++) {
@@ -311,6 +335,7 @@ async function commitClaims(
   if (mutations === 0) return [];
   const claim = ClaimRef.create(store, options.cluster, pending.length);
   if (pending.length > 0) {
+    gate?.add(atomic, pending.length, now);
     // Claims that check only the sequence see this one.
     atomic.sum(store.keys.claimSeq, 1n);
     const started = pending.filter((p) => p.armed).map((p) => p.record.id);

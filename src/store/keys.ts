@@ -113,6 +113,10 @@ export interface QueueKeys {
   iterDone(id: string): Deno.KvKey;
   /** Present while the queue is paused: clusters claim nothing from it. */
   readonly paused: Deno.KvKey;
+  /** The queue's flow-control limits (see `flow.ts`), when it has some. */
+  readonly limits: Deno.KvKey;
+  /** The times of its recent task starts, for a rate limit (see `flow.ts`). */
+  readonly rateLog: Deno.KvKey;
   /** Human name look-up: the id. Names are 32 bits, so the id is in the key to keep both. */
   name(humanName: string, id: string): Deno.KvKey;
   /** Prefix of one human name. */
@@ -193,9 +197,11 @@ export const QUEUE_PARTS: ReadonlySet<string> = new Set([
   "iter_done",
   "iter_result",
   "lease",
+  "limits",
   "name",
   "paused",
   "progress",
+  "rate_log",
   "ready",
   "schedule",
   "schedule_due",
@@ -248,6 +254,8 @@ export function queueKeys(queue: string): QueueKeys {
     iterResults: (id: string) => [...p, "iter_result", id],
     iterDone: (id: string) => [...p, "iter_done", id],
     paused: [...p, "paused"],
+    limits: [...p, "limits"],
+    rateLog: [...p, "rate_log"],
     name: (humanName: string, id: string) => [...p, "name", humanName, id],
     namePrefix: (humanName: string) => [...p, "name", humanName],
     names: [...p, "name"],

@@ -5,6 +5,7 @@
  * @module
  */
 import { commitAtomic } from "./commit.ts";
+import { decodeLimits, type QueueLimits } from "./flow.ts";
 import type { Store } from "./store.ts";
 
 const encoder = new TextEncoder();
@@ -83,18 +84,31 @@ export async function pausedInfo(store: Store): Promise<PauseInfo | null> {
 }
 
 /**
- * Which of `stores`' queues are paused now (one `getMany`), and which of those are held until a
- * time (see {@linkcode holdQueueUntil}), with that time.
+ * Which of `stores`' queues are paused now, which of those are held until a time (see
+ * {@linkcode holdQueueUntil}), and the limits of those that have some (see `flow.ts`): one
+ * `getMany` for up to five queues.
  */
 export async function readPausedQueues(
   stores: readonly Store[],
-): Promise<{ paused: Set<string>; holds: Map<string, number> }> {
+): Promise<{
+  paused: Set<string>;
+  holds: Map<string, number>;
+  limits: Map<string, QueueLimits>;
+}> {
   const paused = new Set<string>();
   const holds = new Map<string, number>();
-  if (stores.length === 0) return { paused, holds };
-  const entries = await stores[0]!.kv.getMany(stores.map((s) => s.keys.paused));
+  const limits = new Map<string, QueueLimits>();
+  if (stores.length === 0) return { paused, holds, limits };
+  // Each queue's pause and limits keys in one read (KV allows 10 keys a getMany).
+  const keys = stores.flatMap((s) => [s.keys.paused, s.keys.limits]);
+  const entries: Deno.KvEntryMaybe<unknown>[] = [];
+  for (let i = 0; i < keys.length; i += 10) {
+    entries.push(...await stores[0]!.kv.getMany(keys.slice(i, i + 10)));
+  }
   stores.forEach((store, i) => {
-    const e = entries[i];
+    const limit = decodeLimits(entries[2 * i + 1]?.value);
+    if (limit !== null) limits.set(store.queue, limit);
+    const e = entries[2 * i];
     if (!e || e.versionstamp === null) return;
     const info = decodePause(e.value);
     if (info.until !== null) {
@@ -103,5 +117,5 @@ export async function readPausedQueues(
     }
     paused.add(store.queue);
   });
-  return { paused, holds };
+  return { paused, holds, limits };
 }

@@ -25,6 +25,7 @@ import { taskCommand } from "./task.ts";
 import { tasksCommand } from "./tasks.ts";
 import { workCommand } from "./work.ts";
 import { pauseCommand, resumeCommand } from "./pause.ts";
+import { limitCommand } from "./limit.ts";
 
 /** The commands. */
 export const COMMANDS: readonly Command[] = [
@@ -43,6 +44,7 @@ export const COMMANDS: readonly Command[] = [
   workCommand,
   pauseCommand,
   resumeCommand,
+  limitCommand,
   infoCommand,
   monitorCommand,
   memoryCommand,
