@@ -8,7 +8,7 @@
  * | route | what |
  * |---|---|
  * | `GET /` | overview |
- * | `GET /queues`, `POST /queues/purge\|pause\|resume` | queues; purge finished tasks by state; pause, resume |
+ * | `GET /queues`, `POST /queues/purge\|pause\|resume\|limits` | queues; purge finished tasks by state; pause, resume; limits |
  * | `GET /tasks`, `GET /tasks/:ref` | task lists by state; one task (id or human name) |
  * | `POST /tasks/:ref/retry\|cancel\|delete`, `POST /tasks/bulk` | task actions |
  * | `GET /schedules`, `GET /schedules/edit`, `POST /schedules`, `POST /schedules/action` | schedules |

@@ -255,6 +255,36 @@ test("Dashboard pauses and resumes a queue, and shows it paused (reason, since w
   });
 });
 
+test("Dashboard shows a queue's limits, sets them, refuses bad ones by name, and clears them", async () => {
+  await withDashboard({}, async ({ client, queue }) => {
+    let { body } = await client.page("/queues");
+    assert.match(body, /<td data-limits><span class="muted">none<\/span><\/td>/);
+    assert.match(body, /action="\/queues\/limits"/);
+    let r = await client.action("/queues/limits", { concurrency: "3", rate: "10/1s" });
+    assert.equal(r.status, 200, r.body);
+    assert.match(r.json!.message!, /limits: concurrency 3 · rate 10\/1000ms/);
+    assert.deepEqual(await queue.limits(), { concurrency: 3, rate: { count: 10, ms: 1000 } });
+    ({ body } = await client.page("/queues"));
+    assert.match(body, /<td data-limits>concurrency 3 · rate 10\/1000ms<\/td>/);
+    assert.match(body, /name="concurrency"[^>]*value="3"/);
+    for (
+      const [form, error] of [
+        [{ concurrency: "-1", rate: "" }, /concurrency .*received "-1"/],
+        [{ concurrency: "", rate: "fast" }, /N\/DURATION.*received "fast"/],
+        [{ concurrency: "", rate: "0/1s" }, /received "0\/1s"/],
+      ] as const
+    ) {
+      r = await client.action("/queues/limits", form);
+      assert.equal(r.status, 422);
+      assert.match(r.json!.error!, error);
+    }
+    assert.deepEqual(await queue.limits(), { concurrency: 3, rate: { count: 10, ms: 1000 } });
+    r = await client.action("/queues/limits", { concurrency: "", rate: "" });
+    assert.match(r.json!.message!, /no limits now/);
+    assert.equal(await queue.limits(), null);
+  });
+});
+
 test("Dashboard refuses pause and resume without the CSRF token or from another origin", async () => {
   await withDashboard({}, async ({ client, queue }) => {
     await client.page("/queues");

@@ -1,6 +1,6 @@
 /**
- * Queues: size, latency, paused state and the workers serving each queue (from cluster
- * heartbeats); purge of finished tasks by state; pause and resume.
+ * Queues: size, latency, paused state, limits and the workers serving each queue (from cluster
+ * heartbeats); purge of finished tasks by state; pause and resume; setting the limits.
  *
  * @module
  */
@@ -8,6 +8,7 @@ import { oldestReady } from "../data.ts";
 import { count, duration, timeAgo } from "../format.ts";
 import { html } from "../html.ts";
 import { csrfField, link, type Page } from "../_page.ts";
+import type { QueueLimits } from "../../store/flow.ts";
 
 /** The finished states a purge may delete. */
 export const PURGE_STATES = ["succeeded", "failed", "cancelled"] as const;
@@ -15,16 +16,25 @@ export const PURGE_STATES = ["succeeded", "failed", "cancelled"] as const;
 /** The longest pause reason the dashboard accepts (it is shown on every page view). */
 export const MAX_PAUSE_REASON = 200;
 
+/** A queue's limits in a few words: `concurrency 2 · rate 5/1000ms`. */
+export function limitsText(limits: QueueLimits): string {
+  const parts: string[] = [];
+  if (limits.concurrency !== undefined) parts.push(`concurrency ${limits.concurrency}`);
+  if (limits.rate !== undefined) parts.push(`rate ${limits.rate.count}/${limits.rate.ms}ms`);
+  return parts.join(" · ") || "none";
+}
+
 /** `/queues` */
 export const queuesPage: Page = async (ctx) => {
   const d = ctx.dashboard;
   const clusters = await d.clusters();
   const rows = await Promise.all(d.stores.map(async (store) => {
     const queue = d.queue(store.queue)!;
-    const [counts, oldest, paused] = await Promise.all([
+    const [counts, oldest, paused, limits] = await Promise.all([
       queue.counts(),
       oldestReady(store, ctx.now),
       queue.paused(),
+      queue.limits(),
     ]);
     let workers = 0, busy = 0, serving = 0;
     for (const { stat } of clusters) {
@@ -33,7 +43,7 @@ export const queuesPage: Page = async (ctx) => {
       workers += stat.workers.length;
       busy += stat.workers.filter((w) => w.tasks.length > 0).length;
     }
-    return { store, counts, oldest, paused, workers, busy, serving };
+    return { store, counts, oldest, paused, limits, workers, busy, serving };
   }));
   const table = html`
     <table>
@@ -49,6 +59,7 @@ export const queuesPage: Page = async (ctx) => {
           <th>cancelled</th>
           <th>latency (oldest ready)</th>
           <th>workers</th>
+          <th>limits</th>
         </tr>
       </thead>
       <tbody>${rows.map((r) =>
@@ -81,6 +92,9 @@ export const queuesPage: Page = async (ctx) => {
               : `${r.busy} busy of ${r.workers} in ${r.serving} cluster${
                 r.serving > 1 ? "s" : ""
               }`}</td>
+            <td data-limits>${r.limits === null
+              ? html`<span class="muted">none</span>`
+              : limitsText(r.limits)}</td>
           </tr>
         `
       )}</tbody>
@@ -89,7 +103,7 @@ export const queuesPage: Page = async (ctx) => {
 
   // Each queue's controls are a region of their own: it changes (and is sent again) only when
   // the queue is paused or resumed, so a reason being typed is not wiped by other updates.
-  const controls = ctx.readOnly ? "" : rows.map(({ store, paused }) =>
+  const controls = ctx.readOnly ? "" : rows.map(({ store, paused, limits }) =>
     html`
       <div class="panel">
         <h2>Queue ${store.queue}</h2>
@@ -132,6 +146,18 @@ export const queuesPage: Page = async (ctx) => {
         <button type="submit" data-queue-action="pause">Pause</button>
         </form>`,
         )}
+        <form method="post" action="${link({ ...ctx, store }, "/queues/limits")}" data-js
+          class="actions">
+        ${csrfField(ctx)}
+        <label>concurrency <input type="text" name="concurrency" size="5" inputmode="numeric"
+          value="${limits?.concurrency ?? ""}" placeholder="none"></label>
+        <label>rate <input type="text" name="rate" size="8" value="${limits?.rate
+          ? `${limits.rate.count}/${limits.rate.ms}ms`
+          : ""}" placeholder="e.g. 100/1s"></label>
+        <button type="submit" data-queue-action="limits">Set limits</button>
+        </form>
+        <p class="note">Limits hold across every cluster: at most that many of its tasks run at once,
+          and at most N start in any window (empty: no limit).</p>
         <p
           class="note">A paused queue keeps its tasks: clusters finish what runs and claim nothing more from it until it is resumed.</p>
         <p

@@ -10,7 +10,7 @@ import { NoSuchScheduleError } from "../../schedule/errors.ts";
 import { TASK_STATES, type TaskState } from "../../store/keys.ts";
 import { bulk, type BulkOp, purge, retryAllFailed } from "../actions.ts";
 import { type Kit, statusOf } from "../kit.ts";
-import { MAX_PAUSE_REASON } from "../pages/queues.ts";
+import { limitsText, MAX_PAUSE_REASON } from "../pages/queues.ts";
 import { inputOf, scheduleEditPage, type ScheduleForm, schedulesPage } from "../pages/schedules.ts";
 import type { AppHost } from "../view.ts";
 
@@ -88,6 +88,30 @@ export function addActionRoutes(app: Hono, d: AppHost, kit: Kit): void {
       return {
         message: `Paused queue ${store.queue}: clusters finish what runs and claim nothing more.`,
       };
+    }),
+  );
+  app.post(
+    "/queues/limits",
+    action(async (_c, form, store) => {
+      const queue = d.queue(store.queue)!;
+      const concurrency = one(form.concurrency).trim();
+      const rate = one(form.rate).trim();
+      if (concurrency === "" && rate === "") {
+        await queue.clearLimits();
+        return { message: `Queue ${store.queue} has no limits now.` };
+      }
+      if (concurrency !== "" && !/^\d+$/.test(concurrency)) {
+        throw new RangeError(
+          `Limit concurrency must be a whole number of at least 1: received ${
+            JSON.stringify(concurrency)
+          }`,
+        );
+      }
+      const set = await queue.setLimits({
+        ...(concurrency !== "" ? { concurrency: Number(concurrency) } : {}),
+        ...(rate !== "" ? { rate } : {}),
+      });
+      return { message: `Queue ${store.queue} limits: ${limitsText(set)}.` };
     }),
   );
   app.post(
