@@ -12,6 +12,9 @@ import { recoverCluster } from "../../src/store/recover.ts";
 import { retryTime } from "../../src/task/backoff.ts";
 import { DEFAULT_RETRY } from "../../src/task/backoff.ts";
 import { tally, tempQueue } from "./_helpers.ts";
+import { Cluster } from "../../src/cluster/cluster.ts";
+import { openQueue } from "../../src/queue/queue.ts";
+import { CLUSTER_TASKS, tempDir } from "../cluster/_process.ts";
 
 test("a crash is counted apart from attempts, and a suspect is claimed only alone", async () => {
   await using t = await tempQueue();
@@ -89,4 +92,40 @@ test("a task that keeps crashing without ever running alone fails as poison at t
     assert.equal(r.state, i < 4 ? "scheduled" : "failed", `after crash ${i}`);
   }
   assert.equal((await t.queue.fetch(id))!.error?.name, "PoisonTaskError");
+});
+
+test("a cluster serving two queues runs a suspect of its second queue while the first has work", async () => {
+  using dir = tempDir();
+  await using a = await openQueue({ kv: dir.kv, name: "a" });
+  await using b = await openQueue({ kv: dir.kv, name: "b" });
+  // A suspect in b: it was running when cluster "ghost" died.
+  const { id } = await b.enqueue("add", 1, 1);
+  await claimTasks(b.store, { cluster: "ghost", workers: ["w"] });
+  await recoverCluster(b.store, "ghost", { reason: "gone" });
+  await promoteDue(b.store);
+  assert.equal((await b.fetch(id))!.crashes, 1);
+  const work = await a.enqueueMany(
+    Array.from({ length: 400 }, () => ({ func: "add", args: [2, 2] })),
+  );
+  const cluster = new Cluster({
+    kv: dir.kv,
+    tasks: [CLUSTER_TASKS],
+    queues: ["a", "b"],
+    workers: 1,
+  });
+  await cluster.start();
+  try {
+    const suspect = await b.wait(id, { wait: 20_000 });
+    assert.equal(suspect.state, "succeeded");
+    for (const t of work) await a.wait(t.id, { wait: 20_000 });
+    const last = Math.max(
+      ...(await Promise.all(work.map((t) => a.fetch(t.id)))).map((r) => r!.stoppedAt!),
+    );
+    assert.ok(
+      suspect.stoppedAt! < last,
+      "the suspect ran while queue a still had tasks, not after all of them",
+    );
+  } finally {
+    await cluster.stop();
+  }
 });
