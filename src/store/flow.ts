@@ -26,6 +26,14 @@ export interface QueueLimits {
   rate?: { count: number; ms: number };
 }
 
+/** A queue's limits in a few words: `concurrency 2 · rate 5/1000ms`. */
+export function limitsText(limits: QueueLimits): string {
+  const parts: string[] = [];
+  if (limits.concurrency !== undefined) parts.push(`concurrency ${limits.concurrency}`);
+  if (limits.rate !== undefined) parts.push(`rate ${limits.rate.count}/${limits.rate.ms}ms`);
+  return parts.join(" · ") || "none";
+}
+
 /** Limits as given to {@linkcode setLimits}: a rate may also be text, such as `"100/1s"`. */
 export interface QueueLimitsInput {
   /** At most this many of its tasks run at once, across all clusters. */

@@ -101,6 +101,8 @@ test("kvq limit: bad values exit 2 naming the flag and value, and store nothing"
   assert.deepEqual(JSON.parse(set.out).limits, { concurrency: 2, rate: { count: 5, ms: 1000 } });
   const shown = await kvq(["limit", "default", ...kv]);
   assert.match(shown.out, /concurrency 2, rate 5\/1000ms; 0 running, 1 waiting/);
+  const info = await kvq(["info", ...kv]);
+  assert.match(info.out, /limits {5}concurrency 2 · rate 5\/1000ms/);
   const cleared = await kvq(["limit", "default", "--clear", ...kv]);
   assert.match(cleared.out, /concurrency none, rate none/);
   assert.equal((await kvq(["limit", "--help"])).code, 0);

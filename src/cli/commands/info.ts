@@ -12,6 +12,7 @@ import { countSchedules } from "../../schedule/list.ts";
 import { type Command, type CommandContext, UsageError } from "../command.ts";
 import { readStateCounts, type StateCounts } from "../../store/counters.ts";
 import { pausedInfo, type PauseInfo } from "../../store/pause.ts";
+import { limitsText, type QueueLimits, readLimits } from "../../store/flow.ts";
 import { TASK_STATES, validateQueueName } from "../../store/keys.ts";
 import { listQueueNames, MAX_DISCOVERED_QUEUES } from "../../store/queues.ts";
 import { type QueueRates, readRates } from "../../store/stats.ts";
@@ -75,6 +76,8 @@ export interface QueueInfo {
   name: string;
   /** Set while the queue is paused (`kvq pause`). */
   paused: PauseInfo | null;
+  /** Its flow-control limits (`kvq limit`), or null. */
+  limits: QueueLimits | null;
   clusters: number;
   workers: number;
   reincarnations: number;
@@ -118,18 +121,20 @@ export async function readInfo(
   const views = await readClusters(opened.stores, onCorrupt, { confirm: true });
   const queues: QueueInfo[] = [];
   for (const store of opened.stores) {
-    const [counts, rates, schedules, paused, damaged] = await Promise.all([
+    const [counts, rates, schedules, paused, damaged, limits] = await Promise.all([
       readStateCounts(store),
       readRates(store, now),
       countSchedules(store),
       pausedInfo(store),
       countDamaged(store),
+      readLimits(store),
     ]);
     const serving = views.filter((v) => v.seenIn.includes(store.queue) && !v.silent);
     const { lastHour: _lastHour, ...flat } = rates;
     queues.push({
       name: store.queue,
       paused,
+      limits,
       clusters: serving.length,
       workers: serving.reduce((n, v) => n + v.stat.workers.length, 0),
       reincarnations: serving.reduce((n, v) => n + (v.stat.reincarnations ?? 0), 0),
@@ -219,6 +224,7 @@ export function renderInfo(
       `  clusters   ${q.clusters}   workers ${q.workers}   reincarnations ${q.reincarnations}`,
       `  tasks      ${counts}   (tasks by state now)`,
       `  schedules  ${q.schedules}`,
+      ...(q.limits ? [`  limits     ${limitsText(q.limits)}   ('kvq limit ${q.name}')`] : []),
       ...(q.damaged > 0
         ? [c.red(`  damaged    ${q.damaged} record(s) set aside; 'kvq doctor' lists them`)]
         : []),

@@ -8,21 +8,13 @@ import { oldestReady } from "../data.ts";
 import { count, duration, timeAgo } from "../format.ts";
 import { html } from "../html.ts";
 import { csrfField, link, type Page } from "../_page.ts";
-import type { QueueLimits } from "../../store/flow.ts";
+import { limitsText } from "../../store/flow.ts";
 
 /** The finished states a purge may delete. */
 export const PURGE_STATES = ["succeeded", "failed", "cancelled"] as const;
 
 /** The longest pause reason the dashboard accepts (it is shown on every page view). */
 export const MAX_PAUSE_REASON = 200;
-
-/** A queue's limits in a few words: `concurrency 2 · rate 5/1000ms`. */
-export function limitsText(limits: QueueLimits): string {
-  const parts: string[] = [];
-  if (limits.concurrency !== undefined) parts.push(`concurrency ${limits.concurrency}`);
-  if (limits.rate !== undefined) parts.push(`rate ${limits.rate.count}/${limits.rate.ms}ms`);
-  return parts.join(" · ") || "none";
-}
 
 /** `/queues` */
 export const queuesPage: Page = async (ctx) => {

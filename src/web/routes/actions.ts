@@ -10,7 +10,8 @@ import { NoSuchScheduleError } from "../../schedule/errors.ts";
 import { TASK_STATES, type TaskState } from "../../store/keys.ts";
 import { bulk, type BulkOp, purge, retryAllFailed } from "../actions.ts";
 import { type Kit, statusOf } from "../kit.ts";
-import { limitsText, MAX_PAUSE_REASON } from "../pages/queues.ts";
+import { MAX_PAUSE_REASON } from "../pages/queues.ts";
+import { limitsText } from "../../store/flow.ts";
 import { inputOf, scheduleEditPage, type ScheduleForm, schedulesPage } from "../pages/schedules.ts";
 import type { AppHost } from "../view.ts";
 
