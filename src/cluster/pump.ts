@@ -206,12 +206,13 @@ export class Pump implements PumpRole {
         const heldNow = new Map<number, Claimed[]>();
         for (const [q, s] of share) {
           const store = stores[q]!;
-          // A queue under limits is claimed for free places only: a held task would keep a
-          // place (or a start) of the limits while it waits here.
+          // A queue with a concurrency limit is claimed for free places only: a held task would
+          // keep one of its places while it waits here. A rate counts starts at the claim, a
+          // held task's a little early (see `flow.ts`).
           const limits = this.#limits.get(store.queue);
-          const free = limits ? s.workers.filter((_, i) => !s.held[i]) : s.workers;
-          const workers = free;
-          const held = limits ? free.map(() => false) : s.held;
+          const freeOnly = limits?.concurrency !== undefined;
+          const workers = freeOnly ? s.workers.filter((_, i) => !s.held[i]) : s.workers;
+          const held = freeOnly ? workers.map(() => false) : s.held;
           if (workers.length === 0) {
             exhausted.push(q);
             continue;

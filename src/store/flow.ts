@@ -188,8 +188,9 @@ export async function readGate(store: Store, limits: QueueLimits): Promise<FlowG
   }
   let starts: number[] = [];
   if (limits.rate !== undefined) {
-    // A start is logged when claimed, a few ms before the worker starts it: the window counts
-    // a little longer, so no window of task starts holds more than the rate.
+    // A start is logged when claimed, before the worker starts it (a held task up to the
+    // prefetch window later): the window counts a little longer, so no window of task starts
+    // holds more than the rate.
     const since = now - limits.rate.ms - rateMargin(limits.rate.ms);
     starts = readLog(log!.value).filter((t) => t > since);
     const left = limits.rate.count - starts.length;
@@ -225,9 +226,12 @@ export async function readGate(store: Store, limits: QueueLimits): Promise<FlowG
   };
 }
 
-/** How much longer than its window a rate counts starts: 20 ms, or a tenth of a short window. */
+/**
+ * How much longer than its window a rate counts starts: 50 ms (a task held ahead of a free place
+ * starts within the prefetch window, 20 ms, or is recalled by 40 ms), or a tenth of a short window.
+ */
 function rateMargin(ms: number): number {
-  return Math.min(20, Math.floor(ms / 10));
+  return Math.min(50, Math.floor(ms / 10));
 }
 
 function readLog(value: unknown): number[] {
