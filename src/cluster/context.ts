@@ -104,6 +104,7 @@ export interface PumpRole {
   heldTarget(): number;
   readPaused(): Promise<void>;
   hold(store: Store, until: number): void;
+  readonly holdingAny: boolean;
   holding(queue: string): boolean;
 }
 

@@ -191,10 +191,15 @@ export class HeldTasks implements HeldRole {
     const batch = Math.max(2 * places, Math.ceil(this.#ctx.parts.pump.heldTarget() / 2));
     // Only the armed tasks at the head of the line can start: armed ones behind a task that is
     // not (a claim arms its own, see `armable`) wait for it, so it is armed whatever they count.
+    // Tasks of a queue held by a push-back wait in line whatever they are: they don't count.
+    const pump = this.#ctx.parts.pump;
+    const line = pump.holdingAny
+      ? this.#held.filter((r) => !pump.holding(r.store.queue))
+      : this.#held;
     let startable = 0;
-    while (
-      startable < this.#held.length && this.#armed.has(this.#held[startable]!.claimed.record.id)
-    ) startable++;
+    while (startable < line.length && this.#armed.has(line[startable]!.claimed.record.id)) {
+      startable++;
+    }
     if (startable + this.#arming.size >= batch / 2) return;
     let added = 0;
     for (const running of this.#held) {

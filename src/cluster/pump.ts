@@ -315,6 +315,11 @@ export class Pump implements PumpRole {
     this.#armHoldTimer();
   }
 
+  /** Whether some queue is (or was, until the next read) held for a time. */
+  get holdingAny(): boolean {
+    return this.#holding.size > 0;
+  }
+
   /** Whether `queue` is held for a time (a push-back): its held tasks wait in line. */
   holding(queue: string): boolean {
     const until = this.#holding.get(queue);

@@ -1,7 +1,7 @@
 /**
  * The stager: promotes delayed tasks that came due, fires due schedules, ends waiting tasks past
- * their start-by deadline, and keeps one timer for the next of these; on a local KV file it also listens for the doorbells other processes
- * ring when they add a delayed task or schedule.
+ * their start-by deadline, and keeps one timer for the next of these; on a local KV file it also
+ * listens for the doorbells other processes ring when they add a delayed task or schedule.
  *
  * @module
  */
