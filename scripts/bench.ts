@@ -18,6 +18,8 @@
  * - W5 memory: cluster RSS with 1, 4 and 16 workers, idle and after 10,000 tasks.
  * - W6 CPU-bound: 64 tasks of ~50 ms of computation on 1 and 2 workers: the speed-up.
  * - W7 delayed: 20,000 tasks with delays spread over 30 s: lateness p50/p99 and CPU.
+ * - W8 flow control: 5,000 no-ops on 2 workers with no limits, over 100 partitions, with
+ *   `partitionConcurrency 1` over them, `rate 1000/1s` and `concurrency 2` (see `bench_flow.ts`).
  * - Yardsticks: the raw KV queue (enqueue + listenQueue, messages/s) and raw sequential commits/s.
  *
  * `--vs bullmq` runs BullMQ (on Node, against a `redis-server` the script starts on loopback and
@@ -44,6 +46,7 @@ import { openQueue, type Queue } from "../src/queue/queue.ts";
 import { runtime } from "../src/runtime/mod.ts";
 import type { TaskRecord } from "../src/task/record.ts";
 import { runScript } from "./_runtimes.ts";
+import { flowWorkload } from "./bench_flow.ts";
 import { bullmqMissing, bullmqWorkloads, type Redis, startRedis, vsLines } from "./_bullmq.ts";
 
 const { values } = parseArgs({
@@ -454,6 +457,10 @@ const W: Record<string, { title: string; run(): Promise<Figures> }> = {
         await cluster.stop();
       }
     },
+  },
+  W8: {
+    title: "flow control",
+    run: () => flowWorkload({ short, tempKv, startCluster, allTasks }),
   },
 };
 

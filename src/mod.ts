@@ -31,7 +31,14 @@ export {
 export type { ChainOptions, ChainState, ChainStatus } from "./store/chain.ts";
 export type { IterStatus } from "./store/iter.ts";
 export type { PauseInfo } from "./store/pause.ts";
-export { LimitError, parseRate, type QueueLimits, type QueueLimitsInput } from "./store/flow.ts";
+export {
+  LimitError,
+  parseRate,
+  type QueueLimits,
+  type QueueLimitsInput,
+  type Rate,
+} from "./store/flow.ts";
+export type { PartitionCounts, PartitionCountsOptions } from "./store/partitions.ts";
 export type { Retention, RetentionOptions } from "./store/prune.ts";
 export { type BoundTasks, defineTasks, type TaskRegistry } from "./queue/registry.ts";
 export { type Backoff, DEFAULT_RETRY, type RetryPolicy } from "./task/backoff.ts";

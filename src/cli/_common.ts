@@ -88,7 +88,9 @@ export function taskDetail(r: TaskRecord): string {
     `id          ${r.id}`,
     `name        ${r.name}`,
     `func        ${r.func}`,
-    `queue       ${r.queue}${r.group ? `   group ${r.group}` : ""}   priority ${r.priority}`,
+    `queue       ${r.queue}${r.group ? `   group ${r.group}` : ""}${
+      r.partition !== null ? `   partition ${r.partition}` : ""
+    }   priority ${r.priority}`,
     `state       ${r.state}   attempt ${r.attempt}${r.maxAttempts ? ` of ${r.maxAttempts}` : ""}`,
     `args        ${JSON.stringify(r.args)}`,
     `enqueued    ${t(r.enqueuedAt)}`,

@@ -70,7 +70,7 @@ export interface RunningRole {
   delete(id: string): void;
   holds(running: Running): boolean;
   longRunning(now: number): number;
-  recallQueue(store: Store): void;
+  recallQueue(store: Store, partition?: string | null): void;
   runsLong(worker: WorkerHandle, now: number): boolean;
   tasksOf(worker: WorkerHandle): WorkerStat["tasks"];
   dispatch(store: Store, claimed: Claimed, held?: Running): void;
@@ -103,9 +103,9 @@ export interface PumpRole {
   freePlaces(ahead?: number): string[];
   heldTarget(): number;
   readPaused(): Promise<void>;
-  hold(store: Store, until: number): void;
+  hold(store: Store, until: number, partition?: string | null): void;
   readonly holdingAny: boolean;
-  holding(queue: string): boolean;
+  holding(queue: string, partition?: string | null): boolean;
 }
 
 /** The stager (`stager.ts`). */

@@ -85,10 +85,11 @@ export class HeldTasks implements HeldRole {
     if (claimed.armed) this.#armed.add(claimed.record.id);
     this.#ctx.parts.running.add(running);
     // Lower priority numbers first, then FIFO: a claim sees the ready index in that order, and
-    // an urgent task claimed later overtakes the held ones.
-    const p = claimed.record.priority;
+    // an urgent task claimed later overtakes the held ones. Tasks with a partition of one queue
+    // keep their turn order too (see `store/turns.ts`): a partition that joined the line late
+    // overtakes the held tasks of one that was ahead.
     let at = this.#held.length;
-    while (at > 0 && this.#held[at - 1]!.claimed.record.priority > p) at--;
+    while (at > 0 && behind(this.#held[at - 1]!, store, claimed)) at--;
     this.#held.splice(at, 0, running);
     this.#armShed();
   }
@@ -144,7 +145,7 @@ export class HeldTasks implements HeldRole {
         this.#held.splice(at, 1);
         continue;
       }
-      if (parts.pump.holding(running.store.queue)) {
+      if (parts.pump.holding(running.store.queue, running.claimed.record.partition)) {
         at++;
         continue;
       }
@@ -194,7 +195,7 @@ export class HeldTasks implements HeldRole {
     // Tasks of a queue held by a push-back wait in line whatever they are: they don't count.
     const pump = this.#ctx.parts.pump;
     const line = pump.holdingAny
-      ? this.#held.filter((r) => !pump.holding(r.store.queue))
+      ? this.#held.filter((r) => !pump.holding(r.store.queue, r.claimed.record.partition))
       : this.#held;
     let startable = 0;
     while (startable < line.length && this.#armed.has(line[startable]!.claimed.record.id)) {
@@ -337,4 +338,13 @@ export class HeldTasks implements HeldRole {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.#writingStarted;
   }
+}
+
+/** Whether held task `r` should start after `claimed` of `store`: by priority, then turn. */
+function behind(r: Running, store: Store, claimed: Claimed): boolean {
+  const a = r.claimed.record;
+  const b = claimed.record;
+  if (a.priority !== b.priority) return a.priority > b.priority;
+  return r.store === store && a.turn !== null && b.turn !== null && b.partition !== null &&
+    a.partition !== null && a.turn > b.turn;
 }

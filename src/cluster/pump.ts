@@ -8,7 +8,8 @@
  */
 import { type Claimed, claimTasks } from "../store/claim.ts";
 import { readPausedQueues } from "../store/pause.ts";
-import { type QueueLimits, readGate } from "../store/flow.ts";
+import { gatesClaims, type QueueLimits } from "../store/flow.ts";
+import { readGate } from "../store/gate.ts";
 import { queuesIdle, stillWaiting } from "../store/queues.ts";
 import { releaseTasks } from "../store/recover.ts";
 import type { Store } from "../store/store.ts";
@@ -39,9 +40,12 @@ export class Pump implements PumpRole {
    * it runs alone (claim nothing until it ends).
    */
   #quarantine: { drain: Store } | { id: string } | null = null;
-  /** Push-backs this cluster saw: the queue starts nothing until then (epoch ms). */
+  /**
+   * Push-backs this cluster saw: the queue (or the partition, see {@linkcode holdKey}) starts
+   * nothing until then (epoch ms).
+   */
   #holds = new Map<string, number>();
-  /** The queues held for a time, as last read or seen, and until when. */
+  /** The queues and partitions held for a time, as last read or seen, and until when. */
   #holding = new Map<string, number>();
   #holdTimer: ReturnType<typeof setTimeout> | null = null;
   /** The limits of the queues that have some, as last read (see `flow.ts`). */
@@ -217,13 +221,14 @@ export class Pump implements PumpRole {
             exhausted.push(q);
             continue;
           }
+          const heldParts = this.#partitionHolds(store.queue);
           const claimed = await claimTasks(store, {
             cluster: ctx.id,
             workers,
             held,
-            ...(limits
+            ...(gatesClaims(limits) || heldParts.size > 0
               ? {
-                gate: () => readGate(store, limits),
+                gate: () => readGate(store, limits ?? {}, heldParts),
                 onGated: (at: number | null) => this.#gated(at),
               }
               : {}),
@@ -287,14 +292,17 @@ export class Pump implements PumpRole {
 
   /** Reads which queues are paused (one read per queue; the pump runs on changes). */
   async readPaused(): Promise<void> {
-    const { paused, holds, limits } = await readPausedQueues(this.#ctx.stores);
+    const { paused, holds, limits, partitionHolds } = await readPausedQueues(this.#ctx.stores);
+    for (const [queue, parts] of partitionHolds) {
+      for (const [p, until] of parts) holds.set(holdKey(queue, p), until);
+    }
     // A push-back this cluster saw holds its queue before the hold is read back.
     const now = this.#now();
     for (const [queue, until] of this.#holds) {
       if (until <= now) this.#holds.delete(queue);
       else if (!holds.has(queue) || holds.get(queue)! < until) holds.set(queue, until);
     }
-    for (const queue of holds.keys()) paused.add(queue);
+    for (const key of holds.keys()) if (!key.includes(PART)) paused.add(key);
     this.#paused = paused;
     this.#limits = limits;
     this.#holding = holds;
@@ -306,13 +314,25 @@ export class Pump implements PumpRole {
    * until `until` (epoch ms), here at once; the stored hold tells the other clusters. Tasks of
    * it waiting in workers are taken back.
    */
-  hold(store: Store, until: number): void {
-    const queue = store.queue;
-    if ((this.#holds.get(queue) ?? 0) < until) this.#holds.set(queue, until);
-    if ((this.#holding.get(queue) ?? 0) < until) this.#holding.set(queue, until);
-    this.#paused.add(queue);
-    this.#ctx.parts.running.recallQueue(store);
+  hold(store: Store, until: number, partition: string | null = null): void {
+    const key = holdKey(store.queue, partition);
+    if ((this.#holds.get(key) ?? 0) < until) this.#holds.set(key, until);
+    if ((this.#holding.get(key) ?? 0) < until) this.#holding.set(key, until);
+    if (partition === null) this.#paused.add(store.queue);
+    this.#ctx.parts.running.recallQueue(store, partition);
     this.#armHoldTimer();
+  }
+
+  /** The partitions of `queue` held for a time, and until when. */
+  #partitionHolds(queue: string): Map<string, number> {
+    const out = new Map<string, number>();
+    if (this.#holding.size === 0) return out;
+    const prefix = holdKey(queue, "");
+    const now = this.#now();
+    for (const [key, until] of this.#holding) {
+      if (key.startsWith(prefix) && until > now) out.set(key.slice(prefix.length), until);
+    }
+    return out;
   }
 
   /** Whether some queue is (or was, until the next read) held for a time. */
@@ -320,10 +340,17 @@ export class Pump implements PumpRole {
     return this.#holding.size > 0;
   }
 
-  /** Whether `queue` is held for a time (a push-back): its held tasks wait in line. */
-  holding(queue: string): boolean {
+  /**
+   * Whether `queue`, or its `partition`, is held for a time (a push-back): its held tasks wait
+   * in line.
+   */
+  holding(queue: string, partition: string | null = null): boolean {
+    const now = this.#now();
     const until = this.#holding.get(queue);
-    return until !== undefined && until > this.#now();
+    if (until !== undefined && until > now) return true;
+    if (partition === null) return false;
+    const p = this.#holding.get(holdKey(queue, partition));
+    return p !== undefined && p > now;
   }
 
   /** Wakes the pump when the first hold ends, so the held queue's tasks start again. */
@@ -375,4 +402,12 @@ export class Pump implements PumpRole {
     this.#holdTimer = this.#gateTimer = null;
     await this.#round.running;
   }
+}
+
+/** Between a queue and a partition in a hold's key. */
+const PART = "\u0000";
+
+/** The key of a hold: the queue's name, or for a partition its queue's and its own. */
+function holdKey(queue: string, partition: string | null): string {
+  return partition === null ? queue : `${queue}${PART}${partition}`;
 }

@@ -187,11 +187,12 @@ export class RunningTable implements RunningRole {
     } else this.#started(running);
   }
 
-  /** Takes back the tasks of `store` that wait in workers (its queue is held: `Pump.hold`). */
-  recallQueue(store: Store): void {
+  /** Takes back the tasks of `store` (of `partition` only, if given) that wait in workers (`Pump.hold`). */
+  recallQueue(store: Store, partition: string | null = null): void {
     for (const [worker, waiting] of this.#waiting) {
       for (const r of waiting) {
         if (r.store !== store || !Number.isFinite(r.waitingSince)) continue;
+        if (partition !== null && r.claimed.record.partition !== partition) continue;
         r.waitingSince = Infinity;
         worker.recall(r.claimed.record.id);
       }
@@ -395,7 +396,9 @@ export class RunningTable implements RunningRole {
       : null;
     if (retryAt !== null && options.burst) parts.pump.awaitRetry(id, running.store);
     // Rate limited: its queue starts nothing more here at once, before the hold is stored.
-    if (outcome.kind === "pushback") parts.pump.hold(running.store, outcome.retryAt);
+    if (outcome.kind === "pushback") {
+      parts.pump.hold(running.store, outcome.retryAt, running.claimed.record.partition);
+    }
     // This cluster writes progress itself and sees every cancel request it acts on; one it has
     // not seen yet is removed by the cancel check once the task is gone.
     outcome.sideKeys = { progress: running.progress, cancel: running.cancelled };

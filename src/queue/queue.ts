@@ -31,6 +31,11 @@ import {
 } from "../store/flow.ts";
 import { pruneFinished, type RetentionOptions, validateRetention } from "../store/prune.ts";
 import { retryTask } from "../store/retry.ts";
+import {
+  type PartitionCounts,
+  type PartitionCountsOptions,
+  readPartitionCounts,
+} from "../store/partitions.ts";
 import { KvHandle, Store } from "../store/store.ts";
 import {
   type EnqueueCall,
@@ -277,8 +282,10 @@ export class Queue {
   }
 
   /**
-   * Sets the queue's limits, for every cluster (see `QueueLimits`): `concurrency`, and `rate`
-   * as `{ count, ms }` or `"100/1s"`. @throws {LimitError} naming a bad one; nothing is stored.
+   * Sets the queue's limits, for every cluster (see `QueueLimits`), replacing the ones it had:
+   * `concurrency`, `rate` as `{ count, ms }` or `"100/1s"`, the same per partition
+   * (`partitionConcurrency`, `partitionRate`), and `partitionWeights`.
+   * @throws {LimitError} naming a bad one; nothing is stored.
    */
   setLimits(limits: QueueLimitsInput): Promise<QueueLimits> {
     return setLimits(this.store, limits);
@@ -292,6 +299,11 @@ export class Queue {
   /** Removes the queue's limits. */
   clearLimits(): Promise<void> {
     return clearLimits(this.store);
+  }
+
+  /** The queue's partitions with how many of their tasks wait and run, busiest first. */
+  async partitions(options: PartitionCountsOptions = {}): Promise<PartitionCounts[]> {
+    return (await readPartitionCounts(this.store, options)).partitions;
   }
 
   /**

@@ -17,6 +17,7 @@ import { addStateCounts, CountDeltas } from "./counters.ts";
 import type { QueueKeys } from "./keys.ts";
 import { KV_MAX_QUEUE_DELAY_MS } from "./limits.ts";
 import type { Store } from "./store.ts";
+import { fallbackTurn } from "./turns.ts";
 
 const encoder = new TextEncoder();
 const EMPTY = new Uint8Array();
@@ -42,8 +43,18 @@ export function addReadyEntry(
 ): number {
   const bytes = record.encode();
   const copy = bytes.length <= READY_COPY_BYTES ? bytes : EMPTY;
-  atomic.set(keys.ready(record.priority, record.id), copy);
+  atomic.set(readyKey(keys, record), copy);
   return copy.length;
+}
+
+/**
+ * The key of a queued task's `ready` entry: by priority and id, or for a task with a partition
+ * by priority, turn and id (see `turns.ts`).
+ */
+export function readyKey(keys: QueueKeys, record: TaskRecord): Deno.KvKey {
+  return record.partition === null
+    ? keys.ready(record.priority, record.id)
+    : keys.readyTurn(record.priority, record.turn ?? 0, record.id);
 }
 
 /** The doorbell payload: short ASCII, as the Bun V8 codec requires. */
@@ -86,7 +97,7 @@ export function deleteWaitingEntry(
   record: TaskRecord,
 ): void {
   if (record.state === "queued") {
-    atomic.delete(keys.ready(record.priority, record.id));
+    atomic.delete(readyKey(keys, record));
     atomic.sum(keys.claimSeq, 1n);
   } else if (record.state === "scheduled") atomic.delete(keys.delayed(record.runAt, record.id));
 }
@@ -96,7 +107,9 @@ export function deleteWaitingEntry(
  * finished `cached` one, which was never counted.
  */
 export function uncountDeleted(counts: CountDeltas, record: TaskRecord): void {
-  if (!(record.cached !== null && record.finished)) counts.move(record.state, null);
+  if (!(record.cached !== null && record.finished)) {
+    counts.move(record.state, null, 1, record.partition);
+  }
 }
 
 /** Atomic operations whose unique key check was already added (see {@linkcode skipUniqueCheck}). */
@@ -124,7 +137,9 @@ export function addEnqueueMutations(
 ): void {
   const counts = new CountDeltas();
   let earliestDelayed = Infinity;
-  for (const record of records) {
+  for (const given of records) {
+    // Nothing may be read here: a task with a partition takes the last clock seen.
+    const record = fallbackTurn(store, given);
     earliestDelayed = Math.min(earliestDelayed, addWaitingEntries(atomic, store.keys, record));
     if (record.unique !== null) {
       // Transactional enqueue can't read the holder: the key must be free, or the commit fails.
@@ -133,7 +148,7 @@ export function addEnqueueMutations(
       }
       atomic.set(store.keys.unique(record.unique), encoder.encode(record.id));
     }
-    counts.move(null, record.state);
+    counts.move(null, record.state, 1, record.partition);
   }
   addStateCounts(atomic, store, counts);
   atomic.sum(store.keys.signal, 1n);
@@ -155,7 +170,7 @@ export function addCreatedTask(
   record: TaskRecord,
   counts: CountDeltas,
 ): number {
-  const delayed = addWaitingEntries(atomic, store.keys, record);
-  counts.move(null, record.state);
+  const delayed = addWaitingEntries(atomic, store.keys, fallbackTurn(store, record));
+  counts.move(null, record.state, 1, record.partition);
   return delayed;
 }

@@ -128,7 +128,7 @@ export async function addCancelWaiting(
 ): Promise<TaskRecord> {
   const cancelled = sealFinished(store, record.cancel(store.now(), error));
   deleteWaitingEntry(atomic, store.keys, record);
-  const counts = new CountDeltas().move(record.state, null);
+  const counts = new CountDeltas().move(record.state, null, 1, record.partition);
   const plan = await planFinish(store, cancelled, null, options);
   for (const c of plan.checks) atomic.check(c);
   addFinishedRecord(atomic, store, cancelled, counts);

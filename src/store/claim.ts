@@ -1,5 +1,7 @@
 /**
- * Claim: take the next ready tasks, lowest priority number first and FIFO within a priority.
+ * Claim: take the next ready tasks, lowest priority number first and FIFO within a priority
+ * (tasks with a partition by their turn, see `turns.ts`; under partition limits or holds a claim
+ * looks further down the line for tasks their partitions allow, see `gate.ts`).
  * One commit per batch moves each task `queued → running`: it checks the record's versionstamp,
  * deletes the ready entry and writes the running record (a small record is read from its
  * ready entry, which holds a copy written with it: one list and one commit, no `getMany`), which is the lease (see `leases.ts`),
@@ -8,16 +10,17 @@
  *
  * @module
  */
-import { TaskRecord } from "../task/record.ts";
+import type { TaskRecord } from "../task/record.ts";
 import { readChunks } from "./chunks.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
 import { CommitBudget } from "./budget.ts";
-import { KV_MAX_GET_MANY } from "./limits.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
 import { addDamaged } from "./damaged.ts";
 import { ClaimRef, encodeClaim } from "./leases.ts";
-import type { FlowGate } from "./flow.ts";
+import type { FlowGate, PartitionPicks } from "./gate.ts";
+import { addClockWrites } from "./turns.ts";
+import { LOOKAHEAD, pickByPartition, readPicked, type RecordEntry } from "./claim_read.ts";
 
 /** A task this process now holds, with what completing it needs. */
 export interface Claimed {
@@ -112,30 +115,59 @@ export async function claimTasks(store: Store, options: ClaimOptions): Promise<C
     const seq = round === 0 && wanted > store.handle.maxChecks
       ? (await store.kv.get(store.keys.claimSeq, { consistency: "strong" })).versionstamp
       : undefined;
+    const per = gate?.partitions?.costPer.checks ?? 0;
+    const checksLeft = store.handle.maxChecks - (gate?.cost.checks ?? 0) -
+      (seq === undefined ? 0 : 1);
     const max = Math.min(
       wanted,
-      seq === undefined ? store.handle.maxChecks - (gate?.cost.checks ?? 0) : MAX_SEQ_CLAIM,
+      // Each task checks its record (or the sequence stands for them), and with partition
+      // limits its partition's keys.
+      seq === undefined
+        ? Math.floor(checksLeft / (1 + per))
+        : per > 0
+        ? Math.floor(checksLeft / per)
+        : MAX_SEQ_CLAIM,
       gate?.allowed ?? Infinity,
     );
+    if (max <= 0) return [];
     const entries: Deno.KvEntry<unknown>[] = [];
     const epochRead = store.kv.get(store.keys.epoch(options.cluster), { consistency: "strong" });
+    // Partition limits look further down the line: the first tasks may all be of partitions
+    // that are full.
+    const lookahead = gate?.partitions ? Math.min(LOOKAHEAD, Math.max(max * 4, 32)) : null;
     for await (
       const e of store.kv.list({ prefix: store.keys.readyPrefix }, {
-        limit: round === 0 ? max : max * 4,
+        limit: lookahead ?? (round === 0 ? max : max * 4),
         consistency: "strong",
       })
     ) entries.push(e);
     const epoch = (await epochRead).versionstamp;
     if (entries.length === 0) return [];
-    // After a lost race, spread out: start at a random place among the candidates.
-    const start = round === 0
-      ? 0
-      : Math.floor(Math.random() * Math.max(1, entries.length - max + 1));
-    const picked = entries.slice(start, start + max);
-    // A claim that checks each record may trust the copies in the ready entries (see
-    // `readPicked`); one that checks only the sequence reads the records.
-    const records = await readPicked(store, picked, seq === undefined && round === 0);
-    const claimed = await commitClaims(store, options, picked, records, epoch, seq, gate);
+    let picked: Deno.KvEntry<unknown>[];
+    let records: RecordEntry[];
+    let picks: PartitionPicks | undefined;
+    if (gate?.partitions) {
+      const all = await readPicked(store, entries, seq === undefined && round === 0);
+      const chosen = await pickByPartition(gate, all, max);
+      if (chosen === null) return [];
+      picks = chosen.picks;
+      picked = chosen.at.map((i) => entries[i]!);
+      records = chosen.at.map((i) => all[i]!);
+      if (picked.length === 0) {
+        options.onGated?.(picks.nextAt);
+        return [];
+      }
+    } else {
+      // After a lost race, spread out: start at a random place among the candidates.
+      const start = round === 0
+        ? 0
+        : Math.floor(Math.random() * Math.max(1, entries.length - max + 1));
+      picked = entries.slice(start, start + max);
+      // A claim that checks each record may trust the copies in the ready entries (see
+      // `readPicked`); one that checks only the sequence reads the records.
+      records = await readPicked(store, picked, seq === undefined && round === 0);
+    }
+    const claimed = await commitClaims(store, options, picked, records, epoch, seq, gate, picks);
     // The limits changed under it (another claim, an outcome): read them again and retry.
     if (claimed === null && gate !== undefined) continue;
     if (claimed === null) {
@@ -162,77 +194,6 @@ export async function claimTasks(store: Store, options: ClaimOptions): Promise<C
   return [];
 }
 
-type RecordEntry = {
-  record: TaskRecord | null;
-  versionstamp: string | null;
-  error?: Error;
-  value?: unknown;
-};
-
-/**
- * The records of the picked ready entries, with the versionstamps their claim checks. A ready
- * entry that holds a copy of its record (see `addReadyEntry`) was written in one commit with
- * it, so the two share a versionstamp: checking the record against the entry's versionstamp
- * fails if the record changed since, and the copy is used as it is (`useCopies`). The rest
- * are read with `getMany`.
- */
-async function readPicked(
-  store: Store,
-  picked: Deno.KvEntry<unknown>[],
-  useCopies: boolean,
-): Promise<RecordEntry[]> {
-  const out: (RecordEntry | null)[] = picked.map((e) => {
-    if (!useCopies || !(e.value instanceof Uint8Array) || e.value.length === 0) return null;
-    const id = e.key[e.key.length - 1] as string;
-    try {
-      const record = TaskRecord.decode(store.keys.task(id), e.value);
-      return record.id === id ? { record, versionstamp: e.versionstamp } : null;
-    } catch {
-      return null; // a damaged copy: the record says what is wrong
-    }
-  });
-  const missing = out.flatMap((r, i) => r === null ? [i] : []);
-  if (missing.length === 0) return out as RecordEntry[];
-  const read = await getRecords(
-    store,
-    missing.map((i) => picked[i]!.key[picked[i]!.key.length - 1] as string),
-  );
-  missing.forEach((at, i) => out[at] = read[i]!);
-  return out as RecordEntry[];
-}
-
-async function getRecords(store: Store, ids: string[]): Promise<RecordEntry[]> {
-  const out: RecordEntry[] = [];
-  const chunks: string[][] = [];
-  for (let i = 0; i < ids.length; i += KV_MAX_GET_MANY) {
-    chunks.push(ids.slice(i, i + KV_MAX_GET_MANY));
-  }
-  const results = await Promise.all(
-    chunks.map((c) =>
-      store.kv.getMany(c.map((id) => store.keys.task(id)), { consistency: "strong" })
-    ),
-  );
-  for (const entries of results) {
-    for (const e of entries) {
-      if (e.versionstamp === null) {
-        out.push({ record: null, versionstamp: null });
-        continue;
-      }
-      try {
-        out.push({ record: TaskRecord.decode(e.key, e.value), versionstamp: e.versionstamp });
-      } catch (error) {
-        out.push({
-          record: null,
-          versionstamp: e.versionstamp,
-          error: error as Error,
-          value: e.value,
-        });
-      }
-    }
-  }
-  return out;
-}
-
 interface Pending {
   record: TaskRecord;
   readyKey: Deno.KvKey;
@@ -250,6 +211,7 @@ async function commitClaims(
   epoch: string | null,
   seq?: string | null,
   gate?: FlowGate,
+  picks?: PartitionPicks,
 ): Promise<Claimed[] | null> {
   const now = store.now();
   const atomic = store.kv.atomic();
@@ -267,6 +229,9 @@ async function commitClaims(
       ...(gate ? { mutations: 16 + gate.cost.mutations, bytes: 4096 + gate.cost.bytes } : {}),
     },
   });
+  // Each partition taken from adds its checks and log (reserved per task: at most one
+  // partition each), and each task of a partition its gauges and clock.
+  const per = gate?.partitions?.costPer ?? { checks: 0, mutations: 0, bytes: 0 };
   if (bySeq) atomic.check({ key: store.keys.claimSeq, versionstamp: seq });
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
@@ -312,10 +277,11 @@ async function commitClaims(
     const running = found.record.claim(now, options.cluster, options.workers[worker]!);
     // A record is rewritten whole: leave the rest for the next claim rather than pass the
     // commit's byte limit (records with large inline args approach 64 KiB each).
+    const partitioned = running.partition !== null;
     const cost = {
-      checks: bySeq ? 0 : 1,
-      mutations: 2,
-      bytes: running.encode().length + CLAIM_KEY_BYTES,
+      checks: (bySeq ? 0 : 1) + (partitioned ? per.checks : 0),
+      mutations: 2 + (partitioned ? 3 + per.mutations : 0),
+      bytes: running.encode().length + CLAIM_KEY_BYTES + (partitioned ? 512 + per.bytes : 0),
     };
     if (!budget.fits(cost)) break;
     budget.take(cost);
@@ -325,7 +291,7 @@ async function commitClaims(
     }
     atomic.set(store.keys.task(running.id), running.encode());
     atomic.delete(entry.key);
-    counts.move("queued", "running");
+    counts.move("queued", "running", 1, running.partition);
     const armed = held && armedLeft > 0;
     if (armed) armedLeft--;
     pending.push({ record: running, readyKey: entry.key, held, armed, alone });
@@ -336,6 +302,8 @@ async function commitClaims(
   const claim = ClaimRef.create(store, options.cluster, pending.length);
   if (pending.length > 0) {
     gate?.add(atomic, pending.length, now);
+    picks?.add(atomic, pending.map((p) => p.record.partition), now);
+    addClockWrites(atomic, store, pending.map((p) => p.record));
     // Claims that check only the sequence see this one.
     atomic.sum(store.keys.claimSeq, 1n);
     const started = pending.filter((p) => p.armed).map((p) => p.record.id);

@@ -24,7 +24,7 @@ import { commitAtomic } from "./commit.ts";
 import { StatDeltas } from "./stats.ts";
 import { sealFinished } from "./_seal.ts";
 import { addClaimEnds, dropClaims, settleClaims } from "./leases.ts";
-import { holdQueueUntil } from "./pause.ts";
+import { holdPartitionUntil, holdQueueUntil } from "./pause.ts";
 
 /** How an attempt ended. */
 export type Outcome =
@@ -66,12 +66,18 @@ const encoder = new TextEncoder();
 export async function completeTasks(store: Store, outcomes: readonly Outcome[]): Promise<Stored[]> {
   const prepared = await Promise.all(outcomes.map((o) => prepareOutcome(store, o)));
   const out: Stored[] = new Array(outcomes.length);
-  // A push-back holds its queue first, so no claim starts a task between it and the pause.
+  // A push-back holds its partition (or its queue, when it has none) first, so no claim starts
+  // a task between it and the hold.
   const pushbacks = outcomes.filter((o) => o.kind === "pushback");
-  if (pushbacks.length > 0) {
-    const until = Math.max(...pushbacks.map((o) => o.retryAt));
-    const by = pushbacks.find((o) => o.retryAt === until)!.claimed.record;
+  const whole = pushbacks.filter((o) => o.claimed.record.partition === null);
+  if (whole.length > 0) {
+    const until = Math.max(...whole.map((o) => o.retryAt));
+    const by = whole.find((o) => o.retryAt === until)!.claimed.record;
     await holdQueueUntil(store, until, `rate limited by task ${by.id} (${by.name})`);
+  }
+  for (const o of pushbacks) {
+    const partition = o.claimed.record.partition;
+    if (partition !== null) await holdPartitionUntil(store, partition, o.retryAt);
   }
   // Room for the counter sums, the signal and a doorbell of each commit.
   const budget = new CommitBudget({
@@ -244,11 +250,11 @@ async function commitOutcomes(
     for (const c of plan.checks) atomic.check(c);
     if (outcome.sideKeys?.progress !== false) atomic.delete(k.progress(record.id));
     if (outcome.sideKeys?.cancel !== false) atomic.delete(k.cancel(record.id));
-    counts.move("running", null);
+    counts.move("running", null, 1, record.partition);
     if (record.state === "scheduled") {
       atomic.set(k.task(record.id), record.encode());
       atomic.set(k.delayed(record.runAt, record.id), new Uint8Array());
-      counts.move(null, "scheduled");
+      counts.move(null, "scheduled", 1, record.partition);
       earliestRetry = Math.min(earliestRetry, record.runAt);
     } else {
       addFinishedRecord(atomic, store, record, counts);

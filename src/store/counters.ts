@@ -29,7 +29,20 @@ export function addStateCounts(
   for (const { key, n } of counts.others.values()) {
     if (n !== 0) atomic.sum(key, ((BigInt(n) % U64) + U64) % U64);
   }
+  for (const [partition, deltas] of counts.partitions) {
+    for (const [state, delta] of Object.entries(deltas)) {
+      if (!delta) continue;
+      atomic.sum(
+        store.keys.partitionStat(partition, state as TaskState),
+        ((BigInt(delta) % U64) + U64) % U64,
+      );
+    }
+  }
 }
+
+/** The states counted per partition: the waiting and running ones. */
+export const PARTITION_STATES: readonly TaskState[] = ["scheduled", "queued", "running"];
+const partitionCounted = new Set<TaskState | null>(PARTITION_STATES);
 
 /**
  * Collects counter deltas for a batch, so one commit sums each counter once (every `sum` is a
@@ -39,11 +52,29 @@ export class CountDeltas {
   readonly deltas: Partial<Record<TaskState, number>> = {};
   /** Other counters, by their key's JSON. */
   readonly others = new Map<string, { key: Deno.KvKey; n: number }>();
-  /** Moves `n` tasks from one state to another (either may be null). */
-  move(from: TaskState | null, to: TaskState | null, n = 1): this {
+  /** Per partition, its gauges' deltas (see {@linkcode PARTITION_STATES}). */
+  readonly partitions = new Map<string, Partial<Record<TaskState, number>>>();
+  /**
+   * Moves `n` tasks from one state to another (either may be null); tasks of a `partition`
+   * move on its gauges too.
+   */
+  move(from: TaskState | null, to: TaskState | null, n = 1, partition: string | null = null): this {
     if (from) this.deltas[from] = (this.deltas[from] ?? 0) - n;
     if (to) this.deltas[to] = (this.deltas[to] ?? 0) + n;
+    if (partition !== null && from !== to) {
+      let p = this.partitions.get(partition);
+      if (!p) this.partitions.set(partition, p = {});
+      if (from && partitionCounted.has(from)) p[from] = (p[from] ?? 0) - n;
+      if (to && partitionCounted.has(to)) p[to] = (p[to] ?? 0) + n;
+    }
     return this;
+  }
+
+  /** How many mutations {@linkcode addStateCounts} adds for the partitions at most. */
+  get partitionMutations(): number {
+    let n = 0;
+    for (const p of this.partitions.values()) n += Object.keys(p).length;
+    return n;
   }
   /** Adds `n` to the counter at `key`. */
   add(key: Deno.KvKey, n = 1): this {
@@ -53,6 +84,13 @@ export class CountDeltas {
     else this.others.set(id, { key, n });
     return this;
   }
+}
+
+/** Reads a KvU64 gauge's value: a sum that wrapped below 0 reads as 0. */
+export function gaugeValue(value: unknown): number {
+  const raw = (value as Deno.KvU64 | null)?.value ?? 0n;
+  const signed = raw > I64_MAX ? raw - U64 : raw;
+  return Math.max(0, Number(signed));
 }
 
 /** Reads the per-state counts of a queue. */

@@ -15,6 +15,7 @@ import { commitAtomic } from "./commit.ts";
 import { CommitBudget } from "./budget.ts";
 import { buildChecked, checkAll, type Checked, type EnqueueSpec, UniqueTaskError } from "./spec.ts";
 import type { Store } from "./store.ts";
+import { TurnBook } from "./turns.ts";
 
 // The spec types, validation and the entry writes live in their own modules; these names stay
 // importable from here, where the API's enqueue options have always been.
@@ -81,6 +82,7 @@ export async function storeChecked(
   let inFlight: Promise<void> | null = null;
   let next = 0;
   let commits = 0;
+  const turns = new TurnBook(store);
   // Room for what every commit adds besides its tasks, and for the caller's marks.
   const budget = new CommitBudget({
     maxChecks: store.handle.maxChecks,
@@ -110,8 +112,12 @@ export async function storeChecked(
       indexes.push(next);
       next++;
     }
+    // Tasks with a partition take their turns (no read when none has one).
+    const placed = await turns.place(part);
+    placed.forEach((r, i) => records[indexes[i]!] = r);
     const atomic = store.kv.atomic();
-    addEnqueueMutations(store, atomic, part, now);
+    addEnqueueMutations(store, atomic, placed, now);
+    turns.add(atomic, placed);
     hooks.mark?.(atomic, indexes, commits++ === 0);
     if (inFlight) await inFlight;
     // Each stored commit wakes the clusters: they start on a long batch while it is stored.
@@ -136,9 +142,11 @@ async function enqueueUnique(
   const { key, mode } = c.options.unique!;
   const k = store.keys;
   const now = store.now();
-  const record = c.large === null
+  const built = c.large === null
     ? buildChecked(store, c, now, 0)
     : await buildChunked(store, c, now);
+  const turns = new TurnBook(store);
+  const record = (await turns.place([built]))[0]!;
   for (let attempt = 0; attempt < 50; attempt++) {
     const held = await store.kv.get(k.unique(key), { consistency: "strong" });
     const atomic = store.kv.atomic().check({ key: k.unique(key), versionstamp: held.versionstamp });
@@ -170,6 +178,7 @@ async function enqueueUnique(
     }
     skipUniqueCheck(atomic);
     addEnqueueMutations(store, atomic, [record], now);
+    turns.add(atomic, [record]);
     if ((await commitAtomic(atomic)).ok) {
       store.changes.notifyLocal();
       return record;
@@ -191,7 +200,9 @@ const ENQUEUE_FIXED_BYTES = 4 * 1024;
  * start-by deadline.
  */
 function enqueueMutationCount(record: TaskRecord): number {
-  return 3 + (record.group === null ? 0 : 1) + (record.expiresAt === null ? 0 : 1);
+  return 3 + (record.group === null ? 0 : 1) + (record.expiresAt === null ? 0 : 1) +
+    // Its partition's gauge and last turn.
+    (record.partition === null ? 0 : 2);
 }
 
 /**

@@ -1,11 +1,11 @@
 /**
  * Flow control of a queue, enforced by every cluster that shares the KV: at most `concurrency`
- * of its tasks running at once, and at most `rate.count` starts in any window of `rate.ms`.
- * The limits live under the queue's `limits` key (read with the pause key, in the same
- * `getMany`, so a queue without limits costs nothing more). A claim under limits reads the
- * queue's `running` counter and its log of recent starts, takes at most what they allow, and
- * checks both in its commit: two clusters racing for the last place can't both win. A running
- * task of a cluster that dies holds its place until its lease is recovered.
+ * of its tasks running at once, at most `rate.count` starts in any window of `rate.ms`, and the
+ * same for each partition (`partitionConcurrency`, `partitionRate`), with weighted turns between
+ * partitions (`partitionWeights`, see `turns.ts`). The limits live under the queue's `limits`
+ * key (read with the pause key, in the same `getMany`, so a queue without limits costs nothing
+ * more); how a claim obeys them is in `gate.ts`. A running task of a cluster that dies holds its
+ * place until its lease is recovered.
  *
  * @module
  */
@@ -18,20 +18,58 @@ const decoder = new TextDecoder();
 /** The most starts a rate may allow per window: its log of start times is one KV value. */
 export const MAX_RATE_COUNT = 5000;
 
+/** A rate: at most `count` starts in any window of `ms`. */
+export interface Rate {
+  /** Starts allowed per window. */
+  count: number;
+  /** The window, in ms. */
+  ms: number;
+}
+
 /** A queue's limits. */
 export interface QueueLimits {
   /** At most this many of its tasks run at once, across all clusters. */
   concurrency?: number;
   /** At most `count` task starts in any window of `ms`, across all clusters. */
-  rate?: { count: number; ms: number };
+  rate?: Rate;
+  /** At most this many tasks of each partition run at once, across all clusters. */
+  partitionConcurrency?: number;
+  /** At most `count` starts of each partition in any window of `ms`, across all clusters. */
+  partitionRate?: Rate;
+  /**
+   * Turns per round of some partitions (1 to 100; the others have 1): a partition of weight 3
+   * starts three tasks to another's one while both have tasks waiting.
+   */
+  partitionWeights?: Record<string, number>;
 }
+
+/** The most partitions given a weight. */
+export const MAX_WEIGHTED_PARTITIONS = 1000;
 
 /** A queue's limits in a few words: `concurrency 2 · rate 5/1000ms`. */
 export function limitsText(limits: QueueLimits): string {
   const parts: string[] = [];
+  const rate = (r: Rate) => `${r.count}/${r.ms}ms`;
   if (limits.concurrency !== undefined) parts.push(`concurrency ${limits.concurrency}`);
-  if (limits.rate !== undefined) parts.push(`rate ${limits.rate.count}/${limits.rate.ms}ms`);
+  if (limits.rate !== undefined) parts.push(`rate ${rate(limits.rate)}`);
+  if (limits.partitionConcurrency !== undefined) {
+    parts.push(`partition concurrency ${limits.partitionConcurrency}`);
+  }
+  if (limits.partitionRate !== undefined) {
+    parts.push(`partition rate ${rate(limits.partitionRate)}`);
+  }
+  const weights = Object.entries(limits.partitionWeights ?? {});
+  if (weights.length > 0) {
+    parts.push(`weights ${weights.map(([p, w]) => `${p}=${w}`).join(",")}`);
+  }
   return parts.join(" · ") || "none";
+}
+
+/** Whether `limits` hold back claims (weights alone only order them). */
+export function gatesClaims(limits: QueueLimits | null | undefined): boolean {
+  return limits !== null && limits !== undefined &&
+    (limits.concurrency !== undefined || limits.rate !== undefined ||
+      limits.partitionConcurrency !== undefined || limits.partitionRate !== undefined);
 }
 
 /** Limits as given to {@linkcode setLimits}: a rate may also be text, such as `"100/1s"`. */
@@ -39,7 +77,13 @@ export interface QueueLimitsInput {
   /** At most this many of its tasks run at once, across all clusters. */
   concurrency?: number;
   /** At most `count` starts in any window of `ms`, or `"N/DURATION"` (see {@linkcode parseRate}). */
-  rate?: { count: number; ms: number } | string;
+  rate?: Rate | string;
+  /** At most this many tasks of each partition run at once, across all clusters. */
+  partitionConcurrency?: number;
+  /** A rate for each partition, as `rate`. */
+  partitionRate?: Rate | string;
+  /** Turns per round of some partitions, 1 to 100 (see {@linkcode QueueLimits}). */
+  partitionWeights?: Record<string, number>;
 }
 
 /** A bad limit: the message names the option and the value. */
@@ -67,10 +111,12 @@ export function parseRate(text: string): { count: number; ms: number } {
   return checkRate({ count: Number(m[1]), ms: Number(m[2]) * UNITS[m[3]!]! }, text);
 }
 
-function checkRate(rate: { count: number; ms: number }, shown: unknown): {
-  count: number;
-  ms: number;
-} {
+function checkRate(rate: Rate, shown: unknown): Rate {
+  if (typeof rate !== "object" || rate === null) {
+    throw new LimitError(
+      `A rate is N/DURATION, such as 100/1s, or { count, ms }: received ${JSON.stringify(shown)}`,
+    );
+  }
   if (!Number.isSafeInteger(rate.count) || rate.count < 1 || rate.count > MAX_RATE_COUNT) {
     throw new LimitError(
       `A rate allows 1 to ${MAX_RATE_COUNT} starts per window: received ${JSON.stringify(shown)}`,
@@ -91,35 +137,99 @@ function checkRate(rate: { count: number; ms: number }, shown: unknown): {
  */
 export function validateLimits(limits: QueueLimitsInput): QueueLimits {
   const out: QueueLimits = {};
+  if (typeof limits !== "object" || limits === null) {
+    throw new LimitError(`Limits must be an object: received ${JSON.stringify(limits)}`);
+  }
   for (const key of Object.keys(limits)) {
-    if (key !== "concurrency" && key !== "rate") {
+    if (!LIMIT_NAMES.includes(key)) {
       throw new LimitError(
-        `Unknown limit ${JSON.stringify(key)}: the limits are concurrency, rate`,
+        `Unknown limit ${JSON.stringify(key)}: the limits are ${LIMIT_NAMES.join(", ")}`,
       );
     }
   }
-  if (limits.concurrency !== undefined) {
-    const n = limits.concurrency;
+  for (const name of ["concurrency", "partitionConcurrency"] as const) {
+    const n = limits[name];
+    if (n === undefined) continue;
     if (!Number.isSafeInteger(n) || n < 1) {
       throw new LimitError(
-        `Limit concurrency must be a whole number of at least 1: received ${JSON.stringify(n)}`,
+        `Limit ${name} must be a whole number of at least 1: received ${JSON.stringify(n)}`,
       );
     }
-    out.concurrency = n;
+    out[name] = n;
   }
-  if (limits.rate !== undefined) {
-    const r = limits.rate as unknown;
-    out.rate = typeof r === "string"
-      ? parseRate(r)
-      : checkRate(r as { count: number; ms: number }, r);
+  for (const name of ["rate", "partitionRate"] as const) {
+    const r = limits[name] as unknown;
+    if (r === undefined) continue;
+    out[name] = typeof r === "string" ? parseRate(r) : checkRate(r as Rate, r);
+  }
+  if (limits.partitionWeights !== undefined) {
+    out.partitionWeights = validateWeights(limits.partitionWeights);
   }
   return out;
+}
+
+const LIMIT_NAMES = [
+  "concurrency",
+  "rate",
+  "partitionConcurrency",
+  "partitionRate",
+  "partitionWeights",
+];
+
+function validateWeights(weights: unknown): Record<string, number> {
+  if (typeof weights !== "object" || weights === null || Array.isArray(weights)) {
+    throw new LimitError(
+      `Limit partitionWeights must map partitions to weights, such as { "tenant-1": 3 }: received ${
+        JSON.stringify(weights)
+      }`,
+    );
+  }
+  const entries = Object.entries(weights);
+  if (entries.length > MAX_WEIGHTED_PARTITIONS) {
+    throw new LimitError(
+      `Limit partitionWeights names ${entries.length} partitions; at most ${MAX_WEIGHTED_PARTITIONS} may have a weight`,
+    );
+  }
+  const out: Record<string, number> = {};
+  for (const [p, w] of entries) {
+    if (p.length === 0 || p.length > 256) {
+      throw new LimitError(
+        `A partition is 1-256 characters: received ${JSON.stringify(p.slice(0, 80))}`,
+      );
+    }
+    if (!Number.isSafeInteger(w) || w < 1 || w > 100) {
+      throw new LimitError(
+        `The weight of partition ${
+          JSON.stringify(p)
+        } must be a whole number from 1 to 100: received ${JSON.stringify(w)}`,
+      );
+    }
+    out[p] = w;
+  }
+  return out;
+}
+
+/**
+ * Parses a weight given as `PARTITION=WEIGHT` (the CLI's `--partition-weight`).
+ *
+ * @throws {LimitError} naming the value.
+ */
+export function parseWeight(text: string): [string, number] {
+  const at = text.lastIndexOf("=");
+  const weight = Number(text.slice(at + 1));
+  if (at <= 0 || !/^\d+$/.test(text.slice(at + 1))) {
+    throw new LimitError(
+      `A weight is PARTITION=N, such as tenant-1=3: received ${JSON.stringify(text)}`,
+    );
+  }
+  const [p, w] = Object.entries(validateWeights({ [text.slice(0, at)]: weight }))[0]!;
+  return [p, w];
 }
 
 /** Stores the queue's limits (replacing the ones it had); they apply at every cluster's next claim. */
 export async function setLimits(store: Store, limits: QueueLimitsInput): Promise<QueueLimits> {
   const valid = validateLimits(limits);
-  if (valid.concurrency === undefined && valid.rate === undefined) {
+  if (Object.keys(valid).length === 0) {
     await clearLimits(store);
     return valid;
   }
@@ -145,7 +255,7 @@ export function decodeLimits(value: unknown): QueueLimits | null {
   if (!(value instanceof Uint8Array)) return null;
   try {
     const v = validateLimits(JSON.parse(decoder.decode(value)));
-    return v.concurrency === undefined && v.rate === undefined ? null : v;
+    return Object.keys(v).length === 0 ? null : v;
   } catch {
     return null;
   }
@@ -154,94 +264,4 @@ export function decodeLimits(value: unknown): QueueLimits | null {
 /** The queue's limits, or null. */
 export async function readLimits(store: Store): Promise<QueueLimits | null> {
   return decodeLimits((await store.kv.get(store.keys.limits, { consistency: "strong" })).value);
-}
-
-/** What a claim under limits may take, and what its commit must check and write. */
-export interface FlowGate {
-  /** The most tasks the claim may take now. */
-  allowed: number;
-  /** When more may start, if the rate holds them back (epoch ms); null otherwise. */
-  nextAt: number | null;
-  /** Adds the checks, and the log of the `n` starts, to the claim's commit. */
-  add(atomic: Deno.AtomicOperation, n: number, now: number): void;
-  /** What {@linkcode FlowGate.add} costs a commit at most. */
-  cost: { checks: number; mutations: number; bytes: number };
-}
-
-/**
- * Reads what the queue's limits allow now: the running count (the state counter every claim,
- * outcome and recovery sums) and the starts logged in the rate window.
- */
-export async function readGate(store: Store, limits: QueueLimits): Promise<FlowGate> {
-  const k = store.keys;
-  const runningKey = k.stat("state", "running");
-  const [running, log] = await store.kv.getMany([runningKey, k.rateLog], {
-    consistency: "strong",
-  });
-  const now = store.now();
-  let allowed = Infinity;
-  let nextAt: number | null = null;
-  if (limits.concurrency !== undefined) {
-    const raw = (running!.value as Deno.KvU64 | null)?.value ?? 0n;
-    const count = raw >= 1n << 63n ? 0 : Number(raw); // below 0 (a wrapped sum): none
-    allowed = Math.max(0, limits.concurrency - count);
-  }
-  let starts: number[] = [];
-  if (limits.rate !== undefined) {
-    // A start is logged when claimed, before the worker starts it (a held task up to the
-    // prefetch window later): the window counts a little longer, so no window of task starts
-    // holds more than the rate.
-    const since = now - limits.rate.ms - rateMargin(limits.rate.ms);
-    starts = readLog(log!.value).filter((t) => t > since);
-    const left = limits.rate.count - starts.length;
-    allowed = Math.min(allowed, Math.max(0, left));
-    // Full: the next place frees when the oldest start in the window leaves it.
-    if (left <= 0) {
-      nextAt = starts[starts.length - limits.rate.count]! + limits.rate.ms +
-        rateMargin(limits.rate.ms) + 1;
-    }
-  }
-  const rate = limits.rate;
-  return {
-    allowed,
-    nextAt,
-    cost: {
-      checks: (limits.concurrency !== undefined ? 1 : 0) + (rate !== undefined ? 1 : 0),
-      mutations: rate !== undefined ? 1 : 0,
-      bytes: rate !== undefined ? 16 * rate.count + 256 : 0,
-    },
-    add(atomic, n, at) {
-      if (limits.concurrency !== undefined) {
-        atomic.check({ key: runningKey, versionstamp: running!.versionstamp });
-      }
-      if (rate !== undefined) {
-        atomic.check({ key: k.rateLog, versionstamp: log!.versionstamp });
-        const kept = [
-          ...starts.filter((t) => t > at - rate.ms - rateMargin(rate.ms)),
-          ...Array(n).fill(at),
-        ];
-        atomic.set(k.rateLog, encoder.encode(JSON.stringify(kept.slice(-rate.count))));
-      }
-    },
-  };
-}
-
-/**
- * How much longer than its window a rate counts starts: 50 ms (a task held ahead of a free place
- * starts within the prefetch window, 20 ms, or is recalled by 40 ms), or a tenth of a short window.
- */
-function rateMargin(ms: number): number {
-  return Math.min(50, Math.floor(ms / 10));
-}
-
-function readLog(value: unknown): number[] {
-  if (!(value instanceof Uint8Array)) return [];
-  try {
-    const v = JSON.parse(decoder.decode(value));
-    return Array.isArray(v)
-      ? v.filter((t): t is number => typeof t === "number").sort((a, b) => a - b)
-      : [];
-  } catch {
-    return [];
-  }
 }

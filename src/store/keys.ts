@@ -36,8 +36,29 @@ export interface QueueKeys {
   resultBlobPrefix(id: string, blob: string): Deno.KvKey;
   /** Claimable now. Lower priority first, then by id, which is time-ordered: FIFO. */
   ready(priority: number, id: string): Deno.KvKey;
+  /**
+   * A partitioned task claimable now: by priority, then its turn (see `turns.ts`), so the
+   * partitions of a queue take turns. Within a priority these sort after the tasks with no
+   * partition (KV sorts strings before numbers).
+   */
+  readyTurn(priority: number, turn: number, id: string): Deno.KvKey;
   /** Prefix of the ready index. */
   readonly readyPrefix: Deno.KvKey;
+  /**
+   * The turn of the last partitioned task of priority `priority` claimed: where a partition
+   * with nothing waiting joins the line (see `turns.ts`).
+   */
+  turnClock(priority: number): Deno.KvKey;
+  /** The turn of the last task enqueued in partition `partition` (see `turns.ts`). */
+  partitionTurn(partition: string): Deno.KvKey;
+  /** How many tasks of partition `partition` are in state `state` (scheduled, queued, running). */
+  partitionStat(partition: string, state: TaskState): Deno.KvKey;
+  /** The times of the recent task starts of partition `partition`, for `partitionRate`. */
+  partitionRateLog(partition: string): Deno.KvKey;
+  /** Prefix of every partition's keys. */
+  readonly partitions: Deno.KvKey;
+  /** Partitions held until a time by a push-back (`RateLimitedError`): `{ partition: until }`. */
+  readonly partitionHolds: Deno.KvKey;
   /**
    * Summed by every commit that takes a queued task away (a claim, a cancel, a delete). A claim
    * larger than a commit may hold checks (on `@deno/kv`, 10) checks this one key, read before
@@ -185,6 +206,7 @@ export const QUEUE_PARTS: ReadonlySet<string> = new Set([
   "chain",
   "chain_result",
   "claim_seq",
+  "clock",
   "cluster",
   "damaged",
   "delayed",
@@ -199,6 +221,8 @@ export const QUEUE_PARTS: ReadonlySet<string> = new Set([
   "lease",
   "limits",
   "name",
+  "partition",
+  "partition_holds",
   "paused",
   "progress",
   "rate_log",
@@ -231,7 +255,26 @@ export function queueKeys(queue: string): QueueKeys {
     ],
     resultBlobPrefix: (id: string, blob: string) => [...p, "blob", id, "result", blob],
     ready: (priority: number, id: string) => [...p, "ready", priority, id],
+    readyTurn: (priority: number, turn: number, id: string) => [
+      ...p,
+      "ready",
+      priority,
+      turn,
+      id,
+    ],
     readyPrefix: [...p, "ready"],
+    turnClock: (priority: number) => [...p, "clock", priority],
+    partitionTurn: (partition: string) => [...p, "partition", partition, "turn"],
+    partitionStat: (partition: string, state: TaskState) => [
+      ...p,
+      "partition",
+      partition,
+      "state",
+      state,
+    ],
+    partitionRateLog: (partition: string) => [...p, "partition", partition, "rate_log"],
+    partitions: [...p, "partition"],
+    partitionHolds: [...p, "partition_holds"],
     claimSeq: [...p, "claim_seq"],
     delayed: (runAt: number, id: string) => [...p, "delayed", runAt, id],
     delayedPrefix: [...p, "delayed"],

@@ -59,6 +59,50 @@ export async function holdQueueUntil(store: Store, until: number, reason: string
   }
 }
 
+/**
+ * Holds partition `partition` of the queue until `until` (a task of it was rate limited):
+ * clusters start nothing more of it until then; its other partitions go on. The holds of a
+ * queue are one value (`keys.partitionHolds`), read with its pause key; ended holds are
+ * dropped when it is written.
+ */
+export async function holdPartitionUntil(
+  store: Store,
+  partition: string,
+  until: number,
+): Promise<void> {
+  const key = store.keys.partitionHolds;
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const e = await store.kv.get(key, { consistency: "strong" });
+    const holds = decodeHolds(e.value, store.now());
+    if ((holds.get(partition) ?? 0) >= until) return;
+    holds.set(partition, until);
+    const written = await commitAtomic(
+      store.kv.atomic().check(e).set(key, encoder.encode(JSON.stringify(Object.fromEntries(holds))))
+        .sum(store.keys.signal, 1n),
+    );
+    if (written.ok) {
+      store.changes.notifyLocal();
+      return;
+    }
+  }
+}
+
+/** The partitions held after `now`, until when. */
+export function decodeHolds(value: unknown, now: number): Map<string, number> {
+  const out = new Map<string, number>();
+  if (!(value instanceof Uint8Array)) return out;
+  try {
+    const raw = JSON.parse(decoder.decode(value));
+    if (typeof raw !== "object" || raw === null) return out;
+    for (const [p, until] of Object.entries(raw)) {
+      if (typeof until === "number" && until > now) out.set(p, until);
+    }
+  } catch {
+    // damaged: no holds
+  }
+  return out;
+}
+
 /** Pauses the queue: clusters finish what runs and claim nothing more from it. */
 export async function pauseQueue(store: Store, reason: string | null = null): Promise<void> {
   const info: PauseInfo = { at: store.now(), reason, until: null };
@@ -85,8 +129,8 @@ export async function pausedInfo(store: Store): Promise<PauseInfo | null> {
 
 /**
  * Which of `stores`' queues are paused now, which of those are held until a time (see
- * {@linkcode holdQueueUntil}), and the limits of those that have some (see `flow.ts`): one
- * `getMany` for up to five queues.
+ * {@linkcode holdQueueUntil}), the limits of those that have some (see `flow.ts`), and their
+ * held partitions (see {@linkcode holdPartitionUntil}): one `getMany` for up to three queues.
  */
 export async function readPausedQueues(
   stores: readonly Store[],
@@ -94,21 +138,26 @@ export async function readPausedQueues(
   paused: Set<string>;
   holds: Map<string, number>;
   limits: Map<string, QueueLimits>;
+  partitionHolds: Map<string, Map<string, number>>;
 }> {
   const paused = new Set<string>();
   const holds = new Map<string, number>();
   const limits = new Map<string, QueueLimits>();
-  if (stores.length === 0) return { paused, holds, limits };
-  // Each queue's pause and limits keys in one read (KV allows 10 keys a getMany).
-  const keys = stores.flatMap((s) => [s.keys.paused, s.keys.limits]);
+  const partitionHolds = new Map<string, Map<string, number>>();
+  if (stores.length === 0) return { paused, holds, limits, partitionHolds };
+  // Each queue's pause, limits and partition holds keys in one read (KV allows 10 keys a
+  // getMany).
+  const keys = stores.flatMap((s) => [s.keys.paused, s.keys.limits, s.keys.partitionHolds]);
   const entries: Deno.KvEntryMaybe<unknown>[] = [];
-  for (let i = 0; i < keys.length; i += 10) {
-    entries.push(...await stores[0]!.kv.getMany(keys.slice(i, i + 10)));
+  for (let i = 0; i < keys.length; i += 9) {
+    entries.push(...await stores[0]!.kv.getMany(keys.slice(i, i + 9)));
   }
   stores.forEach((store, i) => {
-    const limit = decodeLimits(entries[2 * i + 1]?.value);
+    const limit = decodeLimits(entries[3 * i + 1]?.value);
     if (limit !== null) limits.set(store.queue, limit);
-    const e = entries[2 * i];
+    const held = decodeHolds(entries[3 * i + 2]?.value, store.now());
+    if (held.size > 0) partitionHolds.set(store.queue, held);
+    const e = entries[3 * i];
     if (!e || e.versionstamp === null) return;
     const info = decodePause(e.value);
     if (info.until !== null) {
@@ -117,5 +166,5 @@ export async function readPausedQueues(
     }
     paused.add(store.queue);
   });
-  return { paused, holds, limits };
+  return { paused, holds, limits, partitionHolds };
 }

@@ -12,6 +12,7 @@ import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
 import { addDamaged } from "./damaged.ts";
 import { addReadyEntry } from "./_entries.ts";
+import { TurnBook } from "./turns.ts";
 
 /** The time of the earliest delayed task, or null when none waits. */
 export async function nextDelayedAt(store: Store): Promise<number | null> {
@@ -92,13 +93,16 @@ export async function promoteAndPeek(
   const counts = new CountDeltas();
   let promoted = 0;
   const budget = new CommitBudget({ maxChecks: store.handle.maxChecks });
+  const turns = new TurnBook(store);
+  const queuedNow: TaskRecord[] = [];
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
     const found = records[i]!;
     // Large records are rewritten whole (and a small one copied into its ready entry): stop
     // before the commit would pass its byte limit.
     const size = found.value instanceof Uint8Array ? 2 * found.value.length + 512 : 512;
-    const cost = { checks: 2, mutations: 3, bytes: size };
+    // Besides its entries: its partition's gauges and last turn, if it has one.
+    const cost = { checks: 2, mutations: 6, bytes: size };
     if (!budget.fits(cost)) break;
     budget.take(cost);
     atomic.check({ key: entry.key, versionstamp: entry.versionstamp });
@@ -119,14 +123,19 @@ export async function promoteAndPeek(
       continue;
     }
     if (record.state !== "scheduled") continue;
-    const queued = record.promote();
+    // A task with a partition joins the line at its partition's turn (see `turns.ts`).
+    const [queued] = record.partition === null
+      ? [record.promote()]
+      : await turns.place([record.promote()]);
+    queuedNow.push(queued!);
     atomic.check({ key: found.key, versionstamp: found.versionstamp });
-    atomic.set(found.key, queued.encode());
-    addReadyEntry(atomic, store.keys, queued);
-    counts.move("scheduled", "queued");
+    atomic.set(found.key, queued!.encode());
+    addReadyEntry(atomic, store.keys, queued!);
+    counts.move("scheduled", "queued", 1, queued!.partition);
     promoted++;
   }
   addStateCounts(atomic, store, counts);
+  turns.add(atomic, queuedNow);
   const result = await commitAtomic(atomic);
   // Another cluster promoted them first: look again (its promotion signals a change).
   if (!result.ok) return { promoted: 0, nextAt: now };

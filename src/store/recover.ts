@@ -84,7 +84,11 @@ export async function recoverCluster(
       record = found.record.release();
       atomic.set(k.task(id), record.encode());
       addReadyEntry(atomic, k, record);
-      addStateCounts(atomic, store, new CountDeltas().move("running", "queued"));
+      addStateCounts(
+        atomic,
+        store,
+        new CountDeltas().move("running", "queued", 1, record.partition),
+      );
     } else {
       // It may have been running when its cluster died: a crash, counted apart from its
       // attempts, and retried at once. A task that was running alone in its cluster (it had
@@ -109,11 +113,11 @@ export async function recoverCluster(
             `${options.reason} (attempt ${found.record.attempt}; crash ${crashed.crashes} of ${maxCrashes} allowed)`,
         };
       record = sealFinished(store, crashed.failAttempt(now, error, poison ? null : now));
-      const counts = new CountDeltas().move("running", null);
+      const counts = new CountDeltas().move("running", null, 1, record.partition);
       if (record.state === "scheduled") {
         atomic.set(k.task(id), record.encode());
         atomic.set(k.delayed(record.runAt, record.id), new Uint8Array());
-        counts.move(null, "scheduled");
+        counts.move(null, "scheduled", 1, record.partition);
       } else {
         // A final failure: release its unique key, run its hooks, end its chain or iter.
         const plan = await planFinish(store, record, null).catch(() => null);
@@ -246,7 +250,7 @@ export async function releaseTasks(
       .delete(k.progress(record.id))
       .set(k.task(record.id), record.encode());
     addReadyEntry(atomic, k, record);
-    addStateCounts(atomic, store, new CountDeltas().move("running", "queued"));
+    addStateCounts(atomic, store, new CountDeltas().move("running", "queued", 1, record.partition));
     // The epoch sum fails any outcome of it still on its way (a worker past the grace).
     if (options.mayEnd !== false) atomic.sum(k.epoch(c.record.cluster ?? ""), 1n);
     const ends = addClaimEnds(atomic, [c.claim]);

@@ -7,6 +7,7 @@
 import { sign } from "../task/signature.ts";
 import type { TaskRecord } from "../task/record.ts";
 import { addWaitingEntries, uncountDeleted } from "./_entries.ts";
+import { TurnBook } from "./turns.ts";
 import { readChunks } from "./chunks.ts";
 import { commitAtomic } from "./commit.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
@@ -39,20 +40,22 @@ export async function retryTask(store: Store, ref: string): Promise<TaskRecord> 
         `Task ${record.id} (${record.name}) is ${record.state}; only finished tasks can be retried.`,
       );
     }
-    let queued = record.resubmit(store.now());
+    const turns = new TurnBook(store);
+    let [queued] = await turns.place([record.resubmit(store.now())]);
     const secrets = store.secrets;
     if (secrets !== null) {
       const argsJson = record.args !== null
         ? JSON.stringify(record.args)
         : decoder.decode(await readChunks(store, record.id, "args", record.argsChunks));
-      queued = queued.signed(sign(secrets, queued, argsJson));
+      queued = queued!.signed(sign(secrets, queued!, argsJson));
     }
     const k = store.keys;
     const atomic = store.kv.atomic().check({ key: k.task(record.id), versionstamp });
     // The finished entries (and the per func/group counters) out, the waiting ones in: a cached
     // record's look-ups, set to expire, are kept again.
     addFinishedIndexRemoval(atomic, store, record);
-    addWaitingEntries(atomic, k, queued);
+    addWaitingEntries(atomic, k, queued!);
+    turns.add(atomic, [queued!]);
     atomic.sum(k.signal, 1n);
     if (record.unique !== null) {
       // It holds its unique key again while it waits, if no other task took it meanwhile.
@@ -67,12 +70,12 @@ export async function retryTask(store: Store, ref: string): Promise<TaskRecord> 
       atomic.check({ key: k.unique(record.unique), versionstamp: held.versionstamp });
       atomic.set(k.unique(record.unique), encoder.encode(record.id));
     }
-    const counts = new CountDeltas().move(null, "queued");
+    const counts = new CountDeltas().move(null, "queued", 1, record.partition);
     uncountDeleted(counts, record);
     addStateCounts(atomic, store, counts);
     if ((await commitAtomic(atomic)).ok) {
       store.changes.notifyLocal();
-      return queued;
+      return queued!;
     }
   }
   throw new Error(`Task ${ref} kept changing while being retried; try again.`);

@@ -220,5 +220,6 @@ export function buildChecked(
     cached: o.cached,
     iter: c.iter,
     expiresAt: o.expiresAt,
+    partition: o.partition,
   });
 }

@@ -19,6 +19,14 @@ export interface EnqueueOptions {
    */
   group?: string;
   /**
+   * Its partition: a tenant, a user, an API host (any string of 1-256 characters). Partitions of
+   * a queue take turns (round-robin within a priority, weighted by the queue's
+   * `partitionWeights`), and the queue's `partitionConcurrency` and `partitionRate` limits count
+   * each one apart (see `Queue.setLimits`). Not covered by the task's signature.
+   * @default none
+   */
+  partition?: string;
+  /**
    * Lower runs first; FIFO within a priority.
    * @default 0
    */
@@ -135,6 +143,7 @@ export interface EnqueueSpec {
 /** The options of a task, checked, with their defaults filled in. */
 export interface ValidOptions {
   group: string | null;
+  partition: string | null;
   priority: number;
   runAt: number | null;
   timeout: number | null;
@@ -157,6 +166,7 @@ const KNOWN_OPTIONS = new Set([
   "unique",
   "cached",
   "group",
+  "partition",
   "priority",
   "delay",
   "eta",
@@ -192,6 +202,12 @@ export function validateOptions(o: EnqueueOptions, what: string, now: number): V
     (typeof o.group !== "string" || o.group.length === 0 || o.group.length > 256)
   ) {
     bad("group", "must be a string of 1-256 characters", o.group);
+  }
+  if (
+    o.partition !== undefined &&
+    (typeof o.partition !== "string" || o.partition.length === 0 || o.partition.length > 256)
+  ) {
+    bad("partition", "must be a string of 1-256 characters", o.partition);
   }
   if (o.priority !== undefined && !Number.isSafeInteger(o.priority)) {
     bad("priority", "must be an integer (lower runs first)", o.priority);
@@ -274,6 +290,7 @@ export function validateOptions(o: EnqueueOptions, what: string, now: number): V
   }
   return {
     group: o.group ?? null,
+    partition: o.partition ?? null,
     priority: o.priority ?? 0,
     runAt: o.delay !== undefined ? now + o.delay : runAt,
     timeout: o.timeout ?? null,

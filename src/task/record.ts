@@ -77,7 +77,7 @@ export class TaskRecord {
 
   /**
    * Makes a record from its fields (those added after the first stored version, `onFailure` to
-   * `crashedOn`, may be left out: null). Use the store's enqueue to create tasks.
+   * `turn`, may be left out: null). Use the store's enqueue to create tasks.
    */
   constructor(fields: TaskFields) {
     assignFields(this, fields);
@@ -192,6 +192,11 @@ export class TaskRecord {
    */
   crashedIn(cluster: string): TaskRecord {
     return this.#with({ crashedOn: [...this.crashedOn ?? [], cluster] });
+  }
+
+  /** queued: its place in its partition's line (see `store/turns.ts`). */
+  withTurn(turn: number): TaskRecord {
+    return this.#with({ turn });
   }
 
   /** Whether it is waiting with its start-by deadline passed at `now`: it must never start. */

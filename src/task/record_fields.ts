@@ -100,6 +100,13 @@ export interface TaskFields {
    * first: lease recoveries, counted apart from its attempts (quarantine, see `recover.ts`).
    */
   readonly crashedOn?: readonly string[] | null;
+  /** Its partition (`EnqueueOptions.partition`): partitions take turns and have limits. */
+  readonly partition?: string | null;
+  /**
+   * A partitioned task's place in its queue's line while it is queued: partitions take turns
+   * by it (see `store/turns.ts`). Its ready entry's key holds it.
+   */
+  readonly turn?: number | null;
 }
 
 /** A task's place in a chain or an iter. */
@@ -277,6 +284,8 @@ export const FIELDS: {
         : bad(`field "${n}" is not a list of cluster ids`),
     store: (v) => v === null || v.length === 0 ? undefined : v,
   },
+  partition: strOrNull,
+  turn: numOrNull,
 };
 
 /** Every field, in stored order. */

@@ -5,7 +5,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { claimTasks } from "../../src/store/claim.ts";
-import { LimitError, parseRate, readGate } from "../../src/store/flow.ts";
+import { LimitError, parseRate } from "../../src/store/flow.ts";
+import { readGate } from "../../src/store/gate.ts";
 import { kvq } from "../cli/_helpers.ts";
 import { tempQueue } from "./_helpers.ts";
 
@@ -77,6 +78,11 @@ test("kvq limit: bad values exit 2 naming the flag and value, and store nothing"
       [["--rate", "5/0s"], /--rate: .*"5\/0s"/],
       [["--rate", "fast"], /--rate: .*"fast"/],
       [["--concurrency", "-1"], /--concurrency .*"-1"/],
+      [["--partition-concurrency", "0"], /--partition-concurrency .*"0"/],
+      [["--partition-rate", "0/1s"], /--partition-rate: .*"0\/1s"/],
+      [["--partition-rate", "5/0s"], /--partition-rate: .*"5\/0s"/],
+      [["--partition-weight", "vip"], /--partition-weight: .*"vip"/],
+      [["--partition-weight", "vip=0"], /--partition-weight: .*"vip".*0/],
     ] as const
   ) {
     const r = await kvq(["limit", "default", ...args, ...kv]);
@@ -100,10 +106,35 @@ test("kvq limit: bad values exit 2 naming the flag and value, and store nothing"
   assert.equal(set.code, 0, set.err);
   assert.deepEqual(JSON.parse(set.out).limits, { concurrency: 2, rate: { count: 5, ms: 1000 } });
   const shown = await kvq(["limit", "default", ...kv]);
-  assert.match(shown.out, /concurrency 2, rate 5\/1000ms; 0 running, 1 waiting/);
+  assert.match(shown.out, /concurrency 2 · rate 5\/1000ms; 0 running, 1 waiting/);
   const info = await kvq(["info", ...kv]);
   assert.match(info.out, /limits {5}concurrency 2 · rate 5\/1000ms/);
   const cleared = await kvq(["limit", "default", "--clear", ...kv]);
-  assert.match(cleared.out, /concurrency none, rate none/);
+  assert.match(cleared.out, /no limits/);
+  await t.queue.enqueue({ func: "add", args: [1, 1], partition: "tenant-7" });
+  const perPartition = await kvq([
+    "limit",
+    "default",
+    "--partition-concurrency",
+    "2",
+    "--partition-rate",
+    "5/1s",
+    "--partition-weight",
+    "vip=3",
+    ...kv,
+  ]);
+  assert.equal(perPartition.code, 0, perPartition.err);
+  assert.match(
+    perPartition.out,
+    /partition concurrency 2 · partition rate 5\/1000ms · weights vip=3/,
+  );
+  assert.match(perPartition.out, /tenant-7\s+0 running, 1 waiting/);
+  assert.deepEqual(await t.queue.limits(), {
+    partitionConcurrency: 2,
+    partitionRate: { count: 5, ms: 1000 },
+    partitionWeights: { vip: 3 },
+  });
+  const json = JSON.parse((await kvq(["limit", "default", "--json", ...kv])).out);
+  assert.deepEqual(json.partitions, [{ partition: "tenant-7", running: 0, waiting: 1 }]);
   assert.equal((await kvq(["limit", "--help"])).code, 0);
 });

@@ -285,6 +285,51 @@ test("Dashboard shows a queue's limits, sets them, refuses bad ones by name, and
   });
 });
 
+test("Dashboard sets per-partition limits and weights, and lists the partitions with their counts", async () => {
+  await withDashboard({}, async ({ client, queue }) => {
+    await queue.enqueueMany([
+      ...Array.from({ length: 3 }, () => ({ func: "add", args: [1, 2], partition: "tenant-a" })),
+      { func: "add", args: [1, 2], partition: "tenant-b", delay: 60_000 },
+    ]);
+    await client.page("/queues");
+    let r = await client.action("/queues/limits", {
+      partitionConcurrency: "2",
+      partitionRate: "5/1s",
+      partitionWeights: "vip=3, big=2",
+    });
+    assert.equal(r.status, 200, r.body);
+    assert.deepEqual(await queue.limits(), {
+      partitionConcurrency: 2,
+      partitionRate: { count: 5, ms: 1000 },
+      partitionWeights: { vip: 3, big: 2 },
+    });
+    const { body } = await client.page("/queues");
+    assert.match(body, /name="partitionConcurrency"[^>]*value="2"/);
+    assert.match(body, /name="partitionWeights"[^>]*value="vip=3, big=2"/);
+    assert.match(
+      body,
+      /<tr data-partition="tenant-a">\s*<td>tenant-a<\/td>\s*<td>0<\/td>\s*<td>3<\/td>\s*<td>0<\/td>/,
+    );
+    assert.match(
+      body,
+      /<tr data-partition="tenant-b">\s*<td>tenant-b<\/td>\s*<td>0<\/td>\s*<td>0<\/td>\s*<td>1<\/td>/,
+    );
+    for (
+      const [form, error] of [
+        [{ partitionConcurrency: "0" }, /partitionConcurrency .*received 0/],
+        [{ partitionRate: "5/0s" }, /received "5\/0s"/],
+        [{ partitionWeights: "vip" }, /PARTITION=N.*received "vip"/],
+        [{ partitionWeights: "vip=101" }, /weight of partition "vip".*101/],
+      ] as const
+    ) {
+      r = await client.action("/queues/limits", form);
+      assert.equal(r.status, 422, JSON.stringify(form));
+      assert.match(r.json!.error!, error);
+    }
+    assert.equal((await queue.limits())?.partitionConcurrency, 2, "bad input stored nothing");
+  });
+});
+
 test("Dashboard refuses pause and resume without the CSRF token or from another origin", async () => {
   await withDashboard({}, async ({ client, queue }) => {
     await client.page("/queues");

@@ -13,10 +13,11 @@ export const enqueueCommand: Command = {
   name: "enqueue",
   summary: "Enqueue a call to a task",
   usage:
-    "kvq enqueue FUNC [--args JSON] [--group G] [--priority N] [--delay MS | --eta ISO] [--timeout MS] [--max-attempts N] [--unique KEY [--unique-mode M]] [--hook F] [--on-failure F] [--on-timeout F] [--cached MS] [--expire-in MS] [--no-save] [--wait MS]",
+    "kvq enqueue FUNC [--args JSON] [--group G] [--partition P] [--priority N] [--delay MS | --eta ISO] [--timeout MS] [--max-attempts N] [--unique KEY [--unique-mode M]] [--hook F] [--on-failure F] [--on-timeout F] [--cached MS] [--expire-in MS] [--no-save] [--wait MS]",
   options: {
     args: { type: "string" },
     group: { type: "string" },
+    partition: { type: "string" },
     priority: { type: "string" },
     delay: { type: "string" },
     eta: { type: "string" },
@@ -36,6 +37,8 @@ export const enqueueCommand: Command = {
   --args JSON        its arguments as a JSON array, e.g. '[1, 2]'; @FILE reads them from a
                      file, - from standard input (for long ones)
   --group G          put it in a group
+  --partition P      its partition (a tenant, a user, an API host): partitions take turns,
+                     and 'kvq limit' can limit each one
   --priority N       lower runs first (default 0)
   --delay MS         run no earlier than MS milliseconds from now
   --eta ISO          run no earlier than this time, e.g. 2026-12-01T09:00:00Z
@@ -70,6 +73,7 @@ Example:
     const args = await jsonOptionText(ctx.values.args as string | undefined, "--args");
     const call: EnqueueCall = { func, args: parseArgsJson(args) };
     if (ctx.values.group !== undefined) call.group = String(ctx.values.group);
+    if (ctx.values.partition !== undefined) call.partition = String(ctx.values.partition);
     const priority = intOption(ctx.values, "priority");
     if (priority !== undefined) call.priority = priority;
     const delay = intOption(ctx.values, "delay", { min: 0 });

@@ -1,6 +1,7 @@
 /**
  * Queues: size, latency, paused state, limits and the workers serving each queue (from cluster
- * heartbeats); purge of finished tasks by state; pause and resume; setting the limits.
+ * heartbeats), and its partitions; purge of finished tasks by state; pause and resume; setting
+ * the limits.
  *
  * @module
  */
@@ -9,6 +10,8 @@ import { count, duration, timeAgo } from "../format.ts";
 import { html } from "../html.ts";
 import { csrfField, link, type Page } from "../_page.ts";
 import { limitsText } from "../../store/flow.ts";
+import { readPartitionCounts } from "../../store/partitions.ts";
+import { partitionsTable, weightsText } from "./partitions.ts";
 
 /** The finished states a purge may delete. */
 export const PURGE_STATES = ["succeeded", "failed", "cancelled"] as const;
@@ -22,11 +25,12 @@ export const queuesPage: Page = async (ctx) => {
   const clusters = await d.clusters();
   const rows = await Promise.all(d.stores.map(async (store) => {
     const queue = d.queue(store.queue)!;
-    const [counts, oldest, paused, limits] = await Promise.all([
+    const [counts, oldest, paused, limits, partitions] = await Promise.all([
       queue.counts(),
       oldestReady(store, ctx.now),
       queue.paused(),
       queue.limits(),
+      readPartitionCounts(store, { limit: 1000 }),
     ]);
     let workers = 0, busy = 0, serving = 0;
     for (const { stat } of clusters) {
@@ -35,7 +39,7 @@ export const queuesPage: Page = async (ctx) => {
       workers += stat.workers.length;
       busy += stat.workers.filter((w) => w.tasks.length > 0).length;
     }
-    return { store, counts, oldest, paused, limits, workers, busy, serving };
+    return { store, counts, oldest, paused, limits, partitions, workers, busy, serving };
   }));
   const table = html`
     <table>
@@ -146,10 +150,20 @@ export const queuesPage: Page = async (ctx) => {
         <label>rate <input type="text" name="rate" size="8" value="${limits?.rate
           ? `${limits.rate.count}/${limits.rate.ms}ms`
           : ""}" placeholder="e.g. 100/1s"></label>
+        <label>per partition: concurrency <input type="text" name="partitionConcurrency" size="5"
+          inputmode="numeric" value="${limits?.partitionConcurrency ??
+            ""}" placeholder="none"></label>
+        <label>rate <input type="text" name="partitionRate" size="8" value="${limits?.partitionRate
+          ? `${limits.partitionRate.count}/${limits.partitionRate.ms}ms`
+          : ""}" placeholder="e.g. 5/1s"></label>
+        <label>weights <input type="text" name="partitionWeights" size="16" value="${weightsText(
+          limits?.partitionWeights,
+        )}" placeholder="e.g. vip=3, big=2"></label>
         <button type="submit" data-queue-action="limits">Set limits</button>
         </form>
         <p class="note">Limits hold across every cluster: at most that many of its tasks run at once,
-          and at most N start in any window (empty: no limit).</p>
+          and at most N start in any window, in all and for each partition; a partition's weight
+          is its turns to another's one (empty: no limit).</p>
         <p
           class="note">A paused queue keeps its tasks: clusters finish what runs and claim nothing more from it until it is resumed.</p>
         <p
@@ -157,11 +171,20 @@ export const queuesPage: Page = async (ctx) => {
       </div>
     `
   );
+  const partitioned = rows.filter((r) => r.partitions.partitions.length > 0);
   return {
     title: "Queues",
     nav: "queues",
     body: html`<h1>Queues</h1>
 <div class="panel">${ctx.regions.wrap("queues", table)}</div>
+${
+      partitioned.length === 0 ? "" : html`<div class="panel">${
+        ctx.regions.wrap(
+          "partitions",
+          html`${partitioned.map((r) => partitionsTable(r.store.queue, r.partitions))}`,
+        )
+      }</div>`
+    }
 ${controls}`,
   };
 };

@@ -105,6 +105,7 @@ export const taskPage: Page = async (ctx) => {
     <dt>function</dt><dd class="mono">${r.func}</dd>
     <dt>queue</dt><dd>${r.queue}</dd>
     <dt>group</dt><dd>${r.group ?? html`<span class="muted">–</span>`}</dd>
+    <dt>partition</dt><dd>${r.partition ?? html`<span class="muted">–</span>`}</dd>
     <dt>priority</dt><dd>${r.priority}</dd>
     <dt>attempt</dt><dd>${r.attempt}${r.maxAttempts
       ? ` of ${r.maxAttempts}`

@@ -11,7 +11,7 @@ import { TASK_STATES, type TaskState } from "../../store/keys.ts";
 import { bulk, type BulkOp, purge, retryAllFailed } from "../actions.ts";
 import { type Kit, statusOf } from "../kit.ts";
 import { MAX_PAUSE_REASON } from "../pages/queues.ts";
-import { limitsText } from "../../store/flow.ts";
+import { limitsText, parseWeight, type QueueLimitsInput } from "../../store/flow.ts";
 import { inputOf, scheduleEditPage, type ScheduleForm, schedulesPage } from "../pages/schedules.ts";
 import type { AppHost } from "../view.ts";
 
@@ -95,23 +95,30 @@ export function addActionRoutes(app: Hono, d: AppHost, kit: Kit): void {
     "/queues/limits",
     action(async (_c, form, store) => {
       const queue = d.queue(store.queue)!;
-      const concurrency = one(form.concurrency).trim();
-      const rate = one(form.rate).trim();
-      if (concurrency === "" && rate === "") {
+      const text = (name: string) => one(form[name]).trim();
+      const limits: QueueLimitsInput = {};
+      for (const name of ["concurrency", "partitionConcurrency"] as const) {
+        const value = text(name);
+        if (value === "") continue;
+        if (!/^\d+$/.test(value)) {
+          throw new RangeError(
+            `Limit ${name} must be a whole number of at least 1: received ${JSON.stringify(value)}`,
+          );
+        }
+        limits[name] = Number(value);
+      }
+      for (const name of ["rate", "partitionRate"] as const) {
+        if (text(name) !== "") limits[name] = text(name);
+      }
+      const weights = text("partitionWeights").split(",").map((w) => w.trim()).filter(Boolean);
+      if (weights.length > 0) {
+        limits.partitionWeights = Object.fromEntries(weights.map(parseWeight));
+      }
+      if (Object.keys(limits).length === 0) {
         await queue.clearLimits();
         return { message: `Queue ${store.queue} has no limits now.` };
       }
-      if (concurrency !== "" && !/^\d+$/.test(concurrency)) {
-        throw new RangeError(
-          `Limit concurrency must be a whole number of at least 1: received ${
-            JSON.stringify(concurrency)
-          }`,
-        );
-      }
-      const set = await queue.setLimits({
-        ...(concurrency !== "" ? { concurrency: Number(concurrency) } : {}),
-        ...(rate !== "" ? { rate } : {}),
-      });
+      const set = await queue.setLimits(limits);
       return { message: `Queue ${store.queue} limits: ${limitsText(set)}.` };
     }),
   );
