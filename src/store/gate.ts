@@ -1,7 +1,8 @@
 /**
  * What a claim under limits may take (see `flow.ts` for the limits themselves). A claim reads
- * the queue's `running` counter and its log of recent starts, takes at most what they allow,
- * and checks both in its commit: two clusters racing for the last place can't both win. The
+ * the queue's `running` counter (with the claim sequence) and its log of recent starts, takes at
+ * most what they allow, and checks the sequence and the log in its commit: two clusters racing
+ * for the last place can't both win. The
  * per-partition limits work the same way on each partition's own counter and log, read for
  * the partitions of the tasks a claim looks at; a partition held by a push-back starts nothing.
  *
@@ -67,9 +68,12 @@ export async function readGate(
   const k = store.keys;
   const runningKey = k.stat("state", "running");
   const queueWide = limits.concurrency !== undefined || limits.rate !== undefined;
-  const [running, log] = queueWide
-    ? await store.kv.getMany([runningKey, k.rateLog], { consistency: "strong" })
-    : [null, null];
+  // The claim sequence is summed by every claim, and by nothing that starts a task otherwise:
+  // while it stands as read, the running count can only have gone down (outcomes, recoveries),
+  // so the claim checks it, not the count, and an outcome meanwhile fails no claim.
+  const [running, log, seq] = queueWide
+    ? await store.kv.getMany([runningKey, k.rateLog, k.claimSeq], { consistency: "strong" })
+    : [null, null, null];
   const now = store.now();
   let allowed = Infinity;
   let nextAt: number | null = null;
@@ -94,7 +98,7 @@ export async function readGate(
     },
     add(atomic, n, at) {
       if (limits.concurrency !== undefined) {
-        atomic.check({ key: runningKey, versionstamp: running!.versionstamp });
+        atomic.check({ key: k.claimSeq, versionstamp: seq!.versionstamp });
       }
       if (rate !== undefined) {
         atomic.check({ key: k.rateLog, versionstamp: log!.versionstamp });
