@@ -28,7 +28,7 @@ import { type ClusterEventMap, TypedEvents } from "./events.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { HeldTasks } from "./held.ts";
 import { KvHealth } from "./kv_health.ts";
-import { type ClusterOptions, type QueueWeight, resolveOptions } from "./options.ts";
+import { type ClusterOptions, resolveOptions, type ServedQueue } from "./options.ts";
 import { Pump } from "./pump.ts";
 import { ResultWriter } from "./result_writer.ts";
 import { RunningTable } from "./running.ts";
@@ -56,7 +56,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   /** This cluster's id (a UUIDv7). */
   readonly id: string;
   readonly #options: ReturnType<typeof resolveOptions>["options"];
-  readonly #queues: Required<QueueWeight>[];
+  readonly #queues: ServedQueue[];
   #state: ClusterState = "new";
   /** Aborted when the cluster begins to stop: the parts' shared signal. */
   readonly #stopping = new AbortController();
@@ -113,7 +113,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       pool: new WorkerPool(ctx, resolved.priorReincarnations),
       running: new RunningTable(ctx),
       held: new HeldTasks(ctx),
-      pump: new Pump(ctx, resolved.turns),
+      pump: new Pump(ctx, resolved.turns, resolved.queues.map((q) => q.max ?? Infinity)),
       stager: new Stager(ctx),
       writer: new ResultWriter(ctx),
       heartbeat: new Heartbeat(ctx, {

@@ -64,6 +64,7 @@ export interface PoolRole {
 /** The running table (`running.ts`). */
 export interface RunningRole {
   readonly size: number;
+  countOf(store: Store): number;
   readonly taskMs: number;
   get(id: string): Running | undefined;
   add(running: Running): void;

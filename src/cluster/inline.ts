@@ -17,7 +17,10 @@ import { type Claimed, claimTasks } from "../store/claim.ts";
 import { completeTasks, type Outcome } from "../store/complete.ts";
 import { nextDelayedAt, promoteDue } from "../store/promote.ts";
 import { expireDue } from "../store/expire.ts";
-import { pausedInfo } from "../store/pause.ts";
+import { readPausedQueues } from "../store/pause.ts";
+import { gatesClaims } from "../store/flow.ts";
+import { readGate } from "../store/gate.ts";
+import { delay } from "../runtime/delay.ts";
 import { outcomeOf } from "./outcome.ts";
 import type { Store } from "../store/store.ts";
 import { MAX_TIMER_MS } from "../runtime/delay.ts";
@@ -62,10 +65,14 @@ export interface InlineReport {
   failed: number;
 }
 
+/** How long a run held back by a concurrency limit waits before it looks again, in ms. */
+const GATED_RETRY_MS = 50;
+
 /**
  * Runs tasks from `store` in this process until the queue is empty (`burst`) or `signal`
  * aborts. A paused queue, or one a push-back holds (see `RateLimitedError`), starts nothing:
- * in burst mode the run ends; a batch already claimed runs to its end.
+ * in burst mode the run ends; a batch already claimed runs to its end. The queue's limits and
+ * held partitions hold here as on a cluster.
  */
 export async function runInline(store: Store, options: InlineOptions): Promise<InlineReport> {
   const report: InlineReport = { processed: 0, succeeded: 0, failed: 0 };
@@ -77,16 +84,31 @@ export async function runInline(store: Store, options: InlineOptions): Promise<I
   while (!options.signal?.aborted) {
     await promoteDue(store, { onCorrupt });
     await expireDue(store, { onCorrupt });
-    // A paused queue (or one a push-back holds) starts nothing, as on a cluster.
-    if (await pausedInfo(store) !== null) {
+    // A paused queue (or one a push-back holds) starts nothing, as on a cluster; its limits and
+    // held partitions are obeyed as a cluster obeys them (read in the same getMany).
+    const { paused, limits, partitionHolds } = await readPausedQueues([store]);
+    if (paused.has(store.queue)) {
       if (options.burst) break;
       await waitForWork(store, options.signal);
       continue;
     }
+    const limit = limits.get(store.queue);
+    const heldParts = partitionHolds.get(store.queue) ?? new Map<string, number>();
+    let gatedUntil: number | null = null;
     let expired = false;
     const claimed = await claimTasks(store, {
       cluster,
-      workers,
+      // Tasks here start one after another, later than their claim: under a rate, claim one at
+      // a time so each start is logged when it happens.
+      workers: limit?.rate !== undefined || limit?.partitionRate !== undefined
+        ? workers.slice(0, 1)
+        : workers,
+      ...(gatesClaims(limit) || heldParts.size > 0
+        ? {
+          gate: () => readGate(store, limit ?? {}, heldParts),
+          onGated: (at: number | null) => gatedUntil = at ?? store.now() + GATED_RETRY_MS,
+        }
+        : {}),
       onCorrupt,
       onExpired: () => expired = true,
       // Tasks run one after another here: a suspect (see `ClaimOptions.alone`) runs alone.
@@ -94,6 +116,11 @@ export async function runInline(store: Store, options: InlineOptions): Promise<I
     });
     if (claimed.length === 0) {
       if (expired) continue; // end those first: the tasks behind them are claimed then
+      if (gatedUntil !== null) {
+        // Held back by the limits, with tasks waiting: look again when they may allow more.
+        await delay(Math.min(1000, Math.max(5, gatedUntil - store.now())));
+        continue;
+      }
       if (options.burst) break;
       await waitForWork(store, options.signal);
       continue;

@@ -149,32 +149,45 @@ export interface QueueWeight {
    * @default 1
    */
   weight?: number;
+  /**
+   * The most of its tasks this cluster runs (or holds claimed) at once, whatever its workers:
+   * a local cap, beside the queue's own limits for all clusters (`Queue.setLimits`).
+   * @default no cap
+   */
+  max?: number;
 }
 
+/** A queue a cluster serves, checked: its weight filled in, and its local cap if it has one. */
+export type ServedQueue = Required<Omit<QueueWeight, "max">> & Pick<QueueWeight, "max">;
+
 /**
- * Parses the queues option: names, `"name:weight"` text, or `{ name, weight }`.
+ * Parses the queues option: names, `"name:weight"` or `"name:weight@max"` text (`"mail@2"`:
+ * weight 1, at most 2 at once here), or `{ name, weight, max }`.
  *
  * @throws {TypeError | RangeError} naming the bad entry.
  */
 export function parseQueueWeights(
   queues: readonly (string | QueueWeight)[],
-): Required<QueueWeight>[] {
+): ServedQueue[] {
   if (!Array.isArray(queues) || queues.length === 0) {
     throw new TypeError(
       `Cluster option queues must name at least one queue: received ${JSON.stringify(queues)}`,
     );
   }
-  const out: Required<QueueWeight>[] = [];
+  const out: ServedQueue[] = [];
   for (const q of queues) {
     let name: string;
     let weight: number;
+    let max: number | undefined;
     if (typeof q === "string") {
-      const m = /^(.*?)(?::(\d+))?$/.exec(q.trim())!;
+      const m = /^(.*?)(?::(\d+))?(?:@(\d+))?$/.exec(q.trim())!;
       name = m[1]!;
       weight = m[2] === undefined ? 1 : Number(m[2]);
+      max = m[3] === undefined ? undefined : Number(m[3]);
     } else if (typeof q === "object" && q !== null) {
       name = q.name;
       weight = q.weight ?? 1;
+      max = q.max;
     } else {
       throw new TypeError(
         `Cluster option queues holds ${JSON.stringify(q)}: expected a name or { name, weight }`,
@@ -186,10 +199,15 @@ export function parseQueueWeights(
         `Weight of queue ${name} must be an integer from 1 to 1000: received ${weight}`,
       );
     }
+    if (max !== undefined && (!Number.isSafeInteger(max) || max < 1)) {
+      throw new RangeError(
+        `The most tasks of queue ${name} at once here (max, "${name}@N") must be an integer of at least 1: received ${max}`,
+      );
+    }
     if (out.some((o) => o.name === name)) {
       throw new TypeError(`Cluster option queues names ${JSON.stringify(name)} twice`);
     }
-    out.push({ name, weight });
+    out.push(max === undefined ? { name, weight } : { name, weight, max });
   }
   return out;
 }
@@ -215,7 +233,7 @@ export type ResolvedOptions =
 /** What {@linkcode resolveOptions} gives the cluster. */
 export interface Resolved {
   options: ResolvedOptions;
-  queues: Required<QueueWeight>[];
+  queues: ServedQueue[];
   retention: RetentionOptions;
   /** The weighted order in which free places go to the queues: `a:2,b:1` is [a, a, b]. */
   turns: number[];

@@ -52,9 +52,13 @@ export class Pump implements PumpRole {
   #limits = new Map<string, QueueLimits>();
   #gateTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(ctx: ClusterContext, turns: readonly number[]) {
+  /** Per queue (in the stores' order): the most of its tasks held here at once (`max`). */
+  readonly #caps: readonly number[];
+
+  constructor(ctx: ClusterContext, turns: readonly number[], caps: readonly number[] = []) {
     this.#ctx = ctx;
     this.#turns = turns;
+    this.#caps = caps;
   }
 
   /** The queues found paused at the last read. */
@@ -215,8 +219,15 @@ export class Pump implements PumpRole {
           // held task's a little early (see `flow.ts`).
           const limits = this.#limits.get(store.queue);
           const freeOnly = limits?.concurrency !== undefined;
-          const workers = freeOnly ? s.workers.filter((_, i) => !s.held[i]) : s.workers;
-          const held = freeOnly ? workers.map(() => false) : s.held;
+          let workers = freeOnly ? s.workers.filter((_, i) => !s.held[i]) : s.workers;
+          let held = freeOnly ? workers.map(() => false) : s.held;
+          // A local cap (`max`) counts what this cluster runs and holds of the queue.
+          const cap = this.#caps[q] ?? Infinity;
+          if (cap !== Infinity) {
+            const left = Math.max(0, cap - parts.running.countOf(store));
+            workers = workers.slice(0, left);
+            held = held.slice(0, left);
+          }
           if (workers.length === 0) {
             exhausted.push(q);
             continue;

@@ -85,6 +85,13 @@ export class RunningTable implements RunningRole {
     return this.#running.size;
   }
 
+  /** How many tasks of `store` it holds (held ones included). */
+  countOf(store: Store): number {
+    let n = 0;
+    for (const r of this.#running.values()) if (r.store === store) n++;
+    return n;
+  }
+
   /** How long a task keeps its place, on average, in ms (Infinity until one has ended). */
   get taskMs(): number {
     return this.#taskMs;

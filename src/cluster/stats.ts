@@ -10,7 +10,7 @@ import { freemem, hostname } from "node:os";
 import { runtime } from "../runtime/mod.ts";
 import type { ClusterStat, ClusterState } from "../store/heartbeats.ts";
 import type { Parts } from "./context.ts";
-import type { QueueWeight } from "./options.ts";
+import type { ServedQueue } from "./options.ts";
 import { CpuMeter, readThreadCpu } from "./thread_stats.ts";
 
 export type { ClusterStat, ClusterState, HeartbeatInfo, WorkerStat } from "../store/heartbeats.ts";
@@ -60,7 +60,7 @@ export interface SnapshotInput {
   state: ClusterState;
   startedAt: number;
   beatAt: number;
-  queues: readonly Required<QueueWeight>[];
+  queues: readonly ServedQueue[];
   heartbeatMs: number;
   parts: Parts;
   /** The latest sample of CPU and memory. */

@@ -5,6 +5,8 @@ import { openQueue } from "../../src/queue/queue.ts";
 import { kvq } from "../cli/_helpers.ts";
 import { tempDir } from "../store/_helpers.ts";
 import { CONTROL_TASKS, withCluster } from "./_helpers.ts";
+import { CLUSTER_TASKS } from "../cluster/_process.ts";
+import { readFileSync } from "node:fs";
 
 test("Queue.pause(): the cluster finishes what runs and claims nothing more until resume()", async () => {
   await withCluster({ workers: 1, queues: ["a", "b"] }, async (cluster, _default, kv) => {
@@ -85,4 +87,45 @@ test("parseQueueWeights() reads names, name:weight and objects, and refuses bad 
   assert.throws(() => parseQueueWeights(["a", "a:2"]), /twice/);
   assert.throws(() => parseQueueWeights(["bad name"]), TypeError);
   assert.throws(() => parseQueueWeights([]), TypeError);
+  assert.deepEqual(parseQueueWeights(["a:3@2", "b@1", { name: "c", max: 4 }]), [
+    { name: "a", weight: 3, max: 2 },
+    { name: "b", weight: 1, max: 1 },
+    { name: "c", weight: 1, max: 4 },
+  ]);
+  assert.throws(() => parseQueueWeights(["a@0"]), /most tasks of queue a at once.*received 0/);
+});
+
+test("A local cap (a@1) runs one task of the queue at a time on the cluster, whatever its workers", async () => {
+  await using dir = tempDir();
+  const kv = `${dir.path}/kv.sqlite3`;
+  await using a = await openQueue({ kv, name: "a" });
+  await using b = await openQueue({ kv, name: "b" });
+  const logA = `${dir.path}/a.txt`;
+  const logB = `${dir.path}/b.txt`;
+  const tasks = await a.enqueueMany(
+    Array.from({ length: 6 }, () => ({ func: "span", args: [logA, 60] })),
+  );
+  const others = await b.enqueueMany(
+    Array.from({ length: 6 }, () => ({ func: "span", args: [logB, 60] })),
+  );
+  const cluster = new Cluster({ kv, tasks: [CLUSTER_TASKS], workers: 4, queues: ["a@1", "b"] });
+  try {
+    await cluster.start();
+    for (const t of tasks) assert.equal((await a.wait(t.id, { wait: 20_000 })).state, "succeeded");
+    for (const t of others) assert.equal((await b.wait(t.id, { wait: 20_000 })).state, "succeeded");
+  } finally {
+    await cluster.stop({ grace: 0 });
+  }
+  const most = (path: string) => {
+    const edges = readFileSync(path, "utf8").trim().split("\n").flatMap((l) => {
+      const [, start, end] = l.split(" ").map(Number);
+      return [[start!, 1], [end!, -1]] as const;
+    }).sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+    let at = 0;
+    let top = 0;
+    for (const [, d] of edges) top = Math.max(top, at += d);
+    return top;
+  };
+  assert.equal(most(logA), 1, "one of a's tasks at a time");
+  assert.ok(most(logB) >= 2, `b's tasks used the other workers (${most(logB)} at once)`);
 });

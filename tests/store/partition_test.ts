@@ -9,6 +9,8 @@ import { completeTasks } from "../../src/store/complete.ts";
 import { LimitError, readLimits } from "../../src/store/flow.ts";
 import { readGate } from "../../src/store/gate.ts";
 import { tempQueue } from "./_helpers.ts";
+import { runInline } from "../../src/cluster/inline.ts";
+import { storeTasks } from "../fixtures/store_tasks.ts";
 
 const calls = (partition: string, n: number) =>
   Array.from({ length: n }, (_, i) => ({ func: "add", args: [i, 0], partition }));
@@ -128,4 +130,21 @@ test("bad partitions and partition limits are refused by name, and nothing is st
     );
   }
   assert.equal((await t.queue.counts()).queued, 0);
+});
+
+test("runInline() obeys a queue's rate and partitionRate as a cluster does", async () => {
+  await using t = await tempQueue();
+  await t.queue.setLimits({ rate: "3/300ms", partitionRate: "1/300ms" });
+  await t.queue.enqueueMany([...calls("x", 3), ...calls("y", 3)]);
+  const t0 = Date.now();
+  const report = await runInline(t.queue.store, { tasks: storeTasks as never, burst: true });
+  assert.equal(report.succeeded, 6);
+  const starts = (await t.queue.tasks({ state: "succeeded", limit: 10 })).tasks;
+  for (const p of ["x", "y"]) {
+    const mine = starts.filter((r) => r.partition === p).map((r) => r.startedAt!).sort();
+    for (let i = 1; i < mine.length; i++) {
+      assert.ok(mine[i]! - mine[i - 1]! >= 300, `${p}: starts ${mine.map((s) => s - t0)}`);
+    }
+  }
+  assert.ok(Date.now() - t0 >= 600, `6 tasks, 1 per partition per 300 ms, took ${Date.now() - t0}`);
 });

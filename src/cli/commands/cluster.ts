@@ -53,7 +53,8 @@ export const clusterCommand: Command = {
   --workers N          Web Workers to run (default: the number of CPUs, now ${
     globalThis.navigator?.hardwareConcurrency ?? "?"
   })
-  --queue A,B          queues to serve, claimed in turn (default: default)
+  --queue A,B          queues to serve, claimed in turn (default: default); A:3 gives A three
+                       turns to another's one, A@2 runs at most 2 of A's tasks at once here
   --concurrency N      tasks one worker runs at once, for I/O-bound work (default 1)
   --prefetch N         most tasks claimed ahead of a free place, for short tasks (default 100;
                        0 claims only for free places)
