@@ -10,6 +10,7 @@ import { LimitError, readLimits } from "../../src/store/flow.ts";
 import { readGate } from "../../src/store/gate.ts";
 import { tempQueue } from "./_helpers.ts";
 import { runInline } from "../../src/cluster/inline.ts";
+import { recoverCluster } from "../../src/store/recover.ts";
 import { storeTasks } from "../fixtures/store_tasks.ts";
 
 const calls = (partition: string, n: number) =>
@@ -147,4 +148,27 @@ test("runInline() obeys a queue's rate and partitionRate as a cluster does", asy
     }
   }
   assert.ok(Date.now() - t0 >= 600, `6 tasks, 1 per partition per 300 ms, took ${Date.now() - t0}`);
+});
+
+test("the places of a dead cluster's tasks, in all and per partition, free when its lease is recovered", async () => {
+  await using t = await tempQueue();
+  const limits = { concurrency: 1, partitionConcurrency: 1 };
+  await t.queue.setLimits(limits);
+  await t.queue.enqueueMany(calls("p", 2));
+  const gate = () => readGate(t.queue.store, limits);
+  const [taken] = await claimTasks(t.queue.store, { cluster: "dead", workers: ["w"], gate });
+  assert.ok(taken);
+  assert.deepEqual(
+    await claimTasks(t.queue.store, { cluster: "live", workers: ["w"], gate }),
+    [],
+    "both places are held by the dead cluster's task",
+  );
+  await recoverCluster(t.queue.store, "dead", { reason: "gone" });
+  const again = await claimTasks(t.queue.store, { cluster: "live", workers: ["w"], gate });
+  assert.equal(again.length, 1, "recovery freed the places");
+  // The dead cluster's task waits for its retry (a crash, counted apart); the other runs.
+  assert.deepEqual(
+    (await t.queue.partitions()).map((p) => [p.partition, p.running, p.queued, p.scheduled]),
+    [["p", 1, 0, 1]],
+  );
 });
