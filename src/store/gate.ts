@@ -1,10 +1,10 @@
 /**
  * What a claim under limits may take (see `flow.ts` for the limits themselves). A claim reads
- * the queue's `running` counter (with the claim sequence) and its log of recent starts, takes at
- * most what they allow, and checks the sequence and the log in its commit: two clusters racing
- * for the last place can't both win. The
- * per-partition limits work the same way on each partition's own counter and log, read for
- * the partitions of the tasks a claim looks at; a partition held by a push-back starts nothing.
+ * the queue's `running` counter and its log of recent starts with the claim sequence, takes at
+ * most what they allow, and checks the sequence in its commit: two clusters racing for the last
+ * place can't both win. The per-partition limits work the same way on each partition's own
+ * counter and log, read for the partitions of the tasks a claim looks at; a partition held by a
+ * push-back starts nothing.
  *
  * @module
  */
@@ -51,7 +51,7 @@ export interface PartitionPicks {
   take(partition: string): boolean;
   /** When a partition held back by its rate or a hold may start more (epoch ms); null: none. */
   readonly nextAt: number | null;
-  /** Adds the checks and the rate logs of the partitions of `taken` to the claim's commit. */
+  /** Adds the rate logs of the partitions of `taken` to the claim's commit. */
   add(atomic: Deno.AtomicOperation, taken: readonly (string | null)[], now: number): void;
 }
 
@@ -67,13 +67,15 @@ export async function readGate(
 ): Promise<FlowGate> {
   const k = store.keys;
   const runningKey = k.stat("state", "running");
-  const queueWide = limits.concurrency !== undefined || limits.rate !== undefined;
-  // The claim sequence is summed by every claim, and by nothing that starts a task otherwise:
-  // while it stands as read, the running count can only have gone down (outcomes, recoveries),
-  // so the claim checks it, not the count, and an outcome meanwhile fails no claim.
-  const [running, log, seq] = queueWide
-    ? await store.kv.getMany([runningKey, k.rateLog, k.claimSeq], { consistency: "strong" })
-    : [null, null, null];
+  const limited = gatesAny(limits);
+  // The claim sequence is summed by every claim, and by nothing else that starts a task or logs
+  // a start: while it stands as read, no claim took a place or wrote a rate log, and the running
+  // counts (in all and per partition) can only have gone down (outcomes, recoveries). So a claim
+  // checks that one key for every limit, however many partitions it takes from, and an outcome
+  // meanwhile fails no claim.
+  const [seq, running, log] = await store.kv.getMany([k.claimSeq, runningKey, k.rateLog], {
+    consistency: "strong",
+  });
   const now = store.now();
   let allowed = Infinity;
   let nextAt: number | null = null;
@@ -92,21 +94,22 @@ export async function readGate(
     allowed,
     nextAt,
     cost: {
-      checks: (limits.concurrency !== undefined ? 1 : 0) + (rate !== undefined ? 1 : 0),
+      checks: limited ? 1 : 0,
       mutations: rate !== undefined ? 1 : 0,
       bytes: rate !== undefined ? 16 * rate.count + 256 : 0,
     },
     add(atomic, n, at) {
-      if (limits.concurrency !== undefined) {
-        atomic.check({ key: k.claimSeq, versionstamp: seq!.versionstamp });
-      }
-      if (rate !== undefined) {
-        atomic.check({ key: k.rateLog, versionstamp: log!.versionstamp });
-        atomic.set(k.rateLog, logged(window!.starts, rate, n, at));
-      }
+      if (limited) atomic.check({ key: k.claimSeq, versionstamp: seq!.versionstamp });
+      if (rate !== undefined) atomic.set(k.rateLog, logged(window!.starts, rate, n, at));
     },
     partitions: partitioned ? partitionGate(store, limits, holds) : null,
   };
+}
+
+/** Whether `limits` count anything a claim must check (holds alone need no check). */
+function gatesAny(limits: QueueLimits): boolean {
+  return limits.concurrency !== undefined || limits.rate !== undefined ||
+    limits.partitionConcurrency !== undefined || limits.partitionRate !== undefined;
 }
 
 function partitionGate(
@@ -117,8 +120,9 @@ function partitionGate(
   const k = store.keys;
   const { partitionConcurrency: most, partitionRate: rate } = limits;
   return {
+    // Checked through the claim sequence (see `readGate`): no check of its own.
     costPer: {
-      checks: (most !== undefined ? 1 : 0) + (rate !== undefined ? 1 : 0),
+      checks: 0,
       mutations: rate !== undefined ? 1 : 0,
       bytes: rate !== undefined ? 16 * rate.count + 512 : 0,
     },
@@ -179,13 +183,7 @@ function partitionGate(
           for (const [p, n] of counts) {
             const s = state.get(p);
             if (s === undefined) continue;
-            if (s.running) {
-              atomic.check({ key: s.running.key, versionstamp: s.running.versionstamp });
-            }
-            if (s.log) {
-              atomic.check({ key: s.log.key, versionstamp: s.log.versionstamp });
-              atomic.set(s.log.key, logged(s.starts, rate!, n, now));
-            }
+            if (s.log) atomic.set(s.log.key, logged(s.starts, rate!, n, now));
           }
         },
       };

@@ -172,3 +172,35 @@ test("the places of a dead cluster's tasks, in all and per partition, free when 
     [["p", 1, 0, 1]],
   );
 });
+
+test("two claims from one reading of the limits can't both take a partition's last place", async () => {
+  await using t = await tempQueue();
+  for (
+    const limits of [{ partitionConcurrency: 1 }, { partitionRate: "1/1m" }, { concurrency: 1 }]
+  ) {
+    await t.queue.setLimits(limits);
+    await t.queue.enqueueMany(calls(`p-${JSON.stringify(limits)}`, 2));
+    // Both claimers read the limits, and the partition's counters, before either commits (as
+    // two clusters racing may).
+    const partition = `p-${JSON.stringify(limits)}`;
+    const reading = async () => {
+      const gate = await readGate(t.queue.store, (await t.queue.limits())!);
+      const picks = await gate.partitions?.open([partition]);
+      const partitions = gate.partitions &&
+        { ...gate.partitions, open: () => Promise.resolve(picks!) };
+      return () => Promise.resolve({ ...gate, add: gate.add, partitions });
+    };
+    const [a, b] = [await reading(), await reading()];
+    const first = await claimTasks(t.queue.store, { cluster: "a", workers: ["w"], gate: a });
+    const second = await claimTasks(t.queue.store, { cluster: "b", workers: ["w"], gate: b });
+    assert.equal(first.length, 1, JSON.stringify(limits));
+    assert.deepEqual(second, [], `${JSON.stringify(limits)}: the second claim lost`);
+    await completeTasks(t.queue.store, [{ kind: "success", claimed: first[0]!, resultJson: "1" }]);
+    await t.queue.clearLimits();
+    const rest = await claimTasks(t.queue.store, { cluster: "c", workers: ["w", "w"] });
+    await completeTasks(
+      t.queue.store,
+      rest.map((c) => ({ kind: "success" as const, claimed: c, resultJson: "1" })),
+    );
+  }
+});
