@@ -28,6 +28,7 @@ import { type ClusterEventMap, TypedEvents } from "./events.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { HeldTasks } from "./held.ts";
 import { KvHealth } from "./kv_health.ts";
+import { TaskTelemetry } from "../telemetry/tasks.ts";
 import { type ClusterOptions, resolveOptions, type ServedQueue } from "./options.ts";
 import { Pump } from "./pump.ts";
 import { ResultWriter } from "./result_writer.ts";
@@ -175,6 +176,9 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     }
     if (this.#state !== "running") return await this.#stopped;
     await parts.heartbeat.start();
+    // Spans and metrics of its attempts, when an SDK registered a provider (see `telemetry/`).
+    const telemetry = TaskTelemetry.attach(this.id, this, this.#stores);
+    if (telemetry !== null) this.#unsubscribe.push(() => telemetry.close());
     for (const store of this.#stores) {
       this.#unsubscribe.push(store.changes.subscribe(() => parts.pump.wake()));
     }

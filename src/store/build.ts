@@ -8,6 +8,7 @@ import type { MemberOf, TaskRecord } from "../task/record.ts";
 import { TaskId } from "../task/task_id.ts";
 import { writeChunks } from "./chunks.ts";
 import { buildChecked, check, type Checked, type EnqueueSpec } from "./spec.ts";
+import type { TraceContext } from "../telemetry/otel.ts";
 import type { Store } from "./store.ts";
 
 /** Writes the chunks of large arguments, then builds the record that points at them. */
@@ -30,10 +31,12 @@ export async function buildChunked(
 export async function buildRecord(
   store: Store,
   spec: EnqueueSpec,
-  extra: { chain?: MemberOf; iter?: MemberOf; what?: string } = {},
+  extra: { chain?: MemberOf; iter?: MemberOf; what?: string; trace?: TraceContext | null } = {},
 ): Promise<TaskRecord> {
   const now = store.now();
   const c = check(store, spec, now, null, extra.what);
+  // A hook or chain step carries the trace of the task that created it.
+  if (extra.trace) c.options.trace = extra.trace;
   const record = c.large === null
     ? buildChecked(store, c, now, 0)
     : await buildChunked(store, c, now);

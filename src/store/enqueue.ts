@@ -16,6 +16,7 @@ import { CommitBudget } from "./budget.ts";
 import { buildChecked, checkAll, type Checked, type EnqueueSpec, UniqueTaskError } from "./spec.ts";
 import type { Store } from "./store.ts";
 import { TurnBook } from "./turns.ts";
+import { withProducerSpan } from "../telemetry/tasks.ts";
 
 // The spec types, validation and the entry writes live in their own modules; these names stay
 // importable from here, where the API's enqueue options have always been.
@@ -45,6 +46,19 @@ export async function enqueueTasks(
 ): Promise<TaskRecord[]> {
   const now = store.now();
   const checked = checkAll(store, specs, now);
+  // Within a producer span when tracing is on: each task carries its trace context.
+  return await withProducerSpan(specs[0]?.func ?? "", specs.length, store.queue, (trace) => {
+    if (trace !== null) { for (const c of checked) c.options.trace = trace; }
+    return storeAll(store, checked, now, existing);
+  });
+}
+
+async function storeAll(
+  store: Store,
+  checked: Checked[],
+  now: number,
+  existing?: Set<string>,
+): Promise<TaskRecord[]> {
   if (checked.some((c) => c.options.unique !== null)) {
     // Unique tasks read their key's holder first: one checked commit each, in order.
     const out: TaskRecord[] = [];

@@ -19,6 +19,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { TaskId } from "../task/task_id.ts";
 import type { TaskRecord } from "../task/record.ts";
 import { storeChecked } from "./enqueue.ts";
+import { withProducerSpan } from "../telemetry/tasks.ts";
 import { checkAll, type EnqueueSpec, recordFor } from "./spec.ts";
 import { getTask } from "./get.ts";
 import { KV_MAX_KEY_BYTES } from "./limits.ts";
@@ -122,24 +123,27 @@ export async function enqueueBatch(
   const records: (TaskRecord | null)[] = checked.map(() => null);
   if (todo.length > 0) {
     const headBytes = encoder.encode(JSON.stringify(head));
-    const built = await storeChecked(store, todo.map((i) => checked[i]!), now, {
-      id: (n) => idOf(todo[n]!),
-      mark(atomic, indexes, first) {
-        if (first && stored.versionstamp === null) {
-          // A second producer with the same key fails here instead of storing twice.
-          atomic.check({ key: headKey, versionstamp: null })
-            .set(headKey, headBytes, { expireIn: BATCH_KEEP_MS });
-        }
-        const calls = indexes.map((n) => todo[n]!);
-        atomic.set(
-          store.keys.batchPart(key, randomUUID()),
-          encoder.encode(JSON.stringify(ranges(calls))),
-          {
-            expireIn: BATCH_KEEP_MS,
-          },
-        );
-      },
-      markCost: { mutations: 2, bytes: 4096 },
+    const built = await withProducerSpan(specs[0]!.func, todo.length, store.queue, (trace) => {
+      if (trace !== null) { for (const i of todo) checked[i]!.options.trace = trace; }
+      return storeChecked(store, todo.map((i) => checked[i]!), now, {
+        id: (n) => idOf(todo[n]!),
+        mark(atomic, indexes, first) {
+          if (first && stored.versionstamp === null) {
+            // A second producer with the same key fails here instead of storing twice.
+            atomic.check({ key: headKey, versionstamp: null })
+              .set(headKey, headBytes, { expireIn: BATCH_KEEP_MS });
+          }
+          const calls = indexes.map((n) => todo[n]!);
+          atomic.set(
+            store.keys.batchPart(key, randomUUID()),
+            encoder.encode(JSON.stringify(ranges(calls))),
+            {
+              expireIn: BATCH_KEEP_MS,
+            },
+          );
+        },
+        markCost: { mutations: 2, bytes: 4096 },
+      });
     }).catch((error) => {
       if (/refused by KV/.test((error as Error).message)) {
         throw new IdempotencyKeyError(

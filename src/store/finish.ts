@@ -21,6 +21,7 @@ import { type ChainRecord, decodeChain, encodeChain } from "./chain.ts";
 import type { CountDeltas } from "./counters.ts";
 import { addCreatedTask, doorbell } from "./_entries.ts";
 import { buildRecord } from "./build.ts";
+import type { TraceContext } from "../telemetry/otel.ts";
 import { KV_MAX_QUEUE_DELAY_MS } from "./limits.ts";
 import { encodeMemberResult } from "./member_result.ts";
 import type { Store } from "./store.ts";
@@ -171,7 +172,7 @@ export async function planFinish(
           func,
           args: [finished],
           options: record.group === null ? {} : { group: record.group },
-        }, { what: `hook of task ${record.id}` }),
+        }, { what: `hook of task ${record.id}`, trace: traceOf(record) }),
       );
     }
   }
@@ -211,7 +212,11 @@ export async function planFinish(
             func: step.func,
             args,
             options: step.options,
-          }, { chain: { id, index: index + 1 }, what: `step ${index + 1} of chain ${id}` });
+          }, {
+            chain: { id, index: index + 1 },
+            what: `step ${index + 1} of chain ${id}`,
+            trace: traceOf(record),
+          });
           created.push(task);
           next = { ...chain, current: index + 1, tasks: [...chain.tasks, task.id] };
         } else if (record.state === "succeeded") {
@@ -269,4 +274,11 @@ function chainRefusal(store: Store, chain: ChainRecord): SignatureError | null {
     if (error instanceof SignatureError) return error;
     throw error;
   }
+}
+
+/** The trace context a task carries, for the tasks it creates. */
+function traceOf(record: TaskRecord): TraceContext | null {
+  return record.traceparent === null
+    ? null
+    : { traceparent: record.traceparent, tracestate: record.tracestate };
 }

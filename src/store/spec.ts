@@ -221,5 +221,7 @@ export function buildChecked(
     iter: c.iter,
     expiresAt: o.expiresAt,
     partition: o.partition,
+    traceparent: o.trace?.traceparent ?? null,
+    tracestate: o.trace?.tracestate ?? null,
   });
 }

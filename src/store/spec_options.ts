@@ -7,6 +7,7 @@
 import { type Backoff, validateBackoff } from "../task/backoff.ts";
 import type { MemberOf } from "../task/record.ts";
 import { MAX_TIME_MS, MAX_TIMEOUT_MS } from "./limits.ts";
+import type { TraceContext } from "../telemetry/otel.ts";
 
 /** A task (or hook) name: a JavaScript identifier of at most 128 characters. */
 export const FUNC_NAME = /^[A-Za-z_$][A-Za-z0-9_$]{0,127}$/;
@@ -157,6 +158,8 @@ export interface ValidOptions {
   cached: number | null;
   /** The start-by deadline (epoch ms), from `expireIn`. */
   expiresAt: number | null;
+  /** The trace context of the enqueue's span (set by the enqueue, not an option). */
+  trace: TraceContext | null;
 }
 
 const KNOWN_OPTIONS = new Set([
@@ -303,6 +306,7 @@ export function validateOptions(o: EnqueueOptions, what: string, now: number): V
     unique,
     cached: o.cached ?? null,
     expiresAt,
+    trace: null,
   };
 }
 

@@ -77,7 +77,7 @@ export class TaskRecord {
 
   /**
    * Makes a record from its fields (those added after the first stored version, `onFailure` to
-   * `turn`, may be left out: null). Use the store's enqueue to create tasks.
+   * `tracestate`, may be left out: null). Use the store's enqueue to create tasks.
    */
   constructor(fields: TaskFields) {
     assignFields(this, fields);

@@ -107,6 +107,13 @@ export interface TaskFields {
    * by it (see `store/turns.ts`). Its ready entry's key holds it.
    */
   readonly turn?: number | null;
+  /**
+   * The W3C trace context (`traceparent`) of the span that enqueued it, when tracing was on
+   * (see `telemetry/`): the spans of its runs link to it. Not covered by the signature.
+   */
+  readonly traceparent?: string | null;
+  /** The W3C `tracestate` that came with {@linkcode TaskFields.traceparent}. */
+  readonly tracestate?: string | null;
 }
 
 /** A task's place in a chain or an iter. */
@@ -286,6 +293,8 @@ export const FIELDS: {
   },
   partition: strOrNull,
   turn: numOrNull,
+  traceparent: strOrNull,
+  tracestate: strOrNull,
 };
 
 /** Every field, in stored order. */

@@ -1,0 +1,136 @@
+/**
+ * OpenTelemetry: a cluster with the SDK's in-memory exporters records a producer span for the
+ * enqueue and a consumer span per attempt, linked to it, with the task's attributes, and the
+ * task metrics; a malformed stored traceparent is ignored with a warning.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { metrics, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from "@opentelemetry/sdk-trace-base";
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from "@opentelemetry/sdk-metrics";
+import { Cluster } from "../../src/cluster/cluster.ts";
+import { openQueue } from "../../src/queue/queue.ts";
+import { parseTraceContext, tracingOn } from "../../src/telemetry/otel.ts";
+import { CONTROL_TASKS } from "../control/_helpers.ts";
+import { tempDir } from "../store/_helpers.ts";
+
+test("spans and metrics of a task that fails once, then succeeds", async () => {
+  assert.equal(tracingOn(), false, "no SDK yet: nothing is traced");
+  const spans = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+  const exported = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+  const reader = new PeriodicExportingMetricReader({
+    exporter: exported,
+    exportIntervalMillis: 60_000,
+  });
+  const meters = new MeterProvider({ readers: [reader] });
+  trace.setGlobalTracerProvider(provider);
+  metrics.setGlobalMeterProvider(meters);
+  await using dir = tempDir();
+  const kv = `${dir.path}/kv.sqlite3`;
+  await using queue = await openQueue({ kv });
+  const cluster = new Cluster({ kv, tasks: [CONTROL_TASKS], workers: 1, heartbeat: 200 });
+  try {
+    await cluster.start();
+    const { id } = await queue.enqueue({
+      func: "failFirst",
+      maxAttempts: 2,
+      backoff: { type: "fixed", delay: 0 },
+      partition: "tenant-1",
+    });
+    assert.equal(await queue.result(id, { wait: 10_000 }), 2);
+    // The second attempt's span ends when its outcome is stored, just before the wait returns.
+    for (let i = 0; i < 100 && spans.getFinishedSpans().length < 3; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const record = (await queue.fetch(id))!;
+    const all = spans.getFinishedSpans();
+    const producer = all.find((s) => s.kind === SpanKind.PRODUCER);
+    assert.ok(producer, `a producer span among ${all.map((s) => s.name)}`);
+    assert.equal(producer.name, "kvq enqueue failFirst");
+    const p = producer.spanContext();
+    assert.equal(record.traceparent, `00-${p.traceId}-${p.spanId}-01`, "the task carries it");
+    const runs = all.filter((s) => s.kind === SpanKind.CONSUMER)
+      .sort((a, b) =>
+        Number(a.attributes["kvq.task.attempt"]) - Number(b.attributes["kvq.task.attempt"])
+      );
+    assert.equal(runs.length, 2, "one span per attempt");
+    for (const [i, run] of runs.entries()) {
+      assert.equal(run.name, "kvq run failFirst");
+      assert.deepEqual(
+        run.links.map((l) => [l.context.traceId, l.context.spanId]),
+        [[p.traceId, p.spanId]],
+        "linked to the enqueue",
+      );
+      assert.equal(run.attributes["kvq.task.id"], id);
+      assert.equal(run.attributes["kvq.task.name"], record.name);
+      assert.equal(run.attributes["kvq.task.func"], "failFirst");
+      assert.equal(run.attributes["kvq.queue"], "default");
+      assert.equal(run.attributes["kvq.task.partition"], "tenant-1");
+      assert.equal(run.attributes["kvq.task.attempt"], i + 1);
+    }
+    assert.equal(runs[0]!.attributes["kvq.task.outcome"], "failure");
+    assert.equal(runs[0]!.status.code, SpanStatusCode.ERROR);
+    assert.match(runs[0]!.status.message ?? "", /first attempt fails/);
+    assert.equal(runs[1]!.attributes["kvq.task.outcome"], "success");
+    assert.notEqual(runs[1]!.status.code, SpanStatusCode.ERROR);
+    assert.ok(runs[1]!.spanContext().spanId !== runs[0]!.spanContext().spanId, "a new span");
+
+    await reader.forceFlush();
+    const points = new Map<string, { attributes: Record<string, unknown>; value: unknown }[]>();
+    for (const rm of exported.getMetrics()) {
+      for (const sm of rm.scopeMetrics) {
+        for (const m of sm.metrics) {
+          points.set(
+            m.descriptor.name,
+            m.dataPoints.map((d) => ({ attributes: d.attributes, value: d.value })),
+          );
+        }
+      }
+    }
+    const sum = (name: string, where: (a: Record<string, unknown>) => boolean = () => true) =>
+      (points.get(name) ?? []).filter((d) => where(d.attributes))
+        .reduce(
+          (n, d) =>
+            n + (typeof d.value === "number" ? d.value : (d.value as { count: number }).count),
+          0,
+        );
+    assert.equal(sum("kvq.tasks.started"), 2);
+    assert.equal(sum("kvq.tasks.finished", (a) => a["kvq.task.outcome"] === "failure"), 1);
+    assert.equal(sum("kvq.tasks.finished", (a) => a["kvq.task.outcome"] === "success"), 1);
+    assert.equal(sum("kvq.task.run_time"), 2, "two run times recorded");
+    assert.equal(sum("kvq.task.wait_time"), 2);
+    assert.ok(points.has("kvq.queue.depth"), `metrics: ${[...points.keys()]}`);
+  } finally {
+    await cluster.stop({ grace: 0 });
+    trace.disable();
+    metrics.disable();
+    await provider.shutdown();
+    await meters.shutdown();
+  }
+});
+
+test("a malformed stored traceparent is ignored with one warning, never a crash", () => {
+  const warned: unknown[] = [];
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => warned.push(args.join(" "));
+  try {
+    for (const bad of ["garbage", "00-xyz-abc-01", `00-${"0".repeat(32)}-${"1".repeat(16)}-01`]) {
+      assert.equal(parseTraceContext(bad, null), null, bad);
+    }
+    assert.ok(parseTraceContext(`00-${"a".repeat(32)}-${"b".repeat(16)}-01`, "k=v"));
+  } finally {
+    console.warn = warn;
+  }
+  assert.equal(warned.length, 1);
+  assert.match(String(warned[0]), /malformed traceparent "garbage"/);
+});
