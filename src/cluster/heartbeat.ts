@@ -124,7 +124,7 @@ export class Heartbeat {
         await writeHeartbeat(store, stat, expireIn);
         ctx.kvOk();
         await this.#recover(store);
-        if (prune) await pruneStats(store);
+        if (prune) await pruneStats(store, store.now(), ctx.options.historyKeep);
         if (retain) {
           const pruned = await pruneFinished(store, this.#options.retention).catch((e) => {
             ctx.report(e as Error, "retention");

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { STATS_KEEP_MS } from "../store/stats.ts";
 import { availableParallelism } from "node:os";
 import { DEFAULT_MAX_CRASHES, DEFAULT_RETRY, type RetryPolicy } from "../task/backoff.ts";
 import { MAX_TIMEOUT_MS } from "../store/limits.ts";
@@ -71,6 +72,13 @@ export interface ClusterOptions {
    * @default 2
    */
   maxCrashes?: number;
+  /**
+   * How long the per-minute history (attempts started, ended, failed, retried; run and wait
+   * time) is kept, in ms, for `kvq info --history` and the dashboard's charts: older minutes are
+   * pruned by the heartbeat. At least an hour.
+   * @default 73 hours (72 h shown, an hour of slack)
+   */
+  historyKeep?: number;
   /**
    * Milliseconds an attempt may run, for tasks that set none; 0 for no limit.
    * @default 0
@@ -272,6 +280,7 @@ export function resolveOptions(options: ClusterOptions): Resolved {
     concurrency: positive("concurrency", options.concurrency ?? 1, 1),
     prefetch: positive("prefetch", options.prefetch ?? 100, 0),
     maxCrashes: positive("maxCrashes", options.maxCrashes ?? DEFAULT_MAX_CRASHES, 1),
+    historyKeep: positive("historyKeep", options.historyKeep ?? STATS_KEEP_MS, 3_600_000),
     timeout: positive("timeout", options.timeout ?? 0, 0),
     abortGrace: positive("abortGrace", options.abortGrace ?? 1000, 0),
     grace: positive("grace", options.grace ?? 10_000, 0),

@@ -20,6 +20,7 @@ import { addDamaged } from "./damaged.ts";
 import { ClaimRef, encodeClaim } from "./leases.ts";
 import type { FlowGate, PartitionPicks } from "./gate.ts";
 import { addClockWrites } from "./turns.ts";
+import { addStarted } from "./stats.ts";
 import { LOOKAHEAD, pickByPartition, readPicked, type RecordEntry } from "./claim_read.ts";
 
 /** A task this process now holds, with what completing it needs. */
@@ -303,6 +304,8 @@ async function commitClaims(
   if (pending.length > 0) {
     gate?.add(atomic, pending.length, now);
     picks?.add(atomic, pending.map((p) => p.record.partition), now);
+    // The minute's count of started attempts (see `stats.ts`): one sum a commit.
+    addStarted(atomic, store, now, pending.length);
     addClockWrites(atomic, store, pending.map((p) => p.record));
     // Claims that check only the sequence see this one.
     atomic.sum(store.keys.claimSeq, 1n);

@@ -242,6 +242,7 @@ async function commitOutcomes(
       ok: outcome.kind === "success",
       startedAt: outcome.claimed.record.startedAt,
       runAt: outcome.claimed.record.runAt,
+      retried: outcome.kind === "failure" && record.state === "scheduled",
     });
     const k = store.keys;
     if (epoch === null) {

@@ -1,10 +1,13 @@
 /**
  * Throughput and timing statistics from `KvU64` sums in one-minute buckets, so `kvq info` and
- * the dashboard get rates and averages over the last day from at most 1,440 small keys, never
- * from a scan of the tasks. Each finished attempt adds to its minute: attempts ended, succeeded,
- * failed, run milliseconds (start → stop) and wait milliseconds (due → start).
+ * the dashboard get rates, averages and history from small keys, never from a scan of the
+ * tasks. Each claim adds the attempts it started to its minute, and each finished attempt adds
+ * to its own: attempts ended, succeeded, failed, retried (failed, with a retry to come), run
+ * milliseconds (start → stop) and wait milliseconds (due → start). The sums ride in commits the
+ * clusters make anyway (claims and outcomes): no commit of their own.
  *
- * Buckets older than {@linkcode STATS_KEEP_MS} are pruned by the cluster heartbeat.
+ * Buckets older than the retention (default {@linkcode STATS_KEEP_MS}) are pruned by the cluster
+ * heartbeat.
  *
  * @module
  */
@@ -14,13 +17,49 @@ import type { Store } from "./store.ts";
 /** Bucket width. */
 export const STATS_BUCKET_MS = 60_000;
 
-/** How long buckets are kept: a day, plus an hour of slack. */
-export const STATS_KEEP_MS = 25 * 60 * 60 * 1000;
+/** How long buckets are kept by default: 72 hours, plus an hour of slack. */
+export const STATS_KEEP_MS = 73 * 60 * 60 * 1000;
 
 /** The fields summed per bucket. */
-export type StatField = "ended" | "succeeded" | "failed" | "runMs" | "waitMs";
+export type StatField =
+  | "started"
+  | "ended"
+  | "succeeded"
+  | "failed"
+  | "retried"
+  | "runMs"
+  | "waitMs";
 
-const FIELDS: readonly StatField[] = ["ended", "succeeded", "failed", "runMs", "waitMs"];
+const FIELDS: readonly StatField[] = [
+  "started",
+  "ended",
+  "succeeded",
+  "failed",
+  "retried",
+  "runMs",
+  "waitMs",
+];
+
+type Sums = Record<StatField, number>;
+const zero = (): Sums => ({
+  started: 0,
+  ended: 0,
+  succeeded: 0,
+  failed: 0,
+  retried: 0,
+  runMs: 0,
+  waitMs: 0,
+});
+
+/** Adds the attempts a claim started at `at` to its commit (one mutation). */
+export function addStarted(
+  atomic: Deno.AtomicOperation,
+  store: Store,
+  at: number,
+  n: number,
+): void {
+  if (n > 0) atomic.sum(store.keys.stat("minute", bucketOf(at), "started"), BigInt(n));
+}
 
 /** The key part of the bucket holding `at`: zero-padded epoch ms so keys sort by time. */
 export function bucketOf(at: number): string {
@@ -29,16 +68,20 @@ export function bucketOf(at: number): string {
 
 /** Sums for one batch of finished attempts, added to one commit. */
 export class StatDeltas {
-  #by = new Map<string, Record<StatField, number>>();
+  #by = new Map<string, Sums>();
 
-  /** Counts one finished attempt. */
-  add(at: number, attempt: { ok: boolean; startedAt: number | null; runAt: number }): void {
+  /** Counts one finished attempt (`retried`: it failed and will be retried). */
+  add(
+    at: number,
+    attempt: { ok: boolean; startedAt: number | null; runAt: number; retried?: boolean },
+  ): void {
     const bucket = bucketOf(at);
     let d = this.#by.get(bucket);
-    if (!d) this.#by.set(bucket, d = { ended: 0, succeeded: 0, failed: 0, runMs: 0, waitMs: 0 });
+    if (!d) this.#by.set(bucket, d = zero());
     d.ended++;
     if (attempt.ok) d.succeeded++;
     else d.failed++;
+    if (attempt.retried) d.retried++;
     if (attempt.startedAt !== null) {
       d.runMs += Math.max(0, at - attempt.startedAt);
       d.waitMs += Math.max(0, attempt.startedAt - attempt.runAt);
@@ -81,9 +124,9 @@ async function readBuckets(
   store: Store,
   from: number,
   to: number,
-): Promise<Map<string, Record<StatField, number>>> {
+): Promise<Map<string, Sums>> {
   const prefix = store.keys.stat("minute");
-  const sums = new Map<string, Record<StatField, number>>();
+  const sums = new Map<string, Sums>();
   for await (
     const e of store.kv.list<Deno.KvU64>({
       start: [...prefix, bucketOf(from)],
@@ -93,7 +136,7 @@ async function readBuckets(
     const bucket = e.key[e.key.length - 2] as string;
     const field = e.key[e.key.length - 1] as StatField;
     let d = sums.get(bucket);
-    if (!d) sums.set(bucket, d = { ended: 0, succeeded: 0, failed: 0, runMs: 0, waitMs: 0 });
+    if (!d) sums.set(bucket, d = zero());
     if (FIELDS.includes(field)) d[field] = Number(e.value?.value ?? 0n);
   }
   return sums;
@@ -127,6 +170,37 @@ export async function readMinutes(
   for (let at = first; at <= now; at += STATS_BUCKET_MS) {
     const d = sums.get(bucketOf(at));
     out.push({ at, ended: d?.ended ?? 0, failed: d?.failed ?? 0, runMs: d?.runMs ?? 0 });
+  }
+  return out;
+}
+
+/** The sums of one bin of a queue's history. */
+export interface HistoryBin extends Sums {
+  /** The bin's start, epoch ms. */
+  at: number;
+}
+
+/**
+ * A queue's history over `spanMs` up to `now`, in bins of `binMs` (a whole number of minutes),
+ * oldest first, zeros where nothing happened: one list of the minute buckets.
+ */
+export async function readHistory(
+  store: Store,
+  spanMs: number,
+  binMs: number,
+  now = store.now(),
+): Promise<HistoryBin[]> {
+  const bin = Math.max(STATS_BUCKET_MS, Math.round(binMs / STATS_BUCKET_MS) * STATS_BUCKET_MS);
+  const last = Math.floor(now / bin) * bin;
+  const first = last - (Math.ceil(spanMs / bin) - 1) * bin;
+  const sums = await readBuckets(store, first, now);
+  const out: HistoryBin[] = [];
+  for (let at = first; at <= last; at += bin) out.push({ at, ...zero() });
+  for (const [bucket, d] of sums) {
+    const i = Math.floor((Number(bucket) - first) / bin);
+    const b = out[i];
+    if (b === undefined) continue;
+    for (const f of FIELDS) b[f] += d[f];
   }
   return out;
 }
@@ -168,13 +242,20 @@ export async function readRates(store: Store, now = store.now()): Promise<QueueR
   };
 }
 
-/** Deletes buckets older than {@linkcode STATS_KEEP_MS}. Returns how many keys went. */
-export async function pruneStats(store: Store, now = store.now()): Promise<number> {
+/**
+ * Deletes buckets older than `keepMs` (default {@linkcode STATS_KEEP_MS}). Returns how many keys
+ * went.
+ */
+export async function pruneStats(
+  store: Store,
+  now = store.now(),
+  keepMs = STATS_KEEP_MS,
+): Promise<number> {
   const prefix = store.keys.stat("minute");
   let atomic = store.kv.atomic();
   let n = 0;
   for await (
-    const e of store.kv.list({ start: prefix, end: [...prefix, bucketOf(now - STATS_KEEP_MS)] }, {
+    const e of store.kv.list({ start: prefix, end: [...prefix, bucketOf(now - keepMs)] }, {
       limit: 1000,
     })
   ) {

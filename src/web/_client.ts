@@ -82,8 +82,16 @@ export const CLIENT_SCRIPT = String.raw`
     return ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
   }
 
-  // One bar a minute of a queue's last hour, with gridlines, a clock-time axis and each bar's
-  // values on hover. value(p) is the bar's height, or null for no data; label(p) its tooltip.
+  var DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+
+  // A time on the axis or in a tooltip: with the weekday over more than a day.
+  function when(t, span) {
+    return span > 86400000 ? DAYS[new Date(t).getDay()] + " " + hhmm(t) : hhmm(t);
+  }
+
+  // One bar a bin (a minute, 15 minutes or an hour) of a queue's last hour, 24 or 72 hours, with
+  // gridlines, a clock-time axis and each bar's values on hover. value(p) is the bar's height, or
+  // null for no data; label(p) its tooltip.
   function drawChart(svg, data, value, opts) {
     while (svg.firstChild) svg.removeChild(svg.firstChild);
     var w = svg.clientWidth || 600, h = svg.clientHeight || 170;
@@ -91,7 +99,8 @@ export const CLIENT_SCRIPT = String.raw`
     var left = 48, right = 10, top = 10, bottom = 22;
     var points = data.points || [];
     var bucket = data.bucket || 60000;
-    var t0 = points.length ? points[0].at : data.now - 3600000;
+    var span = data.span || 3600000;
+    var t0 = points.length ? points[0].at : data.now - span;
     var t1 = (points.length ? points[points.length - 1].at : data.now) + bucket;
     var max = opts.min || 0;
     points.forEach(function (p) { var v = value(p); if (v !== null && v > max) max = v; });
@@ -104,11 +113,14 @@ export const CLIENT_SCRIPT = String.raw`
       svg.appendChild(el("line", { x1: left, y1: y(g), x2: w - right, y2: y(g), class: g === 0 ? "axis" : "grid" }));
       svg.appendChild(el("text", { x: left - 6, y: y(g) + 4, "text-anchor": "end", class: "tick" }, fmt(g) + opts.unit));
     }
-    // A time label every 10 minutes of the clock.
-    var first = Math.ceil(t0 / 600000) * 600000;
-    for (var t = first; t <= t1; t += 600000) {
+    // A time label every 10 minutes of the clock over an hour, every 3 hours over a day, every
+    // 12 over three (with the day).
+    var tick = span <= 3600000 ? 600000 : span <= 86400000 ? 10800000 : 43200000;
+    var zone = new Date(t0).getTimezoneOffset() * 60000;
+    var first = Math.ceil((t0 - zone) / tick) * tick + zone;
+    for (var t = first; t <= t1; t += tick) {
       svg.appendChild(el("line", { x1: x(t), y1: h - bottom, x2: x(t), y2: h - bottom + 4, class: "axis" }));
-      svg.appendChild(el("text", { x: x(t), y: h - 6, "text-anchor": "middle", class: "tick" }, hhmm(t)));
+      svg.appendChild(el("text", { x: x(t), y: h - 6, "text-anchor": "middle", class: "tick" }, when(t, span)));
     }
     var any = false;
     var barW = Math.max(1, (w - left - right) / Math.max(1, points.length) - 1);
@@ -116,7 +128,7 @@ export const CLIENT_SCRIPT = String.raw`
       var v = value(p);
       var g = el("g", { class: "bar" });
       var hit = el("rect", { x: x(p.at), y: top, width: barW, height: h - top - bottom, fill: "transparent" });
-      g.appendChild(el("title", {}, hhmm(p.at) + " · " + opts.label(p)));
+      g.appendChild(el("title", {}, when(p.at, span) + " · " + opts.label(p)));
       g.appendChild(hit);
       if (v !== null && v > 0) {
         any = true;
@@ -137,7 +149,7 @@ export const CLIENT_SCRIPT = String.raw`
     var b = document.getElementById("chart-fail");
     if (a) {
       drawChart(a, data, function (p) { return p.ended; }, {
-        unit: "", color: "#2f6fde", empty: "no attempt ended in the last hour",
+        unit: "", color: "#2f6fde", empty: "no attempt ended in this period",
         label: function (p) {
           return p.ended + " attempts ended, " + p.failed + " failed" +
             (p.ended ? ", mean run " + fmt(p.runMs / p.ended) + " ms" : "");
@@ -146,7 +158,7 @@ export const CLIENT_SCRIPT = String.raw`
     }
     if (b) {
       drawChart(b, data, function (p) { return p.ended ? p.failed / p.ended * 100 : null; }, {
-        unit: "%", color: "#c8362f", min: 5, empty: "no failed attempt in the last hour",
+        unit: "%", color: "#c8362f", min: 5, empty: "no failed attempt in this period",
         label: function (p) {
           return p.ended ? fmt(p.failed / p.ended * 100) + "% failed (" + p.failed + " of " + p.ended + ")" : "no attempts";
         },

@@ -18,12 +18,19 @@ import { openQueue, type Queue } from "../queue/queue.ts";
 import { Schedules } from "../schedule/api.ts";
 import { type HttpServer, runtime } from "../runtime/mod.ts";
 import { listQueuesDefaultFirst } from "../store/queues.ts";
-import { readMinutes, STATS_BUCKET_MS } from "../store/stats.ts";
+import { readHistory } from "../store/stats.ts";
 import { KvHandle, type Store } from "../store/store.ts";
 import type { TaskRecord } from "../task/record.ts";
 import { createApp } from "./app.ts";
 import { Guard, validateToken } from "./auth.ts";
-import { type ChartData, type ClusterView, readClusters, recentFinished } from "./data.ts";
+import {
+  CHART_RANGES,
+  type ChartData,
+  type ChartRange,
+  type ClusterView,
+  readClusters,
+  recentFinished,
+} from "./data.ts";
 import type { AppHost, HealthReport } from "./view.ts";
 
 /** Options for {@linkcode Dashboard}. */
@@ -344,16 +351,23 @@ export class Dashboard implements AppHost {
   }
 
   /**
-   * The overview chart of one queue: attempts ended and failed per minute over the last hour,
-   * from the per-minute sums the clusters keep in KV (so it survives a restart of the dashboard
-   * or the clusters). Read at most once a second per queue, shared by all viewers.
+   * The overview chart of one queue: attempts ended and failed per bar over the last hour, 24 h
+   * or 72 h, from the per-minute sums the clusters keep in KV (so it survives a restart of the
+   * dashboard or the clusters). Read at most once a second per queue and range, shared by all
+   * viewers.
    */
-  chartData(store: Store): Promise<ChartData> {
-    return this.#cached(`chart:${store.queue}`, 1000, async () => ({
-      bucket: STATS_BUCKET_MS,
-      now: this.now(),
-      points: await readMinutes(store, 60, this.now()),
-    }));
+  chartData(store: Store, range: ChartRange = "1h"): Promise<ChartData> {
+    const { span, bin } = CHART_RANGES[range];
+    return this.#cached(`chart:${store.queue}:${range}`, 1000, async () => {
+      const now = this.now();
+      const bins = await readHistory(store, span, bin, now);
+      return {
+        bucket: bin,
+        span,
+        now,
+        points: bins.map((b) => ({ at: b.at, ended: b.ended, failed: b.failed, runMs: b.runMs })),
+      };
+    });
   }
 
   #cached<T>(key: string, ttl: number, load: () => Promise<T>): Promise<T> {

@@ -26,14 +26,31 @@ export const RECENT_SAMPLE = 200;
 /** A cluster heartbeat older than this (by its own clock) is shown as stale. */
 export const STALE_HEARTBEAT_MS = 10_000;
 
-/** What the overview's charts draw: a queue's attempts per minute, oldest first. */
+/** The spans the overview's charts show, and the width of their bars. */
+export const CHART_RANGES = {
+  "1h": { span: 3_600_000, bin: 60_000, label: "minute" },
+  "24h": { span: 24 * 3_600_000, bin: 15 * 60_000, label: "15 minutes" },
+  "72h": { span: 72 * 3_600_000, bin: 3_600_000, label: "hour" },
+} as const;
+
+/** One of {@linkcode CHART_RANGES}. */
+export type ChartRange = keyof typeof CHART_RANGES;
+
+/** The chart range a `range` query names; the last hour for anything else. */
+export function chartRange(value: string | null): ChartRange {
+  return value !== null && Object.hasOwn(CHART_RANGES, value) ? value as ChartRange : "1h";
+}
+
+/** What the overview's charts draw: a queue's attempts per bar, oldest first. */
 export interface ChartData {
-  /** Bucket width, ms. */
+  /** Bar width, ms. */
   bucket: number;
+  /** The span shown, ms. */
+  span: number;
   /** When it was read, epoch ms. */
   now: number;
-  /** One entry a minute over the last hour. */
-  points: MinuteSums[];
+  /** One entry a bar over the span. */
+  points: Pick<MinuteSums, "at" | "ended" | "failed" | "runMs">[];
 }
 
 /** A heartbeat as read back, with the queues it was found under. */

@@ -9,7 +9,7 @@ import type { Schedules } from "../schedule/api.ts";
 import type { KvHandle, Store } from "../store/store.ts";
 import type { TaskRecord } from "../task/record.ts";
 import type { Guard } from "./auth.ts";
-import type { ChartData, ClusterView } from "./data.ts";
+import type { ChartData, ChartRange, ClusterView } from "./data.ts";
 
 /** What {@linkcode AppHost.health} found. */
 export interface HealthReport {
@@ -32,7 +32,7 @@ export interface PageView {
   /** The newest finished tasks of `store` (cached briefly). */
   recent(store: Store): Promise<TaskRecord[]>;
   /** The overview's chart data for `store`. */
-  chartData(store: Store): Promise<ChartData>;
+  chartData(store: Store, range?: ChartRange): Promise<ChartData>;
   /** Now, by the dashboard's clock. */
   now(): number;
   /** One render of `key` shared by the live streams that ask for it at once. */

@@ -677,6 +677,13 @@ test("Dashboard overview's chart survives a restart of the dashboard", async () 
       await dashboard.start();
       const data = await dashboard.chartData(dashboard.stores[0]!);
       assert.equal(data.points.reduce((n, p) => n + p.ended, 0), 4, `round ${round}`);
+      // The same sums over 24 and 72 hours, in bars of 15 minutes and of an hour.
+      for (const [range, bars, bucket] of [["24h", 96, 900_000], ["72h", 72, 3_600_000]] as const) {
+        const wide = await dashboard.chartData(dashboard.stores[0]!, range);
+        assert.equal(wide.bucket, bucket);
+        assert.equal(wide.points.length, bars, range);
+        assert.equal(wide.points.reduce((n, p) => n + p.ended, 0), 4, `${range}, round ${round}`);
+      }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

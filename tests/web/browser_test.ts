@@ -150,6 +150,21 @@ test(
         els.map((e) => e.textContent ?? "")
       );
       assert.ok(ticks.some((t) => /^\d\d:\d\d$/.test(t)), `a clock-time axis: ${ticks.join(" ")}`);
+      // Over 72 hours: bars of an hour, the axis with weekdays, reached from the range links.
+      await page.locator("[data-chart-range] a", { hasText: "72 hours" }).click();
+      await page.waitForURL(/range=72h/);
+      await page.locator("svg#chart-rate .bar rect:not([fill=transparent])").first().waitFor();
+      const wide = await page.locator("svg#chart-rate text.tick").evaluateAll((els) =>
+        els.map((e) => e.textContent ?? "")
+      );
+      assert.ok(
+        wide.some((t) => /^(Sun|Mon|Tue|Wed|Thu|Fri|Sat) \d\d:\d\d$/.test(t)),
+        `a weekday axis: ${wide.join(" ")}`,
+      );
+      assert.match(
+        await page.locator("h2", { hasText: "Attempts per" }).first().innerText(),
+        /per hour/,
+      );
 
       // Queues: an active queue offers Pause, not Resume; and clusters.
       await page.goto(`${base}/queues`);

@@ -7,6 +7,7 @@ import { commitStats } from "../../store/commit.ts";
 import process from "node:process";
 import { type Command, intOption, UsageError } from "../command.ts";
 import { secretsOf } from "../_common.ts";
+import { parseDuration } from "./purge.ts";
 import { Cluster, type ClusterOptions } from "../../cluster/cluster.ts";
 import {
   followParent,
@@ -27,7 +28,7 @@ export const clusterCommand: Command = {
   name: "cluster",
   summary: "Run a worker cluster",
   usage:
-    "kvq cluster --tasks FILE [--tasks FILE2] [--workers N] [--queue NAME[,NAME…]] [--timeout MS] [--max-attempts N] [--recycle N] [--max-memory MB] [--grace MS] [--concurrency N] [--prefetch N] [--max-crashes N] [--burst]",
+    "kvq cluster --tasks FILE [--tasks FILE2] [--workers N] [--queue NAME[,NAME…]] [--timeout MS] [--max-attempts N] [--recycle N] [--max-memory MB] [--grace MS] [--concurrency N] [--prefetch N] [--max-crashes N] [--history-keep DURATION] [--burst]",
   options: {
     tasks: { type: "string", multiple: true },
     workers: { type: "string" },
@@ -40,6 +41,7 @@ export const clusterCommand: Command = {
     "abort-grace": { type: "string" },
     concurrency: { type: "string" },
     prefetch: { type: "string" },
+    "history-keep": { type: "string" },
     burst: { type: "boolean" },
     "no-native-queue": { type: "boolean" },
     "no-sentinel": { type: "boolean" },
@@ -63,6 +65,7 @@ export const clusterCommand: Command = {
   --max-attempts N     attempts per task, for tasks that set none (default ${DEFAULT_RETRY.maxAttempts})
   --max-crashes N      a task running when its cluster died is retried alone; after N such
                        crashes it fails as PoisonTaskError (default 2)
+  --history-keep D     keep the per-minute history for D, e.g. 72h, 7d (default 73h; at least 1h)
   --recycle N          replace a worker after N tasks (default: never)
   --max-memory MB      replace a worker whose heap passes MB (default: never)
   --grace MS           on SIGINT/SIGTERM, let running tasks finish for MS (default 10000)
@@ -99,6 +102,15 @@ recovery.`,
     set("concurrency", num("concurrency", 1));
     set("prefetch", num("prefetch", 0));
     set("maxCrashes", num("max-crashes", 1));
+    if (ctx.values["history-keep"] !== undefined) {
+      const keep = durationOption(String(ctx.values["history-keep"]), "--history-keep");
+      if (keep < 3_600_000) {
+        throw new UsageError(
+          `--history-keep must be at least 1h: received ${ctx.values["history-keep"]}`,
+        );
+      }
+      options.historyKeep = keep;
+    }
     set("heartbeat", num("heartbeat", 50));
     set("leaseTimeout", num("lease-timeout", 100));
     const attempts = num("max-attempts", 1);
@@ -202,3 +214,12 @@ recovery.`,
     return recycle ? RECYCLE_EXIT_CODE : 0;
   },
 };
+
+/** A duration flag's value in ms: a usage error naming the flag when it is not one. */
+function durationOption(text: string, flag: string): number {
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    throw new UsageError(`${flag}: ${(error as Error).message}`);
+  }
+}

@@ -15,7 +15,9 @@ import { pausedInfo, type PauseInfo } from "../../store/pause.ts";
 import { limitsText, type QueueLimits, readLimits } from "../../store/flow.ts";
 import { TASK_STATES, validateQueueName } from "../../store/keys.ts";
 import { listQueueNames, MAX_DISCOVERED_QUEUES } from "../../store/queues.ts";
-import { type QueueRates, readRates } from "../../store/stats.ts";
+import { type QueueRates, readHistory, readRates } from "../../store/stats.ts";
+import { binFor, historyLines, MAX_HISTORY_MS, SPARK_BINS } from "../history.ts";
+import { parseDuration } from "./purge.ts";
 import { KvHandle, Store } from "../../store/store.ts";
 import { type ClusterView, readClusters } from "../../web/data.ts";
 import { bytes, duration, plural } from "../../web/format.ts";
@@ -265,9 +267,13 @@ export const infoCommand: Command = {
   readsOnly: true,
   readsCopy: true,
   summary: "Show clusters, task counts, throughput and timings per queue (Django Q's qinfo)",
-  usage: "kvq info [--queue A,B] [--json]",
-  options: {},
-  help: `  --queue A,B   only these queues (default: every queue found in the KV store)
+  usage: "kvq info [--queue A,B] [--history DURATION] [--json]",
+  options: { history: { type: "string" } },
+  help: `  --queue A,B       only these queues (default: every queue found in the KV store)
+  --history D       each queue's history over the last D (1m to 31d, e.g. 1h, 24h, 3d; the
+                    clusters keep 72h unless told otherwise with --history-keep): a
+                    sparkline of attempts ended and failed, and a table of attempts started,
+                    succeeded, failed and retried with mean run and wait times
 
 Counts come from counters, rates and averages from per-minute sums of the last 24 hours, and
 clusters from their heartbeats: nothing scans the tasks. Queues are found with one key read per
@@ -275,13 +281,32 @@ queue (at most ${MAX_DISCOVERED_QUEUES}).
 
 Examples:
   kvq info
-  kvq info --queue emails --json`,
+  kvq info --queue emails --json
+  kvq info --queue emails --history 24h`,
   async run(ctx) {
     if (ctx.positionals.length > 0) {
       throw new UsageError(`Unexpected argument ${JSON.stringify(ctx.positionals[0])}`);
     }
+    const span = historySpan(ctx.values.history);
     const opened = await openQueues(ctx);
     try {
+      if (span !== null) {
+        const bin = binFor(span, SPARK_BINS);
+        const all = await Promise.all(
+          opened.stores.map(async (s) => ({
+            queue: s.queue,
+            bins: await readHistory(s, span, bin, Date.now()),
+          })),
+        );
+        if (ctx.json) ctx.out(JSON.stringify({ spanMs: span, binMs: bin, queues: all }));
+        else {
+          for (const [i, q] of all.entries()) {
+            if (i > 0) ctx.out("");
+            for (const line of historyLines(q.queue, q.bins, span)) ctx.out(line);
+          }
+        }
+        return 0;
+      }
       const read = await readInfo(opened, Date.now(), (m) => ctx.err(`kvq: ${m}`));
       // A read-only store is read through a copy: name the store, not the copy.
       const info = ctx.copyOf ? { ...read, kv: ctx.copyOf, copy: true } : read;
@@ -293,3 +318,22 @@ Examples:
     }
   },
 };
+
+/** The span of `--history`, or null without it: a usage error naming a bad value. */
+function historySpan(value: unknown): number | null {
+  if (value === undefined) return null;
+  let ms: number;
+  try {
+    ms = parseDuration(String(value));
+  } catch (error) {
+    throw new UsageError(`--history: ${(error as Error).message}`);
+  }
+  if (ms < 60_000 || ms > MAX_HISTORY_MS) {
+    throw new UsageError(
+      `--history must be from 1m to ${
+        MAX_HISTORY_MS / 3_600_000
+      }h (what the clusters keep): received ${JSON.stringify(value)}`,
+    );
+  }
+  return ms;
+}

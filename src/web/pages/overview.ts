@@ -7,7 +7,15 @@
  * @module
  */
 import { TASK_STATES } from "../../store/keys.ts";
-import { durations, oldestReady, percentile, RECENT_SAMPLE } from "../data.ts";
+import {
+  CHART_RANGES,
+  type ChartRange,
+  chartRange,
+  durations,
+  oldestReady,
+  percentile,
+  RECENT_SAMPLE,
+} from "../data.ts";
 import { count, duration, firstLine, stateBadge, time } from "../format.ts";
 import { html, jsonForScript } from "../html.ts";
 import { link, type Page } from "../_page.ts";
@@ -16,12 +24,26 @@ import { link, type Page } from "../_page.ts";
 export const overviewPage: Page = async (ctx) => {
   const d = ctx.dashboard;
   const store = ctx.store;
+  const range = chartRange(ctx.url.searchParams.get("range"));
   const [totals, oldest, recent, chart] = await Promise.all([
     d.queue(store.queue)!.counts(),
     oldestReady(store, ctx.now),
     d.recent(store),
-    d.chartData(store),
+    d.chartData(store, range),
   ]);
+  const per = CHART_RANGES[range].label;
+  const spans = { "1h": "the last hour", "24h": "the last 24 hours", "72h": "the last 72 hours" };
+  const ranges = html`<p class="actions" data-chart-range="${range}">${
+    (Object.keys(CHART_RANGES) as ChartRange[]).map((r) =>
+      r === range
+        ? html`
+          <strong>${spans[r]}</strong>
+        `
+        : html`
+          <a href="${link(ctx, "/", { range: r })}">${spans[r]}</a>
+        `
+    )
+  }</p>`;
   const perQueue = d.stores.length > 1
     ? await Promise.all(
       d.stores.map(async (s) => ({ store: s, counts: await d.queue(s.queue)!.counts() })),
@@ -131,19 +153,22 @@ export const overviewPage: Page = async (ctx) => {
       ${ctx.regions.wrap("totals", cards)}
       <div class="grid2">
         <div class="panel">
-          <h2>Attempts per minute</h2>
+          <h2>Attempts per ${per}</h2>
           <svg class="chart" id="chart-rate" role="img"
-            aria-label="attempts ended per minute over the last hour"></svg>
+            aria-label="attempts ended per ${per} over ${spans[range]}"></svg>
         </div>
         <div class="panel">
-          <h2>Failed attempts (% per minute)</h2>
+          <h2>Failed attempts (% per ${per})</h2>
           <svg class="chart" id="chart-fail" role="img"
-            aria-label="share of failed attempts per minute over the last hour"></svg>
+            aria-label="share of failed attempts per ${per} over ${spans[range]}"></svg>
         </div>
       </div>
+      ${ranges}
       <p
         class="note">Every attempt that ended in queue ${store
-          .queue} in each minute of the last hour, retries included, from the per-minute sums the clusters keep in KV for a day: they survive a restart. Hover a bar for its values.</p>
+          .queue} in each ${per} of ${spans[
+            range
+          ]}, retries included, from the per-minute sums the clusters keep in KV for 72 hours: they survive a restart. Hover a bar for its values.</p>
       <script type="application/json" id="chart-data">${jsonForScript(chart)}</script>
       ${ctx.regions.wrap("queues", html`${queueTable}`)}
       <div class="panel"><h2>Recent failures</h2>${ctx.regions.wrap("failures", failList)}</div>
