@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { attemptRows, traceIdOf } from "../task/timeline.ts";
 import type { TaskRecord } from "../task/record.ts";
 import { readFileSync } from "node:fs";
 import { Buffer } from "node:buffer";
@@ -120,6 +121,22 @@ export function taskDetail(r: TaskRecord): string {
       lines.push(...e.stack.split("\n").slice(1, 6).map((l) => `            ${l.trim()}`));
     }
   });
+  const trace = traceIdOf(r);
+  if (trace !== null) lines.push(`trace       ${trace}`);
+  const attempts = attemptRows(r);
+  if (attempts.length > 1 || r.errors.length > 0) {
+    lines.push("attempts");
+    for (const a of attempts) {
+      const ran = a.startedAt !== null && a.stoppedAt !== null
+        ? ` ran ${Math.max(0, a.stoppedAt - a.startedAt)} ms`
+        : "";
+      lines.push(
+        `  ${a.attempt ?? "-"}  ${a.outcome.padEnd(9)} started ${t(a.startedAt)}${ran}${
+          a.worker ? ` on ${a.worker}${a.cluster ? ` of ${a.cluster}` : ""}` : ""
+        }${a.error && a.outcome !== "succeeded" ? `  ${a.error.name}` : ""}`,
+      );
+    }
+  }
   // Why a task was cancelled (by a user, a replace, or its start-by deadline).
   const last = r.errors.at(-1);
   if (

@@ -19,6 +19,18 @@ export interface ErrorInfo {
   stack?: string;
   /** A {@linkcode RateLimitedError}'s push-back, in ms. */
   retryAfter?: number;
+  /** The attempt that failed with it (kept in a record's `errors`, for its timeline). */
+  attempt?: number;
+  /** When that attempt could run. */
+  runAt?: number;
+  /** When it started. */
+  startedAt?: number;
+  /** When it stopped. */
+  stoppedAt?: number;
+  /** The cluster that ran it. */
+  cluster?: string;
+  /** The worker that ran it. */
+  worker?: string;
 }
 
 export const MAX_ERROR_MESSAGE_BYTES = 4 * 1024;

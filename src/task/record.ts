@@ -146,7 +146,17 @@ export class TaskRecord {
    */
   failAttempt(now: number, error: ErrorInfo, retryAt: number | null): TaskRecord {
     this.#expect("fail", ["running"]);
-    const errors = [...this.errors, error].slice(-MAX_KEPT_ERRORS);
+    // Each kept error says which attempt it ended, when and where (the task's timeline).
+    const kept: ErrorInfo = {
+      ...error,
+      attempt: this.attempt,
+      runAt: this.runAt,
+      ...(this.startedAt !== null ? { startedAt: this.startedAt } : {}),
+      stoppedAt: now,
+      ...(this.cluster !== null ? { cluster: this.cluster } : {}),
+      ...(this.worker !== null ? { worker: this.worker } : {}),
+    };
+    const errors = [...this.errors, kept].slice(-MAX_KEPT_ERRORS);
     return retryAt === null
       ? this.#with({ state: "failed", stoppedAt: now, error, errors })
       : this.#with({ state: "scheduled", runAt: retryAt, error, errors, startedAt: null });

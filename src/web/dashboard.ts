@@ -19,6 +19,7 @@ import { Schedules } from "../schedule/api.ts";
 import { type HttpServer, runtime } from "../runtime/mod.ts";
 import { listQueuesDefaultFirst } from "../store/queues.ts";
 import { readHistory } from "../store/stats.ts";
+import { validateTraceUrl } from "../task/timeline.ts";
 import { KvHandle, type Store } from "../store/store.ts";
 import type { TaskRecord } from "../task/record.ts";
 import { createApp } from "./app.ts";
@@ -77,6 +78,12 @@ export interface DashboardOptions {
    * @default none (the KV read alone decides)
    */
   health?: () => boolean | { ok: boolean; reason: string };
+  /**
+   * A link template for a task's trace, holding `{traceId}` (e.g.
+   * `https://tempo.example/trace/{traceId}`): the task page links its trace id there.
+   * @default none (the trace id is shown unlinked)
+   */
+  traceUrl?: string | null;
 }
 
 export type { HealthReport };
@@ -163,6 +170,7 @@ export class Dashboard implements AppHost {
   constructor(options: DashboardOptions = {}) {
     const token = options.token ?? null;
     if (token !== null) validateToken("127.0.0.1", token);
+    if (options.traceUrl) validateTraceUrl(options.traceUrl);
     const queues = options.queues;
     if (queues !== undefined && (!Array.isArray(queues) || queues.length === 0)) {
       throw new TypeError(
@@ -328,6 +336,11 @@ export class Dashboard implements AppHost {
   /** Whether actions are hidden and refused. */
   get readOnly(): boolean {
     return this.#options.readOnly ?? false;
+  }
+
+  /** The trace link template (`{traceId}`), or null. */
+  get traceUrl(): string | null {
+    return this.#options.traceUrl ?? null;
   }
 
   /** The host's health as given by the `health` option; healthy when there is none. */

@@ -31,6 +31,8 @@ export interface PageView {
   clusters(): Promise<ClusterView[]>;
   /** The newest finished tasks of `store` (cached briefly). */
   recent(store: Store): Promise<TaskRecord[]>;
+  /** The trace link template (`{traceId}`), or null. */
+  readonly traceUrl: string | null;
   /** The overview's chart data for `store`. */
   chartData(store: Store, range?: ChartRange): Promise<ChartData>;
   /** Now, by the dashboard's clock. */

@@ -99,7 +99,16 @@ test("TaskRecord transitions follow the lifecycle", () => {
   const retrying = running.failAttempt(20, error, 1_000);
   assert.equal(retrying.state, "scheduled");
   assert.equal(retrying.runAt, 1_000);
-  assert.deepEqual(retrying.errors, [error]);
+  // The kept error says which attempt it ended, when and where (the task's timeline).
+  assert.deepEqual(retrying.errors, [{
+    ...error,
+    attempt: 1,
+    runAt: running.runAt,
+    startedAt: 10,
+    stoppedAt: 20,
+    cluster: "c1",
+    worker: "kvq-w1.g1",
+  }]);
   const again = retrying.promote().claim(1_000, "c2", "kvq-w2.g1");
   assert.equal(again.attempt, 2);
   const failed = again.failAttempt(1_010, error, null);

@@ -21,6 +21,8 @@ import { Cluster } from "../../src/cluster/cluster.ts";
 import { openQueue } from "../../src/queue/queue.ts";
 import { parseTraceContext, tracingOn } from "../../src/telemetry/otel.ts";
 import { CONTROL_TASKS } from "../control/_helpers.ts";
+import { Dashboard } from "../../src/web/dashboard.ts";
+import { Client } from "../web/_helpers.ts";
 import { tempDir } from "../store/_helpers.ts";
 
 test("spans and metrics of a task that fails once, then succeeds", async () => {
@@ -110,6 +112,20 @@ test("spans and metrics of a task that fails once, then succeeds", async () => {
     assert.equal(sum("kvq.task.run_time"), 2, "two run times recorded");
     assert.equal(sum("kvq.task.wait_time"), 2);
     assert.ok(points.has("kvq.queue.depth"), `metrics: ${[...points.keys()]}`);
+
+    // The task page shows both attempts as rows, and links the trace by the given template.
+    await using dashboard = new Dashboard({
+      kv,
+      traceUrl: "https://tempo.example/trace/{traceId}",
+    });
+    await dashboard.start();
+    const { body } = await new Client(dashboard).page(`/tasks/${id}`);
+    assert.match(body, /<tr data-attempt="1" data-outcome="retried">[\s\S]*?first attempt fails/);
+    assert.match(body, /<tr data-attempt="2" data-outcome="succeeded">/);
+    assert.ok(
+      body.includes(`href="https://tempo.example/trace/${p.traceId}"`),
+      "the trace id is linked by the template",
+    );
   } finally {
     await cluster.stop({ grace: 0 });
     trace.disable();

@@ -50,6 +50,7 @@ export const clusterCommand: Command = {
     verbose: { type: "boolean" },
     dashboard: { type: "string" },
     "dashboard-read-only": { type: "boolean" },
+    "trace-url": { type: "string" },
   },
   help: `  --tasks FILE         a module whose exported functions are the tasks (repeatable)
   --workers N          Web Workers to run (default: the number of CPUs, now ${
@@ -78,6 +79,7 @@ export const clusterCommand: Command = {
   --verbose            log every task
   --dashboard H:P      serve the web dashboard too (token: KVQ_DASHBOARD_TOKEN; see kvq dashboard)
   --dashboard-read-only  serve it without actions
+  --trace-url URL      the dashboard links a task's trace id there (URL holds {traceId})
 
 SIGINT or SIGTERM stops gracefully: running tasks finish within --grace, the rest go back to the
 queue, exit 0. One Ctrl-C reaches every process of the group: a signal within a second of the

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { validateTraceUrl } from "../../task/timeline.ts";
 import process from "node:process";
 import { type Command, type CommandContext, UsageError } from "../command.ts";
 import type { KvHandle } from "../../store/store.ts";
@@ -49,6 +50,14 @@ async function serve(
   const { hostname, port } = listenOf(options.flag, options.listen);
   let dashboard: Dashboard;
   const queues = queuesOf(ctx);
+  const traceUrl = ctx.values["trace-url"];
+  if (traceUrl !== undefined) {
+    try {
+      validateTraceUrl(String(traceUrl));
+    } catch (error) {
+      throw new UsageError(`--trace-url: ${(error as Error).message}`);
+    }
+  }
   try {
     dashboard = new Dashboard({
       ...(options.kv !== null ? { kv: options.kv } : {}),
@@ -56,6 +65,7 @@ async function serve(
       token: tokenOf(ctx),
       readOnly: options.readOnly,
       ...(options.health ? { health: options.health } : {}),
+      ...(traceUrl !== undefined ? { traceUrl: String(traceUrl) } : {}),
     });
   } catch (error) {
     throw new UsageError((error as Error).message);
@@ -104,11 +114,13 @@ export const dashboardCommand: Command = {
   name: "dashboard",
   readsOnly: true,
   summary: "Serve the web dashboard",
-  usage: "kvq dashboard [--listen HOST:PORT] [--token TOKEN] [--read-only] [--queue A,B]",
+  usage:
+    "kvq dashboard [--listen HOST:PORT] [--token TOKEN] [--read-only] [--queue A,B] [--trace-url URL]",
   options: {
     listen: { type: "string" },
     token: { type: "string" },
     "read-only": { type: "boolean" },
+    "trace-url": { type: "string" },
   },
   help: `  --listen HOST:PORT   where to listen (default ${DEFAULT_LISTEN}; port 0 picks a free one)
   --token TOKEN        required to sign in (default: KVQ_DASHBOARD_TOKEN); needed to bind
@@ -116,6 +128,8 @@ export const dashboardCommand: Command = {
   --read-only          hide every action and refuse them
   --queue A,B          show only these queues (default: KVQ_QUEUE, else every queue in the
                        store, with a switcher)
+  --trace-url URL      link a task's trace id there; URL holds {traceId}, e.g.
+                       'https://tempo.example/trace/{traceId}'
 
 Pages: overview, queues, tasks, schedules, clusters; /metrics (Prometheus), /healthz, /readyz.
 Inside a cluster: kvq cluster --tasks ./tasks.ts --dashboard 127.0.0.1:8080

@@ -10,6 +10,7 @@ import { TaskId } from "../../task/task_id.ts";
 import { duration, prettyJson, stateBadge, timeAgo } from "../format.ts";
 import { html } from "../html.ts";
 import { csrfField, link, NotFound, type Page, type PageContext } from "../_page.ts";
+import { attemptsPanel } from "./attempts.ts";
 
 /** Finds a task by id or human name in the selected queue, then in the other served ones. */
 export async function findTask(
@@ -162,6 +163,7 @@ export const taskPage: Page = async (ctx) => {
         </dl>
       </div>
     </div>
+    ${attemptsPanel(r, ctx.dashboard.traceUrl)}
     <div class="panel"><h2>Arguments</h2>${prettyJson(r.args)}</div>
     <div class="panel"><h2>Result</h2>${r.state === "succeeded"
       ? r.resultJson === null
