@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Cluster } from "../../src/cluster/cluster.ts";
 import { runInline } from "../../src/cluster/inline.ts";
@@ -25,7 +25,11 @@ test("rateLimited(500) in a cluster: re-run after 500 ms, attempt unchanged, its
   await cluster.start();
   try {
     const limited = await queue.enqueue("pushBackOnce", log, 500);
-    for (let i = 0; i < 200 && !existsSync(log); i++) await delay(10);
+    // Once it was pushed back: a task enqueued before could start beside it, in the other
+    // worker, before the push-back reached the cluster.
+    for (let i = 0; i < 500 && (await queue.fetch(limited.id))?.state !== "scheduled"; i++) {
+      await delay(10);
+    }
     const others = await queue.enqueueMany(
       Array.from({ length: 8 }, () => ({ func: "stamp", args: [log] })),
     );
