@@ -34,6 +34,8 @@ export interface Running {
   startedAt: number;
   /** When it was last held, claimed or recalled (performance.now): held too long goes back. */
   heldAt: number;
+  /** Its place in claim order (this process counts up): FIFO among equals in the held line. */
+  line: number;
   /** Sent to a worker that was running all it may: it starts when one of those ends. */
   waiting: boolean;
   /**

@@ -88,9 +88,7 @@ export class HeldTasks implements HeldRole {
     // an urgent task claimed later overtakes the held ones. Tasks with a partition of one queue
     // keep their turn order too (see `store/turns.ts`): a partition that joined the line late
     // overtakes the held tasks of one that was ahead.
-    let at = this.#held.length;
-    while (at > 0 && behind(this.#held[at - 1]!, store, claimed)) at--;
-    this.#held.splice(at, 0, running);
+    this.#insert(running);
     this.#armShed();
   }
 
@@ -217,10 +215,21 @@ export class HeldTasks implements HeldRole {
     if (added > 0 && !this.#writingStarted) this.#writingStarted = this.#writeStartedLists();
   }
 
-  /** A recalled task: still named in the started list, it may start again at once. */
+  /** Puts `running` in the held line at its place (see {@linkcode behind}). */
+  #insert(running: Running): void {
+    let at = this.#held.length;
+    while (at > 0 && behind(this.#held[at - 1]!, running)) at--;
+    this.#held.splice(at, 0, running);
+  }
+
+  /**
+   * A recalled task: still named in the started list, it may start again at once. It goes back
+   * to its place in line, ahead of what was claimed after it: recalled in a batch, tasks come
+   * back in any order, and one put first each time would reverse them.
+   */
   takeBack(running: Running): void {
     this.#armed.add(running.claimed.record.id);
-    this.#held.unshift(running);
+    this.#insert(running);
     this.dispatch();
     // Still no free place here: it has waited a recall period already, so it goes back at once.
     if (this.#held.includes(running)) {
@@ -340,11 +349,17 @@ export class HeldTasks implements HeldRole {
   }
 }
 
-/** Whether held task `r` should start after `claimed` of `store`: by priority, then turn. */
-function behind(r: Running, store: Store, claimed: Claimed): boolean {
+/**
+ * Whether held task `r` should start after `other`: by priority, then (tasks with a partition
+ * of one queue) by turn, then in claim order.
+ */
+function behind(r: Running, other: Running): boolean {
   const a = r.claimed.record;
-  const b = claimed.record;
+  const b = other.claimed.record;
   if (a.priority !== b.priority) return a.priority > b.priority;
-  return r.store === store && a.turn !== null && b.turn !== null && b.partition !== null &&
-    a.partition !== null && a.turn > b.turn;
+  if (
+    r.store === other.store && a.partition !== null && b.partition !== null &&
+    a.turn !== null && b.turn !== null && a.turn !== b.turn
+  ) return a.turn > b.turn;
+  return r.line > other.line;
 }

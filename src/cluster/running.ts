@@ -40,6 +40,10 @@ const CANCEL_CHECK_MS = 50;
 export type { Running };
 
 /** A claimed task not handed to a worker yet. */
+/** Counts the tasks this process claimed, in claim order (see `Running.line`). */
+let claimOrder = 0;
+
+/** The entry of a task just claimed. */
 export function newRunning(store: Store, claimed: Claimed): Running {
   return {
     claimed,
@@ -47,6 +51,7 @@ export function newRunning(store: Store, claimed: Claimed): Running {
     worker: null,
     startedAt: 0,
     heldAt: performance.now(),
+    line: ++claimOrder,
     waiting: false,
     waitingSince: Infinity,
     timer: null,
