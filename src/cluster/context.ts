@@ -36,6 +36,8 @@ export interface Running {
   heldAt: number;
   /** Its place in claim order (this process counts up): FIFO among equals in the held line. */
   line: number;
+  /** When it was claimed (performance.now): a rate counts its start from then. */
+  claimedAt: number;
   /** Sent to a worker that was running all it may: it starts when one of those ends. */
   waiting: boolean;
   /**
@@ -109,6 +111,7 @@ export interface PumpRole {
   hold(store: Store, until: number, partition?: string | null): void;
   readonly holdingAny: boolean;
   holding(queue: string, partition?: string | null): boolean;
+  rateSlack(queue: string): number | null;
 }
 
 /** The stager (`stager.ts`). */

@@ -137,6 +137,8 @@ export class HeldTasks implements HeldRole {
     let i = 0;
     // Tasks of a queue held for a time (a push-back) keep their place in line and wait.
     let at = 0;
+    const late: Running[] = [];
+    const now = performance.now();
     while (i < places.length && at < this.#held.length) {
       const running = this.#held[at]!;
       if (!parts.running.holds(running)) {
@@ -145,6 +147,15 @@ export class HeldTasks implements HeldRole {
       }
       if (parts.pump.holding(running.store.queue, running.claimed.record.partition)) {
         at++;
+        continue;
+      }
+      // Under a rate, a task held too long since its claim would start outside the window its
+      // start was logged in: it goes back to ready (its logged start only makes the rate
+      // stricter) and a later claim logs it anew.
+      const slack = parts.pump.rateSlack(running.store.queue);
+      if (slack !== null && now - running.claimedAt > slack) {
+        this.#held.splice(at, 1);
+        late.push(running);
         continue;
       }
       if (!this.#armed.has(running.claimed.record.id)) break;
@@ -157,6 +168,7 @@ export class HeldTasks implements HeldRole {
       running.claimed = { ...running.claimed, record };
       parts.running.dispatch(running.store, running.claimed, running);
     }
+    if (late.length > 0) void this.#giveBack(late).then(() => parts.pump.wake());
     this.#arm();
   }
 

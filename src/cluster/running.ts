@@ -52,6 +52,7 @@ export function newRunning(store: Store, claimed: Claimed): Running {
     startedAt: 0,
     heldAt: performance.now(),
     line: ++claimOrder,
+    claimedAt: performance.now(),
     waiting: false,
     waitingSince: Infinity,
     timer: null,

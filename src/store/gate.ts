@@ -223,7 +223,7 @@ function logged(starts: readonly number[], rate: Rate, n: number, at: number): U
  * How much longer than its window a rate counts starts: 50 ms (a task held ahead of a free place
  * starts within the prefetch window, 20 ms, or is recalled by 40 ms), or a tenth of a short window.
  */
-function rateMargin(ms: number): number {
+export function rateMargin(ms: number): number {
   return Math.min(50, Math.floor(ms / 10));
 }
 
