@@ -31,11 +31,8 @@ import {
 } from "../store/flow.ts";
 import { pruneFinished, type RetentionOptions, validateRetention } from "../store/prune.ts";
 import { retryTask } from "../store/retry.ts";
-import {
-  type PartitionCounts,
-  type PartitionCountsOptions,
-  readPartitionCounts,
-} from "../store/partitions.ts";
+import type { PartitionCounts, PartitionCountsOptions } from "../store/partitions.ts";
+import { readPartitionCounts } from "../store/partitions.ts";
 import { KvHandle, Store } from "../store/store.ts";
 import {
   type EnqueueCall,

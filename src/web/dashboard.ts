@@ -18,17 +18,16 @@ import { openQueue, type Queue } from "../queue/queue.ts";
 import { Schedules } from "../schedule/api.ts";
 import { type HttpServer, runtime } from "../runtime/mod.ts";
 import { listQueuesDefaultFirst } from "../store/queues.ts";
-import { readHistory } from "../store/stats.ts";
 import { validateTraceUrl } from "../task/timeline.ts";
 import { KvHandle, type Store } from "../store/store.ts";
 import type { TaskRecord } from "../task/record.ts";
 import { createApp } from "./app.ts";
 import { Guard, validateToken } from "./auth.ts";
 import {
-  CHART_RANGES,
   type ChartData,
   type ChartRange,
   type ClusterView,
+  readChart,
   readClusters,
   recentFinished,
 } from "./data.ts";
@@ -78,11 +77,7 @@ export interface DashboardOptions {
    * @default none (the KV read alone decides)
    */
   health?: () => boolean | { ok: boolean; reason: string };
-  /**
-   * A link template for a task's trace, holding `{traceId}` (e.g.
-   * `https://tempo.example/trace/{traceId}`): the task page links its trace id there.
-   * @default none (the trace id is shown unlinked)
-   */
+  /** The task page links a trace id there: a URL holding `{traceId}`. @default none */
   traceUrl?: string | null;
 }
 
@@ -363,24 +358,13 @@ export class Dashboard implements AppHost {
     return (this.#options.clock ?? Date.now)();
   }
 
-  /**
-   * The overview chart of one queue: attempts ended and failed per bar over the last hour, 24 h
-   * or 72 h, from the per-minute sums the clusters keep in KV (so it survives a restart of the
-   * dashboard or the clusters). Read at most once a second per queue and range, shared by all
-   * viewers.
-   */
+  /** The overview chart of a queue (see `readChart`), read once a second per queue and range. */
   chartData(store: Store, range: ChartRange = "1h"): Promise<ChartData> {
-    const { span, bin } = CHART_RANGES[range];
-    return this.#cached(`chart:${store.queue}:${range}`, 1000, async () => {
-      const now = this.now();
-      const bins = await readHistory(store, span, bin, now);
-      return {
-        bucket: bin,
-        span,
-        now,
-        points: bins.map((b) => ({ at: b.at, ended: b.ended, failed: b.failed, runMs: b.runMs })),
-      };
-    });
+    return this.#cached(
+      `chart:${store.queue}:${range}`,
+      1000,
+      () => readChart(store, range, this.now()),
+    );
   }
 
   #cached<T>(key: string, ttl: number, load: () => Promise<T>): Promise<T> {

@@ -14,7 +14,7 @@ import {
 import { listTasks } from "../store/list.ts";
 import type { Store } from "../store/store.ts";
 import type { TaskRecord } from "../task/record.ts";
-import type { MinuteSums } from "../store/stats.ts";
+import { type MinuteSums, readHistory } from "../store/stats.ts";
 import { delay } from "../runtime/delay.ts";
 
 export { readRecords } from "../store/get.ts";
@@ -39,6 +39,18 @@ export type ChartRange = keyof typeof CHART_RANGES;
 /** The chart range a `range` query names; the last hour for anything else. */
 export function chartRange(value: string | null): ChartRange {
   return value !== null && Object.hasOwn(CHART_RANGES, value) ? value as ChartRange : "1h";
+}
+
+/** The overview chart of `store` over `range`, from the per-minute sums in KV. */
+export async function readChart(store: Store, range: ChartRange, now: number): Promise<ChartData> {
+  const { span, bin } = CHART_RANGES[range];
+  const bins = await readHistory(store, span, bin, now);
+  return {
+    bucket: bin,
+    span,
+    now,
+    points: bins.map((b) => ({ at: b.at, ended: b.ended, failed: b.failed, runMs: b.runMs })),
+  };
 }
 
 /** What the overview's charts draw: a queue's attempts per bar, oldest first. */

@@ -1,42 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CorruptRecordError, type TaskFields, TaskRecord } from "../../src/task/record.ts";
+import { CorruptRecordError, TaskRecord } from "../../src/task/record.ts";
+import { fields } from "./_helpers.ts";
 import { TASK_STATES, type TaskState } from "../../src/store/keys.ts";
-import { TaskId } from "../../src/task/task_id.ts";
-
-function fields(patch: Partial<TaskFields> = {}): TaskFields {
-  const id = TaskId.create();
-  return {
-    id: id.id,
-    name: id.name,
-    func: "add",
-    args: [1, { b: ["é", null, true] }],
-    argsChunks: 0,
-    queue: "default",
-    group: null,
-    priority: 0,
-    timeout: null,
-    maxAttempts: null,
-    attempt: 0,
-    backoff: null,
-    state: "queued",
-    enqueuedAt: 1_700_000_000_000,
-    runAt: 1_700_000_000_000,
-    startedAt: null,
-    stoppedAt: null,
-    resultJson: null,
-    resultChunks: 0,
-    error: null,
-    errors: [],
-    cluster: null,
-    worker: null,
-    progress: null,
-    save: true,
-    hook: null,
-    unique: null,
-    ...patch,
-  };
-}
 
 const key = (r: TaskRecord) => ["kvq", "default", "task", r.id];
 

@@ -7,36 +7,9 @@ import assert from "node:assert/strict";
 import { TaskRecord } from "../../src/task/record.ts";
 import { attemptRows, traceIdOf, traceLink, validateTraceUrl } from "../../src/task/timeline.ts";
 import { kvq } from "../cli/_helpers.ts";
+import { fields } from "./_helpers.ts";
 
-const base = new TaskRecord({
-  id: "01900000-0000-7000-8000-000000000001",
-  name: "tango-alpha-nine-river",
-  func: "f",
-  args: [],
-  argsChunks: 0,
-  queue: "default",
-  group: null,
-  priority: 0,
-  timeout: null,
-  maxAttempts: 3,
-  attempt: 0,
-  backoff: null,
-  state: "queued",
-  enqueuedAt: 0,
-  runAt: 0,
-  startedAt: null,
-  stoppedAt: null,
-  resultJson: null,
-  resultChunks: 0,
-  error: null,
-  errors: [],
-  cluster: null,
-  worker: null,
-  progress: null,
-  save: true,
-  hook: null,
-  unique: null,
-});
+const base = new TaskRecord(fields({ maxAttempts: 3, enqueuedAt: 0, runAt: 0 }));
 
 test("attemptRows: a task retried once, then succeeded; then one that failed for good", () => {
   assert.deepEqual(attemptRows(base).map((a) => [a.attempt, a.outcome]), [[1, "waiting"]]);
