@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { Cluster, parseQueueWeights } from "../../src/cluster/cluster.ts";
 import { openQueue } from "../../src/queue/queue.ts";
 import { kvq } from "../cli/_helpers.ts";
+import { queueNameOf } from "../../src/cli/commands/info.ts";
 import { tempDir } from "../store/_helpers.ts";
 import { CONTROL_TASKS, withCluster } from "./_helpers.ts";
 import { CLUSTER_TASKS } from "../cluster/_process.ts";
@@ -93,6 +94,18 @@ test("parseQueueWeights() reads names, name:weight and objects, and refuses bad 
     { name: "c", weight: 1, max: 4 },
   ]);
   assert.throws(() => parseQueueWeights(["a@0"]), /most tasks of queue a at once.*received 0/);
+});
+
+test("kvq info and the dashboard take a cluster's --queue a:3@2 as queue a", async () => {
+  await using dir = tempDir();
+  const kv = `${dir.path}/kv.sqlite3`;
+  await using a = await openQueue({ kv, name: "a" });
+  await a.enqueue("add", 1, 1);
+  const info = await kvq(["info", "--queue", "a:3@2,b@1", "--json", "--kv", kv]);
+  assert.equal(info.code, 0, info.err);
+  assert.deepEqual(JSON.parse(info.out).queues.map((q: { name: string }) => q.name), ["a", "b"]);
+  assert.equal(queueNameOf(" mail:3@2 "), "mail");
+  assert.equal(queueNameOf("mail@2"), "mail");
 });
 
 test("A local cap (a@1) runs one task of the queue at a time on the cluster, whatever its workers", async () => {

@@ -5,6 +5,7 @@
  * @module
  */
 import { validateTraceUrl } from "../../task/timeline.ts";
+import { queueNameOf } from "./info.ts";
 import process from "node:process";
 import { type Command, type CommandContext, UsageError } from "../command.ts";
 import type { KvHandle } from "../../store/store.ts";
@@ -32,7 +33,7 @@ function tokenOf(ctx: CommandContext): string | null {
 function queuesOf(ctx: CommandContext): string[] | undefined {
   const given = ctx.values.queue ?? process.env.KVQ_QUEUE;
   if (given === undefined || given === "") return undefined;
-  const names = String(given).split(",").map((q) => q.trim()).filter(Boolean);
+  const names = String(given).split(",").map(queueNameOf).filter(Boolean);
   return names.length > 0 ? names : undefined;
 }
 

@@ -38,8 +38,7 @@ export interface OpenedQueues {
  */
 export async function openQueues(ctx: CommandContext): Promise<OpenedQueues> {
   const named = typeof ctx.values.queue === "string"
-    // `mail:3` is a cluster's weighted queue: the name is what comes before the colon.
-    ? ctx.values.queue.split(",").map((q) => q.trim().replace(/:[\d.]+$/, "")).filter(Boolean)
+    ? ctx.values.queue.split(",").map(queueNameOf).filter(Boolean)
     : [];
   for (const q of named) {
     try {
@@ -336,4 +335,12 @@ function historySpan(value: unknown): number | null {
     );
   }
   return ms;
+}
+
+/**
+ * The queue a `--queue` entry names: `mail:3@2` is a cluster's weighted, capped queue (see
+ * `parseQueueWeights`), and its name is what comes before the colon or the `@`.
+ */
+export function queueNameOf(entry: string): string {
+  return entry.trim().replace(/(?::\d+)?(?:@\d+)?$/, "");
 }
