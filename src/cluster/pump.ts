@@ -374,8 +374,9 @@ export class Pump implements PumpRole {
    */
   rateSlack(queue: string): number | null {
     const limits = this.#limits.get(queue);
-    const windows = [limits?.rate?.ms, limits?.partitionRate?.ms].filter((ms) => ms !== undefined);
-    if (windows.length === 0) return null;
+    // Asked for every held task that starts: most queues have no limits.
+    if (limits === undefined || (!limits.rate && !limits.partitionRate)) return null;
+    const windows = [limits.rate?.ms, limits.partitionRate?.ms].filter((ms) => ms !== undefined);
     // Less the time between the logged start (before the claim's commit) and the claim's end.
     return Math.max(0, Math.min(...windows.map(rateMargin)) - CLAIM_SLACK_MS);
   }

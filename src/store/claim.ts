@@ -111,26 +111,19 @@ export async function claimTasks(store: Store, options: ClaimOptions): Promise<C
       return [];
     }
     // More places than a commit may hold checks (`@deno/kv`: 10): one check of the claim
-    // sequence, read before the list, stands for the check of each record. After a lost race,
-    // each record is checked.
+    // sequence, read before the list (with the limits' counters, if any), stands for the check
+    // of each record. After a lost race, each record is checked.
     const seq = round === 0 && wanted > store.handle.maxChecks
-      ? (await store.kv.get(store.keys.claimSeq, { consistency: "strong" })).versionstamp
+      ? gate?.seq ??
+        (await store.kv.get(store.keys.claimSeq, { consistency: "strong" })).versionstamp
       : undefined;
-    const per = gate?.partitions?.costPer.checks ?? 0;
-    const checksLeft = store.handle.maxChecks - (gate?.cost.checks ?? 0) -
-      (seq === undefined ? 0 : 1);
     const max = Math.min(
       wanted,
-      // Each task checks its record (or the sequence stands for them), and with partition
-      // limits its partition's keys.
-      seq === undefined
-        ? Math.floor(checksLeft / (1 + per))
-        : per > 0
-        ? Math.floor(checksLeft / per)
-        : MAX_SEQ_CLAIM,
+      // Each task checks its record, or the sequence stands for them; the limits check the
+      // sequence too (see `gate.ts`).
+      seq === undefined ? store.handle.maxChecks - (gate?.cost.checks ?? 0) : MAX_SEQ_CLAIM,
       gate?.allowed ?? Infinity,
     );
-    if (max <= 0) return [];
     const entries: Deno.KvEntry<unknown>[] = [];
     const epochRead = store.kv.get(store.keys.epoch(options.cluster), { consistency: "strong" });
     // Partition limits look further down the line: the first tasks may all be of partitions
@@ -150,7 +143,6 @@ export async function claimTasks(store: Store, options: ClaimOptions): Promise<C
     if (gate?.partitions) {
       const all = await readPicked(store, entries, seq === undefined && round === 0);
       const chosen = await pickByPartition(gate, all, max);
-      if (chosen === null) return [];
       picks = chosen.picks;
       picked = chosen.at.map((i) => entries[i]!);
       records = chosen.at.map((i) => all[i]!);
@@ -230,9 +222,9 @@ async function commitClaims(
       ...(gate ? { mutations: 16 + gate.cost.mutations, bytes: 4096 + gate.cost.bytes } : {}),
     },
   });
-  // Each partition taken from adds its checks and log (reserved per task: at most one
-  // partition each), and each task of a partition its gauges and clock.
-  const per = gate?.partitions?.costPer ?? { checks: 0, mutations: 0, bytes: 0 };
+  // Each partition taken from adds its rate log (reserved per task: at most one partition
+  // each), and each task of a partition its gauges and clock.
+  const per = gate?.partitions?.costPer ?? { mutations: 0, bytes: 0 };
   if (bySeq) atomic.check({ key: store.keys.claimSeq, versionstamp: seq });
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
@@ -280,7 +272,7 @@ async function commitClaims(
     // commit's byte limit (records with large inline args approach 64 KiB each).
     const partitioned = running.partition !== null;
     const cost = {
-      checks: (bySeq ? 0 : 1) + (partitioned ? per.checks : 0),
+      checks: bySeq ? 0 : 1,
       mutations: 2 + (partitioned ? 3 + per.mutations : 0),
       bytes: running.encode().length + CLAIM_KEY_BYTES + (partitioned ? 512 + per.bytes : 0),
     };
@@ -302,7 +294,7 @@ async function commitClaims(
   if (mutations === 0) return [];
   const claim = ClaimRef.create(store, options.cluster, pending.length);
   if (pending.length > 0) {
-    gate?.add(atomic, pending.length, now);
+    gate?.add(atomic, pending.length, now, bySeq && seq === gate.seq);
     picks?.add(atomic, pending.map((p) => p.record.partition), now);
     // The minute's count of started attempts (see `stats.ts`): one sum a commit.
     addStarted(atomic, store, now, pending.length);

@@ -15,13 +15,13 @@ export const LOOKAHEAD = 200;
 
 /**
  * Picks, in line order, up to `max` tasks the partitions allow (and every stale entry met, to
- * drop), reading the counters of the partitions met first. Null when nothing is waiting.
+ * drop), reading the counters of the partitions met first.
  */
 export async function pickByPartition(
   gate: FlowGate,
   all: RecordEntry[],
   max: number,
-): Promise<{ at: number[]; picks: PartitionPicks } | null> {
+): Promise<{ at: number[]; picks: PartitionPicks }> {
   const partitions = new Set<string>();
   for (const r of all) {
     if (r.record?.state === "queued" && r.record.partition !== null) {
@@ -41,7 +41,7 @@ export async function pickByPartition(
     at.push(i);
     tasks++;
   }
-  return all.length === 0 ? null : { at, picks };
+  return { at, picks };
 }
 
 export type RecordEntry = {

@@ -69,13 +69,6 @@ export class CountDeltas {
     }
     return this;
   }
-
-  /** How many mutations {@linkcode addStateCounts} adds for the partitions at most. */
-  get partitionMutations(): number {
-    let n = 0;
-    for (const p of this.partitions.values()) n += Object.keys(p).length;
-    return n;
-  }
   /** Adds `n` to the counter at `key`. */
   add(key: Deno.KvKey, n = 1): this {
     const id = JSON.stringify(key);

@@ -9,7 +9,7 @@
  * @module
  */
 import { gaugeValue } from "./counters.ts";
-import type { QueueLimits, Rate } from "./flow.ts";
+import { gatesClaims, type QueueLimits, type Rate } from "./flow.ts";
 import { KV_MAX_GET_MANY } from "./limits.ts";
 import type { Store } from "./store.ts";
 
@@ -29,8 +29,13 @@ export interface FlowGate {
   allowed: number;
   /** When more may start, if the rate holds them back (epoch ms); null otherwise. */
   nextAt: number | null;
-  /** Adds the checks, and the log of the `n` starts, to the claim's commit. */
-  add(atomic: Deno.AtomicOperation, n: number, now: number): void;
+  /** The claim sequence's versionstamp as read with the counters (see {@linkcode readGate}). */
+  seq: string | null;
+  /**
+   * Adds the check of the claim sequence (unless the commit checks it already against
+   * {@linkcode FlowGate.seq}: `seqChecked`), and the log of the `n` starts, to the claim's commit.
+   */
+  add(atomic: Deno.AtomicOperation, n: number, now: number, seqChecked?: boolean): void;
   /** What {@linkcode FlowGate.add} costs a commit at most. */
   cost: GateCost;
   /** The per-partition limits and holds; null when the queue has none. */
@@ -39,8 +44,11 @@ export interface FlowGate {
 
 /** The per-partition side of a {@linkcode FlowGate}. */
 export interface PartitionGate {
-  /** What one partition a claim takes from adds to its commit at most. */
-  costPer: GateCost;
+  /**
+   * What one partition a claim takes from adds to its commit at most: no check (the claim
+   * sequence stands for it, see {@linkcode readGate}).
+   */
+  costPer: Omit<GateCost, "checks">;
   /** Reads the counters of `partitions` (those of the tasks a claim looks at). */
   open(partitions: readonly string[]): Promise<PartitionPicks>;
 }
@@ -67,7 +75,8 @@ export async function readGate(
 ): Promise<FlowGate> {
   const k = store.keys;
   const runningKey = k.stat("state", "running");
-  const limited = gatesAny(limits);
+  // Holds alone need no check.
+  const limited = gatesClaims(limits);
   // The claim sequence is summed by every claim, and by nothing else that starts a task or logs
   // a start: while it stands as read, no claim took a place or wrote a rate log, and the running
   // counts (in all and per partition) can only have gone down (outcomes, recoveries). So a claim
@@ -98,18 +107,15 @@ export async function readGate(
       mutations: rate !== undefined ? 1 : 0,
       bytes: rate !== undefined ? 16 * rate.count + 256 : 0,
     },
-    add(atomic, n, at) {
-      if (limited) atomic.check({ key: k.claimSeq, versionstamp: seq!.versionstamp });
+    seq: seq!.versionstamp,
+    add(atomic, n, at, seqChecked) {
+      if (limited && !seqChecked) {
+        atomic.check({ key: k.claimSeq, versionstamp: seq!.versionstamp });
+      }
       if (rate !== undefined) atomic.set(k.rateLog, logged(window!.starts, rate, n, at));
     },
     partitions: partitioned ? partitionGate(store, limits, holds) : null,
   };
-}
-
-/** Whether `limits` count anything a claim must check (holds alone need no check). */
-function gatesAny(limits: QueueLimits): boolean {
-  return limits.concurrency !== undefined || limits.rate !== undefined ||
-    limits.partitionConcurrency !== undefined || limits.partitionRate !== undefined;
 }
 
 function partitionGate(
@@ -120,9 +126,7 @@ function partitionGate(
   const k = store.keys;
   const { partitionConcurrency: most, partitionRate: rate } = limits;
   return {
-    // Checked through the claim sequence (see `readGate`): no check of its own.
     costPer: {
-      checks: 0,
       mutations: rate !== undefined ? 1 : 0,
       bytes: rate !== undefined ? 16 * rate.count + 512 : 0,
     },

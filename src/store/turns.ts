@@ -142,10 +142,7 @@ export class TurnBook {
     });
   }
 
-  /**
-   * Writes the last turn of each partition of `records` (one mutation per partition; see
-   * {@linkcode turnMutations}).
-   */
+  /** Writes the last turn of each partition of `records` (one mutation per partition). */
   add(atomic: Deno.AtomicOperation, records: readonly TaskRecord[]): void {
     for (const p of partitionsOf(records)) {
       const last = this.#last.get(p);
@@ -163,11 +160,6 @@ function partitionsOf(records: readonly TaskRecord[]): Set<string> {
     if (r.partition !== null && r.turn !== null && r.state === "queued") out.add(r.partition);
   }
   return out;
-}
-
-/** How many mutations {@linkcode TurnBook.add} adds for `records`. */
-export function turnMutations(records: readonly TaskRecord[]): number {
-  return partitionsOf(records).size;
 }
 
 /**
