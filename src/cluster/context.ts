@@ -36,7 +36,7 @@ export interface Running {
   heldAt: number;
   /** Its place in claim order (this process counts up): FIFO among equals in the held line. */
   line: number;
-  /** When it was claimed (performance.now): a rate counts its start from then. */
+  /** When its claim logged it started (the store's clock, before the commit): a rate counts its start from then. */
   claimedAt: number;
   /** Sent to a worker that was running all it may: it starts when one of those ends. */
   waiting: boolean;
@@ -95,6 +95,7 @@ export interface HeldRole {
   armable(): number;
   dispatch(): void;
   takeBack(running: Running): void;
+  giveBack(tasks: Running[]): Promise<void>;
   remove(running: Running): void;
   forget(store: Store, id: string): void;
 }

@@ -8,7 +8,7 @@ import type { Claimed } from "../store/claim.ts";
 import { lostLeases, releaseTasks, writeStarted } from "../store/recover.ts";
 import type { Store } from "../store/store.ts";
 import { type ClusterContext, type HeldRole, onAbort, type Running } from "./context.ts";
-import { newRunning, RECALL_MS } from "./running.ts";
+import { newRunning, RECALL_MS, START_SLACK_MS } from "./running.ts";
 import { delay } from "../runtime/delay.ts";
 
 /** How long a failed write of the started list waits before it is tried again, in ms. */
@@ -119,7 +119,7 @@ export class HeldTasks implements HeldRole {
     // places soon, and giving their followers back would only churn claims.
     const blocked = parts.running.longRunning(now) >= options.workers * options.concurrency;
     if (stale.length > 0 && blocked && parts.pump.freePlaces().length === 0) {
-      await this.#giveBack(stale);
+      await this.giveBack(stale);
       parts.pump.wake();
     }
     this.#armShed();
@@ -138,7 +138,6 @@ export class HeldTasks implements HeldRole {
     // Tasks of a queue held for a time (a push-back) keep their place in line and wait.
     let at = 0;
     const late: Running[] = [];
-    const now = performance.now();
     while (i < places.length && at < this.#held.length) {
       const running = this.#held[at]!;
       if (!parts.running.holds(running)) {
@@ -153,7 +152,7 @@ export class HeldTasks implements HeldRole {
       // start was logged in: it goes back to ready (its logged start only makes the rate
       // stricter) and a later claim logs it anew.
       const slack = parts.pump.rateSlack(running.store.queue);
-      if (slack !== null && now - running.claimedAt > slack) {
+      if (slack !== null && running.store.now() - running.claimedAt > slack - START_SLACK_MS) {
         this.#held.splice(at, 1);
         late.push(running);
         continue;
@@ -168,7 +167,7 @@ export class HeldTasks implements HeldRole {
       running.claimed = { ...running.claimed, record };
       parts.running.dispatch(running.store, running.claimed, running);
     }
-    if (late.length > 0) void this.#giveBack(late).then(() => parts.pump.wake());
+    if (late.length > 0) void this.giveBack(late).then(() => parts.pump.wake());
     this.#arm();
   }
 
@@ -276,11 +275,11 @@ export class HeldTasks implements HeldRole {
   async releaseAll(): Promise<void> {
     if (this.#shedTimer !== null) clearTimeout(this.#shedTimer);
     this.#shedTimer = null;
-    await this.#giveBack([...this.#held]);
+    await this.giveBack([...this.#held]);
   }
 
-  /** Gives these held tasks back to `ready`, uncounted: they never started here. */
-  async #giveBack(tasks: Running[]): Promise<void> {
+  /** Gives these claimed tasks back to `ready`, uncounted: they never started here. */
+  async giveBack(tasks: Running[]): Promise<void> {
     const { parts, stores } = this.#ctx;
     const mine = new Set(tasks);
     this.#held = this.#held.filter((r) => !mine.has(r));

@@ -24,7 +24,11 @@ export type ToWorker =
    * once; more wait in its own queue and start in the order sent (none: no limit).
    */
   | { type: "init"; modules: string[]; name: string; concurrency?: number }
-  /** Run one task. `args` is a JSON array. */
+  /**
+   * Run one task. `args` is a JSON array. `startBy` (epoch ms, under a queue's rate): a task
+   * that waited in the worker past it is given back (`recalled`) instead of starting, since the
+   * rate counted its start as at its claim.
+   */
   | {
     type: "run";
     id: string;
@@ -33,6 +37,7 @@ export type ToWorker =
     args: string;
     attempt: number;
     queue: string;
+    startBy?: number;
   }
   /** Abort a running task's `AbortSignal` (timeout or cancel). */
   | { type: "abort"; id: string; reason: "timeout" | "cancel" }
@@ -65,7 +70,7 @@ export type FromWorker =
    * a message so that Deno does not also print it as an uncaught error.
    */
   | { type: "uncaught"; error: ErrorInfo }
-  /** A task given back by `recall` before it started. */
+  /** A task given back before it started: by `recall`, or waiting past its `startBy`. */
   | { type: "recalled"; id: string }
   /** A task ended. `result` is JSON text (`"null"` for undefined). */
   | { type: "done"; id: string; ok: true; result: string; heap: number }

@@ -11,8 +11,6 @@ import { readPausedQueues } from "../store/pause.ts";
 import { gatesClaims, type QueueLimits } from "../store/flow.ts";
 import { rateMargin, readGate } from "../store/gate.ts";
 
-/** What a claim's commit may take between the start it logs and the claim's end, in ms. */
-const CLAIM_SLACK_MS = 10;
 import { queuesIdle, stillWaiting } from "../store/queues.ts";
 import { releaseTasks } from "../store/recover.ts";
 import type { Store } from "../store/store.ts";
@@ -368,17 +366,16 @@ export class Pump implements PumpRole {
   }
 
   /**
-   * How long after its claim a held task of `queue` may still start, in ms, when the queue has
-   * a rate (its log counts the start at the claim and covers this much delay, see `gate.ts`);
-   * null when it has none. A later one goes back to ready instead of starting.
+   * How long after its claim a task of `queue` may still start, in ms (the store's clock), when
+   * the queue has a rate: its log counts the start at the claim and covers this much delay (see
+   * `gate.ts`). Null when it has none. A later one goes back to ready instead of starting.
    */
   rateSlack(queue: string): number | null {
     const limits = this.#limits.get(queue);
     // Asked for every held task that starts: most queues have no limits.
     if (limits === undefined || (!limits.rate && !limits.partitionRate)) return null;
     const windows = [limits.rate?.ms, limits.partitionRate?.ms].filter((ms) => ms !== undefined);
-    // Less the time between the logged start (before the claim's commit) and the claim's end.
-    return Math.max(0, Math.min(...windows.map(rateMargin)) - CLAIM_SLACK_MS);
+    return Math.min(...windows.map(rateMargin));
   }
 
   /** Wakes the pump when the first hold ends, so the held queue's tasks start again. */

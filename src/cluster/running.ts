@@ -34,6 +34,12 @@ export const PREFETCH_WINDOW_MS = 20;
  */
 export const RECALL_MS = 2 * PREFETCH_WINDOW_MS;
 
+/**
+ * The part of a rate's margin (see `Pump.rateSlack`) left for the way from the supervisor to a
+ * task's start in its worker, in ms: a task dispatched later than the margin less this goes back.
+ */
+export const START_SLACK_MS = 10;
+
 /** How long after a wake the cancel requests are read, in ms. */
 const CANCEL_CHECK_MS = 50;
 
@@ -52,7 +58,8 @@ export function newRunning(store: Store, claimed: Claimed): Running {
     startedAt: 0,
     heldAt: performance.now(),
     line: ++claimOrder,
-    claimedAt: performance.now(),
+    // The claim logged its start under a rate at this time (the store's clock), before its commit.
+    claimedAt: claimed.record.startedAt ?? store.now(),
     waiting: false,
     waitingSince: Infinity,
     timer: null,
@@ -161,6 +168,7 @@ export class RunningTable implements RunningRole {
     running.worker = worker;
     running.startedAt = performance.now();
     this.#running.set(r.id, running);
+    if (held === undefined && !claimed.alone && this.#late(running)) return;
     if (store.secrets !== null) {
       try {
         verify(store.secrets, r, claimed.argsJson, r.sig);
@@ -183,6 +191,7 @@ export class RunningTable implements RunningRole {
     }
     // A worker already running all it may waits to start this one until one of them ends.
     running.waiting = worker.inFlight.size >= this.#ctx.options.concurrency;
+    const slack = this.#ctx.parts.pump.rateSlack(store.queue);
     worker.run({
       id: r.id,
       name: r.name,
@@ -190,6 +199,8 @@ export class RunningTable implements RunningRole {
       args: claimed.argsJson,
       attempt: r.attempt,
       queue: r.queue,
+      // Waiting in the worker past the rate's margin, it comes back rather than start late.
+      ...(slack === null ? {} : { startBy: Date.now() + running.claimedAt + slack - store.now() }),
     });
     if (running.waiting) {
       let waiting = this.#waiting.get(worker);
@@ -198,6 +209,20 @@ export class RunningTable implements RunningRole {
       running.waitingSince = performance.now();
       this.#armRecall(worker, RECALL_MS);
     } else this.#started(running);
+  }
+
+  /**
+   * Under a rate, a task whose claim's commit took longer than the rate's margin (it waited for
+   * another process's lock) goes back to ready instead of starting: its start was logged before
+   * the commit, and starting later could put it in a window the log did not count it in.
+   */
+  #late(running: Running): boolean {
+    const slack = this.#ctx.parts.pump.rateSlack(running.store.queue);
+    if (slack === null || running.store.now() - running.claimedAt <= slack - START_SLACK_MS) {
+      return false;
+    }
+    void this.#ctx.parts.held.giveBack([running]).then(() => this.#ctx.parts.pump.wake());
+    return true;
   }
 
   /** Takes back the tasks of `store` (of `partition` only, if given) that wait in workers (`Pump.hold`). */

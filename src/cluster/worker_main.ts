@@ -200,7 +200,13 @@ export function serveWorker(): void {
       running.delete(id);
     }
     if (task.pending !== undefined) post(task.pending);
-    const next = waiting.shift();
+    // Tasks that waited past their start-by time go back unstarted, posted before this end:
+    // the supervisor then starts the next it sent in their place, as this worker does.
+    let next = waiting.shift();
+    while (next?.startBy !== undefined && Date.now() > next.startBy) {
+      postLater({ type: "recalled", id: next.id });
+      next = waiting.shift();
+    }
     // More sent already: this end goes with theirs (see `postLater`).
     if (next !== undefined) {
       postLater(reply);

@@ -6,8 +6,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { Cluster } from "../../src/cluster/cluster.ts";
 import { openQueue } from "../../src/queue/queue.ts";
-import { killAll, type Kvq, startCluster, tempDir } from "./_process.ts";
+import { KvHandle } from "../../src/store/store.ts";
+import { delay } from "../../src/runtime/delay.ts";
+import { CLUSTER_TASKS, killAll, type Kvq, startCluster, tempDir } from "./_process.ts";
 
 const CLUSTER_ARGS = ["--workers", "2", "--heartbeat", "500"];
 
@@ -76,4 +79,55 @@ test("rate 20/1s for 200 tasks over three clusters: no window of 1 s holds more 
   } finally {
     killAll(clusters);
   }
+});
+
+/** The gaps between each start and the one `count` starts later, in ms. */
+function windows(starts: readonly number[], count: number): number[] {
+  const sorted = [...starts].sort((a, b) => a - b);
+  return sorted.slice(count).map((t, i) => t - sorted[i]!);
+}
+
+test("rate 5/1s when the first claim's commit is slow (a locked file): no 1 s window holds 6 starts", async () => {
+  using dir = tempDir();
+  const log = join(dir.path, "starts.txt");
+  await using queue = await openQueue({ kv: dir.kv });
+  await queue.setLimits({ rate: "5/1s" });
+  const handle = await KvHandle.open({ kv: dir.kv });
+  // The first claim's commit takes 150 ms, as one that waited for another process's lock
+  // does: its start was logged at the claim, before the commit.
+  const kv = handle.kv as unknown as { atomic(): Deno.AtomicOperation };
+  const atomic = kv.atomic.bind(kv);
+  let slowed = 0;
+  kv.atomic = () => {
+    const op = atomic();
+    const sum = op.sum.bind(op);
+    const commit = op.commit.bind(op);
+    let claims = false;
+    op.sum = (key, n) => {
+      if (key.at(-1) === "claim_seq") claims = true;
+      return sum(key, n);
+    };
+    op.commit = async () => {
+      if (claims && slowed++ === 0) await delay(150);
+      return await commit();
+    };
+    return op;
+  };
+  const tasks = await queue.enqueueMany(
+    Array.from({ length: 10 }, () => ({ func: "stamp", args: [log] })),
+  );
+  const cluster = new Cluster({ kv: handle, tasks: [CLUSTER_TASKS], workers: 1 });
+  await cluster.start();
+  try {
+    for (const t of tasks) {
+      assert.equal((await queue.wait(t.id, { wait: 10_000 })).state, "succeeded");
+    }
+  } finally {
+    await cluster.stop();
+    handle.close();
+  }
+  assert.ok(slowed > 0, "a claim was slowed");
+  const starts = readFileSync(log, "utf8").trim().split("\n").map((l) => Number(l.split(" ")[2]));
+  assert.equal(starts.length, 10);
+  for (const gap of windows(starts, 5)) assert.ok(gap >= 1000, `6 starts within ${gap} ms`);
 });

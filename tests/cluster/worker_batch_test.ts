@@ -82,3 +82,15 @@ test("a task's end is not held back by a long task sent after it", async () => {
   assert.ok(ms < 500, `the quick task's end took ${ms.toFixed(0)} ms`);
   assert.equal(w.got.some((m) => m.type === "done" && m.id === "long"), false);
 });
+
+test("a task that waited in its worker past its startBy comes back unstarted, before the end that freed its place", async () => {
+  using w = await worker();
+  const late = { ...run("late", "add", [1, 1]), startBy: Date.now() + 20 } as ToWorker;
+  const timely = { ...run("timely", "add", [2, 2]), startBy: Date.now() + 60_000 } as ToWorker;
+  w.send({ type: "many", messages: [run("first", "nap", [100]), late, timely] });
+  await w.until(() => w.got.some((m) => m.type === "done" && m.id === "timely"));
+  const seen = w.got.filter((m) => m.type === "recalled" || m.type === "done").map((m) =>
+    `${m.type} ${m.id}`
+  );
+  assert.deepEqual(seen, ["recalled late", "done first", "done timely"]);
+});
