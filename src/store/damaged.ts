@@ -121,7 +121,7 @@ export async function scanDamaged(
 /**
  * Deletes a damaged record with every entry kvq can find for its id without reading it: its
  * damaged entry, lease, progress, cancel request, name look-up and chunks. Index entries that
- * depend on what the record held (its ready or done position, its group) are dropped by the
+ * depend on what the record held (its ready or done position, its func and group) are dropped by the
  * claim, the promotion and retention when they meet them. Counters can't be corrected without
  * the record's state.
  *

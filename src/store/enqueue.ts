@@ -214,7 +214,8 @@ const ENQUEUE_FIXED_BYTES = 4 * 1024;
  * start-by deadline.
  */
 function enqueueMutationCount(record: TaskRecord): number {
-  return 3 + (record.group === null ? 0 : 1) + (record.expiresAt === null ? 0 : 1) +
+  // Record, ready or delayed entry, name and func look-ups.
+  return 4 + (record.group === null ? 0 : 1) + (record.expiresAt === null ? 0 : 1) +
     // Its partition's gauge and last turn.
     (record.partition === null ? 0 : 2);
 }
@@ -226,7 +227,8 @@ function enqueueMutationCount(record: TaskRecord): number {
 function enqueueBytes(record: TaskRecord): number {
   const size = record.encode().length;
   const copy = record.state === "queued" && size <= READY_COPY_BYTES ? size : 0;
-  return size + copy + 4 * 256 + (record.group === null ? 0 : record.group.length * 4);
+  return size + copy + 5 * 256 + (record.group === null ? 0 : record.group.length * 4) +
+    record.func.length * 4;
 }
 
 async function commitEnqueue(atomic: Deno.AtomicOperation, count: number): Promise<void> {

@@ -102,6 +102,13 @@ export interface QueueKeys {
   done(state: TaskState, stoppedAt: number, id: string): Deno.KvKey;
   /** Prefix of finished tasks of one state. */
   doneState(state: TaskState): Deno.KvKey;
+  /**
+   * Tasks of a function, by id (time-ordered within a function), for search and listing by
+   * func: one empty entry per task, written with its record and deleted with it.
+   */
+  func(func: string, id: string): Deno.KvKey;
+  /** Prefix of one function's tasks. */
+  funcPrefix(func: string): Deno.KvKey;
   /** Tasks of a group. */
   group(group: string, id: string): Deno.KvKey;
   /** Prefix of one group. */
@@ -214,6 +221,7 @@ export const QUEUE_PARTS: ReadonlySet<string> = new Set([
   "done_by", // layout 1 only (see schema.ts)
   "epoch",
   "expiring",
+  "func",
   "group",
   "iter",
   "iter_done",
@@ -286,6 +294,8 @@ export function queueKeys(queue: string): QueueKeys {
     epoch: (clusterId: string) => [...p, "epoch", clusterId],
     done: (state: TaskState, stoppedAt: number, id: string) => [...p, "done", state, stoppedAt, id],
     doneState: (state: TaskState) => [...p, "done", state],
+    func: (func: string, id: string) => [...p, "func", func, id],
+    funcPrefix: (func: string) => [...p, "func", func],
     group: (group: string, id: string) => [...p, "group", group, id],
     groupPrefix: (group: string) => [...p, "group", group],
     unique: (key: string) => [...p, "unique", key],

@@ -1,7 +1,7 @@
 /**
- * List: tasks by state (through that state's index), by group, or all, newest first, paged by
- * KV cursor so a page costs the same however many tasks are stored. A record that can't be
- * decoded is reported through `onCorrupt` and skipped.
+ * List: tasks by state (through that state's index), by func or group (their look-ups), or all,
+ * newest first, paged by KV cursor so a page costs the same however many tasks are stored. A
+ * record that can't be decoded is reported through `onCorrupt` and skipped.
  *
  * Listing uses eventual consistency where KV offers it: it decides nothing.
  *
@@ -141,7 +141,9 @@ async function listPage(store: Store, options: ListOptions): Promise<TaskPage> {
   let selector: Deno.KvListSelector;
   let reverse = true;
   if (options.group !== undefined) selector = { prefix: k.groupPrefix(options.group) };
-  else if (state === "queued") {
+  else if (options.func !== undefined && state !== "running") {
+    selector = { prefix: k.funcPrefix(options.func) };
+  } else if (state === "queued") {
     selector = { prefix: k.readyPrefix };
     reverse = false;
   } else if (state === "scheduled") {
@@ -150,8 +152,10 @@ async function listPage(store: Store, options: ListOptions): Promise<TaskPage> {
   } else if (state === "running") return await listRunning(store, options);
   else if (state !== undefined) selector = { prefix: k.doneState(state) };
   else selector = { prefix: k.tasks };
-  const filtered = options.func !== undefined || options.since !== undefined ||
-    (options.group !== undefined && state !== undefined);
+  // The func look-up lists only that func's tasks (a group's lists only the group's).
+  const byFunc = options.group === undefined && options.func !== undefined;
+  const filtered = (options.func !== undefined && !byFunc) || options.since !== undefined ||
+    ((options.group !== undefined || byFunc) && state !== undefined);
   const tasks: TaskRecord[] = [];
   let cursor: string | null = options.cursor ?? null;
   // Filters may drop entries: read on until the page is full or the index ends.

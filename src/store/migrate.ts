@@ -30,6 +30,8 @@ export interface MigrateReport {
   leases: number;
   /** Per func and group `done_by` entries deleted (retention reads the `done` values now). */
   doneBy: number;
+  /** Func look-ups added, one per task (layout 3). */
+  funcs: number;
 }
 
 /** Options for {@linkcode migrate}. */
@@ -47,7 +49,7 @@ export interface MigrateOptions {
  */
 export async function migrate(kv: Kv, options: MigrateOptions = {}): Promise<MigrateReport> {
   const from = await schemaVersion(kv);
-  const report: MigrateReport = { from, to: SCHEMA_VERSION, leases: 0, doneBy: 0 };
+  const report: MigrateReport = { from, to: SCHEMA_VERSION, leases: 0, doneBy: 0, funcs: 0 };
   if (from === SCHEMA_VERSION) return report;
   if (from > SCHEMA_VERSION) {
     throw new SchemaError(
@@ -60,6 +62,7 @@ export async function migrate(kv: Kv, options: MigrateOptions = {}): Promise<Mig
     report.leases = await leasesToClaims(kv);
     report.doneBy = await dropDoneBy(kv);
   }
+  if (from >= 1 && from <= 2) report.funcs = await addFuncIndex(kv, options.now ?? Date.now());
   await kv.set(SCHEMA_KEY, encodeVersion(SCHEMA_VERSION));
   return report;
 }
@@ -164,4 +167,43 @@ async function dropDoneBy(kv: Kv): Promise<number> {
     }
   }
   return dropped;
+}
+
+/**
+ * Layout 2 → 3: a `func, func, id` look-up for every task record that can be read (a damaged
+ * one has no func to file it under; `kvq doctor` deals with it). A cached finished task's
+ * look-up expires with it. Setting an empty entry twice is harmless, so a run that stopped
+ * part-way simply goes through the records again.
+ */
+async function addFuncIndex(kv: Kv, now: number): Promise<number> {
+  let added = 0;
+  for (const queue of (await listQueueNames(kv, Infinity)).names) {
+    let atomic = kv.atomic();
+    let n = 0;
+    for await (const e of kv.list({ prefix: [ROOT, queue, "task"] }, { batchSize: 500 })) {
+      let r: TaskRecord;
+      try {
+        r = TaskRecord.decode(e.key, e.value);
+      } catch {
+        continue;
+      }
+      const key = [ROOT, queue, "func", r.func, r.id];
+      if (r.cached !== null && r.finished && r.stoppedAt !== null) {
+        const left = r.stoppedAt + r.cached - now;
+        if (left <= 0) continue;
+        atomic.set(key, new Uint8Array(), { expireIn: left });
+      } else atomic.set(key, new Uint8Array());
+      if (++n === MIGRATE_BATCH * 5) {
+        await commitAtomic(atomic);
+        added += n;
+        atomic = kv.atomic();
+        n = 0;
+      }
+    }
+    if (n > 0) {
+      await commitAtomic(atomic);
+      added += n;
+    }
+  }
+  return added;
 }

@@ -12,6 +12,8 @@
  * - 2: the running record is the lease; one `lease, cluster, claim` entry per claim commit
  *   names the tasks it took (see `leases.ts`). No `done_by` entries: a `done` entry's value
  *   names the task's func and group.
+ * - 3: a `func, func, id` look-up per task (empty), beside its `name` and `group` ones, so a
+ *   search or a listing by func reads an index instead of every record.
  *
  * `migrate.ts` upgrades an older layout.
  *
@@ -21,7 +23,7 @@ import type { Kv } from "../runtime/mod.ts";
 import { ROOT } from "./keys.ts";
 
 /** The layout this release writes. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** The key of the layout version. */
 export const SCHEMA_KEY: Deno.KvKey = ["kvq_schema"];

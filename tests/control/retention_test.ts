@@ -109,7 +109,13 @@ test("cached: a finished task's record and index entries are written with expire
     const { id } = await queue.enqueue({ func: "add", args: [1, 2], cached: 5_000, group: "c" });
     assert.deepEqual(expiring, [], "nothing expires before it finishes");
     await drain(queue);
-    assert.deepEqual(expiring.sort(), ["done:5000", "group:5000", "name:5000", "task:5000"]);
+    assert.deepEqual(expiring.sort(), [
+      "done:5000",
+      "func:5000",
+      "group:5000",
+      "name:5000",
+      "task:5000",
+    ]);
     assert.equal(await queue.result(id), 3, "readable until it expires");
     assert.equal((await queue.counts()).succeeded, 0, "not counted once finished");
     await assert.rejects(queue.enqueue({ func: "add", cached: 0 }), /cached/);

@@ -35,7 +35,7 @@ Example:
       ctx.out(
         `${handle.location.location}: kvq layout ${
           report.from === 0 ? "none (empty)" : report.from
-        } → ${report.to}; ${report.leases} running task lease(s) moved to claim entries, ${report.doneBy} done_by entries dropped.`,
+        } → ${report.to}; ${report.leases} running task lease(s) moved to claim entries, ${report.doneBy} done_by entries dropped, ${report.funcs} func look-up(s) added.`,
       );
     }
     return 0;
