@@ -40,6 +40,7 @@ export {
 } from "./store/flow.ts";
 export type { PartitionCounts, PartitionCountsOptions } from "./store/partitions.ts";
 export type { Retention, RetentionOptions } from "./store/prune.ts";
+export type { SearchField, SearchOptions, SearchPage, SearchProgress } from "./store/search.ts";
 export { type BoundTasks, defineTasks, type TaskRegistry } from "./queue/registry.ts";
 export { type Backoff, DEFAULT_RETRY, type RetryPolicy } from "./task/backoff.ts";
 export { type TaskContext, taskContext } from "./task/context.ts";

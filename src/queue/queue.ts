@@ -22,6 +22,7 @@ import { groupRecords } from "../store/group.ts";
 import { createIter, type IterStatus, iterStatus } from "../store/iter.ts";
 import { type ListOptions, listTasks, type TaskPage } from "../store/list.ts";
 import { pausedInfo, type PauseInfo, pauseQueue, resumeQueue } from "../store/pause.ts";
+import { type SearchOptions, type SearchPage, searchTasks } from "../store/search.ts";
 import {
   clearLimits,
   type QueueLimits,
@@ -376,6 +377,11 @@ export class Queue {
   /** One page of tasks, newest first. */
   tasks(options: ListOptions = {}): Promise<TaskPage> {
     return listTasks(this.store, options);
+  }
+
+  /** One page of the tasks that hold `text`, newest first, across every state (`search.ts`). */
+  search(text: string, options: SearchOptions = {}): Promise<SearchPage> {
+    return searchTasks(this.store, text, options);
   }
 
   /**

@@ -1,0 +1,482 @@
+/**
+ * Search across every task of a queue, newest first, in two ways:
+ *
+ * - **Look-ups.** Text that is exactly a task id, a human name, a func or a group is answered
+ *   from the record or the `name`, `func` and `group` look-ups (empty entries whose keys end in
+ *   the time-ordered id): a page costs a few reads however many tasks are stored.
+ * - **Scan.** Any other text is looked for, literally and ignoring case, in each task's id,
+ *   human name, func, group, partition, arguments (their JSON text) and errors. The scan reads
+ *   the records newest first in batches, reports each match and its progress as it goes, and
+ *   stops when the page is full or its time budget is spent, with a cursor to go on from. It
+ *   only reads (eventual consistency, one short query per batch), so it never holds up a
+ *   cluster's commits.
+ *
+ * A record that can't be decoded is skipped and reported through `onSkip`. A value KV itself
+ * can't decode stops a `list`: the scan then reads the ids from the name look-ups and the
+ * records key by key (slower, and it says so).
+ *
+ * @module
+ */
+import { TaskRecord } from "../task/record.ts";
+import { TaskId } from "../task/task_id.ts";
+import { FUNC_NAME } from "./spec_options.ts";
+import type { TaskState } from "./keys.ts";
+import { KV_MAX_GET_MANY } from "./limits.ts";
+import { isUndecodable } from "./kv.ts";
+import { readStateCounts } from "./counters.ts";
+import type { Store } from "./store.ts";
+
+/** The longest search text, in characters. */
+export const MAX_SEARCH_CHARS = 1000;
+
+/** How long one scan reads before it answers with a cursor, unless told, in ms. */
+export const DEFAULT_SEARCH_BUDGET_MS = 5000;
+
+/** Records one scan batch reads. */
+const SCAN_BATCH = 500;
+
+/** Options for {@linkcode searchTasks}. */
+export interface SearchOptions {
+  /** The most tasks in one page (1–1000). @default 50 */
+  limit?: number;
+  /** Where the previous page ended (its `cursor`). @default the newest task */
+  cursor?: string;
+  /** Only tasks in this state. @default every state */
+  state?: TaskState;
+  /** Scan the text in every field even when it names an id, name, func or group. @default false */
+  scan?: boolean;
+  /** How long a scan may read before it answers with a cursor, in ms. */
+  budgetMs?: number;
+  /** Called with each match as it is found, before the page is complete. */
+  onMatch?: (record: TaskRecord) => void;
+  /** Called after each batch a scan reads. */
+  onProgress?: (progress: SearchProgress) => void;
+  /** Called with each record that can't be decoded (or a change of read path); it is skipped. */
+  onSkip?: (error: Error) => void;
+  /** Stops the scan (the page so far is returned, with a cursor). */
+  signal?: AbortSignal;
+  /** The clock, for the budget. @default performance.now */
+  clock?: () => number;
+}
+
+/** How far a scan has got. */
+export interface SearchProgress {
+  /** Records read so far, by this page and the pages before it. */
+  scanned: number;
+  /** Tasks in the queue, from its state counters (an estimate while tasks come and go). */
+  total: number;
+  /** Matches on this page so far. */
+  matched: number;
+  /** Time this page has taken, in ms. */
+  elapsedMs: number;
+}
+
+/** Which look-ups a text was found in. */
+export type SearchField = "id" | "name" | "func" | "group";
+
+/** One page of search results. */
+export interface SearchPage {
+  /** The matches, newest first. */
+  tasks: TaskRecord[];
+  /** Pass it back for the next page; null when nothing is left to read. */
+  cursor: string | null;
+  /** `lookup`: answered from the look-ups named in `fields`; `scan`: by reading records. */
+  via: "lookup" | "scan";
+  /** The look-ups the text was found in (empty for a scan). */
+  fields: SearchField[];
+  /** Records read by the scan so far, this page and the ones before (0 for a look-up). */
+  scanned: number;
+  /** Tasks in the queue, from its state counters. */
+  total: number;
+  /** Records skipped because they could not be decoded. */
+  skipped: number;
+  /** Whether the scan stopped for its time budget (or `signal`) before the page was full. */
+  outOfTime: boolean;
+}
+
+/**
+ * Searches the tasks of `store` for `text` (see the module doc).
+ *
+ * @throws {RangeError} for empty text, text over {@linkcode MAX_SEARCH_CHARS} characters, a bad
+ *   limit or budget, or a cursor this function did not give.
+ */
+export async function searchTasks(
+  store: Store,
+  text: string,
+  options: SearchOptions = {},
+): Promise<SearchPage> {
+  const needle = checkText(text);
+  const limit = options.limit ?? 50;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+    throw new RangeError(`limit must be an integer from 1 to 1000: received ${limit}`);
+  }
+  const budget = options.budgetMs ?? DEFAULT_SEARCH_BUDGET_MS;
+  if (!(budget > 0)) throw new RangeError(`budgetMs must be above 0: received ${budget}`);
+  const cursor = options.cursor === undefined ? null : decodeCursor(options.cursor);
+  const fields = cursor?.via === "lookup"
+    ? cursor.fields
+    : cursor === null && !options.scan
+    ? await lookupFields(store, needle)
+    : [];
+  if (fields.length > 0) {
+    return await lookupPage(store, needle, fields, limit, cursor?.after ?? null, options);
+  }
+  return await scanPage(store, needle, limit, budget, cursor, options);
+}
+
+/** Checks the search text: 1 to {@linkcode MAX_SEARCH_CHARS} characters, taken literally. */
+export function checkText(text: string): string {
+  if (typeof text !== "string" || text.trim() === "") {
+    throw new RangeError("The search text is empty: give the text to look for");
+  }
+  if (text.length > MAX_SEARCH_CHARS) {
+    throw new RangeError(
+      `The search text is at most ${MAX_SEARCH_CHARS} characters: received ${text.length}`,
+    );
+  }
+  return text.trim();
+}
+
+// ── look-ups ────────────────────────────────────────────────────────────────────────────────
+
+/** The look-ups that hold `text` exactly: each is probed with one short read. */
+async function lookupFields(store: Store, text: string): Promise<SearchField[]> {
+  const k = store.keys;
+  const probes: [SearchField, Deno.KvKey | null][] = [
+    ["name", k.namePrefix(text)],
+    ["func", FUNC_NAME.test(text) ? k.funcPrefix(text) : null],
+    ["group", text.length <= 256 ? k.groupPrefix(text) : null],
+  ];
+  const found: SearchField[] = [];
+  if (TaskId.isId(text)) {
+    const entry = await store.kv.get(k.task(text.toLowerCase()), { consistency: "eventual" });
+    if (entry.versionstamp !== null) found.push("id");
+  }
+  const hits = await Promise.all(probes.map(async ([, prefix]) => {
+    if (prefix === null) return false;
+    for await (const _ of store.kv.list({ prefix }, { limit: 1, consistency: "eventual" })) {
+      return true;
+    }
+    return false;
+  }));
+  probes.forEach(([field], i) => hits[i] && found.push(field));
+  return found;
+}
+
+/** The look-up prefix of `field` for `text`. */
+function lookupPrefix(store: Store, field: SearchField, text: string): Deno.KvKey {
+  const k = store.keys;
+  return field === "name"
+    ? k.namePrefix(text)
+    : field === "func"
+    ? k.funcPrefix(text)
+    : k.groupPrefix(text);
+}
+
+/** One page from the look-ups: their ids below `after`, merged newest first. */
+async function lookupPage(
+  store: Store,
+  text: string,
+  fields: SearchField[],
+  limit: number,
+  after: string | null,
+  options: SearchOptions,
+): Promise<SearchPage> {
+  const tasks: TaskRecord[] = [];
+  let skipped = 0;
+  let last = after;
+  let more = true;
+  // A state filter may drop entries: read on until the page is full or the look-ups end.
+  for (let round = 0; round < 20 && tasks.length < limit && more; round++) {
+    const want = options.state === undefined ? limit - tasks.length : Math.max(limit * 2, 100);
+    const ids = new Set<string>();
+    if (fields.includes("id") && (last === null || text.toLowerCase() < last)) {
+      ids.add(text.toLowerCase());
+    }
+    more = false;
+    await Promise.all(
+      fields.filter((f) => f !== "id").map(async (field) => {
+        const prefix = lookupPrefix(store, field, text);
+        const selector = last === null ? { prefix } : { prefix, end: [...prefix, last] };
+        let n = 0;
+        for await (
+          const e of store.kv.list(selector, {
+            limit: want,
+            reverse: true,
+            consistency: "eventual",
+          })
+        ) {
+          ids.add(String(e.key[e.key.length - 1]));
+          n++;
+        }
+        if (n === want) more = true;
+      }),
+    );
+    // Newest first across the look-ups; ids past the page are read again next time.
+    const page = [...ids].sort().reverse().slice(0, want);
+    if (page.length < ids.size) more = true;
+    if (page.length === 0) break;
+    last = page[page.length - 1]!;
+    for (const r of await readRecords(store, page, (e) => (skipped++, options.onSkip?.(e)))) {
+      if (options.state !== undefined && r.state !== options.state) continue;
+      if (tasks.length >= limit) {
+        // Read but not shown: the next page starts just before this one.
+        more = true;
+        last = tasks[tasks.length - 1]!.id;
+        break;
+      }
+      tasks.push(r);
+      options.onMatch?.(r);
+    }
+  }
+  return {
+    tasks,
+    cursor: more && last !== null ? encodeCursor({ via: "lookup", fields, after: last }) : null,
+    via: "lookup",
+    fields,
+    scanned: 0,
+    total: await totalTasks(store),
+    skipped,
+    outOfTime: false,
+  };
+}
+
+// ── scan ────────────────────────────────────────────────────────────────────────────────────
+
+/** Where a scan goes on: below `after`, having read `scanned` records on the pages before. */
+interface ScanCursor {
+  via: "scan";
+  after: string | null;
+  scanned: number;
+  /** Reading ids from the name look-ups (a value KV can't decode stopped a list). */
+  byNames?: boolean;
+}
+
+type Cursor = ScanCursor | { via: "lookup"; fields: SearchField[]; after: string };
+
+async function scanPage(
+  store: Store,
+  text: string,
+  limit: number,
+  budget: number,
+  cursor: Cursor | null,
+  options: SearchOptions,
+): Promise<SearchPage> {
+  const clock = options.clock ?? (() => performance.now());
+  const started = clock();
+  const from: ScanCursor = cursor?.via === "scan"
+    ? cursor
+    : { via: "scan", after: null, scanned: 0 };
+  const total = await totalTasks(store);
+  const match = matcher(text);
+  const tasks: TaskRecord[] = [];
+  let skipped = 0;
+  let scanned = from.scanned;
+  let after = from.after;
+  let byNames = from.byNames === true;
+  let done = false;
+  const skip = (error: Error) => {
+    skipped++;
+    options.onSkip?.(error);
+  };
+  const outOfTime = () => clock() - started >= budget || options.signal?.aborted === true;
+  while (tasks.length < limit && !done && !outOfTime()) {
+    let batch: { id: string; record: TaskRecord | null }[];
+    try {
+      batch = byNames
+        ? await idsBatch(store, after, skip)
+        : await recordsBatch(store, after, match.quick, skip);
+    } catch (error) {
+      if (byNames || !isUndecodable(error)) throw error;
+      byNames = true;
+      options.onSkip?.(
+        new Error(
+          `A task record in queue ${store.queue} can't be decoded by KV; searching through the name look-ups instead, which is slower ('kvq doctor --scan' finds and sets it aside).`,
+        ),
+      );
+      continue;
+    }
+    if (batch.length === 0) {
+      done = true;
+      break;
+    }
+    for (const { id, record } of batch) {
+      after = id;
+      scanned++;
+      if (record === null || !match.full(record)) continue;
+      if (options.state !== undefined && record.state !== options.state) continue;
+      tasks.push(record);
+      options.onMatch?.(record);
+      if (tasks.length === limit) break;
+    }
+    options.onProgress?.({ scanned, total, matched: tasks.length, elapsedMs: clock() - started });
+  }
+  const next: ScanCursor = { via: "scan", after, scanned, ...(byNames ? { byNames } : {}) };
+  return {
+    tasks,
+    cursor: done ? null : encodeCursor(next),
+    via: "scan",
+    fields: [],
+    scanned,
+    total,
+    skipped,
+    outOfTime: !done && tasks.length < limit,
+  };
+}
+
+/**
+ * The next batch of records below `after`, newest first, by listing them. A record whose raw
+ * text can't hold the needle is not decoded (`quick`); one that can't be decoded is skipped.
+ */
+async function recordsBatch(
+  store: Store,
+  after: string | null,
+  quick: ((raw: string) => boolean) | null,
+  skip: (error: Error) => void,
+): Promise<{ id: string; record: TaskRecord | null }[]> {
+  const prefix = store.keys.tasks;
+  const selector = after === null ? { prefix } : { prefix, end: store.keys.task(after) };
+  const out: { id: string; record: TaskRecord | null }[] = [];
+  const iter = store.kv.list(selector, {
+    limit: SCAN_BATCH,
+    reverse: true,
+    batchSize: SCAN_BATCH,
+    consistency: "eventual",
+  });
+  // Reported once the whole batch was read: a list that stops part-way is read again.
+  const skipped: Error[] = [];
+  for await (const e of iter) {
+    const id = String(e.key[e.key.length - 1]);
+    if (quick !== null && e.value instanceof Uint8Array && !quick(decoder.decode(e.value))) {
+      out.push({ id, record: null });
+      continue;
+    }
+    try {
+      out.push({ id, record: TaskRecord.decode(e.key, e.value) });
+    } catch (error) {
+      skipped.push(error as Error);
+      out.push({ id, record: null });
+    }
+  }
+  skipped.forEach(skip);
+  return out;
+}
+
+/**
+ * The next batch below `after` through the name look-ups (whose values are empty, so nothing
+ * stops the list): every id is read, then the batch's records key by key.
+ */
+async function idsBatch(
+  store: Store,
+  after: string | null,
+  skip: (error: Error) => void,
+): Promise<{ id: string; record: TaskRecord | null }[]> {
+  const ids: string[] = [];
+  for await (const e of store.kv.list({ prefix: store.keys.names }, { batchSize: 1000 })) {
+    const id = String(e.key[e.key.length - 1]);
+    if (after === null || id < after) ids.push(id);
+  }
+  const page = ids.sort().reverse().slice(0, SCAN_BATCH);
+  const records = new Map((await readRecords(store, page, skip)).map((r) => [r.id, r]));
+  return page.map((id) => ({ id, record: records.get(id) ?? null }));
+}
+
+/** The records of `ids` that exist, in the order given; undecodable ones go to `skip`. */
+async function readRecords(
+  store: Store,
+  ids: string[],
+  skip: (error: Error) => void,
+): Promise<TaskRecord[]> {
+  const groups: string[][] = [];
+  for (let i = 0; i < ids.length; i += KV_MAX_GET_MANY) {
+    groups.push(ids.slice(i, i + KV_MAX_GET_MANY));
+  }
+  const entries = await Promise.all(
+    groups.map((g) =>
+      store.kv.getMany(g.map((id) => store.keys.task(id)), { consistency: "eventual" })
+    ),
+  );
+  const out: TaskRecord[] = [];
+  for (const e of entries.flat()) {
+    if (e.versionstamp === null) continue;
+    try {
+      out.push(TaskRecord.decode(e.key, e.value));
+    } catch (error) {
+      skip(error as Error);
+    }
+  }
+  return out;
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * How a scan tests records for `text`, ignoring case. `quick` rules a record out from its raw
+ * JSON text without decoding it, when the needle is plain printable ASCII with no quote or
+ * backslash (those are written escaped in JSON, so the raw text would not show them as typed).
+ */
+export function matcher(text: string): {
+  quick: ((raw: string) => boolean) | null;
+  full: (record: TaskRecord) => boolean;
+} {
+  const needle = text.toLowerCase();
+  const plain = /^[\x20-\x7e]*$/.test(needle) && !/["\\]/.test(needle);
+  return {
+    quick: plain ? (raw) => raw.toLowerCase().includes(needle) : null,
+    full: (r) => searchableText(r).some((s) => s.toLowerCase().includes(needle)),
+  };
+}
+
+/** The fields a scan looks in: id, human name, func, group, partition, args, errors. */
+export function searchableText(r: TaskRecord): string[] {
+  const out = [r.id, r.name, r.func];
+  if (r.group !== null) out.push(r.group);
+  if (r.partition !== null) out.push(r.partition);
+  if (r.args !== null) out.push(JSON.stringify(r.args));
+  // Each a field of its own, as in the stored text (see `matcher`).
+  for (const e of [r.error, ...r.errors]) if (e) out.push(e.name, e.message);
+  return out;
+}
+
+async function totalTasks(store: Store): Promise<number> {
+  const counts = await readStateCounts(store);
+  return Object.values(counts).reduce((n, c) => n + c, 0);
+}
+
+// ── cursors ─────────────────────────────────────────────────────────────────────────────────
+
+function encodeCursor(cursor: Cursor): string {
+  return btoa(JSON.stringify(cursor)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+function decodeCursor(text: string): Cursor {
+  const bad = () =>
+    new RangeError(
+      `That search cursor is not one kvq gave: start the search again without it (received ${
+        JSON.stringify(text.slice(0, 40))
+      })`,
+    );
+  let c: unknown;
+  try {
+    c = JSON.parse(atob(text.replaceAll("-", "+").replaceAll("_", "/")));
+  } catch {
+    throw bad();
+  }
+  const v = c as Partial<ScanCursor> & { fields?: unknown };
+  if (v?.via === "scan") {
+    if ((v.after === null || typeof v.after === "string") && Number.isSafeInteger(v.scanned)) {
+      return {
+        via: "scan",
+        after: v.after,
+        scanned: v.scanned!,
+        ...(v.byNames ? { byNames: true } : {}),
+      };
+    }
+  } else if (v?.via === "lookup" && typeof v.after === "string" && Array.isArray(v.fields)) {
+    const fields = v.fields.filter((f): f is SearchField =>
+      f === "id" || f === "name" || f === "func" || f === "group"
+    );
+    if (fields.length > 0) return { via: "lookup", fields, after: v.after };
+  }
+  throw bad();
+}
