@@ -6,6 +6,7 @@
  * - draws the overview's throughput and failure-rate chart as SVG from the streamed series;
  * - sends action forms with `fetch` (CSRF token in a header), shows the outcome, and lets the
  *   stream update the page, so an action never reloads it;
+ * - goes on with a search scan as a stream, adding rows and moving its progress bar;
  * - shows times in the viewer's zone.
  *
  * @module
@@ -264,6 +265,58 @@ export const CLIENT_SCRIPT = String.raw`
       buttons.forEach(function (b) { b.disabled = b.hasAttribute("data-disabled"); });
     });
   });
+
+  // A search scan that ran out of the page's time goes on as a stream: rows are added as they
+  // are found, the progress bar moves, and the links that follow come last.
+  function streamSearch(box) {
+    var url = box.getAttribute("data-search-stream");
+    var rows = box.querySelector("tbody[data-rows]");
+    var empty = box.querySelector("[data-empty]");
+    var pager = box.querySelector("[data-search-pager]");
+    if (!url || !rows || !pager || !window.fetch || !window.TextDecoder) return;
+    box.setAttribute("data-searching", "");
+    var decoder = new TextDecoder();
+    var buffer = "";
+    function handle(msg) {
+      if (msg.row) {
+        rows.insertAdjacentHTML("beforeend", msg.row);
+        localize(rows.lastElementChild);
+        if (empty) empty.hidden = true;
+      } else if (msg.progress) {
+        var bar = pager.querySelector("[data-search-progress]");
+        var read = pager.querySelector("[data-search-read]");
+        if (bar) { bar.max = Math.max(msg.progress.total, msg.progress.scanned, 1); bar.value = msg.progress.scanned; }
+        if (read) read.textContent = "searching… read " + msg.progress.scanned.toLocaleString() + " of ~" + msg.progress.total.toLocaleString() + " tasks";
+      } else if (msg.end) {
+        pager.outerHTML = msg.end.pager;
+        pager = box.querySelector("[data-search-pager]");
+        if (empty && rows.children.length === 0) { empty.textContent = "No task matches."; empty.hidden = false; }
+        box.removeAttribute("data-searching");
+      } else if (msg.error) {
+        flash(msg.error, true);
+        box.removeAttribute("data-searching");
+      }
+    }
+    fetch(url, { headers: { accept: "application/x-ndjson" } }).then(function (res) {
+      if (!res.ok || !res.body) throw new Error("the search stream answered " + res.status);
+      var reader = res.body.getReader();
+      function pump() {
+        return reader.read().then(function (part) {
+          if (part.done) return;
+          buffer += decoder.decode(part.value, { stream: true });
+          var lines = buffer.split("\n");
+          buffer = lines.pop();
+          lines.forEach(function (line) { if (line) handle(JSON.parse(line)); });
+          return pump();
+        });
+      }
+      return pump();
+    }).catch(function (err) {
+      flash("Search stopped: " + err.message, true);
+      box.removeAttribute("data-searching");
+    });
+  }
+  document.querySelectorAll("[data-search-stream]").forEach(streamSearch);
 
   localize(document);
 })();

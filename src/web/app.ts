@@ -9,7 +9,8 @@
  * |---|---|
  * | `GET /` | overview |
  * | `GET /queues`, `POST /queues/purge\|pause\|resume\|limits` | queues; purge finished tasks by state; pause, resume; limits |
- * | `GET /tasks`, `GET /tasks/:ref` | task lists by state; one task (id or human name) |
+ * | `GET /tasks`, `GET /tasks/:ref` | task lists by state, or a search (`?q=`); one task (id or human name) |
+ * | `GET /search.ndjson?q=…&cursor=…` | a search scan going on, streamed as it reads |
  * | `POST /tasks/:ref/retry\|cancel\|delete`, `POST /tasks/bulk` | task actions |
  * | `GET /schedules`, `GET /schedules/edit`, `POST /schedules`, `POST /schedules/action` | schedules |
  * | `GET /clusters` | clusters and workers |
@@ -28,6 +29,7 @@ import { createKit, matchPage, statusOf } from "./kit.ts";
 import { addActionRoutes } from "./routes/actions.ts";
 import { addGuardRoutes } from "./routes/guard.ts";
 import { addLiveRoutes } from "./routes/live.ts";
+import { addSearchRoutes } from "./routes/search.ts";
 import type { AppHost } from "./view.ts";
 
 export { safePath } from "./kit.ts";
@@ -46,6 +48,7 @@ export function createApp(d: AppHost): Hono {
   addGuardRoutes(app, d, kit);
   addActionRoutes(app, d, kit);
   addLiveRoutes(app, d, kit);
+  addSearchRoutes(app, d, kit);
 
   // ── pages ──────────────────────────────────────────────────────────────────────────────
   app.get("*", async (c) => {

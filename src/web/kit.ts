@@ -18,6 +18,7 @@ import { overviewPage } from "./pages/overview.ts";
 import { queuesPage } from "./pages/queues.ts";
 import { scheduleEditPage, schedulesPage } from "./pages/schedules.ts";
 import { taskPage } from "./pages/task.ts";
+import { searchPage } from "./pages/search.ts";
 import { tasksPage } from "./pages/tasks.ts";
 import { NotFound, type Page, type PageContext, type PageOutput, Regions, shell } from "./_page.ts";
 import type { AppHost } from "./view.ts";
@@ -25,12 +26,16 @@ import type { AppHost } from "./view.ts";
 const PAGES: [RegExp, (m: RegExpExecArray) => { page: Page; params: Record<string, string> }][] = [
   [/^\/$/, () => ({ page: overviewPage, params: {} })],
   [/^\/queues$/, () => ({ page: queuesPage, params: {} })],
-  [/^\/tasks$/, () => ({ page: tasksPage, params: {} })],
+  [/^\/tasks$/, () => ({ page: tasksOrSearch, params: {} })],
   [/^\/tasks\/([^/]+)$/, (m) => ({ page: taskPage, params: { ref: decode(m[1]!) } })],
   [/^\/schedules$/, () => ({ page: schedulesPage(), params: {} })],
   [/^\/schedules\/edit$/, () => ({ page: scheduleEditPage(), params: {} })],
   [/^\/clusters$/, () => ({ page: clustersPage, params: {} })],
 ];
+
+/** `/tasks`: the search page when there is search text (`q`), else the list. */
+const tasksOrSearch: Page = (ctx) =>
+  (ctx.url.searchParams.get("q") ?? "").trim() ? searchPage(ctx) : tasksPage(ctx);
 
 function decode(part: string): string {
   try {

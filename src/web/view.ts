@@ -33,6 +33,8 @@ export interface PageView {
   recent(store: Store): Promise<TaskRecord[]>;
   /** The trace link template (`{traceId}`), or null. */
   readonly traceUrl: string | null;
+  /** How long a search page scans before it answers (see `pages/search.ts`), in ms. */
+  readonly searchBudgetMs: number;
   /** The overview's chart data for `store`. */
   chartData(store: Store, range?: ChartRange): Promise<ChartData>;
   /** Now, by the dashboard's clock. */

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Cluster } from "../../src/cluster/cluster.ts";
+import { runInline } from "../../src/cluster/inline.ts";
 import { openQueue } from "../../src/queue/queue.ts";
 import { KvHandle } from "../../src/store/store.ts";
 import { Dashboard } from "../../src/web/dashboard.ts";
@@ -183,6 +184,73 @@ test(
       await browser?.close();
       await dashboard.close();
       await cluster.stop({ grace: 0 });
+      queue.close();
+      handle.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+test(
+  "Dashboard in Chromium: the search box finds a task by an argument value behind a page's worth of newer ones, streaming as it scans; the charts keep their data over a restart",
+  { skip, timeout: 120_000 },
+  async () => {
+    const { chromium } = await import("playwright-core");
+    const dir = mkdtempSync(join(tmpdir(), "kvq-browser-"));
+    const handle = await KvHandle.open({ kv: join(dir, "kv.sqlite3") });
+    const queue = await openQueue({ kv: handle });
+    // The first search page reads one batch (500 tasks), then the page script streams the rest.
+    let dashboard = new Dashboard({ kv: handle, liveInterval: 200, searchBudgetMs: 1 });
+    let browser: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | null = null;
+    try {
+      const { id } = await queue.enqueue({ func: "add", args: [{ order: "ORD-77731" }, 1] });
+      await queue.enqueueMany(
+        Array.from({ length: 1200 }, (_, i) => ({ func: "add", args: [{ order: `ORD-${i}` }, 1] })),
+      );
+      await runInline(queue.store, { tasks: new Map([["add", () => 0]]), burst: true });
+      await dashboard.start();
+      await dashboard.listen({ hostname: "127.0.0.1", port: 0 });
+      // What the server sends first: no match yet, and the stream to go on with.
+      const first = await (await fetch(`${dashboard.url}/tasks?q=ord-77731`)).text();
+      assert.match(first, /data-search-stream=/);
+      assert.ok(!first.includes(`data-task="${id}"`), "not found within the first batch");
+
+      browser = await chromium.launchPersistentContext(join(dir, "profile"), {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [...CHROMIUM_ARGS],
+        viewport: { width: 1280, height: 900 },
+      });
+      const page = browser.pages()[0] ?? await browser.newPage();
+      const problems: string[] = [];
+      page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+      await page.goto(`${dashboard.url}/tasks`);
+      await page.locator("input[data-search]").fill("ord-77731");
+      await page.locator("button[data-search-go]").click();
+      await page.waitForURL(/q=ord-77731/);
+      const row = page.locator(`tr[data-task="${id}"]`);
+      await row.waitFor();
+      assert.match(await row.innerText(), /ORD-77731/);
+      await page.locator("[data-search-pager]", { hasText: "the last match" }).waitFor();
+      assert.equal(await page.locator("tbody[data-rows] tr").count(), 1);
+      assert.equal(await page.locator("[data-search-progress]").getAttribute("value"), "1201");
+      assert.match(await page.locator("[data-search-read]").innerText(), /read 1,201 of ~1,201/);
+
+      // A new dashboard on the same file draws the same minute's bars from the stored history.
+      await dashboard.close();
+      dashboard = new Dashboard({ kv: handle, liveInterval: 200 });
+      await dashboard.start();
+      await dashboard.listen({ hostname: "127.0.0.1", port: 0 });
+      await page.goto(`${dashboard.url}/`);
+      await page.locator("svg#chart-rate .bar rect:not([fill=transparent])").first().waitFor();
+      const ended = await page.locator("svg#chart-rate .bar title").evaluateAll((els) =>
+        els.map((e) => Number(/(\d+) attempts ended/.exec(e.textContent ?? "")?.[1] ?? 0))
+      );
+      assert.equal(ended.reduce((a, b) => a + b, 0), 1201, "the bars hold every attempt");
+      assert.deepEqual(problems, []);
+    } finally {
+      await browser?.close();
+      await dashboard.close();
       queue.close();
       handle.close();
       rmSync(dir, { recursive: true, force: true });
