@@ -181,19 +181,81 @@ export interface HistoryBin extends Sums {
 }
 
 /**
+ * The minute buckets a long-lived reader (the dashboard) has read, so that a chart over 72 h
+ * (4,320 buckets of up to 7 keys) reads only its last minutes again. A bucket is read again
+ * until {@linkcode BucketCache.SETTLE_MS} after its minute: a cluster's result commit, or one
+ * whose clock is a little behind, may still add to it. The whole span is read again every
+ * {@linkcode BucketCache.REFRESH_MS} in case a clock was further behind.
+ */
+export class BucketCache {
+  /** How long after its minute a bucket may still change, in ms. */
+  static readonly SETTLE_MS = 10 * 60_000;
+  /** How often everything is read again, in ms. */
+  static readonly REFRESH_MS = 30 * 60_000;
+  #sums = new Map<string, Sums>();
+  /** Buckets from `#from` up to (not including) `#settled` are held and final. */
+  #from = Infinity;
+  #settled = -Infinity;
+  #refreshedAt = -Infinity;
+  /** One read at a time: a read drops the buckets it reads again. */
+  #turn: Promise<unknown> = Promise.resolve();
+
+  /** The sums of each bucket from `from` to `to`, reading only what may have changed. */
+  read(store: Store, from: number, to: number): Promise<Map<string, Sums>> {
+    const next = this.#turn.then(() => this.#read(store, from, to));
+    this.#turn = next.catch(() => {});
+    return next;
+  }
+
+  async #read(store: Store, from: number, to: number): Promise<Map<string, Sums>> {
+    const start = Math.floor(from / STATS_BUCKET_MS) * STATS_BUCKET_MS;
+    if (to - this.#refreshedAt >= BucketCache.REFRESH_MS || to < this.#settled) {
+      this.#sums.clear();
+      this.#from = Infinity;
+      this.#settled = -Infinity;
+      this.#refreshedAt = to;
+    }
+    if (this.#from === Infinity) {
+      this.#sums = await readBuckets(store, start, to);
+      this.#from = start;
+    } else {
+      // Older buckets than held: read them, up to what is held.
+      if (start < this.#from) {
+        const older = await readBuckets(store, start, this.#from - STATS_BUCKET_MS);
+        for (const [k, v] of older) this.#sums.set(k, v);
+        this.#from = start;
+      }
+      // The buckets that may still change: dropped and read again.
+      const fresh = Math.max(start, this.#settled);
+      for (const k of this.#sums.keys()) if (Number(k) >= fresh) this.#sums.delete(k);
+      for (const [k, v] of await readBuckets(store, fresh, to)) this.#sums.set(k, v);
+    }
+    const settled = Math.floor((to - BucketCache.SETTLE_MS) / STATS_BUCKET_MS) * STATS_BUCKET_MS;
+    this.#settled = Math.max(this.#from, settled);
+    // Past the longest span kept: not read again.
+    for (const k of this.#sums.keys()) if (Number(k) < to - STATS_KEEP_MS) this.#sums.delete(k);
+    const out = new Map<string, Sums>();
+    for (const [k, v] of this.#sums) if (Number(k) >= start && Number(k) <= to) out.set(k, v);
+    return out;
+  }
+}
+
+/**
  * A queue's history over `spanMs` up to `now`, in bins of `binMs` (a whole number of minutes),
- * oldest first, zeros where nothing happened: one list of the minute buckets.
+ * oldest first, zeros where nothing happened: one list of the minute buckets (of those that may
+ * have changed, through `cache`).
  */
 export async function readHistory(
   store: Store,
   spanMs: number,
   binMs: number,
   now = store.now(),
+  cache?: BucketCache,
 ): Promise<HistoryBin[]> {
   const bin = Math.max(STATS_BUCKET_MS, Math.round(binMs / STATS_BUCKET_MS) * STATS_BUCKET_MS);
   const last = Math.floor(now / bin) * bin;
   const first = last - (Math.ceil(spanMs / bin) - 1) * bin;
-  const sums = await readBuckets(store, first, now);
+  const sums = cache ? await cache.read(store, first, now) : await readBuckets(store, first, now);
   const out: HistoryBin[] = [];
   for (let at = first; at <= last; at += bin) out.push({ at, ...zero() });
   for (const [bucket, d] of sums) {

@@ -14,7 +14,7 @@ import {
 import { listTasks } from "../store/list.ts";
 import type { Store } from "../store/store.ts";
 import type { TaskRecord } from "../task/record.ts";
-import { type MinuteSums, readHistory } from "../store/stats.ts";
+import { BucketCache, type MinuteSums, readHistory } from "../store/stats.ts";
 import { delay } from "../runtime/delay.ts";
 
 export { readRecords } from "../store/get.ts";
@@ -44,7 +44,9 @@ export function chartRange(value: string | null): ChartRange {
 /** The overview chart of `store` over `range`, from the per-minute sums in KV. */
 export async function readChart(store: Store, range: ChartRange, now: number): Promise<ChartData> {
   const { span, bin } = CHART_RANGES[range];
-  const bins = await readHistory(store, span, bin, now);
+  let cache = chartCaches.get(store);
+  if (!cache) chartCaches.set(store, cache = new BucketCache());
+  const bins = await readHistory(store, span, bin, now, cache);
   return {
     bucket: bin,
     span,
@@ -52,6 +54,9 @@ export async function readChart(store: Store, range: ChartRange, now: number): P
     points: bins.map((b) => ({ at: b.at, ended: b.ended, failed: b.failed, runMs: b.runMs })),
   };
 }
+
+/** Per store, the history buckets its charts have read (see `BucketCache`). */
+const chartCaches = new WeakMap<Store, BucketCache>();
 
 /** What the overview's charts draw: a queue's attempts per bar, oldest first. */
 export interface ChartData {

@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { runInline } from "../../src/cluster/inline.ts";
-import { pruneStats, readHistory } from "../../src/store/stats.ts";
+import { BucketCache, bucketOf, pruneStats, readHistory } from "../../src/store/stats.ts";
 import { storeTasks } from "../fixtures/store_tasks.ts";
 import { kvq } from "../cli/_helpers.ts";
 import { tempQueue } from "./_helpers.ts";
@@ -81,4 +81,54 @@ test("kvq info --history prints a sparkline and a table, and refuses a bad span 
   ]);
   assert.equal(cluster.code, 2);
   assert.match(cluster.err, /--history-keep must be at least 1h: received 10m/);
+});
+
+test("a BucketCache reads settled minutes once and the recent ones every time, and matches an uncached read", async () => {
+  let now = Date.UTC(2026, 11, 1, 12, 0, 30);
+  await using t = await tempQueue({ clock: () => now });
+  const store = t.queue.store;
+  const lists: number[] = [];
+  const kv = store.kv as unknown as { list: (...a: unknown[]) => AsyncIterable<unknown> };
+  const list = kv.list.bind(kv);
+  kv.list = (...a: unknown[]) => {
+    lists.push(1);
+    return list(...a);
+  };
+  const run = async () => {
+    await t.queue.enqueue({ func: "add", args: [1, 1] });
+    await runInline(store, { tasks, burst: true });
+  };
+  for (let i = 0; i < 30; i++) {
+    await run();
+    now += 60_000;
+  }
+  const cache = new BucketCache();
+  const span = 60 * 60_000;
+  const same = async () => {
+    const cached = await readHistory(store, span, 60_000, now, cache);
+    assert.deepEqual(cached, await readHistory(store, span, 60_000, now));
+    return cached;
+  };
+  const first = await same();
+  assert.equal(first.reduce((n, b) => n + b.ended, 0), 30);
+  // Five minutes on: the new attempts show; the cache read again only its unsettled minutes.
+  for (let i = 0; i < 5; i++) {
+    await run();
+    now += 60_000;
+  }
+  lists.length = 0;
+  const cached = await readHistory(store, span, 60_000, now, cache);
+  assert.equal(cached.reduce((n, b) => n + b.ended, 0), 35);
+  assert.equal(lists.length, 1, "one list, of the recent minutes");
+  // A late write to a minute settled long ago is seen at the next full refresh.
+  const old = Date.UTC(2026, 11, 1, 12, 5);
+  await store.kv.atomic().sum(store.keys.stat("minute", bucketOf(old), "ended"), 7n).commit();
+  assert.equal(
+    (await readHistory(store, span, 60_000, now, cache)).reduce((n, b) => n + b.ended, 0),
+    35,
+  );
+  now += BucketCache.REFRESH_MS;
+  await same();
+  const all = await readHistory(store, 2 * span, 60_000, now, cache);
+  assert.equal(all.reduce((n, b) => n + b.ended, 0), 42);
 });
