@@ -64,6 +64,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
   #handle: KvHandle | null = null;
   #ownsHandle = false;
   #stores: Store[] = [];
+  #telemetry: TaskTelemetry | null = null;
   readonly #parts: {
     pool: WorkerPool;
     running: RunningTable;
@@ -103,6 +104,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
       },
       state: () => this.#state,
       report: (error, context) => this.#report(error, context),
+      runTrace: (id) => this.#telemetry?.runTrace(id) ?? null,
       kvOk: () => this.#kv.ok(),
       emit: (type, detail) => this.emit(type, detail),
       stop: () => void this.stop(),
@@ -178,6 +180,7 @@ export class Cluster extends TypedEvents<ClusterEventMap> {
     await parts.heartbeat.start();
     // Spans and metrics of its attempts, when an SDK registered a provider (see `telemetry/`).
     const telemetry = TaskTelemetry.attach(this.id, this, this.#stores);
+    this.#telemetry = telemetry;
     if (telemetry !== null) this.#unsubscribe.push(() => telemetry.close());
     for (const store of this.#stores) {
       this.#unsubscribe.push(store.changes.subscribe(() => parts.pump.wake()));

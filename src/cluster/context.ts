@@ -154,6 +154,8 @@ export interface ClusterContext {
   state(): ClusterState;
   /** Reports an error the cluster survives, with what it was doing. */
   report(error: Error, context: string): void;
+  /** The `traceparent` of a running task's span, when tracing is on (see `telemetry/`). */
+  runTrace(id: string): string | null;
   /** A KV write succeeded (a failed one is reported): for `Cluster.kvHealthy`. */
   kvOk(): void;
   /** Emits one of the cluster's events. */

@@ -433,6 +433,7 @@ export class RunningTable implements RunningRole {
       ? outcome.retryAt
       : null;
     if (retryAt !== null && options.burst) parts.pump.awaitRetry(id, running.store);
+    if (outcome.kind === "failure") outcome.runTrace = this.#ctx.runTrace(id);
     // Rate limited: its queue starts nothing more here at once, before the hold is stored.
     if (outcome.kind === "pushback") {
       parts.pump.hold(running.store, outcome.retryAt, running.claimed.record.partition);

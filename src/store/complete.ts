@@ -32,7 +32,14 @@ export type Outcome =
     /** It returned; `resultJson` is its JSON text. */
     | { kind: "success"; claimed: Claimed; resultJson: string }
     /** It failed; retried at `retryAt`, or final when that is null. */
-    | { kind: "failure"; claimed: Claimed; error: ErrorInfo; retryAt: number | null }
+    | {
+      kind: "failure";
+      claimed: Claimed;
+      error: ErrorInfo;
+      retryAt: number | null;
+      /** The `traceparent` of the attempt's run span (tracing on): see `TaskFields.firstRun`. */
+      runTrace?: string | null;
+    }
     /** It was cancelled while running. */
     | { kind: "cancelled"; claimed: Claimed; error: ErrorInfo }
     /**
@@ -197,7 +204,7 @@ async function outcomeRecord(store: Store, outcome: Outcome): Promise<TaskRecord
       return running.succeed(now, outcome.resultJson);
     }
     case "failure":
-      return running.failAttempt(now, outcome.error, outcome.retryAt);
+      return running.failAttempt(now, outcome.error, outcome.retryAt, outcome.runTrace ?? null);
     case "cancelled":
       return running.cancel(now, outcome.error);
     case "pushback":

@@ -144,8 +144,15 @@ export class TaskRecord {
   /**
    * running → scheduled for a retry at `retryAt`, or → failed when `retryAt` is null.
    */
-  failAttempt(now: number, error: ErrorInfo, retryAt: number | null): TaskRecord {
+  failAttempt(
+    now: number,
+    error: ErrorInfo,
+    retryAt: number | null,
+    runTrace: string | null = null,
+  ): TaskRecord {
     this.#expect("fail", ["running"]);
+    // The first attempt's run span, for its retries' spans to link to.
+    const firstRun = this.firstRun ?? (this.attempt === 1 ? runTrace : null);
     // Each kept error says which attempt it ended, when and where (the task's timeline).
     const kept: ErrorInfo = {
       ...error,
@@ -158,8 +165,15 @@ export class TaskRecord {
     };
     const errors = [...this.errors, kept].slice(-MAX_KEPT_ERRORS);
     return retryAt === null
-      ? this.#with({ state: "failed", stoppedAt: now, error, errors })
-      : this.#with({ state: "scheduled", runAt: retryAt, error, errors, startedAt: null });
+      ? this.#with({ state: "failed", stoppedAt: now, error, errors, firstRun })
+      : this.#with({
+        state: "scheduled",
+        runAt: retryAt,
+        error,
+        errors,
+        startedAt: null,
+        firstRun,
+      });
   }
 
   /**

@@ -114,6 +114,11 @@ export interface TaskFields {
   readonly traceparent?: string | null;
   /** The W3C `tracestate` that came with {@linkcode TaskFields.traceparent}. */
   readonly tracestate?: string | null;
+  /**
+   * The `traceparent` of its first attempt's run span, when that attempt failed with tracing on:
+   * the spans of its retries link to it as well as to the enqueue.
+   */
+  readonly firstRun?: string | null;
 }
 
 /** A task's place in a chain or an iter. */
@@ -295,6 +300,7 @@ export const FIELDS: {
   turn: numOrNull,
   traceparent: strOrNull,
   tracestate: strOrNull,
+  firstRun: strOrNull,
 };
 
 /** Every field, in stored order. */

@@ -4,7 +4,8 @@
  * - an enqueue is a producer span (`kvq enqueue FUNC`), child of the app's active span; every
  *   task it stores carries that span's trace context;
  * - each attempt a cluster runs is a consumer span (`kvq run FUNC`) from its start to its stored
- *   outcome, linked to the producer span (a retry is a new span, linked to it too), with the
+ *   outcome, linked to the producer span (a retry is a new span, linked to it and to the first
+ *   attempt's span, whose trace context the record keeps as `firstRun`), with the
  *   task's id, name, func, queue, partition, attempt and outcome as attributes;
  * - metrics `kvq.tasks.started`, `kvq.tasks.finished` (by outcome), `kvq.task.wait_time` and
  *   `kvq.task.run_time` (ms histograms), and `kvq.queue.depth` (tasks waiting and running, by
@@ -141,10 +142,12 @@ export class TaskTelemetry {
     }
     if (this.#tracer === null) return;
     const producer = parseTraceContext(record.traceparent, record.tracestate);
+    // A retry links to its first attempt's span too.
+    const first = record.attempt > 1 ? parseTraceContext(record.firstRun, null) : null;
     const span = this.#tracer.startSpan(`kvq run ${record.func}`, {
       kind: otel!.SpanKind.CONSUMER,
       startTime: record.startedAt ?? Date.now(),
-      links: producer ? [{ context: producer }] : [],
+      links: [producer, first].filter((c) => c !== null).map((context) => ({ context })),
       // A root of its own: the run happens later, elsewhere, and links to the enqueue.
       root: true,
       attributes: {
@@ -161,6 +164,12 @@ export class TaskTelemetry {
       },
     });
     this.#spans.set(record.id, { span, record });
+  }
+
+  /** The `traceparent` of the open span of task `id`, or null. */
+  runTrace(id: string): string | null {
+    const open = this.#spans.get(id);
+    return open ? contextOf(open.span).traceparent : null;
   }
 
   finished(id: string, kind: string, stored: TaskRecord | null): void {

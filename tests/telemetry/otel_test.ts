@@ -66,12 +66,13 @@ test("spans and metrics of a task that fails once, then succeeds", async () => {
         Number(a.attributes["kvq.task.attempt"]) - Number(b.attributes["kvq.task.attempt"])
       );
     assert.equal(runs.length, 2, "one span per attempt");
+    const first = runs[0]!.spanContext();
     for (const [i, run] of runs.entries()) {
       assert.equal(run.name, "kvq run failFirst");
       assert.deepEqual(
         run.links.map((l) => [l.context.traceId, l.context.spanId]),
-        [[p.traceId, p.spanId]],
-        "linked to the enqueue",
+        i === 0 ? [[p.traceId, p.spanId]] : [[p.traceId, p.spanId], [first.traceId, first.spanId]],
+        i === 0 ? "linked to the enqueue" : "linked to the enqueue and to the first attempt",
       );
       assert.equal(run.attributes["kvq.task.id"], id);
       assert.equal(run.attributes["kvq.task.name"], record.name);
