@@ -20,6 +20,8 @@
  * - W7 delayed: 20,000 tasks with delays spread over 30 s: lateness p50/p99 and CPU.
  * - W8 flow control: 5,000 no-ops on 2 workers with no limits, over 100 partitions, with
  *   `partitionConcurrency 1` over them, `rate 1000/1s` and `concurrency 2` (see `bench_flow.ts`).
+ * - W9 search and history: look-ups and scans over 100,000 finished tasks, a cluster beside a
+ *   scan, and 72 h of history read back (see `bench_search.ts`).
  * - Yardsticks: the raw KV queue (enqueue + listenQueue, messages/s) and raw sequential commits/s.
  *
  * `--vs bullmq` runs BullMQ (on Node, against a `redis-server` the script starts on loopback and
@@ -47,6 +49,7 @@ import { runtime } from "../src/runtime/mod.ts";
 import type { TaskRecord } from "../src/task/record.ts";
 import { runScript } from "./_runtimes.ts";
 import { flowWorkload } from "./bench_flow.ts";
+import { searchWorkload } from "./bench_search.ts";
 import { bullmqMissing, bullmqWorkloads, type Redis, startRedis, vsLines } from "./_bullmq.ts";
 
 const { values } = parseArgs({
@@ -461,6 +464,10 @@ const W: Record<string, { title: string; run(): Promise<Figures> }> = {
   W8: {
     title: "flow control",
     run: () => flowWorkload({ short, tempKv, startCluster, allTasks }),
+  },
+  W9: {
+    title: "search and metrics history",
+    run: () => searchWorkload({ short, tempKv, startCluster, allTasks }),
   },
 };
 
