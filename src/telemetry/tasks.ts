@@ -8,8 +8,9 @@
  *   attempt's span, whose trace context the record keeps as `firstRun`), with the
  *   task's id, name, func, queue, partition, attempt and outcome as attributes;
  * - metrics `kvq.tasks.started`, `kvq.tasks.finished` (by outcome), `kvq.task.wait_time` and
- *   `kvq.task.run_time` (ms histograms), and `kvq.queue.depth` (tasks waiting and running, by
- *   state), per queue and partition.
+ *   `kvq.task.run_time` (ms histograms), per queue and partition; `kvq.queue.depth` (tasks
+ *   waiting and running, by state) per queue, and `kvq.partition.depth` per partition (the
+ *   200 busiest of each queue).
  *
  * With no SDK registered none of it runs: enqueue makes no span, and a cluster subscribes to
  * nothing.
@@ -19,6 +20,7 @@
 import type * as Api from "@opentelemetry/api";
 import type { TaskRecord } from "../task/record.ts";
 import { readStateCounts } from "../store/counters.ts";
+import { type PartitionCounts, readPartitionCounts } from "../store/partitions.ts";
 import type { Store } from "../store/store.ts";
 import {
   contextOf,
@@ -117,6 +119,10 @@ export class TaskTelemetry {
       const read = () => {
         for (const store of stores) {
           readStateCounts(store).then((c) => t.#meters?.depth.set(store.queue, c), () => {});
+          readPartitionCounts(store, { limit: 200 }).then(
+            (p) => t.#meters?.partitions.set(store.queue, p.partitions),
+            () => {},
+          );
         }
       };
       read();
@@ -212,7 +218,10 @@ interface Meters {
   wait: Api.Histogram;
   run: Api.Histogram;
   depth: Map<string, { scheduled: number; queued: number; running: number }>;
+  partitions: Map<string, PartitionCounts[]>;
 }
+
+const WAITING_STATES = ["scheduled", "queued", "running"] as const;
 
 function meters(meter: Api.Meter): Meters {
   const depth = new Map<string, { scheduled: number; queued: number; running: number }>();
@@ -220,8 +229,24 @@ function meters(meter: Api.Meter): Meters {
     description: "Tasks of the queue waiting (scheduled, queued) and running, by state",
   }).addCallback((result) => {
     for (const [queue, counts] of depth) {
-      for (const state of ["scheduled", "queued", "running"] as const) {
+      for (const state of WAITING_STATES) {
         result.observe(counts[state], { "kvq.queue": queue, "kvq.task.state": state });
+      }
+    }
+  });
+  const partitions = new Map<string, PartitionCounts[]>();
+  meter.createObservableGauge("kvq.partition.depth", {
+    description: "Tasks of a partition waiting (scheduled, queued) and running, by state",
+  }).addCallback((result) => {
+    for (const [queue, list] of partitions) {
+      for (const p of list) {
+        for (const state of WAITING_STATES) {
+          result.observe(p[state], {
+            "kvq.queue": queue,
+            "kvq.task.partition": p.partition,
+            "kvq.task.state": state,
+          });
+        }
       }
     }
   });
@@ -239,5 +264,6 @@ function meters(meter: Api.Meter): Meters {
       unit: "ms",
     }),
     depth,
+    partitions,
   };
 }

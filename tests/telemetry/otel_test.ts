@@ -41,6 +41,12 @@ test("spans and metrics of a task that fails once, then succeeds", async () => {
   const kv = `${dir.path}/kv.sqlite3`;
   await using queue = await openQueue({ kv });
   const cluster = new Cluster({ kv, tasks: [CONTROL_TASKS], workers: 1, heartbeat: 200 });
+  // Waiting an hour, in its own partition: the depth gauges count it.
+  await queue.enqueue({
+    func: "later",
+    eta: new Date(Date.now() + 3_600_000),
+    partition: "tenant-2",
+  });
   try {
     await cluster.start();
     const { id } = await queue.enqueue({
@@ -51,12 +57,14 @@ test("spans and metrics of a task that fails once, then succeeds", async () => {
     });
     assert.equal(await queue.result(id, { wait: 10_000 }), 2);
     // The second attempt's span ends when its outcome is stored, just before the wait returns.
-    for (let i = 0; i < 100 && spans.getFinishedSpans().length < 3; i++) {
+    for (let i = 0; i < 100 && spans.getFinishedSpans().length < 4; i++) {
       await new Promise((r) => setTimeout(r, 20));
     }
     const record = (await queue.fetch(id))!;
     const all = spans.getFinishedSpans();
-    const producer = all.find((s) => s.kind === SpanKind.PRODUCER);
+    const producer = all.find((s) =>
+      s.kind === SpanKind.PRODUCER && s.name === "kvq enqueue failFirst"
+    );
     assert.ok(producer, `a producer span among ${all.map((s) => s.name)}`);
     assert.equal(producer.name, "kvq enqueue failFirst");
     const p = producer.spanContext();
@@ -112,7 +120,12 @@ test("spans and metrics of a task that fails once, then succeeds", async () => {
     assert.equal(sum("kvq.tasks.finished", (a) => a["kvq.task.outcome"] === "success"), 1);
     assert.equal(sum("kvq.task.run_time"), 2, "two run times recorded");
     assert.equal(sum("kvq.task.wait_time"), 2);
-    assert.ok(points.has("kvq.queue.depth"), `metrics: ${[...points.keys()]}`);
+    const waiting = (a: Record<string, unknown>) => a["kvq.task.state"] === "scheduled";
+    assert.equal(sum("kvq.queue.depth", waiting), 1, `metrics: ${[...points.keys()]}`);
+    assert.equal(
+      sum("kvq.partition.depth", (a) => waiting(a) && a["kvq.task.partition"] === "tenant-2"),
+      1,
+    );
 
     // The task page shows both attempts as rows, and links the trace by the given template.
     await using dashboard = new Dashboard({
