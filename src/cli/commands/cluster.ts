@@ -5,6 +5,8 @@
  */
 import { commitStats } from "../../store/commit.ts";
 import process from "node:process";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { type Command, intOption, UsageError } from "../command.ts";
 import { secretsOf } from "../_common.ts";
 import { parseDuration } from "./purge.ts";
@@ -31,6 +33,7 @@ export const clusterCommand: Command = {
     "kvq cluster --tasks FILE [--tasks FILE2] [--workers N] [--queue NAME[,NAME…]] [--timeout MS] [--max-attempts N] [--recycle N] [--max-memory MB] [--grace MS] [--concurrency N] [--prefetch N] [--max-crashes N] [--history-keep DURATION] [--burst]",
   options: {
     tasks: { type: "string", multiple: true },
+    import: { type: "string", multiple: true },
     workers: { type: "string" },
     timeout: { type: "string" },
     "max-attempts": { type: "string" },
@@ -80,6 +83,8 @@ export const clusterCommand: Command = {
   --dashboard H:P      serve the web dashboard too (token: KVQ_DASHBOARD_TOKEN; see kvq dashboard)
   --dashboard-read-only  serve it without actions
   --trace-url URL      the dashboard links a task's trace id there (URL holds {traceId})
+  --import FILE        a module imported in the cluster's own process before it starts, e.g.
+                       one that registers an OpenTelemetry SDK (repeatable; see README)
 
 SIGINT or SIGTERM stops gracefully: running tasks finish within --grace, the rest go back to the
 queue, exit 0. One Ctrl-C reaches every process of the group: a signal within a second of the
@@ -143,6 +148,7 @@ recovery.`,
     });
     if (isSentinelChild()) followParent(() => signals.stop());
 
+    await importSetup((ctx.values.import as string[] | undefined) ?? []);
     const handle = await KvHandle.open({ kv: ctx.kv, noNativeQueue: options.noNativeQueue });
     options.kv = handle;
     options.secret = secretsOf(ctx.values);
@@ -223,5 +229,26 @@ function durationOption(text: string, flag: string): number {
     return parseDuration(text);
   } catch (error) {
     throw new UsageError(`${flag}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Imports each `--import` module, in order, before the cluster starts: one that registers an
+ * OpenTelemetry SDK then has its providers in place when the cluster looks for them.
+ *
+ * @throws {UsageError} naming the module that failed to load, and why.
+ */
+async function importSetup(files: readonly string[]): Promise<void> {
+  for (const file of files) {
+    const url = pathToFileURL(resolve(file)).href;
+    try {
+      await import(url);
+    } catch (error) {
+      throw new UsageError(
+        `--import ${file}: the module failed to load: ${
+          (error as Error).message
+        } (check the path, and that the packages it imports are installed beside it)`,
+      );
+    }
   }
 }
