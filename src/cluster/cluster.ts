@@ -39,7 +39,7 @@ import { WorkerPool } from "./worker_pool.ts";
 
 export { type ClusterOptions, parseQueueWeights, type QueueWeight } from "./options.ts";
 export type { ClusterStat, WorkerStat } from "./stats.ts";
-export { PREFETCH_WINDOW_MS } from "./running.ts";
+export { PREFETCH_WINDOW_MS } from "./entry.ts";
 
 export { KV_FAILURE_MEMORY_MS } from "./kv_health.ts";
 

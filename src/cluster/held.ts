@@ -8,7 +8,7 @@ import type { Claimed } from "../store/claim.ts";
 import { lostLeases, releaseTasks, writeStarted } from "../store/recover.ts";
 import type { Store } from "../store/store.ts";
 import { type ClusterContext, type HeldRole, onAbort, type Running } from "./context.ts";
-import { newRunning, RECALL_MS, START_SLACK_MS } from "./running.ts";
+import { newRunning, RECALL_MS, START_SLACK_MS } from "./entry.ts";
 import { delay } from "../runtime/delay.ts";
 
 /** How long a failed write of the started list waits before it is tried again, in ms. */

@@ -16,7 +16,7 @@ import { releaseTasks } from "../store/recover.ts";
 import type { Store } from "../store/store.ts";
 import { coalesce } from "../runtime/coalesce.ts";
 import type { ClusterContext, PumpRole } from "./context.ts";
-import { PREFETCH_WINDOW_MS } from "./running.ts";
+import { PREFETCH_WINDOW_MS } from "./entry.ts";
 
 /** How long the pump waits after it failed before it runs again, in ms. */
 const RETRY_MS = 500;

@@ -10,6 +10,7 @@ import { verify } from "../task/signature.ts";
 import { toErrorInfo } from "../task/errors.ts";
 import { cancelRequests, dropStaleCancels } from "../store/cancel.ts";
 import type { Claimed } from "../store/claim.ts";
+import { newRunning, PREFETCH_WINDOW_MS, RECALL_MS, START_SLACK_MS } from "./entry.ts";
 import { writeProgress } from "../store/progress.ts";
 import type { Store } from "../store/store.ts";
 import { type ClusterContext, onAbort, type Running, type RunningRole } from "./context.ts";
@@ -22,53 +23,8 @@ import type {
   WorkerHandle,
 } from "./worker_handle.ts";
 
-/**
- * How much work, in ms of the workers' time at the task durations seen, a cluster claims ahead
- * of its free places (see `ClusterOptions.prefetch`).
- */
-export const PREFETCH_WINDOW_MS = 20;
-
-/**
- * How long a task sent early may wait in a worker behind another before the cluster takes it
- * back for a free place elsewhere, in ms.
- */
-export const RECALL_MS = 2 * PREFETCH_WINDOW_MS;
-
-/**
- * The part of a rate's margin (see `Pump.rateSlack`) left for the way from the supervisor to a
- * task's start in its worker, in ms: a task dispatched later than the margin less this goes back.
- */
-export const START_SLACK_MS = 10;
-
 /** How long after a wake the cancel requests are read, in ms. */
 const CANCEL_CHECK_MS = 50;
-
-export type { Running };
-
-/** A claimed task not handed to a worker yet. */
-/** Counts the tasks this process claimed, in claim order (see `Running.line`). */
-let claimOrder = 0;
-
-/** The entry of a task just claimed. */
-export function newRunning(store: Store, claimed: Claimed): Running {
-  return {
-    claimed,
-    store,
-    worker: null,
-    startedAt: 0,
-    heldAt: performance.now(),
-    line: ++claimOrder,
-    // The claim logged its start under a rate at this time (the store's clock), before its commit.
-    claimedAt: claimed.record.startedAt ?? store.now(),
-    waiting: false,
-    waitingSince: Infinity,
-    timer: null,
-    graceTimer: null,
-    timedOut: false,
-    cancelled: false,
-    progress: false,
-  };
-}
 
 /** The tasks this cluster holds a lease on, by id. */
 export class RunningTable implements RunningRole {

@@ -5,7 +5,6 @@
  */
 import type { JsonValue } from "../task/json.ts";
 import type { TaskRecord } from "../task/record.ts";
-import { ensureSchema } from "../store/schema.ts";
 import { type CancelResult, cancelTask } from "../store/cancel.ts";
 import { type ChainOptions, type ChainStatus, chainStatus, createChain } from "../store/chain.ts";
 import { readStateCounts, type StateCounts } from "../store/counters.ts";
@@ -34,7 +33,8 @@ import { pruneFinished, type RetentionOptions, validateRetention } from "../stor
 import { retryTask } from "../store/retry.ts";
 import type { PartitionCounts, PartitionCountsOptions } from "../store/partitions.ts";
 import { readPartitionCounts } from "../store/partitions.ts";
-import { KvHandle, Store } from "../store/store.ts";
+import { Store } from "../store/store.ts";
+import { queueHandle } from "./handle.ts";
 import {
   type EnqueueCall,
   type Enqueued,
@@ -61,22 +61,7 @@ export * from "./types.ts";
  * ```
  */
 export async function openQueue(options: OpenQueueOptions = {}): Promise<Queue> {
-  let handle: KvHandle;
-  let owned = false;
-  if (options.kv instanceof KvHandle) handle = options.kv;
-  else if (typeof options.kv === "object" && options.kv !== null) {
-    await ensureSchema(options.kv, "(the app's own KV)");
-    handle = new KvHandle(options.kv, { location: ":app:", remote: false, path: null }, {
-      noNativeQueue: options.noNativeQueue ?? false,
-    });
-    owned = true;
-  } else {
-    handle = await KvHandle.open({
-      kv: options.kv ?? null,
-      noNativeQueue: options.noNativeQueue ?? false,
-    });
-    owned = true;
-  }
+  const { handle, owned } = await queueHandle(options);
   const name = options.name ?? globalThis.process?.env?.KVQ_QUEUE ?? "default";
   try {
     const store = new Store(handle, name, {

@@ -121,7 +121,7 @@ async function pageOfIds(
   while (at < ids.length && tasks.length < limit) {
     const page = ids.slice(at, at + (limit - tasks.length));
     at += page.length;
-    for (const record of await getMany(store, page, options.onCorrupt)) {
+    for (const record of await readTaskRecords(store, page, options.onCorrupt)) {
       if (state !== undefined && record.state !== state) continue;
       if (options.func !== undefined && record.func !== options.func) continue;
       if (options.since !== undefined && record.enqueuedAt < options.since) continue;
@@ -172,7 +172,7 @@ async function listPage(store: Store, options: ListOptions): Promise<TaskPage> {
     // A read that came back short reached the end of the index. (Deno then gives no cursor;
     // `@deno/kv` on Bun gives one anyway.)
     cursor = ids.length < want ? null : iter.cursor || null;
-    for (const record of await getMany(store, ids, options.onCorrupt)) {
+    for (const record of await readTaskRecords(store, ids, options.onCorrupt)) {
       if (state !== undefined && record.state !== state) continue;
       if (options.func !== undefined && record.func !== options.func) continue;
       if (options.since !== undefined && record.enqueuedAt < options.since) continue;
@@ -183,7 +183,11 @@ async function listPage(store: Store, options: ListOptions): Promise<TaskPage> {
   return { tasks, cursor };
 }
 
-async function getMany(
+/**
+ * The records of `ids` that exist, in the order given (eventual consistency: for listings);
+ * one that can't be decoded goes to `onCorrupt` and is left out.
+ */
+export async function readTaskRecords(
   store: Store,
   ids: string[],
   onCorrupt?: (error: Error) => void,

@@ -31,16 +31,8 @@ test("kvq cluster --import registers an SDK before the cluster starts: its attem
 
 test("kvq cluster --import with a module that fails to load exits 2 naming it", async () => {
   using dir = tempDir();
-  const kvq = startKvq([
-    "cluster",
-    "--kv",
-    dir.kv,
-    "--tasks",
-    CLUSTER_TASKS,
-    "--import",
-    "./no/such/setup.ts",
-    "--burst",
-  ]);
+  const args = ["--tasks", CLUSTER_TASKS, "--import", "./no/such/setup.ts", "--burst"];
+  const kvq = startKvq(["cluster", "--kv", dir.kv, ...args]);
   const exit = await kvq.exited;
   assert.equal(exit.code, 2, kvq.output());
   assert.match(kvq.output(), /--import \.\/no\/such\/setup\.ts: the module failed to load/);

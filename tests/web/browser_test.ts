@@ -24,6 +24,16 @@ const skip = existsSync(CHROMIUM)
   : `${CHROMIUM} is absent: install it (apt-get install -y chromium) to run the browser test`;
 if (skip) console.warn(`browser_test: skipped: ${skip}`);
 
+/** Headless Chromium with a profile in `dir`. */
+function launch(chromium: typeof import("playwright-core").chromium, dir: string) {
+  return chromium.launchPersistentContext(join(dir, "profile"), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [...CHROMIUM_ARGS],
+    viewport: { width: 1280, height: 900 },
+  });
+}
+
 function isPng(path: string): boolean {
   const bytes = readFileSync(path);
   return bytes.length > 2000 && bytes.subarray(1, 4).toString("latin1") === "PNG";
@@ -49,12 +59,7 @@ test(
       await dashboard.start();
       await dashboard.listen({ hostname: "127.0.0.1", port: 0 });
       const base = dashboard.url!;
-      browser = await chromium.launchPersistentContext(join(dir, "profile"), {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [...CHROMIUM_ARGS],
-        viewport: { width: 1280, height: 900 },
-      });
+      browser = await launch(chromium, dir);
       const page = browser.pages()[0] ?? await browser.newPage();
       const problems: string[] = [];
       page.on("console", (m) => {
@@ -215,12 +220,7 @@ test(
       assert.match(first, /data-search-stream=/);
       assert.ok(!first.includes(`data-task="${id}"`), "not found within the first batch");
 
-      browser = await chromium.launchPersistentContext(join(dir, "profile"), {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [...CHROMIUM_ARGS],
-        viewport: { width: 1280, height: 900 },
-      });
+      browser = await launch(chromium, dir);
       const page = browser.pages()[0] ?? await browser.newPage();
       const problems: string[] = [];
       page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
