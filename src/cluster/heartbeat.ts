@@ -19,6 +19,7 @@ import { pruneFinished, type RetentionOptions } from "../store/prune.ts";
 import { deleteStarted, readStarted, recoverCluster } from "../store/recover.ts";
 import { listClaims } from "../store/leases.ts";
 import { pruneStats } from "../store/stats.ts";
+import { compactNames } from "../store/names.ts";
 import type { Store } from "../store/store.ts";
 import { type ClusterContext, onAbort } from "./context.ts";
 import { Liveness } from "./liveness.ts";
@@ -28,6 +29,10 @@ import { Sampler } from "./stats.ts";
 
 /** How far behind a cluster's clock may be and its heartbeat still not expire, in ms. */
 const HEARTBEAT_SKEW_MS = 5 * 60_000;
+
+/** Name look-ups a beat writes from the tail (see `store/names.ts`) while idle, and while busy. */
+const IDLE_NAMES = 4000;
+const BUSY_NAMES = 400;
 
 /** How often old per-minute stats are pruned, in ms. */
 const PRUNE_STATS_EVERY_MS = 600_000;
@@ -125,6 +130,9 @@ export class Heartbeat {
         ctx.kvOk();
         await this.#recover(store);
         if (prune) await pruneStats(store, store.now(), ctx.options.historyKeep);
+        // The name look-ups enqueue left for later: many while idle, a few while busy.
+        await compactNames(store, parts.running.size === 0 ? IDLE_NAMES : BUSY_NAMES)
+          .catch((e) => ctx.report(e as Error, "names"));
         if (retain) {
           const pruned = await pruneFinished(store, this.#options.retention).catch((e) => {
             ctx.report(e as Error, "retention");

@@ -1,6 +1,6 @@
 /**
  * Which entries a task owns in each state, for every op that moves a task between states. A
- * waiting task owns its record, its look-ups (`name`, `func`, `group`) and, by state, its `ready` entry
+ * waiting task owns its record, its look-ups (`name` or its `name_tail` entry, `func`, `group`) and, by state, its `ready` entry
  * (queued) or its `delayed` entry (scheduled); a finished one its `done` entries (see
  * `finish.ts`), which a `cached` one keeps only until its expiry, uncounted.
  *
@@ -78,7 +78,8 @@ export function addWaitingEntries(
     atomic.set(keys.delayed(record.runAt, record.id), EMPTY);
     delayed = record.runAt;
   } else addReadyEntry(atomic, keys, record);
-  atomic.set(keys.name(record.name, record.id), EMPTY);
+  // The name look-up comes later, off the enqueue's path (see `keys.nameTail`).
+  atomic.set(keys.nameTail(record.id), EMPTY);
   atomic.set(keys.func(record.func, record.id), EMPTY);
   if (record.group !== null) atomic.set(keys.group(record.group, record.id), EMPTY);
   if (record.expiresAt !== null && record.attempt === 0) {

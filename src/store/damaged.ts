@@ -9,6 +9,7 @@
  * @module
  */
 import { TaskId } from "../task/task_id.ts";
+import { everyTaskId } from "./names.ts";
 import { TaskRecord } from "../task/record.ts";
 import { commitAtomic } from "./commit.ts";
 import { KV_MAX_GET_MANY } from "./limits.ts";
@@ -110,8 +111,8 @@ export async function scanDamaged(
     }
     ids = [];
   };
-  for await (const e of store.kv.list({ prefix: store.keys.names }, { batchSize: 500 })) {
-    ids.push(String(e.key[e.key.length - 1]));
+  for await (const id of everyTaskId(store)) {
+    ids.push(id);
     if (ids.length === KV_MAX_GET_MANY) await check();
   }
   if (ids.length > 0) await check();
@@ -140,7 +141,7 @@ export async function deleteDamaged(store: Store, id: string): Promise<boolean> 
     .delete(k.damaged(id))
     .delete(k.progress(id))
     .delete(k.cancel(id));
-  if (TaskId.isId(id)) atomic.delete(k.name(TaskId.parse(id).name, id));
+  if (TaskId.isId(id)) atomic.delete(k.name(TaskId.parse(id).name, id)).delete(k.nameTail(id));
   if (!(await commitAtomic(atomic)).ok) return false;
   for (const part of ["args", "result"] as const) {
     for await (const c of store.kv.list({ prefix: k.blobs(id, part) })) {

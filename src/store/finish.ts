@@ -69,6 +69,8 @@ export function addFinishedRecord(
     atomic.set(k.task(record.id), record.encode(), options);
     atomic.set(k.done(record.state, stoppedAt, record.id), encodeDone(record), options);
     atomic.set(k.name(record.name, record.id), new Uint8Array(), options);
+    // Not moved into a look-up that would outlive the record.
+    atomic.delete(k.nameTail(record.id));
     atomic.set(k.func(record.func, record.id), new Uint8Array(), options);
     if (record.group !== null) {
       atomic.set(k.group(record.group, record.id), new Uint8Array(), options);

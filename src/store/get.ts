@@ -8,6 +8,7 @@ import { TaskId } from "../task/task_id.ts";
 import { readChunks } from "./chunks.ts";
 import { InvalidTaskRefError } from "./errors.ts";
 import { KV_MAX_GET_MANY } from "./limits.ts";
+import { idsNamed } from "./names.ts";
 import type { Store } from "./store.ts";
 
 const decoder = new TextDecoder();
@@ -16,11 +17,7 @@ const decoder = new TextDecoder();
 export async function resolveTaskRef(store: Store, ref: string): Promise<string | null> {
   if (TaskId.isId(ref)) return ref.toLowerCase();
   if (!TaskId.isHumanName(ref)) throw new InvalidTaskRefError(ref);
-  let newest: string | null = null;
-  for await (const e of store.kv.list({ prefix: store.keys.namePrefix(ref) })) {
-    newest = e.key[e.key.length - 1] as string;
-  }
-  return newest;
+  return (await idsNamed(store, ref)).at(-1) ?? null;
 }
 
 /** Reads the raw record and its versionstamp; null when absent. */

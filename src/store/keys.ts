@@ -151,6 +151,15 @@ export interface QueueKeys {
   namePrefix(humanName: string): Deno.KvKey;
   /** The prefix of every name look-up: one empty entry per task, its id last. */
   readonly names: Deno.KvKey;
+  /**
+   * A task whose name look-up is not written yet: an empty entry at a time-ordered key, which
+   * enqueue writes instead of the look-up (a key that sorts by the name lands at a random place,
+   * the main cost of an enqueue). A cluster moves these into `name` entries when it has time
+   * (see `names.ts`); until then a look-up by name reads them.
+   */
+  nameTail(id: string): Deno.KvKey;
+  /** The prefix of the name tail. */
+  readonly nameTailPrefix: Deno.KvKey;
   /** Latest progress a running task reported, kept apart so it never races the record. */
   progress(id: string): Deno.KvKey;
   /**
@@ -229,6 +238,7 @@ export const QUEUE_PARTS: ReadonlySet<string> = new Set([
   "lease",
   "limits",
   "name",
+  "name_tail",
   "partition",
   "partition_holds",
   "paused",
@@ -312,6 +322,8 @@ export function queueKeys(queue: string): QueueKeys {
     name: (humanName: string, id: string) => [...p, "name", humanName, id],
     namePrefix: (humanName: string) => [...p, "name", humanName],
     names: [...p, "name"],
+    nameTail: (id: string) => [...p, "name_tail", id],
+    nameTailPrefix: [...p, "name_tail"],
     progress: (id: string) => [...p, "progress", id],
     started: (clusterId: string) => [...p, "started", clusterId],
     cancel: (id: string) => [...p, "cancel", id],

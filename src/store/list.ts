@@ -13,6 +13,7 @@ import { KV_MAX_GET_MANY } from "./limits.ts";
 import type { Store } from "./store.ts";
 import { isUndecodable } from "./kv.ts";
 import { listLeases } from "./leases.ts";
+import { everyTaskId } from "./names.ts";
 
 /** Options for {@linkcode listTasks}. */
 export interface ListOptions {
@@ -85,10 +86,7 @@ const BY_NAME = "id:";
  * can't decode.
  */
 async function listByNames(store: Store, options: ListOptions): Promise<TaskPage> {
-  const ids: string[] = [];
-  for await (const e of store.kv.list({ prefix: store.keys.names }, { batchSize: 1000 })) {
-    ids.push(String(e.key[e.key.length - 1]));
-  }
+  const ids = await Array.fromAsync(everyTaskId(store));
   return await pageOfIds(store, ids, options, BY_NAME);
 }
 

@@ -13,7 +13,9 @@
  *   names the tasks it took (see `leases.ts`). No `done_by` entries: a `done` entry's value
  *   names the task's func and group.
  * - 3: a `func, func, id` look-up per task (empty), beside its `name` and `group` ones, so a
- *   search or a listing by func reads an index instead of every record.
+ *   search or a listing by func reads an index instead of every record. Enqueue writes a
+ *   `name_tail, id` entry in place of the `name` look-up, which a cluster writes later (see
+ *   `names.ts`).
  *
  * `migrate.ts` upgrades an older layout.
  *

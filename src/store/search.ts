@@ -22,6 +22,7 @@ import { TaskId } from "../task/task_id.ts";
 import { FUNC_NAME } from "./spec_options.ts";
 import type { TaskState } from "./keys.ts";
 import { readTaskRecords } from "./list.ts";
+import { idsNamed } from "./names.ts";
 import { decodeCursor, encodeCursor, scanPage, totalTasks } from "./search_scan.ts";
 import type { Store } from "./store.ts";
 
@@ -139,7 +140,6 @@ export function checkText(text: string): string {
 async function lookupFields(store: Store, text: string): Promise<SearchField[]> {
   const k = store.keys;
   const probes: [SearchField, Deno.KvKey | null][] = [
-    ["name", k.namePrefix(text)],
     ["func", FUNC_NAME.test(text) ? k.funcPrefix(text) : null],
     ["group", text.length <= 256 ? k.groupPrefix(text) : null],
   ];
@@ -148,6 +148,7 @@ async function lookupFields(store: Store, text: string): Promise<SearchField[]> 
     const entry = await store.kv.get(k.task(text.toLowerCase()), { consistency: "eventual" });
     if (entry.versionstamp !== null) found.push("id");
   }
+  if (TaskId.isHumanName(text) && (await idsNamed(store, text)).length > 0) found.push("name");
   const hits = await Promise.all(probes.map(async ([, prefix]) => {
     if (prefix === null) return false;
     for await (const _ of store.kv.list({ prefix }, { limit: 1, consistency: "eventual" })) {
@@ -159,14 +160,9 @@ async function lookupFields(store: Store, text: string): Promise<SearchField[]> 
   return found;
 }
 
-/** The look-up prefix of `field` for `text`. */
+/** The look-up prefix of `field` (func or group) for `text`. */
 function lookupPrefix(store: Store, field: SearchField, text: string): Deno.KvKey {
-  const k = store.keys;
-  return field === "name"
-    ? k.namePrefix(text)
-    : field === "func"
-    ? k.funcPrefix(text)
-    : k.groupPrefix(text);
+  return field === "func" ? store.keys.funcPrefix(text) : store.keys.groupPrefix(text);
 }
 
 /** One page from the look-ups: their ids below `after`, merged newest first. */
@@ -182,16 +178,18 @@ async function lookupPage(
   let skipped = 0;
   let last = after;
   let more = true;
+  // An id or a human name holds one task or a few: their ids are known at once.
+  const known = [
+    ...(fields.includes("id") ? [text.toLowerCase()] : []),
+    ...(fields.includes("name") ? await idsNamed(store, text) : []),
+  ];
   // A state filter may drop entries: read on until the page is full or the look-ups end.
   for (let round = 0; round < 20 && tasks.length < limit && more; round++) {
     const want = options.state === undefined ? limit - tasks.length : Math.max(limit * 2, 100);
-    const ids = new Set<string>();
-    if (fields.includes("id") && (last === null || text.toLowerCase() < last)) {
-      ids.add(text.toLowerCase());
-    }
+    const ids = new Set(known.filter((id) => last === null || id < last));
     more = false;
     await Promise.all(
-      fields.filter((f) => f !== "id").map(async (field) => {
+      fields.filter((f) => f === "func" || f === "group").map(async (field) => {
         const prefix = lookupPrefix(store, field, text);
         const selector = last === null ? { prefix } : { prefix, end: [...prefix, last] };
         let n = 0;

@@ -8,6 +8,7 @@ import { TaskRecord } from "../task/record.ts";
 import { readStateCounts } from "./counters.ts";
 import { isUndecodable } from "./kv.ts";
 import { readTaskRecords } from "./list.ts";
+import { everyTaskId } from "./names.ts";
 import type { SearchField, SearchOptions, SearchPage } from "./search.ts";
 import type { Store } from "./store.ts";
 
@@ -143,10 +144,7 @@ async function idsBatch(
   skip: (error: Error) => void,
 ): Promise<{ id: string; record: TaskRecord | null }[]> {
   const ids: string[] = [];
-  for await (const e of store.kv.list({ prefix: store.keys.names }, { batchSize: 1000 })) {
-    const id = String(e.key[e.key.length - 1]);
-    if (after === null || id < after) ids.push(id);
-  }
+  for await (const id of everyTaskId(store)) if (after === null || id < after) ids.push(id);
   const page = ids.sort().reverse().slice(0, SCAN_BATCH);
   const records = new Map((await readTaskRecords(store, page, skip)).map((r) => [r.id, r]));
   return page.map((id) => ({ id, record: records.get(id) ?? null }));
