@@ -56,6 +56,8 @@ export class Heartbeat {
   #timer: ReturnType<typeof setInterval> | null = null;
   #beats = 0;
   #prunedAt = 0;
+  /** The processed count at the last beat: -1 before the first. */
+  #processedAtBeat = -1;
   /** When retention last ran (performance.now), and the processed count then. */
   #retainedAt = -Infinity;
   #retainedAtCount = -1;
@@ -125,13 +127,16 @@ export class Heartbeat {
       // KV expires a beat by the writer's clock: five more minutes keep a cluster whose clock is
       // behind visible (readers judge silence by whether the beat changes).
       const expireIn = Math.max(ctx.options.leaseTimeout * 3, 30_000) + HEARTBEAT_SKEW_MS;
+      // Idle: nothing runs, and nothing ended since the last beat (never the first beat).
+      const idle = parts.running.size === 0 && processed === this.#processedAtBeat;
+      this.#processedAtBeat = processed;
       for (const store of ctx.stores) {
         await writeHeartbeat(store, stat, expireIn);
         ctx.kvOk();
         await this.#recover(store);
         if (prune) await pruneStats(store, store.now(), ctx.options.historyKeep);
         // The name look-ups enqueue left for later: many while idle, a few while busy.
-        await compactNames(store, parts.running.size === 0 ? IDLE_NAMES : BUSY_NAMES)
+        await compactNames(store, idle ? IDLE_NAMES : BUSY_NAMES)
           .catch((e) => ctx.report(e as Error, "names"));
         if (retain) {
           const pruned = await pruneFinished(store, this.#options.retention).catch((e) => {

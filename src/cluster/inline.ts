@@ -24,6 +24,10 @@ import { delay } from "../runtime/delay.ts";
 import { outcomeOf } from "./outcome.ts";
 import type { Store } from "../store/store.ts";
 import { MAX_TIMER_MS } from "../runtime/delay.ts";
+import { compactNames } from "../store/names.ts";
+
+/** Name look-ups a run writes from the tail when it ends (see `store/names.ts`). */
+const INLINE_NAMES = 4000;
 
 /** Options for {@linkcode runInline}. */
 export interface InlineOptions {
@@ -135,6 +139,8 @@ export async function runInline(store: Store, options: InlineOptions): Promise<I
       options.onDone?.(o);
     }
   }
+  // No heartbeat here (a Deploy isolate, a test): the run writes the name look-ups it can.
+  if (!options.signal?.aborted) await compactNames(store, INLINE_NAMES);
   return report;
 }
 

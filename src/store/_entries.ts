@@ -79,7 +79,7 @@ export function addWaitingEntries(
     delayed = record.runAt;
   } else addReadyEntry(atomic, keys, record);
   // The name look-up comes later, off the enqueue's path (see `keys.nameTail`).
-  atomic.set(keys.nameTail(record.id), EMPTY);
+  atomic.set(keys.nameTail(record.id), encoder.encode(record.name));
   atomic.set(keys.func(record.func, record.id), EMPTY);
   if (record.group !== null) atomic.set(keys.group(record.group, record.id), EMPTY);
   if (record.expiresAt !== null && record.attempt === 0) {

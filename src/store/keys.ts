@@ -152,7 +152,7 @@ export interface QueueKeys {
   /** The prefix of every name look-up: one empty entry per task, its id last. */
   readonly names: Deno.KvKey;
   /**
-   * A task whose name look-up is not written yet: an empty entry at a time-ordered key, which
+   * A task whose name look-up is not written yet: its human name at a time-ordered key, which
    * enqueue writes instead of the look-up (a key that sorts by the name lands at a random place,
    * the main cost of an enqueue). A cluster moves these into `name` entries when it has time
    * (see `names.ts`); until then a look-up by name reads them.

@@ -110,13 +110,15 @@ export async function searchTasks(
   const budget = options.budgetMs ?? DEFAULT_SEARCH_BUDGET_MS;
   if (!(budget > 0)) throw new RangeError(`budgetMs must be above 0: received ${budget}`);
   const cursor = options.cursor === undefined ? null : decodeCursor(options.cursor);
+  // The ids a human name holds are read once (the name tail may be long, see `names.ts`).
+  const named = TaskId.isHumanName(needle) && !options.scan ? await idsNamed(store, needle) : [];
   const fields = cursor?.via === "lookup"
     ? cursor.fields
     : cursor === null && !options.scan
-    ? await lookupFields(store, needle)
+    ? await lookupFields(store, needle, named)
     : [];
   if (fields.length > 0) {
-    return await lookupPage(store, needle, fields, limit, cursor?.after ?? null, options);
+    return await lookupPage(store, needle, fields, named, limit, cursor?.after ?? null, options);
   }
   return await scanPage(store, needle, limit, budget, cursor, options);
 }
@@ -137,7 +139,11 @@ export function checkText(text: string): string {
 // ── look-ups ────────────────────────────────────────────────────────────────────────────────
 
 /** The look-ups that hold `text` exactly: each is probed with one short read. */
-async function lookupFields(store: Store, text: string): Promise<SearchField[]> {
+async function lookupFields(
+  store: Store,
+  text: string,
+  named: readonly string[],
+): Promise<SearchField[]> {
   const k = store.keys;
   const probes: [SearchField, Deno.KvKey | null][] = [
     ["func", FUNC_NAME.test(text) ? k.funcPrefix(text) : null],
@@ -148,7 +154,7 @@ async function lookupFields(store: Store, text: string): Promise<SearchField[]> 
     const entry = await store.kv.get(k.task(text.toLowerCase()), { consistency: "eventual" });
     if (entry.versionstamp !== null) found.push("id");
   }
-  if (TaskId.isHumanName(text) && (await idsNamed(store, text)).length > 0) found.push("name");
+  if (named.length > 0) found.push("name");
   const hits = await Promise.all(probes.map(async ([, prefix]) => {
     if (prefix === null) return false;
     for await (const _ of store.kv.list({ prefix }, { limit: 1, consistency: "eventual" })) {
@@ -170,6 +176,7 @@ async function lookupPage(
   store: Store,
   text: string,
   fields: SearchField[],
+  named: readonly string[],
   limit: number,
   after: string | null,
   options: SearchOptions,
@@ -181,7 +188,7 @@ async function lookupPage(
   // An id or a human name holds one task or a few: their ids are known at once.
   const known = [
     ...(fields.includes("id") ? [text.toLowerCase()] : []),
-    ...(fields.includes("name") ? await idsNamed(store, text) : []),
+    ...(fields.includes("name") ? named : []),
   ];
   // A state filter may drop entries: read on until the page is full or the look-ups end.
   for (let round = 0; round < 20 && tasks.length < limit && more; round++) {
