@@ -110,8 +110,12 @@ export async function searchTasks(
   const budget = options.budgetMs ?? DEFAULT_SEARCH_BUDGET_MS;
   if (!(budget > 0)) throw new RangeError(`budgetMs must be above 0: received ${budget}`);
   const cursor = options.cursor === undefined ? null : decodeCursor(options.cursor);
-  // The ids a human name holds are read once (the name tail may be long, see `names.ts`).
-  const named = TaskId.isHumanName(needle) && !options.scan ? await idsNamed(store, needle) : [];
+  // The ids a human name holds are read once (the name tail may be long, see `names.ts`), and
+  // only where a page of look-ups may use them.
+  const byName = cursor === null
+    ? !options.scan
+    : cursor.via === "lookup" && cursor.fields.includes("name");
+  const named = byName && TaskId.isHumanName(needle) ? await idsNamed(store, needle) : [];
   const fields = cursor?.via === "lookup"
     ? cursor.fields
     : cursor === null && !options.scan

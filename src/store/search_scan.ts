@@ -52,12 +52,15 @@ export async function scanPage(
     options.onSkip?.(error);
   };
   const outOfTime = () => clock() - started >= budget || options.signal?.aborted === true;
+  // Through the name look-ups: the ids below `after`, newest first, read once for the page.
+  let byName: string[] | null = null;
   while (tasks.length < limit && !done && !outOfTime()) {
     let batch: { id: string; record: TaskRecord | null }[];
     try {
-      batch = byNames
-        ? await idsBatch(store, after, skip)
-        : await recordsBatch(store, after, match.quick, skip);
+      if (byNames) {
+        byName ??= await idsBelow(store, after);
+        batch = await idsBatch(store, byName.splice(0, SCAN_BATCH), skip);
+      } else batch = await recordsBatch(store, after, match.quick, skip);
     } catch (error) {
       if (byNames || !isUndecodable(error)) throw error;
       byNames = true;
@@ -135,19 +138,23 @@ async function recordsBatch(
 }
 
 /**
- * The next batch below `after` through the name look-ups (whose values are empty, so nothing
- * stops the list): every id is read, then the batch's records key by key.
+ * Every task id below `after`, newest first, from the name look-ups (whose values KV wrote
+ * itself, so nothing stops the list).
  */
-async function idsBatch(
-  store: Store,
-  after: string | null,
-  skip: (error: Error) => void,
-): Promise<{ id: string; record: TaskRecord | null }[]> {
+async function idsBelow(store: Store, after: string | null): Promise<string[]> {
   const ids: string[] = [];
   for await (const id of everyTaskId(store)) if (after === null || id < after) ids.push(id);
-  const page = ids.sort().reverse().slice(0, SCAN_BATCH);
-  const records = new Map((await readTaskRecords(store, page, skip)).map((r) => [r.id, r]));
-  return page.map((id) => ({ id, record: records.get(id) ?? null }));
+  return ids.sort().reverse();
+}
+
+/** The records of a batch of `ids`, read key by key; those missing or damaged as null. */
+async function idsBatch(
+  store: Store,
+  ids: string[],
+  skip: (error: Error) => void,
+): Promise<{ id: string; record: TaskRecord | null }[]> {
+  const records = new Map((await readTaskRecords(store, ids, skip)).map((r) => [r.id, r]));
+  return ids.map((id) => ({ id, record: records.get(id) ?? null }));
 }
 
 const decoder = new TextDecoder();
