@@ -8,45 +8,30 @@ import {
 } from "../../src/task/record.ts";
 import { CorruptScheduleError, ScheduleRecord } from "../../src/schedule/record.ts";
 import { formatKey, TASK_STATES } from "../../src/store/keys.ts";
-import { TaskId } from "../../src/task/task_id.ts";
 import { openQueue } from "../../src/queue/queue.ts";
 import { getSchedule } from "../../src/schedule/get.ts";
 import { check, fc, SEED, timed } from "./_fuzz.ts";
+import { fields } from "../task/_helpers.ts";
 import { report } from "../_report.ts";
 
 const encoder = new TextEncoder();
 
+/** A finished record's fields with every kind of value set. */
 function taskFields(): TaskFields {
-  const id = TaskId.create();
-  return {
-    id: id.id,
-    name: id.name,
-    func: "add",
-    args: [1, { b: ["é", null, true] }],
-    argsChunks: 0,
-    queue: "default",
+  return fields({
     group: "g",
-    priority: 0,
     timeout: 1000,
     maxAttempts: 3,
     attempt: 1,
-    backoff: null,
     state: "succeeded",
-    enqueuedAt: 1_700_000_000_000,
-    runAt: 1_700_000_000_000,
     startedAt: 1_700_000_000_100,
     stoppedAt: 1_700_000_000_200,
     resultJson: '{"sum":3}',
-    resultChunks: 0,
-    error: null,
     errors: [{ name: "Error", message: "first try" }],
     cluster: "c",
     worker: "kvq-w1.g1",
     progress: { fraction: 0.5, at: 1_700_000_000_150 },
-    save: true,
-    hook: null,
-    unique: null,
-  };
+  });
 }
 
 function scheduleObject(name: string): Record<string, unknown> {

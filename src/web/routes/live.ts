@@ -6,7 +6,6 @@
  * @module
  */
 import type { Hono } from "hono";
-import { runtime } from "../../runtime/mod.ts";
 import { coalesce } from "../../runtime/coalesce.ts";
 import { countDamaged } from "../../store/damaged.ts";
 import { oldestReady } from "../data.ts";
@@ -14,6 +13,7 @@ import { type Kit, matchPage, safePath } from "../kit.ts";
 import { renderMetrics } from "../metrics.ts";
 import { NotFound, type Page, Regions } from "../_page.ts";
 import type { AppHost } from "../view.ts";
+import { streamResponse, type TextStream } from "../stream.ts";
 
 /** Adds these routes to `app`. */
 export function addLiveRoutes(app: Hono, d: AppHost, kit: Kit): void {
@@ -58,86 +58,49 @@ export function addLiveRoutes(app: Hono, d: AppHost, kit: Kit): void {
     const match = matchPage(url.pathname);
     if (!match) return c.text(`No live page at ${path}\n`, 404);
     const { token } = csrfOf(c);
-    const encoder = new TextEncoder();
     const last = new Map<string, string>();
     let lastChart = "";
-    let closed = false;
-    let controller: ReadableStreamDefaultController<Uint8Array>;
-    let off = () => {};
-    let untrack = () => {};
-    let keepAlive: ReturnType<typeof setInterval> | undefined;
-    const end = () => {
-      if (closed) return;
-      closed = true;
-      off();
-      untrack();
-      clearInterval(keepAlive);
-      try {
-        controller.close();
-      } catch {
-        // already closed by the client
-      }
-    };
-    const send = (text: string) => {
-      if (closed) return;
-      try {
-        controller.enqueue(encoder.encode(text));
-      } catch {
-        end();
-      }
-    };
+    let stream: TextStream;
     // One render at a time per stream; pulses meanwhile make it render once more after.
     const update = coalesce(async () => {
-      if (closed) return;
+      if (stream.closed) return;
       try {
         const r = await d.sharedRender(path, () => renderRegions(url, match));
-        if (closed) return;
+        if (stream.closed) return;
         if (r.gone !== null) {
-          send(`event: gone\ndata: ${JSON.stringify({ message: r.gone })}\n\n`);
-          end();
+          stream.send(`event: gone\ndata: ${JSON.stringify({ message: r.gone })}\n\n`);
+          stream.end();
           return;
         }
         for (const [id, markup] of r.regions) {
           const filled = markup.replaceAll(placeholder, token);
           if (last.get(id) === filled) continue;
           last.set(id, filled);
-          send(`event: region\ndata: ${JSON.stringify({ id, html: filled })}\n\n`);
+          stream.send(`event: region\ndata: ${JSON.stringify({ id, html: filled })}\n\n`);
         }
         if (r.chart !== undefined) {
           const json = JSON.stringify(r.chart);
           if (json !== lastChart) {
             lastChart = json;
-            send(`event: chart\ndata: ${json}\n\n`);
+            stream.send(`event: chart\ndata: ${json}\n\n`);
           }
         }
       } catch (error) {
-        if (!closed) console.error("kvq dashboard: live update failed:", (error as Error).message);
+        if (!stream.closed) {
+          console.error("kvq dashboard: live update failed:", (error as Error).message);
+        }
       }
     });
-    const stream = new ReadableStream<Uint8Array>({
-      start(ctrl) {
-        controller = ctrl;
-        send("retry: 3000\n: kvq live updates\n\n");
-        off = d.onPulse(() => void update());
-        untrack = d.trackStream(end);
-        keepAlive = setInterval(() => send(": keep-alive\n\n"), 15_000);
-        // Deno cancels the body stream when the browser goes away; Bun aborts the request's
-        // signal. (On Deno, request.signal also aborts once a response is delivered.)
-        if (runtime.name === "bun") {
-          c.req.raw.signal?.addEventListener("abort", end, { once: true });
-        }
-        void update();
-      },
-      cancel() {
-        end();
-      },
-    });
-    return new Response(stream, {
-      headers: {
-        "content-type": "text/event-stream; charset=utf-8",
-        "cache-control": "no-store",
-        "x-accel-buffering": "no",
-      },
+    return streamResponse(c, d, "text/event-stream; charset=utf-8", (s) => {
+      stream = s;
+      s.send("retry: 3000\n: kvq live updates\n\n");
+      const off = d.onPulse(() => void update());
+      const keepAlive = setInterval(() => s.send(": keep-alive\n\n"), 15_000);
+      void update();
+      return () => {
+        off();
+        clearInterval(keepAlive);
+      };
     });
   });
 }
