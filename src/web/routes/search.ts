@@ -13,7 +13,6 @@
  * @module
  */
 import type { Hono } from "hono";
-import type { SearchPage } from "../../store/search.ts";
 import type { Kit } from "../kit.ts";
 import { searchPager } from "../pages/search.ts";
 import { filters, PAGE_SIZE, taskRow } from "../pages/tasks.ts";
