@@ -9,6 +9,7 @@
  */
 import { KvU64 as NpmKvU64, makeLimitedV8Serializer, openKv } from "@deno/kv";
 import process from "node:process";
+import { speedUpNapiKv } from "./bun_fast_kv.ts";
 import type { HttpServer, Kv, KvU64, Runtime, ServeOptions } from "./types.ts";
 
 interface BunServer {
@@ -36,6 +37,8 @@ export const bunRuntime: Runtime = {
   terminateStopsCpu: true,
   async openKv(location: string): Promise<Kv> {
     const kv = await openKv(location, makeLimitedV8Serializer());
+    // A local file's messages to the native binding go through kvq's own codec (see there).
+    speedUpNapiKv(kv);
     return kv as unknown as Kv;
   },
   u64(value: bigint): KvU64 {

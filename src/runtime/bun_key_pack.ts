@@ -1,0 +1,117 @@
+/**
+ * KV keys packed to bytes as Deno KV orders them (the FoundationDB tuple layer, limited to
+ * bytes, strings, numbers, bigints and booleans), the same bytes as `@deno/kv`'s `packKey`, in
+ * one buffer instead of an array per part. `@deno/kv` on Bun spent about a tenth of a W1
+ * cluster's main thread in its own.
+ *
+ * @module
+ */
+
+const BYTES = 1;
+const STRING = 2;
+const INT_ZERO = 20;
+const INT_ARBITRARY_NEGATIVE = 11;
+const INT_ARBITRARY_POSITIVE = 29;
+const DOUBLE = 33;
+const FALSE = 38;
+const TRUE = 39;
+
+const encoder = new TextEncoder();
+
+/** Grows by doubling; `take()` copies out what was written. */
+class KeyWriter {
+  #b = new Uint8Array(256);
+  pos = 0;
+
+  room(n: number): Uint8Array {
+    if (this.pos + n > this.#b.length) {
+      const next = new Uint8Array(Math.max(this.#b.length * 2, this.pos + n));
+      next.set(this.#b.subarray(0, this.pos));
+      this.#b = next;
+    }
+    return this.#b;
+  }
+
+  byte(n: number): void {
+    this.room(1)[this.pos++] = n;
+  }
+
+  /** `data` with each 0 written as 0 0xff, then a closing 0. */
+  escaped(data: Uint8Array): void {
+    const b = this.room(data.length * 2 + 1);
+    for (let i = 0; i < data.length; i++) {
+      const x = data[i]!;
+      b[this.pos++] = x;
+      if (x === 0) b[this.pos++] = 0xff;
+    }
+    b[this.pos++] = 0;
+  }
+
+  /** A string: ASCII without NUL directly, anything else through UTF-8. */
+  string(text: string): void {
+    const b = this.room(text.length + 2);
+    b[this.pos++] = STRING;
+    const start = this.pos;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 0 || c > 127) {
+        this.pos = start;
+        this.escaped(encoder.encode(text));
+        return;
+      }
+      b[this.pos++] = c;
+    }
+    b[this.pos++] = 0;
+  }
+
+  take(): Uint8Array {
+    return this.#b.slice(0, this.pos);
+  }
+}
+
+const writer = new KeyWriter();
+const double = new DataView(new ArrayBuffer(8));
+
+/** Packs `key` as `@deno/kv`'s `packKey` does. */
+export function packKey(key: readonly unknown[]): Uint8Array {
+  writer.pos = 0;
+  for (const part of key) packPart(part);
+  return writer.take();
+}
+
+function packPart(part: unknown): void {
+  if (typeof part === "string") return writer.string(part);
+  if (part instanceof Uint8Array) {
+    writer.byte(BYTES);
+    return writer.escaped(part);
+  }
+  if (part === false) return writer.byte(FALSE);
+  if (part === true) return writer.byte(TRUE);
+  if (typeof part === "number") {
+    double.setFloat64(0, -Math.abs(part), false);
+    const b = writer.room(9);
+    b[writer.pos++] = DOUBLE;
+    for (let i = 0; i < 8; i++) {
+      const x = double.getUint8(i);
+      b[writer.pos++] = part < 0 ? 0xff - x : x;
+    }
+    return;
+  }
+  if (typeof part === "bigint") return packBigint(part);
+  throw new Error(`Unsupported keyPart: ${typeof part} ${part}`);
+}
+
+function packBigint(n: bigint): void {
+  const neg = n < 0n;
+  const abs = neg ? -n : n;
+  let count = 0;
+  for (let v = abs; v !== 0n; v >>= 8n) count++;
+  const bytes: number[] = [];
+  if (count <= 8) bytes.push(neg ? INT_ZERO - count : INT_ZERO + count);
+  else bytes.push(neg ? INT_ARBITRARY_NEGATIVE : INT_ARBITRARY_POSITIVE, count);
+  for (let i = count - 1; i >= 0; i--) bytes.push(Number((abs >> BigInt(8 * i)) & 0xffn));
+  // A negative one's bytes after the type code are flipped (its length byte too).
+  if (neg) { for (let i = 1; i < bytes.length; i++) bytes[i] = 0xff - bytes[i]!; }
+  const b = writer.room(bytes.length);
+  for (const x of bytes) b[writer.pos++] = x;
+}
