@@ -52,18 +52,38 @@ import { flowWorkload } from "./bench_flow.ts";
 import { searchWorkload } from "./bench_search.ts";
 import { bullmqMissing, bullmqWorkloads, type Redis, startRedis, vsLines } from "./_bullmq.ts";
 
-const { values } = parseArgs({
-  args: process.argv.slice(2),
-  options: {
-    only: { type: "string" },
-    runtime: { type: "string" },
-    short: { type: "boolean" },
-    runs: { type: "string" },
-    json: { type: "boolean" },
-    "no-native-queue": { type: "boolean" },
-    vs: { type: "string" },
-  },
-});
+const USAGE = `Usage: deno task bench [--only W1,W2,…] [--runtime deno|bun] [--no-native-queue]
+                       [--short] [--runs N] [--json] [--vs bullmq]
+
+Workloads W1 to W9 (see the comment at the top of scripts/bench.ts); 3 runs each, the median
+and the spread printed; results in bench/results/. --vs bullmq runs BullMQ on a local
+redis-server beside W1 and W2 and prints the ratios.`;
+
+function readArgs() {
+  try {
+    return parseArgs({
+      args: process.argv.slice(2),
+      options: {
+        only: { type: "string" },
+        runtime: { type: "string" },
+        short: { type: "boolean" },
+        runs: { type: "string" },
+        json: { type: "boolean" },
+        "no-native-queue": { type: "boolean" },
+        vs: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    console.error(`kvq bench: ${(error as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+const { values } = readArgs();
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 if (values.vs !== undefined && values.vs !== "bullmq") {
   console.error(`--vs takes bullmq: received ${JSON.stringify(values.vs)}`);
   process.exit(2);
