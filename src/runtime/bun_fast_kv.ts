@@ -4,7 +4,7 @@
  * most of its time there (W1: 8.6 CPU-s for 20,000 no-ops, against 2.6 on Deno). This replaces,
  * on the opened KV object only, the four methods every read and write goes through (`commit`,
  * `get_`, `getMany_` and the two wire calls) with kvq's codec (`bun_codec.ts`) and key packer
- * (`bun_key_pack.ts`). The requests are the package's bytes (see the test); the package's
+ * (`kv_key_pack.ts`). The requests are the package's bytes (see the test); the package's
  * checks of the arguments, `list`, `watch` and the queue are unchanged.
  *
  * @module
@@ -21,7 +21,7 @@ import {
   type SnapshotReadMessage,
   type SnapshotReadOutputMessage,
 } from "./bun_codec.ts";
-import { packKey } from "./bun_key_pack.ts";
+import { packKey } from "./kv_key_pack.ts";
 
 /** A mutation as the package's atomic builder collects it. */
 interface BuiltMutation {

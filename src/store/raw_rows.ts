@@ -14,6 +14,8 @@
  * @module
  */
 
+import { packKey } from "../runtime/kv_key_pack.ts";
+
 /** The value encodings of Deno KV's SQLite table. */
 export const VALUE_ENCODING = { v8: 1, u64: 2, bytes: 3 } as const;
 
@@ -26,56 +28,9 @@ const DOUBLE = 0x21;
 const FALSE = 0x26;
 const TRUE = 0x27;
 
-/** The bytes of `key` as Deno KV orders and stores it. */
+/** The bytes of `key` as Deno KV orders and stores it (see `kv_key_pack.ts`). */
 export function encodeKvKey(key: Deno.KvKey): Uint8Array {
-  const out: number[] = [];
-  const escaped = (bytes: Uint8Array) => {
-    for (const b of bytes) {
-      out.push(b);
-      if (b === 0) out.push(0xff);
-    }
-    out.push(0);
-  };
-  for (const part of key) {
-    if (part instanceof Uint8Array) {
-      out.push(BYTES);
-      escaped(part);
-    } else if (typeof part === "string") {
-      out.push(STRING);
-      escaped(new TextEncoder().encode(part));
-    } else if (typeof part === "boolean") {
-      out.push(part ? TRUE : FALSE);
-    } else if (typeof part === "number") {
-      const view = new DataView(new ArrayBuffer(8));
-      view.setFloat64(0, part);
-      const bytes = new Uint8Array(view.buffer);
-      // Negative numbers: every bit flipped; others: the sign bit set, so bytes sort as numbers.
-      if (bytes[0]! & 0x80) { for (let i = 0; i < 8; i++) bytes[i] = ~bytes[i]! & 0xff; }
-      else bytes[0] = bytes[0]! | 0x80;
-      out.push(DOUBLE, ...bytes);
-    } else if (typeof part === "bigint") {
-      out.push(...encodeBigint(part));
-    } else {
-      throw new TypeError(`Unknown key part type: ${typeof part}`);
-    }
-  }
-  return new Uint8Array(out);
-}
-
-function encodeBigint(n: bigint): number[] {
-  if (n === 0n) return [INT_ZERO];
-  const magnitude = n < 0n ? -n : n;
-  const bytes: number[] = [];
-  for (let m = magnitude; m > 0n; m >>= 8n) bytes.unshift(Number(m & 0xffn));
-  if (n > 0n) {
-    return bytes.length <= 8
-      ? [INT_ZERO + bytes.length, ...bytes]
-      : [POS_INT_LONG, bytes.length, ...bytes];
-  }
-  const flipped = bytes.map((b) => ~b & 0xff);
-  return bytes.length <= 8
-    ? [INT_ZERO - bytes.length, ...flipped]
-    : [NEG_INT_LONG, ~bytes.length & 0xff, ...flipped];
+  return packKey(key);
 }
 
 /**

@@ -1,8 +1,10 @@
 /**
- * KV keys packed to bytes as Deno KV orders them (the FoundationDB tuple layer, limited to
- * bytes, strings, numbers, bigints and booleans), the same bytes as `@deno/kv`'s `packKey`, in
- * one buffer instead of an array per part. `@deno/kv` on Bun spent about a tenth of a W1
- * cluster's main thread in its own.
+ * KV keys packed to bytes as Deno KV orders and stores them (the FoundationDB tuple layer,
+ * limited to bytes, strings, numbers, bigints and booleans; Deno's `ext/kv/codec.rs`), in one
+ * buffer. It serves `@deno/kv` on Bun, whose own `packKey` makes an array per part (about a
+ * tenth of a W1 cluster's main thread), and the reader of raw SQLite rows (`raw_rows.ts`).
+ *
+ * The bytes are `@deno/kv`'s but for -0: the package packs it as 0, Deno (and this) apart.
  *
  * @module
  */
@@ -72,7 +74,7 @@ class KeyWriter {
 const writer = new KeyWriter();
 const double = new DataView(new ArrayBuffer(8));
 
-/** Packs `key` as `@deno/kv`'s `packKey` does. */
+/** The bytes of `key` as Deno KV orders and stores it. */
 export function packKey(key: readonly unknown[]): Uint8Array {
   writer.pos = 0;
   for (const part of key) packPart(part);
@@ -88,12 +90,14 @@ function packPart(part: unknown): void {
   if (part === false) return writer.byte(FALSE);
   if (part === true) return writer.byte(TRUE);
   if (typeof part === "number") {
-    double.setFloat64(0, -Math.abs(part), false);
+    double.setFloat64(0, part, false);
+    // Negative numbers (and -0): every bit flipped; others: the sign bit set.
+    const negative = (double.getUint8(0) & 0x80) !== 0;
     const b = writer.room(9);
     b[writer.pos++] = DOUBLE;
     for (let i = 0; i < 8; i++) {
       const x = double.getUint8(i);
-      b[writer.pos++] = part < 0 ? 0xff - x : x;
+      b[writer.pos++] = negative ? 0xff - x : i === 0 ? x | 0x80 : x;
     }
     return;
   }
