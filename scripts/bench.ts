@@ -12,7 +12,7 @@
  * - W2 latency: 200 tasks enqueued one at a time at ~20/s into an idle cluster, from another
  *   process and from the same process: enqueue→start and enqueue→result p50/p95/p99.
  * - W3 crash: 2,000 tasks of 5 ms; SIGKILL the cluster after 500 finished; restart it: lost,
- *   duplicates, seconds until work resumes.
+ *   duplicates, seconds until work resumes; at concurrency 1 and 25 a worker.
  * - W4 idle: CPU seconds and KV commits of a 4-worker cluster idle for 60 s, after 45 s to
  *   settle (start-up's one-time heap reduction falls in those).
  * - W5 memory: cluster RSS with 1, 4 and 16 workers, idle and after 10,000 tasks.
@@ -341,38 +341,42 @@ const W: Record<string, { title: string; run(): Promise<Figures> }> = {
   W3: {
     title: "crash",
     async run() {
-      const kv = tempKv();
-      await using queue = await openQueue({ kv });
-      const n = short ? 600 : 2000;
-      const killAt = short ? 150 : 500;
-      await enqueueNoops(queue, n, "sleep", [5]);
-      const first = await startCluster(kv, [
-        "--workers",
-        "2",
-        "--heartbeat",
-        "500",
-        "--lease-timeout",
-        "3000",
-      ]);
-      await whenChanged(queue, async () => (await queue.counts()).succeeded >= killAt);
-      await first.stop("SIGKILL");
-      const atKill = await queue.counts();
-      const restartAt = Date.now();
-      const second = await startCluster(kv, ["--workers", "2", "--burst"]);
-      let resumedAt = 0;
-      await whenChanged(queue, async () => {
-        const c = await queue.counts();
-        if (!resumedAt && c.succeeded > atKill.succeeded) resumedAt = Date.now();
-        return c.succeeded + c.failed >= n;
-      });
-      await second.exited;
-      const done = await allTasks(queue, "succeeded");
-      return {
-        "lost": n - done.length,
-        "duplicates (attempt > 1)": done.filter((r) => r.attempt > 1).length,
-        "running at the kill": atKill.running,
-        "seconds until work resumes": (resumedAt - restartAt) / 1000,
-      };
+      const out: Figures = {};
+      // At the default concurrency, and at 25 a worker (the case where a kill re-ran the most).
+      for (const concurrency of [1, 25]) {
+        const where = concurrency === 1 ? "" : `, concurrency ${concurrency}`;
+        const kv = tempKv();
+        await using queue = await openQueue({ kv });
+        const n = short ? 600 : 2000;
+        const killAt = short ? 150 : 500;
+        await enqueueNoops(queue, n, "sleep", [5]);
+        const args = ["--workers", "2", "--concurrency", String(concurrency)];
+        const first = await startCluster(kv, [
+          ...args,
+          "--heartbeat",
+          "500",
+          "--lease-timeout",
+          "3000",
+        ]);
+        await whenChanged(queue, async () => (await queue.counts()).succeeded >= killAt);
+        await first.stop("SIGKILL");
+        const atKill = await queue.counts();
+        const restartAt = Date.now();
+        const second = await startCluster(kv, [...args, "--burst"]);
+        let resumedAt = 0;
+        await whenChanged(queue, async () => {
+          const c = await queue.counts();
+          if (!resumedAt && c.succeeded > atKill.succeeded) resumedAt = Date.now();
+          return c.succeeded + c.failed >= n;
+        });
+        await second.exited;
+        const done = await allTasks(queue, "succeeded");
+        out[`lost${where}`] = n - done.length;
+        out[`duplicates (attempt > 1)${where}`] = done.filter((r) => r.attempt > 1).length;
+        out[`running at the kill${where}`] = atKill.running;
+        out[`seconds until work resumes${where}`] = (resumedAt - restartAt) / 1000;
+      }
+      return out;
     },
   },
   W4: {
