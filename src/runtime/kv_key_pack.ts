@@ -1,8 +1,9 @@
 /**
  * KV keys packed to bytes as Deno KV orders and stores them (the FoundationDB tuple layer,
  * limited to bytes, strings, numbers, bigints and booleans; Deno's `ext/kv/codec.rs`), in one
- * buffer. It serves `@deno/kv` on Bun, whose own `packKey` makes an array per part (about a
- * tenth of a W1 cluster's main thread), and the reader of raw SQLite rows (`raw_rows.ts`).
+ * buffer, and read back. It serves `@deno/kv` on Bun, whose own `packKey` makes an array per
+ * part (about a tenth of a W1 cluster's main thread), and the reader of raw SQLite rows
+ * (`raw_rows.ts`).
  *
  * The bytes are `@deno/kv`'s but for -0: the package packs it as 0, Deno (and this) apart.
  *
@@ -19,6 +20,7 @@ const FALSE = 38;
 const TRUE = 39;
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** Grows by doubling; `take()` copies out what was written. */
 class KeyWriter {
@@ -118,4 +120,79 @@ function packBigint(n: bigint): void {
   if (neg) { for (let i = 1; i < bytes.length; i++) bytes[i] = 0xff - bytes[i]!; }
   const b = writer.room(bytes.length);
   for (const x of bytes) b[writer.pos++] = x;
+}
+
+/**
+ * The key stored as `bytes`.
+ *
+ * @throws {Error} when the bytes are not a key in KV's encoding.
+ */
+export function unpackKey(bytes: Uint8Array): Deno.KvKey {
+  const key: Deno.KvKeyPart[] = [];
+  let i = 0;
+  const fail = (why: string): never => {
+    const all = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    throw new Error(`Not a KV key (${why} at byte ${i}): ${all}`);
+  };
+  const take = (n: number) => {
+    if (i + n > bytes.length) fail("cut short");
+    const out = bytes.subarray(i, i + n);
+    i += n;
+    return out;
+  };
+  /** An escaped part's bytes up to its closing 0 (a 0 inside is written 0 0xff). */
+  const unescaped = (): Uint8Array => {
+    const start = i;
+    let plain = true;
+    for (;;) {
+      if (i >= bytes.length) fail("cut short");
+      if (bytes[i] !== 0) i++;
+      else if (bytes[i + 1] === 0xff) {
+        plain = false;
+        i += 2;
+      } else break;
+    }
+    const raw = bytes.subarray(start, i++);
+    if (plain) return raw.slice();
+    const out: number[] = [];
+    for (let j = 0; j < raw.length; j++) {
+      out.push(raw[j]!);
+      if (raw[j] === 0) j++;
+    }
+    return new Uint8Array(out);
+  };
+  const magnitude = (b: Uint8Array, negative: boolean) =>
+    b.reduce((n, x) => (n << 8n) | BigInt(negative ? ~x & 0xff : x), 0n);
+  while (i < bytes.length) {
+    const type = take(1)[0]!;
+    if (type === BYTES) key.push(unescaped());
+    else if (type === STRING) key.push(text(unescaped()));
+    else if (type === FALSE || type === TRUE) key.push(type === TRUE);
+    else if (type === DOUBLE) {
+      const b = new Uint8Array(take(8));
+      if (b[0]! & 0x80) b[0] = b[0]! & 0x7f;
+      else for (let j = 0; j < 8; j++) b[j] = ~b[j]! & 0xff;
+      key.push(new DataView(b.buffer).getFloat64(0));
+    } else if (type === INT_ZERO) key.push(0n);
+    else if (type > INT_ZERO && type < INT_ARBITRARY_POSITIVE) {
+      key.push(magnitude(take(type - INT_ZERO), false));
+    } else if (type === INT_ARBITRARY_POSITIVE) key.push(magnitude(take(take(1)[0]!), false));
+    else if (type < INT_ZERO && type > INT_ARBITRARY_NEGATIVE) {
+      key.push(-magnitude(take(INT_ZERO - type), true));
+    } else if (type === INT_ARBITRARY_NEGATIVE) {
+      key.push(-magnitude(take(~take(1)[0]! & 0xff), true));
+    } else fail(`unknown part type 0x${type.toString(16).padStart(2, "0")}`);
+  }
+  return key;
+}
+
+/** UTF-8 text, ASCII without a decoder call. */
+function text(b: Uint8Array): string {
+  let ascii = "";
+  for (let j = 0; j < b.length; j++) {
+    const c = b[j]!;
+    if (c > 127) return decoder.decode(b);
+    ascii += String.fromCharCode(c);
+  }
+  return ascii;
 }

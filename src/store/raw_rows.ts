@@ -14,19 +14,10 @@
  * @module
  */
 
-import { packKey } from "../runtime/kv_key_pack.ts";
+import { packKey, unpackKey } from "../runtime/kv_key_pack.ts";
 
 /** The value encodings of Deno KV's SQLite table. */
 export const VALUE_ENCODING = { v8: 1, u64: 2, bytes: 3 } as const;
-
-const BYTES = 0x01;
-const STRING = 0x02;
-const INT_ZERO = 0x14;
-const POS_INT_LONG = 0x1d;
-const NEG_INT_LONG = 0x0b;
-const DOUBLE = 0x21;
-const FALSE = 0x26;
-const TRUE = 0x27;
 
 /** The bytes of `key` as Deno KV orders and stores it (see `kv_key_pack.ts`). */
 export function encodeKvKey(key: Deno.KvKey): Uint8Array {
@@ -34,58 +25,12 @@ export function encodeKvKey(key: Deno.KvKey): Uint8Array {
 }
 
 /**
- * The key stored as `bytes`.
+ * The key stored as `bytes` (see `kv_key_pack.ts`).
  *
  * @throws {Error} when the bytes are not a key in KV's encoding.
  */
 export function decodeKvKey(bytes: Uint8Array): Deno.KvKey {
-  const key: Deno.KvKeyPart[] = [];
-  let i = 0;
-  const fail = (why: string): never => {
-    throw new Error(`Not a KV key (${why} at byte ${i}): ${Array.from(bytes, hex).join("")}`);
-  };
-  const take = (n: number) => {
-    if (i + n > bytes.length) fail("cut short");
-    const out = bytes.subarray(i, i + n);
-    i += n;
-    return out;
-  };
-  const unescaped = () => {
-    const out: number[] = [];
-    for (;;) {
-      const b = take(1)[0]!;
-      if (b !== 0) out.push(b);
-      else if (bytes[i] === 0xff) out.push(0), i++;
-      else return new Uint8Array(out);
-    }
-  };
-  const magnitude = (b: Uint8Array, negative: boolean) =>
-    b.reduce((n, x) => (n << 8n) | BigInt(negative ? ~x & 0xff : x), 0n);
-  while (i < bytes.length) {
-    const type = take(1)[0]!;
-    if (type === BYTES) key.push(unescaped());
-    else if (type === STRING) {
-      key.push(new TextDecoder("utf-8", { fatal: true }).decode(unescaped()));
-    } else if (type === FALSE || type === TRUE) key.push(type === TRUE);
-    else if (type === DOUBLE) {
-      const b = new Uint8Array(take(8));
-      if (b[0]! & 0x80) b[0] = b[0]! & 0x7f;
-      else for (let j = 0; j < 8; j++) b[j] = ~b[j]! & 0xff;
-      key.push(new DataView(b.buffer).getFloat64(0));
-    } else if (type === INT_ZERO) key.push(0n);
-    else if (type > INT_ZERO && type < POS_INT_LONG) {
-      key.push(magnitude(take(type - INT_ZERO), false));
-    } else if (type === POS_INT_LONG) key.push(magnitude(take(take(1)[0]!), false));
-    else if (type < INT_ZERO && type > NEG_INT_LONG) {
-      key.push(-magnitude(take(INT_ZERO - type), true));
-    } else if (type === NEG_INT_LONG) key.push(-magnitude(take(~take(1)[0]! & 0xff), true));
-    else fail(`unknown part type 0x${hex(type)}`);
-  }
-  return key;
-}
-
-function hex(b: number): string {
-  return b.toString(16).padStart(2, "0");
+  return unpackKey(bytes);
 }
 
 /** One row of the `kv` table. */

@@ -235,6 +235,30 @@ async function run(fast: boolean, dir: string): Promise<{ sent: number[][]; resu
   results.push(r.ok);
   for (const key of keys) results.push(plain(await kv.get(key)));
   results.push((await kv.getMany([...keys, ["nothing"], ["m"], keys[0]!])).map(plain));
+  // Lists: by prefix in small batches (with a key equal to the prefix, not listed), backwards
+  // with a limit, between two keys, and on from a cursor.
+  await kv.set(["list"], "the prefix itself");
+  for (let i = 0; i < 30; i++) await kv.set(["list", i, `ü${i}`], new Uint8Array([i]));
+  const listed = async (it: ReturnType<typeof kv.list>) => {
+    const out = [];
+    for await (const e of it) out.push(plain(e));
+    return out;
+  };
+  results.push(await listed(kv.list({ prefix: ["list"] }, { batchSize: 7 })));
+  results.push(await listed(kv.list({ prefix: ["list"] }, { reverse: true, limit: 5 })));
+  results.push(await listed(kv.list({ start: ["list", 3], end: ["list", 20] }, { batchSize: 4 })));
+  results.push(
+    await listed(kv.list({ prefix: ["list"], start: ["list", 25] }, { reverse: true })),
+  );
+  const first = kv.list({ prefix: ["list"] }, { limit: 12 });
+  assert.throws(() => first.cursor, /before first iteration/);
+  await listed(first);
+  results.push(first.cursor);
+  results.push(await listed(kv.list({ prefix: ["list"] }, { cursor: first.cursor, limit: 4 })));
+  results.push(
+    await listed(kv.list({ prefix: ["list"] }, { cursor: first.cursor, reverse: true })),
+  );
+  results.push(await listed(kv.list({ prefix: ["none"] })));
   const a = await kv.get(keys[3]!);
   results.push((await kv.atomic().check({ key: keys[3]!, versionstamp: null }).commit()).ok);
   const checked = await kv.atomic().check(a).set(["b"], "one").commit();
@@ -263,6 +287,9 @@ test("with the fast codec, the same calls send the same bytes and give the same 
       value: "bytes 1,0,2",
       stamped: true,
     }]);
+    // The prefix list: 30 entries, not the prefix's own key; the backward one: 5.
+    assert.equal((fast.results[6] as unknown[]).length, 30);
+    assert.equal((fast.results[7] as unknown[]).length, 5);
     assert.equal(fast.sent.length, slow.sent.length);
     fast.sent.forEach((bytes, i) => assert.deepEqual(bytes, slow.sent[i], `request ${i}`));
   } finally {
