@@ -10,6 +10,7 @@
 import { KvU64 as NpmKvU64, makeLimitedV8Serializer, openKv } from "@deno/kv";
 import process from "node:process";
 import { speedUpNapiKv } from "./bun_fast_kv.ts";
+import { decodeV8String } from "./v8_string.ts";
 import type { HttpServer, Kv, KvU64, Runtime, ServeOptions } from "./types.ts";
 
 interface BunServer {
@@ -36,7 +37,20 @@ export const bunRuntime: Runtime = {
   workerFiresClose: true,
   terminateStopsCpu: true,
   async openKv(location: string): Promise<Kv> {
-    const kv = await openKv(location, makeLimitedV8Serializer());
+    const limited = makeLimitedV8Serializer();
+    const kv = await openKv(location, {
+      encodeV8: limited.encodeV8,
+      // Doorbells a Deno process enqueued are strings in V8's newer format (see v8_string.ts).
+      decodeV8: (bytes: Uint8Array) => {
+        try {
+          return limited.decodeV8(bytes);
+        } catch (error) {
+          const text = decodeV8String(bytes);
+          if (text === null) throw error;
+          return text;
+        }
+      },
+    });
     // A local file's messages to the native binding go through kvq's own codec (see there).
     speedUpNapiKv(kv);
     return kv as unknown as Kv;
