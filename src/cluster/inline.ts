@@ -25,6 +25,8 @@ import { outcomeOf } from "./outcome.ts";
 import type { Store } from "../store/store.ts";
 import { MAX_TIMER_MS } from "../runtime/delay.ts";
 import { compactNames } from "../store/names.ts";
+import type { TaskRecord } from "../task/record.ts";
+import { type TaskEvents, TaskTelemetry } from "../telemetry/tasks.ts";
 
 /** Name look-ups a run writes from the tail when it ends (see `store/names.ts`). */
 const INLINE_NAMES = 4000;
@@ -85,63 +87,107 @@ export async function runInline(store: Store, options: InlineOptions): Promise<I
   const workers = Array.from({ length: batch }, () => "inline");
   const retry = options.retry ?? DEFAULT_RETRY;
   const onCorrupt = options.onCorrupt ?? ((error: Error) => console.error(`kvq: ${error.message}`));
-  while (!options.signal?.aborted) {
-    await promoteDue(store, { onCorrupt });
-    await expireDue(store, { onCorrupt });
-    // A paused queue (or one a push-back holds) starts nothing, as on a cluster; its limits and
-    // held partitions are obeyed as a cluster obeys them (read in the same getMany).
-    const { paused, limits, partitionHolds } = await readPausedQueues([store]);
-    if (paused.has(store.queue)) {
-      if (options.burst) break;
-      await waitForWork(store, options.signal);
-      continue;
-    }
-    const limit = limits.get(store.queue);
-    const heldParts = partitionHolds.get(store.queue) ?? new Map<string, number>();
-    let gatedUntil: number | null = null;
-    let expired = false;
-    const claimed = await claimTasks(store, {
-      cluster,
-      // Tasks here start one after another, later than their claim: under a rate, claim one at
-      // a time so each start is logged when it happens.
-      workers: limit?.rate !== undefined || limit?.partitionRate !== undefined
-        ? workers.slice(0, 1)
-        : workers,
-      ...(gatesClaims(limit) || heldParts.size > 0
-        ? {
-          gate: () => readGate(store, limit ?? {}, heldParts),
-          onGated: (at: number | null) => gatedUntil = at ?? store.now() + GATED_RETRY_MS,
-        }
-        : {}),
-      onCorrupt,
-      onExpired: () => expired = true,
-      // Tasks run one after another here: a suspect (see `ClaimOptions.alone`) runs alone.
-      alone: true,
-    });
-    if (claimed.length === 0) {
-      if (expired) continue; // end those first: the tasks behind them are claimed then
-      if (gatedUntil !== null) {
-        // Held back by the limits, with tasks waiting: look again when they may allow more.
-        await delay(Math.min(1000, Math.max(5, gatedUntil - store.now())));
+  // Spans and metrics of each attempt, as a cluster makes them, when an SDK is registered.
+  const events = new InlineEvents();
+  const telemetry = TaskTelemetry.attach(cluster, events, [store]);
+  try {
+    while (!options.signal?.aborted) {
+      await promoteDue(store, { onCorrupt });
+      await expireDue(store, { onCorrupt });
+      // A paused queue (or one a push-back holds) starts nothing, as on a cluster; its limits and
+      // held partitions are obeyed as a cluster obeys them (read in the same getMany).
+      const { paused, limits, partitionHolds } = await readPausedQueues([store]);
+      if (paused.has(store.queue)) {
+        if (options.burst) break;
+        await waitForWork(store, options.signal);
         continue;
       }
-      if (options.burst) break;
-      await waitForWork(store, options.signal);
-      continue;
+      const limit = limits.get(store.queue);
+      const heldParts = partitionHolds.get(store.queue) ?? new Map<string, number>();
+      let gatedUntil: number | null = null;
+      let expired = false;
+      const claimed = await claimTasks(store, {
+        cluster,
+        // Tasks here start one after another, later than their claim: under a rate, claim one at
+        // a time so each start is logged when it happens.
+        workers: limit?.rate !== undefined || limit?.partitionRate !== undefined
+          ? workers.slice(0, 1)
+          : workers,
+        ...(gatesClaims(limit) || heldParts.size > 0
+          ? {
+            gate: () => readGate(store, limit ?? {}, heldParts),
+            onGated: (at: number | null) => gatedUntil = at ?? store.now() + GATED_RETRY_MS,
+          }
+          : {}),
+        onCorrupt,
+        onExpired: () => expired = true,
+        // Tasks run one after another here: a suspect (see `ClaimOptions.alone`) runs alone.
+        alone: true,
+      });
+      if (claimed.length === 0) {
+        if (expired) continue; // end those first: the tasks behind them are claimed then
+        if (gatedUntil !== null) {
+          // Held back by the limits, with tasks waiting: look again when they may allow more.
+          await delay(Math.min(1000, Math.max(5, gatedUntil - store.now())));
+          continue;
+        }
+        if (options.burst) break;
+        await waitForWork(store, options.signal);
+        continue;
+      }
+      const outcomes: Outcome[] = [];
+      for (const c of claimed) {
+        events.emit("task:start", { record: c.record });
+        const outcome = await runOne(store, c, options.tasks, retry);
+        // A failed attempt's stored error names its span (see `TaskRecord.firstRun`).
+        if (outcome.kind === "failure") outcome.runTrace = telemetry?.runTrace(c.record.id) ?? null;
+        outcomes.push(outcome);
+      }
+      const stored = await completeTasks(store, outcomes);
+      outcomes.forEach((o, i) => {
+        report.processed++;
+        if (o.kind === "success") report.succeeded++;
+        else if (o.kind !== "pushback") report.failed++;
+        events.emit("task:finish", {
+          id: o.claimed.record.id,
+          kind: o.kind,
+          record: stored[i]!.record,
+        });
+        options.onDone?.(o);
+      });
     }
-    const outcomes: Outcome[] = [];
-    for (const c of claimed) outcomes.push(await runOne(store, c, options.tasks, retry));
-    await completeTasks(store, outcomes);
-    for (const o of outcomes) {
-      report.processed++;
-      if (o.kind === "success") report.succeeded++;
-      else if (o.kind !== "pushback") report.failed++;
-      options.onDone?.(o);
-    }
+  } finally {
+    telemetry?.close();
   }
   // No heartbeat here (a Deploy isolate, a test): the run writes the name look-ups it can.
   if (!options.signal?.aborted) await compactNames(store, INLINE_NAMES);
   return report;
+}
+
+/** The two events {@linkcode TaskTelemetry} follows, for an inline run. */
+class InlineEvents implements TaskEvents {
+  readonly #starts = new Set<(e: { record: TaskRecord }) => void>();
+  readonly #finishes = new Set<
+    (e: { id: string; kind: string; record: TaskRecord | null }) => void
+  >();
+
+  on(event: "task:start", listener: (e: { record: TaskRecord }) => void): () => void;
+  on(
+    event: "task:finish",
+    listener: (e: { id: string; kind: string; record: TaskRecord | null }) => void,
+  ): () => void;
+  on(event: string, listener: (e: never) => void): () => void {
+    const set = (event === "task:start" ? this.#starts : this.#finishes) as Set<unknown>;
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  emit(event: "task:start", e: { record: TaskRecord }): void;
+  emit(event: "task:finish", e: { id: string; kind: string; record: TaskRecord | null }): void;
+  emit(event: string, e: unknown): void {
+    const set = event === "task:start" ? this.#starts : this.#finishes;
+    for (const listener of set) (listener as (e: unknown) => void)(e);
+  }
 }
 
 async function runOne(

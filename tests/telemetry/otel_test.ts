@@ -18,6 +18,8 @@ import {
   PeriodicExportingMetricReader,
 } from "@opentelemetry/sdk-metrics";
 import { Cluster } from "../../src/cluster/cluster.ts";
+import { runInline } from "../../src/cluster/inline.ts";
+import { taskMap } from "../../src/deploy/mod.ts";
 import { openQueue } from "../../src/queue/queue.ts";
 import { parseTraceContext, tracingOn } from "../../src/telemetry/otel.ts";
 import { CONTROL_TASKS } from "../control/_helpers.ts";
@@ -146,6 +148,48 @@ test("spans and metrics of a task that fails once, then succeeds", async () => {
     metrics.disable();
     await provider.shutdown();
     await meters.shutdown();
+  }
+});
+
+test("runInline (kvq work, a Deploy drain) makes the same span per attempt as a cluster", async () => {
+  const spans = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+  trace.setGlobalTracerProvider(provider);
+  try {
+    await using dir = tempDir();
+    await using queue = await openQueue({ kv: `${dir.path}/kv.sqlite3` });
+    const { id } = await queue.enqueue({
+      func: "failFirst",
+      maxAttempts: 2,
+      backoff: { type: "fixed", delay: 0 },
+      partition: "tenant-1",
+    });
+    const tasks = taskMap(await import(CONTROL_TASKS));
+    const report = await runInline(queue.store, { tasks, burst: true });
+    assert.deepEqual(report, { processed: 2, succeeded: 1, failed: 1 });
+    const all = spans.getFinishedSpans();
+    const p = all.find((s) => s.kind === SpanKind.PRODUCER)!.spanContext();
+    const runs = all.filter((s) => s.kind === SpanKind.CONSUMER)
+      .sort((a, b) =>
+        Number(a.attributes["kvq.task.attempt"]) - Number(b.attributes["kvq.task.attempt"])
+      );
+    assert.equal(runs.length, 2, `spans: ${all.map((s) => s.name)}`);
+    const first = runs[0]!.spanContext();
+    assert.deepEqual(
+      runs.map((r) => [r.name, r.attributes["kvq.task.id"], r.attributes["kvq.task.outcome"]]),
+      [["kvq run failFirst", id, "failure"], ["kvq run failFirst", id, "success"]],
+    );
+    assert.equal(runs[0]!.status.code, SpanStatusCode.ERROR);
+    assert.equal(runs[1]!.attributes["kvq.task.partition"], "tenant-1");
+    assert.match(String(runs[0]!.attributes["kvq.cluster"]), /^inline-/);
+    assert.deepEqual(
+      runs[1]!.links.map((l) => l.context.spanId),
+      [p.spanId, first.spanId],
+      "the retry links to the enqueue and to the first attempt",
+    );
+  } finally {
+    trace.disable();
+    await provider.shutdown();
   }
 });
 
