@@ -7,6 +7,7 @@
 import { TaskRecord } from "../task/record.ts";
 import { readStateCounts } from "./counters.ts";
 import { isUndecodable } from "./kv.ts";
+import { readChunks } from "./chunks.ts";
 import { readTaskRecords } from "./list.ts";
 import { everyTaskId } from "./names.ts";
 import type { SearchField, SearchOptions, SearchPage } from "./search.ts";
@@ -78,7 +79,8 @@ export async function scanPage(
     for (const { id, record } of batch) {
       after = id;
       scanned++;
-      if (record === null || !match.full(record)) continue;
+      if (record === null) continue;
+      if (!match.full(record) && !await inChunkedArgs(store, record, match.text, skip)) continue;
       if (options.state !== undefined && record.state !== options.state) continue;
       tasks.push(record);
       options.onMatch?.(record);
@@ -122,9 +124,13 @@ async function recordsBatch(
   const skipped: Error[] = [];
   for await (const e of iter) {
     const id = String(e.key[e.key.length - 1]);
-    if (quick !== null && e.value instanceof Uint8Array && !quick(decoder.decode(e.value))) {
-      out.push({ id, record: null });
-      continue;
+    if (quick !== null && e.value instanceof Uint8Array) {
+      const raw = decoder.decode(e.value);
+      // Large args are stored apart (see `chunks.ts`): such a record is decoded to read them.
+      if (!quick(raw) && !raw.includes(CHUNKED_ARGS)) {
+        out.push({ id, record: null });
+        continue;
+      }
     }
     try {
       out.push({ id, record: TaskRecord.decode(e.key, e.value) });
@@ -159,6 +165,29 @@ async function idsBatch(
 
 const decoder = new TextDecoder();
 
+/** What the stored text of a record whose args are stored in chunks holds. */
+const CHUNKED_ARGS = '"argsChunks":';
+
+/**
+ * Whether the args of `record`, when stored in chunks (over the inline size), hold the text: they
+ * are read only for a record that did not match otherwise. Chunks that can't be read are
+ * reported through `skip`, and the record does not match.
+ */
+async function inChunkedArgs(
+  store: Store,
+  record: TaskRecord,
+  text: (s: string) => boolean,
+  skip: (error: Error) => void,
+): Promise<boolean> {
+  if (record.args !== null || record.argsChunks === 0) return false;
+  try {
+    return text(decoder.decode(await readChunks(store, record.id, "args", record.argsChunks)));
+  } catch (error) {
+    skip(error as Error);
+    return false;
+  }
+}
+
 /**
  * How a scan tests records for `text`, ignoring case. `quick` rules a record out from its raw
  * JSON text without decoding it, when the needle is plain printable ASCII with no quote or
@@ -167,16 +196,22 @@ const decoder = new TextDecoder();
 export function matcher(text: string): {
   quick: ((raw: string) => boolean) | null;
   full: (record: TaskRecord) => boolean;
+  text: (s: string) => boolean;
 } {
   const needle = text.toLowerCase();
   const plain = /^[\x20-\x7e]*$/.test(needle) && !/["\\]/.test(needle);
+  const has = (s: string) => s.toLowerCase().includes(needle);
   return {
-    quick: plain ? (raw) => raw.toLowerCase().includes(needle) : null,
-    full: (r) => searchableText(r).some((s) => s.toLowerCase().includes(needle)),
+    quick: plain ? has : null,
+    full: (r) => searchableText(r).some(has),
+    text: has,
   };
 }
 
-/** The fields a scan looks in: id, human name, func, group, partition, args, errors. */
+/**
+ * The fields a scan looks in: id, human name, func, group, partition, args, errors (and args
+ * stored in chunks, read apart: see `inChunkedArgs`).
+ */
 export function searchableText(r: TaskRecord): string[] {
   const out = [r.id, r.name, r.func];
   if (r.group !== null) out.push(r.group);

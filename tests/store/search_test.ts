@@ -98,6 +98,30 @@ test("other text is scanned for in args, errors, partitions and names, literally
   assert.equal((await queue.search("explode", { scan: true })).via, "scan");
 });
 
+test("a scan looks in args stored in chunks too, and skips chunks that can't be read", async () => {
+  await using t = await tempQueue();
+  const { queue } = t;
+  // Over the inline size: the args are stored in chunks, apart from the record.
+  const filler = "x".repeat(150_000);
+  const hit = await queue.enqueue({ func: "ingest", args: [`${filler} Needle-42 ${filler}`] });
+  await queue.enqueue({ func: "ingest", args: [filler] });
+  const damaged = await queue.enqueue({ func: "ingest", args: [`needle-42 ${filler}`] });
+  await queue.enqueue({ func: "ingest", args: ["small"] });
+  const stored = await queue.store.kv.get(queue.store.keys.task(hit.id));
+  assert.match(new TextDecoder().decode(stored.value as Uint8Array), /"argsChunks":[2-9]/);
+  // One chunk of the third task's args is lost.
+  await queue.store.kv.delete([...queue.store.keys.blobs(damaged.id, "args"), 1]);
+
+  const skipped: string[] = [];
+  const page = await queue.search("NEEDLE-42", { onSkip: (e) => skipped.push(e.message) });
+  assert.equal(page.via, "scan");
+  assert.deepEqual(ids(page), [hit.id]);
+  assert.equal(page.scanned, 4);
+  assert.equal(page.skipped, 1);
+  assert.match(skipped.join(" "), new RegExp(`Task ${damaged.id} has \\d+ of \\d+ args chunks`));
+  assert.deepEqual(ids(await queue.search("no such text")), []);
+});
+
 test("a scan pages by cursor without repeats, stops at its time budget and reports its progress", async () => {
   await using t = await tempQueue();
   const { queue } = t;
