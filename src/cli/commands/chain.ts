@@ -47,6 +47,18 @@ export function chainLine(status: ChainStatus): string {
   }${status.error ? `\n${status.error.name}: ${status.error.message}` : ""}`;
 }
 
+/**
+ * The line on stderr for a chain that did not succeed: how it stands, and what to do next.
+ */
+export function chainUnsuccessfulLine(status: ChainStatus): string {
+  const at = `step ${status.current + 1} of ${status.steps.length}`;
+  if (status.state === "failed") {
+    const why = status.error ? `: ${status.error.name}: ${status.error.message}` : "";
+    return `Chain ${status.id} failed at ${at}${why}`;
+  }
+  return `Chain ${status.id} is still ${status.state} at ${at}. Wait longer with: kvq result --chain ${status.id} --wait MS`;
+}
+
 /** `kvq chain --step 'FUNC [ARGS]' … [--pass-result] [--group G] [--wait MS]` */
 export const chainCommand: Command = {
   name: "chain",
@@ -106,6 +118,7 @@ Example:
       ctx.out(id);
       ctx.out(chainLine(status));
     }
+    if (status.state !== "succeeded") ctx.err(chainUnsuccessfulLine(status));
     return status.state === "succeeded" ? 0 : status.state === "failed" ? 1 : 3;
   },
 };

@@ -123,8 +123,9 @@ Example:
     else {
       ctx.out(`${task.id} ${task.name}`);
       if (record.state === "succeeded") ctx.out(JSON.stringify(record.result ?? null));
-      else ctx.err(unsuccessfulLine(record, wait));
     }
+    // With --json too: stdout holds the record, stderr says why the exit is not 0.
+    if (record.state !== "succeeded") ctx.err(unsuccessfulLine(record, wait));
     return record.state === "succeeded" ? 0 : record.finished ? 1 : 3;
   },
 };

@@ -5,6 +5,7 @@
  */
 import { type Command, intOption, UsageError } from "../command.ts";
 import { jsonOptionText } from "../_common.ts";
+import type { IterStatus } from "../../store/iter.ts";
 
 const EXAMPLE = "kvq iter add --args-list '[[1, 2], [3, 4]]'";
 
@@ -35,6 +36,20 @@ export function parseArgsList(text: string | undefined): unknown[] {
 }
 
 /** `kvq iter FUNC --args-list JSON [--group G] [--wait MS]` */
+/**
+ * The line on stderr for an iter that did not succeed (some members still running, or failed),
+ * or null when every member succeeded.
+ */
+export function iterUnsuccessfulLine(status: IterStatus): string | null {
+  if (!status.finished) {
+    return `Iter ${status.id}: ${status.done} of ${status.total} finished. Wait longer with: kvq result --iter ${status.id} --wait MS`;
+  }
+  if (status.failed > 0) {
+    return `Iter ${status.id}: ${status.failed} of ${status.total} members failed (null in the results)`;
+  }
+  return null;
+}
+
 export const iterCommand: Command = {
   name: "iter",
   summary: "Enqueue one task per argument list; results collate in input order",
@@ -95,8 +110,9 @@ Example:
     else {
       ctx.out(id);
       if (results !== undefined) ctx.out(JSON.stringify(results));
-      else ctx.err(`Iter ${id}: ${status.done} of ${status.total} finished.`);
     }
+    const why = iterUnsuccessfulLine(status);
+    if (why !== null) ctx.err(why);
     if (results === undefined) return 3;
     return status.failed > 0 ? 1 : 0;
   },

@@ -7,7 +7,8 @@ import { type Command, intOption, UsageError } from "../command.ts";
 import { NoSuchTaskError } from "../../store/errors.ts";
 import type { Queue } from "../../queue/queue.ts";
 import { unsuccessfulLine } from "../_common.ts";
-import { chainLine } from "./chain.ts";
+import { chainLine, chainUnsuccessfulLine } from "./chain.ts";
+import { iterUnsuccessfulLine } from "./iter.ts";
 
 /** A hint when `ref` is the id of a chain or an iter rather than of a task. */
 async function groupHint(queue: Queue, ref: string): Promise<string> {
@@ -48,16 +49,16 @@ Exit codes: 0 succeeded, 1 failed or cancelled, 3 not finished, 4 no such task.`
         if (ctx.values.chain) {
           const status = await queue.waitChain(ref, { wait });
           ctx.out(ctx.json ? JSON.stringify(status) : chainLine(status));
+          if (status.state !== "succeeded") ctx.err(chainUnsuccessfulLine(status));
           return status.state === "succeeded" ? 0 : status.state === "failed" ? 1 : 3;
         }
         const results = await queue.iterResult(ref, { wait, failures: true });
-        if (results === undefined) {
-          const s = await queue.iterStatus(ref);
-          ctx.err(`Iter ${ref}: ${s.done} of ${s.total} finished; pass --wait MS to wait.`);
-          return 3;
-        }
-        ctx.out(JSON.stringify(results));
-        return (await queue.iterStatus(ref)).failed > 0 ? 1 : 0;
+        const status = await queue.iterStatus(ref);
+        if (results !== undefined) ctx.out(JSON.stringify(results));
+        const why = iterUnsuccessfulLine(status);
+        if (why !== null) ctx.err(why);
+        if (results === undefined) return 3;
+        return status.failed > 0 ? 1 : 0;
       } catch (error) {
         if (error instanceof NoSuchTaskError) {
           ctx.err(error.message);
@@ -87,7 +88,8 @@ Exit codes: 0 succeeded, 1 failed or cancelled, 3 not finished, 4 no such task.`
         }),
       );
     } else if (record.state === "succeeded") ctx.out(JSON.stringify(record.result ?? null));
-    else ctx.err(unsuccessfulLine(record, wait));
+    // With --json too: stdout holds the record, stderr says why the exit is not 0.
+    if (record.state !== "succeeded") ctx.err(unsuccessfulLine(record, wait));
     return record.state === "succeeded" ? 0 : record.finished ? 1 : 3;
   },
 };
