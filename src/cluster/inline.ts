@@ -25,8 +25,9 @@ import { outcomeOf } from "./outcome.ts";
 import type { Store } from "../store/store.ts";
 import { MAX_TIMER_MS } from "../runtime/delay.ts";
 import { compactNames } from "../store/names.ts";
-import type { TaskRecord } from "../task/record.ts";
-import { type TaskEvents, TaskTelemetry } from "../telemetry/tasks.ts";
+import { TaskTelemetry } from "../telemetry/tasks.ts";
+import type { ClusterEventMap } from "./events.ts";
+import { TypedEvents } from "./typed_events.ts";
 
 /** Name look-ups a run writes from the tail when it ends (see `store/names.ts`). */
 const INLINE_NAMES = 4000;
@@ -137,7 +138,7 @@ export async function runInline(store: Store, options: InlineOptions): Promise<I
       }
       const outcomes: Outcome[] = [];
       for (const c of claimed) {
-        events.emit("task:start", { record: c.record });
+        events.send("task:start", { record: c.record });
         const outcome = await runOne(store, c, options.tasks, retry);
         // A failed attempt's stored error names its span (see `TaskRecord.firstRun`).
         if (outcome.kind === "failure") outcome.runTrace = telemetry?.runTrace(c.record.id) ?? null;
@@ -148,7 +149,7 @@ export async function runInline(store: Store, options: InlineOptions): Promise<I
         report.processed++;
         if (o.kind === "success") report.succeeded++;
         else if (o.kind !== "pushback") report.failed++;
-        events.emit("task:finish", {
+        events.send("task:finish", {
           id: o.claimed.record.id,
           kind: o.kind,
           record: stored[i]!.record,
@@ -164,29 +165,10 @@ export async function runInline(store: Store, options: InlineOptions): Promise<I
   return report;
 }
 
-/** The two events {@linkcode TaskTelemetry} follows, for an inline run. */
-class InlineEvents implements TaskEvents {
-  readonly #starts = new Set<(e: { record: TaskRecord }) => void>();
-  readonly #finishes = new Set<
-    (e: { id: string; kind: string; record: TaskRecord | null }) => void
-  >();
-
-  on(event: "task:start", listener: (e: { record: TaskRecord }) => void): () => void;
-  on(
-    event: "task:finish",
-    listener: (e: { id: string; kind: string; record: TaskRecord | null }) => void,
-  ): () => void;
-  on(event: string, listener: (e: never) => void): () => void {
-    const set = (event === "task:start" ? this.#starts : this.#finishes) as Set<unknown>;
-    set.add(listener);
-    return () => set.delete(listener);
-  }
-
-  emit(event: "task:start", e: { record: TaskRecord }): void;
-  emit(event: "task:finish", e: { id: string; kind: string; record: TaskRecord | null }): void;
-  emit(event: string, e: unknown): void {
-    const set = event === "task:start" ? this.#starts : this.#finishes;
-    for (const listener of set) (listener as (e: unknown) => void)(e);
+/** The events {@linkcode TaskTelemetry} follows, as a cluster emits them, for an inline run. */
+class InlineEvents extends TypedEvents<Pick<ClusterEventMap, "task:start" | "task:finish">> {
+  send<K extends "task:start" | "task:finish">(type: K, detail: ClusterEventMap[K]): void {
+    this.emit(type, detail);
   }
 }
 
