@@ -22,6 +22,7 @@ import {
   type SnapshotReadMessage,
   type SnapshotReadOutputMessage,
 } from "./bun_codec.ts";
+import { sameBytes } from "./bytes.ts";
 import { packKey, unpackKey } from "./kv_key_pack.ts";
 
 /** A mutation as the package's atomic builder collects it. */
@@ -109,12 +110,6 @@ function unhex(text: string): Uint8Array {
   const out = new Uint8Array(text.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
   return out;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /**

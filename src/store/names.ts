@@ -8,10 +8,11 @@
  *
  * @module
  */
-import { TaskRecord } from "../task/record.ts";
+import { CorruptRecordError, type TaskRecord } from "../task/record.ts";
 import { TaskId } from "../task/task_id.ts";
+import { sameBytes } from "../runtime/bytes.ts";
 import { commitAtomic } from "./commit.ts";
-import { KV_MAX_GET_MANY } from "./limits.ts";
+import { readTaskRecords } from "./read_records.ts";
 import type { Store } from "./store.ts";
 
 /** Tasks one compaction commit moves: two mutations each, well inside a commit's 1,000. */
@@ -19,12 +20,6 @@ const COMPACT_BATCH = 400;
 
 const EMPTY = new Uint8Array();
 const encoder = new TextEncoder();
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /** The ids of the tasks named `name`, oldest first: from the look-up, then from the tail. */
 export async function idsNamed(store: Store, name: string): Promise<string[]> {
@@ -106,17 +101,9 @@ async function liveRecords(
   ids: string[],
 ): Promise<Map<string, TaskRecord | null>> {
   const out = new Map<string, TaskRecord | null>();
-  for (let i = 0; i < ids.length; i += KV_MAX_GET_MANY) {
-    const keys = ids.slice(i, i + KV_MAX_GET_MANY).map((id) => store.keys.task(id));
-    for (const e of await store.kv.getMany(keys, { consistency: "eventual" })) {
-      if (e.versionstamp === null) continue;
-      const id = String(e.key[e.key.length - 1]);
-      try {
-        out.set(id, TaskRecord.decode(e.key, e.value));
-      } catch {
-        out.set(id, null);
-      }
-    }
-  }
+  const records = await readTaskRecords(store, ids, (error) => {
+    if (error instanceof CorruptRecordError) out.set(String(error.key.at(-1)), null);
+  });
+  for (const r of records) out.set(r.id, r);
   return out;
 }

@@ -21,7 +21,7 @@ import type { TaskRecord } from "../task/record.ts";
 import { TaskId } from "../task/task_id.ts";
 import { FUNC_NAME } from "./spec_options.ts";
 import type { TaskState } from "./keys.ts";
-import { readTaskRecords } from "./list.ts";
+import { readTaskRecords } from "./read_records.ts";
 import { idsNamed } from "./names.ts";
 import { decodeCursor, encodeCursor, scanPage, totalTasks } from "./search_scan.ts";
 import type { Store } from "./store.ts";

@@ -8,7 +8,7 @@ import { TaskRecord } from "../task/record.ts";
 import { readStateCounts } from "./counters.ts";
 import { isUndecodable } from "./kv.ts";
 import { readChunks } from "./chunks.ts";
-import { readTaskRecords } from "./list.ts";
+import { readTaskRecords } from "./read_records.ts";
 import { everyTaskId } from "./names.ts";
 import type { SearchField, SearchOptions, SearchPage } from "./search.ts";
 import type { Store } from "./store.ts";
