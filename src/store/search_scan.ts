@@ -80,7 +80,11 @@ export async function scanPage(
       after = id;
       scanned++;
       if (record === null) continue;
-      if (!match.full(record) && !await inChunkedArgs(store, record, match.text, skip)) continue;
+      // Args stored apart are read only for a record that matched nothing else.
+      const chunked = record.args === null && record.argsChunks > 0;
+      if (
+        !match.full(record) && !(chunked && await inChunkedArgs(store, record, match.text, skip))
+      ) continue;
       if (options.state !== undefined && record.state !== options.state) continue;
       tasks.push(record);
       options.onMatch?.(record);
@@ -169,9 +173,8 @@ const decoder = new TextDecoder();
 const CHUNKED_ARGS = '"argsChunks":';
 
 /**
- * Whether the args of `record`, when stored in chunks (over the inline size), hold the text: they
- * are read only for a record that did not match otherwise. Chunks that can't be read are
- * reported through `skip`, and the record does not match.
+ * Whether the args of `record`, stored in chunks (over the inline size), hold the text. Chunks
+ * that can't be read are reported through `skip`, and the record does not match.
  */
 async function inChunkedArgs(
   store: Store,
@@ -179,7 +182,6 @@ async function inChunkedArgs(
   text: (s: string) => boolean,
   skip: (error: Error) => void,
 ): Promise<boolean> {
-  if (record.args !== null || record.argsChunks === 0) return false;
   try {
     return text(decoder.decode(await readChunks(store, record.id, "args", record.argsChunks)));
   } catch (error) {
