@@ -8,7 +8,7 @@ import type { Claimed } from "../store/claim.ts";
 import { lostLeases, releaseTasks, writeStarted } from "../store/recover.ts";
 import type { Store } from "../store/store.ts";
 import { type ClusterContext, type HeldRole, onAbort, type Running } from "./context.ts";
-import { newRunning, RECALL_MS, START_SLACK_MS } from "./entry.ts";
+import { ARM_WINDOW_MS, newRunning, RECALL_MS, START_SLACK_MS } from "./entry.ts";
 import { delay } from "../runtime/delay.ts";
 
 /** How long a failed write of the started list waits before it is tried again, in ms. */
@@ -173,14 +173,20 @@ export class HeldTasks implements HeldRole {
 
   /**
    * How many held tasks a claim may name as started in its own entry (see
-   * `ClaimOptions.armed`): those the workers would take at once, beyond the armed ones held
-   * already. The rest wait for a write of the started list, so a crash counts the attempts of
-   * few tasks that never ran.
+   * `ClaimOptions.armed`), beyond the armed ones held already: those the workers would take at
+   * once, or what they run in {@linkcode ARM_WINDOW_MS} at the task durations seen, whichever is
+   * more. The rest wait for a write of the started list, so a crash counts the attempts of few
+   * tasks that never ran.
    */
   armable(): number {
     const { options, parts } = this.#ctx;
-    const places = parts.pool.serving().length * (options.concurrency + this.#ahead());
-    return Math.max(0, places - this.#armed.size - this.#arming.size);
+    const serving = parts.pool.serving().length;
+    const next = serving * (options.concurrency + this.#ahead());
+    const ms = parts.running.taskMs;
+    const window = Number.isFinite(ms)
+      ? Math.floor(serving * options.concurrency * ARM_WINDOW_MS / Math.max(ms, 0.01))
+      : 0;
+    return Math.max(0, Math.max(next, window) - this.#armed.size - this.#arming.size);
   }
 
   /**
