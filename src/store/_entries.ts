@@ -18,6 +18,7 @@ import type { QueueKeys } from "./keys.ts";
 import { KV_MAX_QUEUE_DELAY_MS } from "./limits.ts";
 import type { Store } from "./store.ts";
 import { fallbackTurn } from "./turns.ts";
+import { addNameTails } from "./names.ts";
 
 const encoder = new TextEncoder();
 const EMPTY = new Uint8Array();
@@ -71,6 +72,7 @@ export function addWaitingEntries(
   atomic: Deno.AtomicOperation,
   keys: QueueKeys,
   record: TaskRecord,
+  options: { nameTail?: boolean } = {},
 ): number {
   atomic.set(keys.task(record.id), record.encode());
   let delayed = Infinity;
@@ -78,8 +80,9 @@ export function addWaitingEntries(
     atomic.set(keys.delayed(record.runAt, record.id), EMPTY);
     delayed = record.runAt;
   } else addReadyEntry(atomic, keys, record);
-  // The name look-up comes later, off the enqueue's path (see `keys.nameTail`).
-  atomic.set(keys.nameTail(record.id), encoder.encode(record.name));
+  // The name look-up comes later, off the enqueue's path (see `keys.nameTail`); a bulk enqueue
+  // writes one tail entry for many tasks instead (`nameTail: false`, see `addNameTails`).
+  if (options.nameTail !== false) atomic.set(keys.nameTail(record.id), encoder.encode(record.name));
   atomic.set(keys.func(record.func, record.id), EMPTY);
   if (record.group !== null) atomic.set(keys.group(record.group, record.id), EMPTY);
   if (record.expiresAt !== null && record.attempt === 0) {
@@ -139,10 +142,15 @@ export function addEnqueueMutations(
 ): void {
   const counts = new CountDeltas();
   let earliestDelayed = Infinity;
+  // Many tasks share name-tail entries (one mutation per 400 tasks instead of one each).
+  const bulk = records.length > 1;
   for (const given of records) {
     // Nothing may be read here: a task with a partition takes the last clock seen.
     const record = fallbackTurn(store, given);
-    earliestDelayed = Math.min(earliestDelayed, addWaitingEntries(atomic, store.keys, record));
+    earliestDelayed = Math.min(
+      earliestDelayed,
+      addWaitingEntries(atomic, store.keys, record, { nameTail: !bulk }),
+    );
     if (record.unique !== null) {
       // Transactional enqueue can't read the holder: the key must be free, or the commit fails.
       if (!uniqueChecked.has(atomic)) {
@@ -152,6 +160,7 @@ export function addEnqueueMutations(
     }
     counts.move(null, record.state, 1, record.partition);
   }
+  if (bulk) addNameTails(atomic, store.keys, records);
   addStateCounts(atomic, store, counts);
   atomic.sum(store.keys.signal, 1n);
   if (Number.isFinite(earliestDelayed) && store.handle.nativeQueue) {

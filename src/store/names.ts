@@ -2,24 +2,89 @@
  * The human-name look-up, written off the enqueue's path. A `name, humanName, id` entry sorts by
  * a hash-derived name, so writing it lands at a random place in the KV file: measured, it was
  * most of an enqueue's cost (bulk enqueue 6.4k tasks/s with it, 15.5k/s without). Enqueue writes
- * a `name_tail, id` entry instead, at a time-ordered key, and a cluster moves the tail into the
- * look-up when it has time ({@linkcode compactNames}, from its heartbeat). The tail entry's value
- * is the task's name, so a look-up by name reads the tail meanwhile without hashing any id.
+ * a name-tail entry instead, at a time-ordered key, and a cluster moves the tail into the
+ * look-up when it has time ({@linkcode compactNames}, from its heartbeat). The tail holds the
+ * tasks' names, so a look-up by name reads the tail meanwhile without hashing any id.
+ *
+ * The tail has two shapes of entry, read alike:
+ * - `name_tail, id`: one task, its value the task's name (a single enqueue, a retry, a task
+ *   created by another's outcome). Deleting or finishing the task deletes it.
+ * - `name_tail, firstId, "b"`: the tasks of one bulk-enqueue commit, at most
+ *   {@linkcode TAIL_BATCH}, its value the JSON list of `[id, name]`: one mutation for them all
+ *   instead of one each (bulk enqueue measured 1.27x faster). Nothing deletes it but
+ *   compaction, which drops the ids whose records are gone.
  *
  * @module
  */
 import { CorruptRecordError, type TaskRecord } from "../task/record.ts";
 import { TaskId } from "../task/task_id.ts";
-import { sameBytes } from "../runtime/bytes.ts";
 import { commitAtomic } from "./commit.ts";
+import type { QueueKeys } from "./keys.ts";
 import { readTaskRecords } from "./read_records.ts";
 import type { Store } from "./store.ts";
 
-/** Tasks one compaction commit moves: two mutations each, well inside a commit's 1,000. */
-const COMPACT_BATCH = 400;
+/**
+ * Tasks one compaction commit moves (two mutations each at most, well inside a commit's 1,000),
+ * and so the most one batch entry of the tail names: a batch moves in one commit.
+ */
+export const TAIL_BATCH = 400;
 
 const EMPTY = new Uint8Array();
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * Adds the name-tail entries of `records`, enqueued in one commit: one entry per
+ * {@linkcode TAIL_BATCH} tasks, keyed by the first one's id.
+ */
+export function addNameTails(
+  atomic: Deno.AtomicOperation,
+  keys: QueueKeys,
+  records: readonly TaskRecord[],
+): void {
+  for (let i = 0; i < records.length; i += TAIL_BATCH) {
+    const part = records.slice(i, i + TAIL_BATCH);
+    const value = encoder.encode(JSON.stringify(part.map((r) => [r.id, r.name])));
+    atomic.set(keys.nameTailBatch(part[0]!.id), value);
+  }
+}
+
+/** One entry of the name tail: its key, and the ids and names it holds. */
+interface TailEntry {
+  key: Deno.KvKey;
+  tasks: [id: string, name: string | null][];
+}
+
+/**
+ * The entries of the name tail, oldest first. A per-task entry whose value is not a name gives
+ * its id with no name; a batch entry whose value can't be read gives no task (compaction drops
+ * it).
+ */
+async function* tailEntries(store: Store): AsyncGenerator<TailEntry> {
+  for await (const e of store.kv.list({ prefix: store.keys.nameTailPrefix }, { batchSize: 500 })) {
+    const id = String(e.key[store.keys.nameTailPrefix.length]);
+    if (e.key.length === store.keys.nameTailPrefix.length + 1) {
+      const name = e.value instanceof Uint8Array ? decoder.decode(e.value) : null;
+      yield { key: e.key, tasks: [[id, name]] };
+    } else yield { key: e.key, tasks: decodeBatch(e.value) };
+  }
+}
+
+/** The `[id, name]` pairs of a batch entry's value; none when it can't be read. */
+function decodeBatch(value: unknown): [string, string | null][] {
+  if (!(value instanceof Uint8Array)) return [];
+  try {
+    const list = JSON.parse(decoder.decode(value));
+    if (!Array.isArray(list)) return [];
+    return list.flatMap((t) =>
+      Array.isArray(t) && typeof t[0] === "string"
+        ? [[t[0], typeof t[1] === "string" ? t[1] : null] as [string, string | null]]
+        : []
+    );
+  } catch {
+    return [];
+  }
+}
 
 /** The ids of the tasks named `name`, oldest first: from the look-up, then from the tail. */
 export async function idsNamed(store: Store, name: string): Promise<string[]> {
@@ -27,26 +92,18 @@ export async function idsNamed(store: Store, name: string): Promise<string[]> {
   for await (const e of store.kv.list({ prefix: store.keys.namePrefix(name) })) {
     ids.add(String(e.key[e.key.length - 1]));
   }
-  // The tail's values hold the names, so finding one hashes nothing.
-  const wanted = encoder.encode(name);
-  for await (const e of store.kv.list({ prefix: store.keys.nameTailPrefix }, { batchSize: 1000 })) {
-    if (e.value instanceof Uint8Array && sameBytes(e.value, wanted)) {
-      ids.add(String(e.key[e.key.length - 1]));
-    }
+  // The tail holds the names, so finding one hashes nothing.
+  for await (const entry of tailEntries(store)) {
+    for (const [id, named] of entry.tasks) if (named === name) ids.add(id);
   }
   return [...ids].sort();
 }
 
 /** The ids in the name tail, oldest first. */
-export async function tailIds(store: Store, limit = Infinity): Promise<string[]> {
+export async function tailIds(store: Store): Promise<string[]> {
   const out: string[] = [];
-  for await (
-    const e of store.kv.list({ prefix: store.keys.nameTailPrefix }, {
-      batchSize: 1000,
-      ...(Number.isFinite(limit) ? { limit } : {}),
-    })
-  ) {
-    out.push(String(e.key[e.key.length - 1]));
+  for await (const entry of tailEntries(store)) {
+    for (const [id] of entry.tasks) out.push(id);
   }
   return out;
 }
@@ -65,21 +122,34 @@ export async function* everyTaskId(store: Store): AsyncGenerator<string> {
 }
 
 /**
- * Moves up to `max` tasks of the name tail into the name look-up, oldest first, and returns
- * how many it moved. A tail entry whose record is gone, or is a finished cached one (its
- * look-up expires with it, written when it finished), is only dropped. It checks nothing: a
- * task deleted between the read and the commit may leave a look-up entry that names no record,
- * which a look-up by name skips as it skips a deleted task's.
+ * Moves up to about `max` tasks of the name tail into the name look-up, oldest first (a batch
+ * entry whole), and returns how many it took off the tail. A task whose record is gone, or is a
+ * finished cached one (its look-up expires with it, written when it finished), is only dropped.
+ * It checks nothing: a task deleted between the read and the commit may leave a look-up entry
+ * that names no record, which a look-up by name skips as it skips a deleted task's.
  */
-export async function compactNames(store: Store, max = COMPACT_BATCH): Promise<number> {
+export async function compactNames(store: Store, max = TAIL_BATCH): Promise<number> {
   let moved = 0;
   while (moved < max) {
-    const ids = await tailIds(store, Math.min(COMPACT_BATCH, max - moved));
-    if (ids.length === 0) break;
+    const room = Math.min(TAIL_BATCH, max - moved);
+    const entries: TailEntry[] = [];
+    let taken = 0;
+    let ended = true;
+    for await (const entry of tailEntries(store)) {
+      // A batch moves whole: past the room only when it is the first this call takes.
+      if (taken + entry.tasks.length > room && (entries.length > 0 || moved > 0)) {
+        ended = false;
+        break;
+      }
+      entries.push(entry);
+      taken += entry.tasks.length;
+    }
+    if (entries.length === 0) break;
+    const ids = entries.flatMap((e) => e.tasks.map(([id]) => id));
     const live = await liveRecords(store, ids);
     const atomic = store.kv.atomic();
+    for (const entry of entries) atomic.delete(entry.key);
     for (const id of ids) {
-      atomic.delete(store.keys.nameTail(id));
       const r = live.get(id);
       // A damaged record keeps a look-up too, by the name its id gives: the doctor finds it so.
       if (r === null && TaskId.isId(id)) {
@@ -90,7 +160,7 @@ export async function compactNames(store: Store, max = COMPACT_BATCH): Promise<n
     }
     await commitAtomic(atomic);
     moved += ids.length;
-    if (ids.length < COMPACT_BATCH) break;
+    if (ended) break;
   }
   return moved;
 }

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { Cluster } from "../../src/cluster/cluster.ts";
 import { runInline } from "../../src/cluster/inline.ts";
 import { scanDamaged } from "../../src/store/damaged.ts";
-import { compactNames, tailIds } from "../../src/store/names.ts";
+import { compactNames, TAIL_BATCH, tailIds } from "../../src/store/names.ts";
 import type { Store } from "../../src/store/store.ts";
 import { storeTasks } from "../fixtures/store_tasks.ts";
 import { CLUSTER_TASKS } from "../cluster/_process.ts";
@@ -38,9 +38,9 @@ test("enqueue leaves the name look-up to the tail; a look-up by name reads it, b
     assert.equal((await queue.fetch(m.name))?.id, m.id, "found by name from the tail");
     assert.deepEqual((await queue.search(m.name)).tasks.map((r) => r.id), [m.id]);
   }
-  // One is deleted before compaction: neither entry is left.
+  // One is deleted before compaction: neither entry is left (compaction drops its id).
   await queue.delete(made[0]!.id);
-  assert.equal(await compactNames(store), 4);
+  assert.equal(await compactNames(store), 5);
   assert.deepEqual(await tailIds(store), []);
   assert.deepEqual(await lookups(store), ids.filter((id) => id !== made[0]!.id));
   for (const m of made.slice(1)) assert.equal((await queue.fetch(m.name))?.id, m.id);
@@ -91,4 +91,74 @@ test("a cluster moves the tail into the look-up from its heartbeat", async () =>
   } finally {
     await cluster.stop();
   }
+});
+
+test("a bulk enqueue writes one tail entry per commit (at most TAIL_BATCH tasks), and deleting its first task loses no one's look-up", async () => {
+  await using t = await tempQueue();
+  const { queue } = t;
+  const store = queue.store;
+  const n = TAIL_BATCH + 50;
+  const made = await queue.enqueueMany(
+    Array.from({ length: n }, (_, i) => ({ func: "add", args: [i, 1] })),
+  );
+  const tail: Deno.KvKey[] = [];
+  const sizes: number[] = [];
+  for await (const e of store.kv.list({ prefix: store.keys.nameTailPrefix })) {
+    tail.push(e.key);
+    sizes.push(JSON.parse(new TextDecoder().decode(e.value as Uint8Array)).length);
+  }
+  const first = made.map((m) => m.id).sort()[0]!;
+  // One entry per commit of at most 400 tasks (the enqueue's commits may hold fewer).
+  assert.ok(tail.length >= 2 && tail.length <= 4, `${tail.length} tail entries for ${n} tasks`);
+  assert.ok(sizes.every((k) => k <= TAIL_BATCH), `entries of ${sizes}`);
+  assert.equal(sizes.reduce((a, b) => a + b), n);
+  assert.deepEqual(tail[0], store.keys.nameTailBatch(first));
+  assert.deepEqual(await tailIds(store), made.map((m) => m.id).sort());
+  for (const m of [made[0]!, made[TAIL_BATCH]!, made[n - 1]!]) {
+    assert.equal((await queue.fetch(m.name))?.id, m.id, "found by name from a batch entry");
+  }
+  // The batch is keyed by its first task: deleting that task leaves the entry to compaction.
+  await queue.delete(first);
+  assert.equal((await tailIds(store)).length, n);
+  assert.equal(await compactNames(store, 1), sizes[0], "a batch moves whole");
+  assert.equal(await compactNames(store, n), n - sizes[0]!);
+  assert.deepEqual(await tailIds(store), []);
+  const written = await lookups(store);
+  assert.equal(written.length, n - 1);
+  assert.equal(written.includes(first), false);
+  for (const m of made.filter((m) => m.id !== first)) {
+    assert.equal((await queue.fetch(m.name))?.id, m.id, "found by name from the look-up");
+  }
+});
+
+test("a single enqueue keeps its own tail entry, which finishing or deleting the task removes", async () => {
+  await using t = await tempQueue();
+  const { queue } = t;
+  const one = await queue.enqueue({ func: "add", args: [1, 2] });
+  const keys: Deno.KvKey[] = [];
+  for await (const e of queue.store.kv.list({ prefix: queue.store.keys.nameTailPrefix })) {
+    keys.push(e.key);
+  }
+  assert.deepEqual(keys, [queue.store.keys.nameTail(one.id)]);
+  await queue.delete(one.id);
+  assert.deepEqual(await tailIds(queue.store), []);
+});
+
+test("a damaged batch entry of the tail gives no task, and compaction drops it", async () => {
+  await using t = await tempQueue();
+  const { queue } = t;
+  const made = await queue.enqueueMany([{ func: "add", args: [1, 1] }, { func: "add" }]);
+  const [key] = await Array.fromAsync(
+    queue.store.kv.list({ prefix: queue.store.keys.nameTailPrefix }),
+    (e) => e.key,
+  );
+  await queue.store.kv.set(key!, new TextEncoder().encode("[nope"));
+  assert.deepEqual(await tailIds(queue.store), []);
+  assert.equal(await compactNames(queue.store), 0);
+  assert.deepEqual(
+    await Array.fromAsync(queue.store.kv.list({ prefix: queue.store.keys.nameTailPrefix })),
+    [],
+  );
+  // The tasks themselves are untouched, and found by id.
+  for (const m of made) assert.equal((await queue.fetch(m.id))?.state, "queued");
 });
