@@ -1,6 +1,7 @@
 /**
  * Which entries a task owns in each state, for every op that moves a task between states. A
- * waiting task owns its record, its look-ups (`name` or its `name_tail` entry, `func`, `group`) and, by state, its `ready` entry
+ * waiting task owns its record, its look-ups (`name` and `func`, or until a cluster writes them
+ * its share of the name tail, see `names.ts`; `group`) and, by state, its `ready` entry
  * (queued) or its `delayed` entry (scheduled); a finished one its `done` entries (see
  * `finish.ts`), which a `cached` one keeps only until its expiry, uncounted.
  *
@@ -72,7 +73,7 @@ export function addWaitingEntries(
   atomic: Deno.AtomicOperation,
   keys: QueueKeys,
   record: TaskRecord,
-  options: { nameTail?: boolean } = {},
+  options: { batched?: boolean } = {},
 ): number {
   atomic.set(keys.task(record.id), record.encode());
   let delayed = Infinity;
@@ -80,10 +81,13 @@ export function addWaitingEntries(
     atomic.set(keys.delayed(record.runAt, record.id), EMPTY);
     delayed = record.runAt;
   } else addReadyEntry(atomic, keys, record);
-  // The name look-up comes later, off the enqueue's path (see `keys.nameTail`); a bulk enqueue
-  // writes one tail entry for many tasks instead (`nameTail: false`, see `addNameTails`).
-  if (options.nameTail !== false) atomic.set(keys.nameTail(record.id), encoder.encode(record.name));
-  atomic.set(keys.func(record.func, record.id), EMPTY);
+  // The name look-up comes later, off the enqueue's path (see `keys.nameTail`). A bulk enqueue
+  // writes one tail entry for many tasks instead, which stands for their func look-ups too
+  // (`batched`, see `addNameTails`).
+  if (options.batched !== true) {
+    atomic.set(keys.nameTail(record.id), encoder.encode(record.name));
+    atomic.set(keys.func(record.func, record.id), EMPTY);
+  }
   if (record.group !== null) atomic.set(keys.group(record.group, record.id), EMPTY);
   if (record.expiresAt !== null && record.attempt === 0) {
     atomic.set(keys.expiring(record.expiresAt, record.id), EMPTY);
@@ -142,14 +146,14 @@ export function addEnqueueMutations(
 ): void {
   const counts = new CountDeltas();
   let earliestDelayed = Infinity;
-  // Many tasks share name-tail entries (one mutation per 400 tasks instead of one each).
+  // Many tasks share name-tail entries (one mutation per 400 tasks instead of two each).
   const bulk = records.length > 1;
   for (const given of records) {
     // Nothing may be read here: a task with a partition takes the last clock seen.
     const record = fallbackTurn(store, given);
     earliestDelayed = Math.min(
       earliestDelayed,
-      addWaitingEntries(atomic, store.keys, record, { nameTail: !bulk }),
+      addWaitingEntries(atomic, store.keys, record, { batched: bulk }),
     );
     if (record.unique !== null) {
       // Transactional enqueue can't read the holder: the key must be free, or the commit fails.

@@ -12,7 +12,7 @@ import type { TaskState } from "./keys.ts";
 import type { Store } from "./store.ts";
 import { isUndecodable } from "./kv.ts";
 import { listLeases } from "./leases.ts";
-import { everyTaskId } from "./names.ts";
+import { everyTaskId, funcTailIds } from "./names.ts";
 import { readTaskRecords } from "./read_records.ts";
 
 /** Options for {@linkcode listTasks}. */
@@ -140,7 +140,7 @@ async function listPage(store: Store, options: ListOptions): Promise<TaskPage> {
   let reverse = true;
   if (options.group !== undefined) selector = { prefix: k.groupPrefix(options.group) };
   else if (options.func !== undefined && state !== "running") {
-    selector = { prefix: k.funcPrefix(options.func) };
+    return await listByFunc(store, options.func, limit, options);
   } else if (state === "queued") {
     selector = { prefix: k.readyPrefix };
     reverse = false;
@@ -150,10 +150,9 @@ async function listPage(store: Store, options: ListOptions): Promise<TaskPage> {
   } else if (state === "running") return await listRunning(store, options);
   else if (state !== undefined) selector = { prefix: k.doneState(state) };
   else selector = { prefix: k.tasks };
-  // The func look-up lists only that func's tasks (a group's lists only the group's).
-  const byFunc = options.group === undefined && options.func !== undefined;
-  const filtered = (options.func !== undefined && !byFunc) || options.since !== undefined ||
-    ((options.group !== undefined || byFunc) && state !== undefined);
+  // A group's look-up lists only the group's tasks.
+  const filtered = options.func !== undefined || options.since !== undefined ||
+    (options.group !== undefined && state !== undefined);
   const tasks: TaskRecord[] = [];
   let cursor: string | null = options.cursor ?? null;
   // Filters may drop entries: read on until the page is full or the index ends.
@@ -179,4 +178,66 @@ async function listPage(store: Store, options: ListOptions): Promise<TaskPage> {
     if (cursor === null || !filtered) break;
   }
   return { tasks, cursor };
+}
+
+/** Cursors of {@linkcode listByFunc}: the last id read. */
+const BY_FUNC = "func:";
+
+/**
+ * The tasks of `func`, newest first, paged by id: from its look-up, and from the name tail's
+ * batch entries for bulk-enqueued tasks whose look-up is not written yet (see `names.ts`).
+ */
+async function listByFunc(
+  store: Store,
+  func: string,
+  limit: number,
+  options: ListOptions,
+): Promise<TaskPage> {
+  if (options.cursor !== undefined && !options.cursor.startsWith(BY_FUNC)) {
+    throw new RangeError(
+      `A list by func continues from the cursor its previous page gave ("${BY_FUNC}…"): received ${
+        JSON.stringify(options.cursor)
+      }; list again without the cursor`,
+    );
+  }
+  let after = options.cursor?.slice(BY_FUNC.length) ?? null;
+  const prefix = store.keys.funcPrefix(func);
+  const tail = (await funcTailIds(store, func)).sort().reverse();
+  const filtered = options.state !== undefined || options.since !== undefined;
+  const tasks: TaskRecord[] = [];
+  // Filters may drop entries: read on until the page is full or both sources end.
+  for (let round = 0; round < 20 && tasks.length < limit; round++) {
+    const want = filtered ? Math.max(limit * 2, 100) : limit - tasks.length;
+    const below = (id: string) => after === null || id < after;
+    const ids = new Set(tail.filter(below).slice(0, want));
+    let listed = 0;
+    for await (
+      const e of store.kv.list(after === null ? { prefix } : { prefix, end: [...prefix, after] }, {
+        limit: want,
+        reverse: true,
+        consistency: "eventual",
+      })
+    ) {
+      ids.add(String(e.key[e.key.length - 1]));
+      listed++;
+    }
+    const page = [...ids].sort().reverse().slice(0, want);
+    if (page.length === 0) return { tasks, cursor: null };
+    // Read the page's records in order, stopping where the page of tasks fills.
+    const records = new Map(
+      (await readTaskRecords(store, page, options.onCorrupt)).map((r) => [r.id, r]),
+    );
+    for (const id of page) {
+      if (tasks.length >= limit) return { tasks, cursor: `${BY_FUNC}${after}` };
+      after = id;
+      const record = records.get(id);
+      if (record === undefined || record.func !== func) continue;
+      if (options.state !== undefined && record.state !== options.state) continue;
+      if (options.since !== undefined && record.enqueuedAt < options.since) continue;
+      tasks.push(record);
+    }
+    const more = listed === want || ids.size > page.length || tail.some(below);
+    if (!more) return { tasks, cursor: null };
+  }
+  return { tasks, cursor: `${BY_FUNC}${after}` };
 }

@@ -22,7 +22,7 @@ import { TaskId } from "../task/task_id.ts";
 import { FUNC_NAME } from "./spec_options.ts";
 import type { TaskState } from "./keys.ts";
 import { readTaskRecords } from "./read_records.ts";
-import { idsNamed } from "./names.ts";
+import { funcTailIds, idsNamed } from "./names.ts";
 import { decodeCursor, encodeCursor, scanPage, totalTasks } from "./search_scan.ts";
 import type { Store } from "./store.ts";
 
@@ -116,13 +116,21 @@ export async function searchTasks(
     ? !options.scan
     : cursor.via === "lookup" && cursor.fields.includes("name");
   const named = byName && TaskId.isHumanName(needle) ? await idsNamed(store, needle) : [];
+  // Likewise the bulk-enqueued tasks of a func whose look-up is not written yet.
+  const byFunc = cursor === null
+    ? !options.scan
+    : cursor.via === "lookup" && cursor.fields.includes("func");
+  const tails = {
+    name: named,
+    func: byFunc && FUNC_NAME.test(needle) ? await funcTailIds(store, needle) : [],
+  };
   const fields = cursor?.via === "lookup"
     ? cursor.fields
     : cursor === null && !options.scan
-    ? await lookupFields(store, needle, named)
+    ? await lookupFields(store, needle, tails)
     : [];
   if (fields.length > 0) {
-    return await lookupPage(store, needle, fields, named, limit, cursor?.after ?? null, options);
+    return await lookupPage(store, needle, fields, tails, limit, cursor?.after ?? null, options);
   }
   return await scanPage(store, needle, limit, budget, cursor, options);
 }
@@ -142,11 +150,20 @@ export function checkText(text: string): string {
 
 // ── look-ups ────────────────────────────────────────────────────────────────────────────────
 
+/**
+ * Ids that the name tail holds for the text (see `names.ts`): those of a human name, and the
+ * bulk-enqueued tasks of a func whose look-up is not written yet.
+ */
+interface Tails {
+  name: readonly string[];
+  func: readonly string[];
+}
+
 /** The look-ups that hold `text` exactly: each is probed with one short read. */
 async function lookupFields(
   store: Store,
   text: string,
-  named: readonly string[],
+  tails: Tails,
 ): Promise<SearchField[]> {
   const k = store.keys;
   const probes: [SearchField, Deno.KvKey | null][] = [
@@ -158,7 +175,7 @@ async function lookupFields(
     const entry = await store.kv.get(k.task(text.toLowerCase()), { consistency: "eventual" });
     if (entry.versionstamp !== null) found.push("id");
   }
-  if (named.length > 0) found.push("name");
+  if (tails.name.length > 0) found.push("name");
   const hits = await Promise.all(probes.map(async ([, prefix]) => {
     if (prefix === null) return false;
     for await (const _ of store.kv.list({ prefix }, { limit: 1, consistency: "eventual" })) {
@@ -166,7 +183,9 @@ async function lookupFields(
     }
     return false;
   }));
-  probes.forEach(([field], i) => hits[i] && found.push(field));
+  probes.forEach(([field], i) =>
+    (hits[i] || (field === "func" && tails.func.length > 0)) && found.push(field)
+  );
   return found;
 }
 
@@ -180,7 +199,7 @@ async function lookupPage(
   store: Store,
   text: string,
   fields: SearchField[],
-  named: readonly string[],
+  tails: Tails,
   limit: number,
   after: string | null,
   options: SearchOptions,
@@ -189,10 +208,12 @@ async function lookupPage(
   let skipped = 0;
   let last = after;
   let more = true;
-  // An id or a human name holds one task or a few: their ids are known at once.
+  // An id or a human name holds one task or a few, and the tail a func's newest: their ids are
+  // known at once.
   const known = [
     ...(fields.includes("id") ? [text.toLowerCase()] : []),
-    ...(fields.includes("name") ? named : []),
+    ...(fields.includes("name") ? tails.name : []),
+    ...(fields.includes("func") ? tails.func : []),
   ];
   // A state filter may drop entries: read on until the page is full or the look-ups end.
   for (let round = 0; round < 20 && tasks.length < limit && more; round++) {

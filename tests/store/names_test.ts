@@ -72,6 +72,12 @@ test("a damaged record in the tail keeps a look-up by its id's name, so the doct
   );
   await compactNames(queue.store);
   assert.deepEqual(await lookups(queue.store), [a!.id, b!.id].sort());
+  // The func look-ups too, the damaged one's from the func the tail gives.
+  const funcs = await Array.fromAsync(
+    queue.store.kv.list({ prefix: queue.store.keys.funcPrefix("add") }),
+    (e) => String(e.key.at(-1)),
+  );
+  assert.deepEqual(funcs, [a!.id, b!.id].sort());
 });
 
 test("a cluster moves the tail into the look-up from its heartbeat", async () => {
