@@ -63,6 +63,7 @@ export async function migrate(kv: Kv, options: MigrateOptions = {}): Promise<Mig
     report.doneBy = await dropDoneBy(kv);
   }
   if (from >= 1 && from <= 2) report.funcs = await addFuncIndex(kv, options.now ?? Date.now());
+  // Layout 3 to 4 converts nothing: its per-task tail entries are read as they are.
   await kv.set(SCHEMA_KEY, encodeVersion(SCHEMA_VERSION));
   return report;
 }
