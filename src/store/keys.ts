@@ -160,12 +160,13 @@ export interface QueueKeys {
   nameTail(id: string): Deno.KvKey;
   /**
    * The name tail of a bulk enqueue: one entry per commit (at most 400 tasks) instead of one per
-   * task, keyed by the first task's id, its value the JSON list of `[id, name]` (see
-   * `names.ts`). Its extra last part keeps it apart from that task's own `nameTail` entry, which
-   * deleting or finishing the task removes: those do not touch a batch's entry, and compaction
-   * drops the ids whose records are gone.
+   * task, keyed by its newest task's id (so a reader going newest first knows when no older
+   * entry holds a newer task), its value the JSON list of `[id, name, func]` (see `names.ts`).
+   * Its extra last part keeps it apart from that task's own `nameTail` entry, which deleting or
+   * finishing the task removes: those do not touch a batch's entry, and compaction drops the ids
+   * whose records are gone.
    */
-  nameTailBatch(firstId: string): Deno.KvKey;
+  nameTailBatch(lastId: string): Deno.KvKey;
   /** The prefix of the name tail (per-task and batch entries, in id order). */
   readonly nameTailPrefix: Deno.KvKey;
   /** Latest progress a running task reported, kept apart so it never races the record. */
@@ -331,7 +332,7 @@ export function queueKeys(queue: string): QueueKeys {
     namePrefix: (humanName: string) => [...p, "name", humanName],
     names: [...p, "name"],
     nameTail: (id: string) => [...p, "name_tail", id],
-    nameTailBatch: (firstId: string) => [...p, "name_tail", firstId, "b"],
+    nameTailBatch: (lastId: string) => [...p, "name_tail", lastId, "b"],
     nameTailPrefix: [...p, "name_tail"],
     progress: (id: string) => [...p, "progress", id],
     started: (clusterId: string) => [...p, "started", clusterId],

@@ -202,14 +202,13 @@ async function listByFunc(
   }
   let after = options.cursor?.slice(BY_FUNC.length) ?? null;
   const prefix = store.keys.funcPrefix(func);
-  const tail = (await funcTailIds(store, func)).sort().reverse();
   const filtered = options.state !== undefined || options.since !== undefined;
   const tasks: TaskRecord[] = [];
   // Filters may drop entries: read on until the page is full or both sources end.
   for (let round = 0; round < 20 && tasks.length < limit; round++) {
     const want = filtered ? Math.max(limit * 2, 100) : limit - tasks.length;
-    const below = (id: string) => after === null || id < after;
-    const ids = new Set(tail.filter(below).slice(0, want));
+    const tail = await funcTailIds(store, func, { before: after, limit: want });
+    const ids = new Set(tail);
     let listed = 0;
     for await (
       const e of store.kv.list(after === null ? { prefix } : { prefix, end: [...prefix, after] }, {
@@ -236,7 +235,7 @@ async function listByFunc(
       if (options.since !== undefined && record.enqueuedAt < options.since) continue;
       tasks.push(record);
     }
-    const more = listed === want || ids.size > page.length || tail.some(below);
+    const more = listed === want || ids.size > page.length || tail.length === want;
     if (!more) return { tasks, cursor: null };
   }
   return { tasks, cursor: `${BY_FUNC}${after}` };

@@ -10,7 +10,7 @@
  * The tail has two shapes of entry, read alike:
  * - `name_tail, id`: one task, its value the task's name (a single enqueue, a retry, a task
  *   created by another's outcome). Deleting or finishing the task deletes it.
- * - `name_tail, firstId, "b"`: the tasks of one bulk-enqueue commit, at most
+ * - `name_tail, lastId, "b"`: the tasks of one bulk-enqueue commit, at most
  *   {@linkcode TAIL_BATCH}, its value the JSON list of `[id, name, func]`: one mutation for
  *   them all instead of a name-tail entry and a func look-up each (bulk enqueue measured 1.15x
  *   faster for the name, 1.33x more for the func). Readers by func read it too
@@ -38,7 +38,7 @@ const decoder = new TextDecoder();
 
 /**
  * Adds the name-tail entries of `records`, enqueued in one commit, which stand for their name
- * and func look-ups: one entry per {@linkcode TAIL_BATCH} tasks, keyed by the first one's id.
+ * and func look-ups: one entry per {@linkcode TAIL_BATCH} tasks, keyed by the newest one's id.
  */
 export function addNameTails(
   atomic: Deno.AtomicOperation,
@@ -48,31 +48,34 @@ export function addNameTails(
   for (let i = 0; i < records.length; i += TAIL_BATCH) {
     const part = records.slice(i, i + TAIL_BATCH);
     const value = encoder.encode(JSON.stringify(part.map((r) => [r.id, r.name, r.func])));
-    atomic.set(keys.nameTailBatch(part[0]!.id), value);
+    const newest = part.reduce((a, r) => r.id > a ? r.id : a, part[0]!.id);
+    atomic.set(keys.nameTailBatch(newest), value);
   }
 }
 
 /** A task in the name tail: its func only in a batch entry (a per-task one has its look-up). */
 type TailTask = [id: string, name: string | null, func: string | null];
 
-/** One entry of the name tail: its key, and the tasks it holds. */
+/** One entry of the name tail: its key, the newest id it holds, and its tasks. */
 interface TailEntry {
   key: Deno.KvKey;
+  newest: string;
   tasks: TailTask[];
 }
 
 /**
- * The entries of the name tail, oldest first. A per-task entry whose value is not a name gives
- * its id with no name; a batch entry whose value can't be read gives no task (compaction drops
- * it).
+ * The entries of the name tail, oldest first (`reverse`: newest first), by the newest id each
+ * holds (`TailEntry.newest`). A per-task entry whose value is not a name gives its id with no
+ * name; a batch entry whose value can't be read gives no task (compaction drops it).
  */
-async function* tailEntries(store: Store): AsyncGenerator<TailEntry> {
-  for await (const e of store.kv.list({ prefix: store.keys.nameTailPrefix }, { batchSize: 500 })) {
+async function* tailEntries(store: Store, reverse = false): AsyncGenerator<TailEntry> {
+  const prefix = store.keys.nameTailPrefix;
+  for await (const e of store.kv.list({ prefix }, { batchSize: reverse ? 20 : 500, reverse })) {
     const id = String(e.key[store.keys.nameTailPrefix.length]);
     if (e.key.length === store.keys.nameTailPrefix.length + 1) {
       const name = e.value instanceof Uint8Array ? decoder.decode(e.value) : null;
-      yield { key: e.key, tasks: [[id, name, null]] };
-    } else yield { key: e.key, tasks: decodeBatch(e.value) };
+      yield { key: e.key, newest: id, tasks: [[id, name, null]] };
+    } else yield { key: e.key, newest: id, tasks: decodeBatch(e.value) };
   }
 }
 
@@ -105,14 +108,46 @@ export async function idsNamed(store: Store, name: string): Promise<string[]> {
   return [...ids].sort();
 }
 
+/** Options for {@linkcode funcTailIds}. */
+export interface FuncTailOptions {
+  /**
+   * Only ids below this one (a page's cursor).
+   * @default no bound
+   */
+  before?: string | null;
+  /**
+   * The most ids: the newest ones.
+   * @default all
+   */
+  limit?: number;
+}
+
 /**
- * The ids of the tasks of `func` in the tail's batch entries, oldest first: bulk-enqueued tasks
- * whose func look-up compaction has not written yet.
+ * The ids of the tasks of `func` in the tail's batch entries, newest first: bulk-enqueued tasks
+ * whose func look-up compaction has not written yet. It reads the tail from its newest entry
+ * and stops once no older entry can hold one of the `limit` newest, so a page after a large
+ * bulk enqueue reads a few entries, not the whole tail.
  */
-export async function funcTailIds(store: Store, func: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const entry of tailEntries(store)) {
-    for (const [id, , f] of entry.tasks) if (f === func) out.push(id);
+export async function funcTailIds(
+  store: Store,
+  func: string,
+  options: FuncTailOptions = {},
+): Promise<string[]> {
+  const before = options.before ?? null;
+  const limit = options.limit ?? Infinity;
+  let out: string[] = [];
+  for await (const entry of tailEntries(store, true)) {
+    // Entries come by their newest id: once the page is full, one whose newest is older than
+    // the page's oldest adds nothing.
+    if (out.length >= limit && entry.newest < out[limit - 1]!) break;
+    let added = false;
+    for (const [id, , f] of entry.tasks) {
+      if (f === func && (before === null || id < before)) {
+        out.push(id);
+        added = true;
+      }
+    }
+    if (added) out = out.sort().reverse().slice(0, limit);
   }
   return out;
 }

@@ -122,7 +122,13 @@ export async function searchTasks(
     : cursor.via === "lookup" && cursor.fields.includes("func");
   const tails = {
     name: named,
-    func: byFunc && FUNC_NAME.test(needle) ? await funcTailIds(store, needle) : [],
+    // A page takes at most `limit` (one more says there are more); a state filter may take all.
+    func: byFunc && FUNC_NAME.test(needle)
+      ? await funcTailIds(store, needle, {
+        before: cursor?.after ?? null,
+        ...(options.state === undefined ? { limit: limit + 1 } : {}),
+      })
+      : [],
   };
   const fields = cursor?.via === "lookup"
     ? cursor.fields

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { Cluster } from "../../src/cluster/cluster.ts";
 import { runInline } from "../../src/cluster/inline.ts";
 import { scanDamaged } from "../../src/store/damaged.ts";
-import { compactNames, TAIL_BATCH, tailIds } from "../../src/store/names.ts";
+import { compactNames, funcTailIds, TAIL_BATCH, tailIds } from "../../src/store/names.ts";
 import type { Store } from "../../src/store/store.ts";
 import { storeTasks } from "../fixtures/store_tasks.ts";
 import { CLUSTER_TASKS } from "../cluster/_process.ts";
@@ -113,17 +113,19 @@ test("a bulk enqueue writes one tail entry per commit (at most TAIL_BATCH tasks)
     tail.push(e.key);
     sizes.push(JSON.parse(new TextDecoder().decode(e.value as Uint8Array)).length);
   }
-  const first = made.map((m) => m.id).sort()[0]!;
+  const sorted = made.map((m) => m.id).sort();
+  const first = sorted[0]!;
   // One entry per commit of at most 400 tasks (the enqueue's commits may hold fewer).
   assert.ok(tail.length >= 2 && tail.length <= 4, `${tail.length} tail entries for ${n} tasks`);
   assert.ok(sizes.every((k) => k <= TAIL_BATCH), `entries of ${sizes}`);
   assert.equal(sizes.reduce((a, b) => a + b), n);
-  assert.deepEqual(tail[0], store.keys.nameTailBatch(first));
+  // Keyed by the newest task of its batch.
+  assert.deepEqual(tail[0], store.keys.nameTailBatch(sorted[sizes[0]! - 1]!));
   assert.deepEqual(await tailIds(store), made.map((m) => m.id).sort());
   for (const m of [made[0]!, made[TAIL_BATCH]!, made[n - 1]!]) {
     assert.equal((await queue.fetch(m.name))?.id, m.id, "found by name from a batch entry");
   }
-  // The batch is keyed by its first task: deleting that task leaves the entry to compaction.
+  // Deleting the first task of a batch (or any) leaves the entry to compaction.
   await queue.delete(first);
   assert.equal((await tailIds(store)).length, n);
   assert.equal(await compactNames(store, 1), sizes[0], "a batch moves whole");
@@ -167,4 +169,32 @@ test("a damaged batch entry of the tail gives no task, and compaction drops it",
   );
   // The tasks themselves are untouched, and found by id.
   for (const m of made) assert.equal((await queue.fetch(m.id))?.state, "queued");
+});
+
+test("funcTailIds() gives a func's newest ids exactly, newest first, when batches of two enqueuers overlap", async () => {
+  await using t = await tempQueue();
+  const { store } = t.queue;
+  // Two processes enqueueing at once: their batches' ids interleave. Each batch entry is keyed
+  // by its newest id.
+  const id = (n: number) => `id-${String(n).padStart(3, "0")}`;
+  const batch = (ns: number[], func: (n: number) => string) =>
+    new TextEncoder().encode(JSON.stringify(ns.map((n) => [id(n), `name-${n}`, func(n)])));
+  const f = (n: number) => (n % 3 === 0 ? "other" : "f");
+  const a = [1, 3, 5, 7, 9, 11, 13, 15, 17, 19];
+  const b = [2, 4, 6, 8, 10, 12, 14, 16, 18, 20];
+  const c = [21, 22, 23];
+  await store.kv.set(store.keys.nameTailBatch(id(19)), batch(a, f));
+  await store.kv.set(store.keys.nameTailBatch(id(20)), batch(b, f));
+  await store.kv.set(store.keys.nameTailBatch(id(23)), batch(c, () => "other"));
+  // A per-task entry (a single enqueue): its func look-up is written already.
+  await store.kv.set(store.keys.nameTail(id(24)), new TextEncoder().encode("name-24"));
+  const all = [...a, ...b].filter((n) => f(n) === "f").sort((x, y) => y - x).map(id);
+  assert.deepEqual(await funcTailIds(store, "f"), all);
+  assert.deepEqual(await funcTailIds(store, "f", { limit: 5 }), all.slice(0, 5));
+  assert.deepEqual(
+    await funcTailIds(store, "f", { limit: 4, before: all[4]! }),
+    all.slice(5, 9),
+  );
+  assert.deepEqual(await funcTailIds(store, "f", { before: id(2) }), [id(1)]);
+  assert.deepEqual(await funcTailIds(store, "none"), []);
 });
