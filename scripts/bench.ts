@@ -12,7 +12,9 @@
  * - W2 latency: 200 tasks enqueued one at a time at ~20/s into an idle cluster, from another
  *   process and from the same process: enqueue→start and enqueue→result p50/p95/p99.
  * - W3 crash: 2,000 tasks of 5 ms; SIGKILL the cluster after 500 finished; restart it: lost,
- *   duplicates, seconds until work resumes; at concurrency 1 and 25 a worker.
+ *   duplicates (tasks at attempt > 1: those that ran twice, and those whose attempt the crash
+ *   counted without running them twice), seconds until work resumes; at concurrency 1 and 25 a
+ *   worker.
  * - W4 idle: CPU seconds and KV commits of a 4-worker cluster idle for 60 s, after 45 s to
  *   settle (start-up's one-time heap reduction falls in those).
  * - W5 memory: cluster RSS with 1, 4 and 16 workers, idle and after 10,000 tasks.
@@ -101,6 +103,7 @@ const only = values.only
   : null;
 const root = new URL("../", import.meta.url).pathname;
 const tasksFile = join(root, "examples/tasks.ts");
+const benchTasksFile = join(root, "scripts/_bench_tasks.ts");
 const mainFile = join(root, "main.ts");
 const say = (text: string) => {
   if (!values.json) console.log(text);
@@ -349,8 +352,13 @@ const W: Record<string, { title: string; run(): Promise<Figures> }> = {
         await using queue = await openQueue({ kv });
         const n = short ? 600 : 2000;
         const killAt = short ? 150 : 500;
-        await enqueueNoops(queue, n, "sleep", [5]);
-        const args = ["--workers", "2", "--concurrency", String(concurrency)];
+        // Each run logs `id attempt` as it starts (see `_bench_tasks.ts`).
+        const log = `${kv}.runs`;
+        await enqueueNoops(queue, n, "logRun", [log, 5]);
+        const args = [
+          ...["--workers", "2", "--concurrency", String(concurrency)],
+          ...["--tasks", benchTasksFile],
+        ];
         const first = await startCluster(kv, [
           ...args,
           "--heartbeat",
@@ -373,6 +381,18 @@ const W: Record<string, { title: string; run(): Promise<Figures> }> = {
         const done = await allTasks(queue, "succeeded");
         out[`lost${where}`] = n - done.length;
         out[`duplicates (attempt > 1)${where}`] = done.filter((r) => r.attempt > 1).length;
+        // Of those, the tasks that really ran twice (their start logged twice), and those whose
+        // attempt the crash counted without running them (armed ahead of a place, see
+        // `cluster/held.ts`).
+        const runs = new Map<string, number>();
+        for (const line of readFileSync(log, "utf8").split("\n")) {
+          const id = line.split(" ")[0];
+          if (id) runs.set(id, (runs.get(id) ?? 0) + 1);
+        }
+        out[`ran twice${where}`] = [...runs.values()].filter((k) => k > 1).length;
+        out[`attempt counted, never ran twice${where}`] = done.filter((r) =>
+          r.attempt > 1 && (runs.get(r.id) ?? 0) < 2
+        ).length;
         out[`running at the kill${where}`] = atKill.running;
         out[`seconds until work resumes${where}`] = (resumedAt - restartAt) / 1000;
       }
