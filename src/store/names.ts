@@ -1,11 +1,11 @@
 /**
  * The human-name look-up (and a bulk enqueue's func look-up), written off the enqueue's path. A
- * `name, humanName, id` entry sorts by
- * a hash-derived name, so writing it lands at a random place in the KV file: measured, it was
- * most of an enqueue's cost (bulk enqueue 6.4k tasks/s with it, 15.5k/s without). Enqueue writes
- * a name-tail entry instead, at a time-ordered key, and a cluster moves the tail into the
- * look-up when it has time ({@linkcode compactNames}, from its heartbeat). The tail holds the
- * tasks' names, so a look-up by name reads the tail meanwhile without hashing any id.
+ * `name, humanName, id` entry sorts by a hash-derived name, so writing it lands at a random
+ * place in the KV file: measured, it was most of an enqueue's cost (bulk enqueue 6.4k tasks/s
+ * with it, 15.5k/s without). Enqueue writes a name-tail entry instead, at a time-ordered key, and
+ * a cluster moves the tail into the look-up when it has time ({@linkcode compactNames}, from its
+ * heartbeat). The tail holds the tasks' names, so a look-up by name reads the tail meanwhile
+ * without hashing any id.
  *
  * The tail has two shapes of entry, read alike:
  * - `name_tail, id`: one task, its value the task's name (a single enqueue, a retry, a task
@@ -71,8 +71,8 @@ interface TailEntry {
 async function* tailEntries(store: Store, reverse = false): AsyncGenerator<TailEntry> {
   const prefix = store.keys.nameTailPrefix;
   for await (const e of store.kv.list({ prefix }, { batchSize: reverse ? 20 : 500, reverse })) {
-    const id = String(e.key[store.keys.nameTailPrefix.length]);
-    if (e.key.length === store.keys.nameTailPrefix.length + 1) {
+    const id = String(e.key[prefix.length]);
+    if (e.key.length === prefix.length + 1) {
       const name = e.value instanceof Uint8Array ? decoder.decode(e.value) : null;
       yield { key: e.key, newest: id, tasks: [[id, name, null]] };
     } else yield { key: e.key, newest: id, tasks: decodeBatch(e.value) };
@@ -137,19 +137,15 @@ export async function funcTailIds(
   const limit = options.limit ?? Infinity;
   let out: string[] = [];
   for await (const entry of tailEntries(store, true)) {
-    // Entries come by their newest id: once the page is full, one whose newest is older than
-    // the page's oldest adds nothing.
+    // Entries come by their newest id: once the page is full (and kept sorted, newest first),
+    // one whose newest is older than the page's oldest adds nothing.
     if (out.length >= limit && entry.newest < out[limit - 1]!) break;
-    let added = false;
     for (const [id, , f] of entry.tasks) {
-      if (f === func && (before === null || id < before)) {
-        out.push(id);
-        added = true;
-      }
+      if (f === func && (before === null || id < before)) out.push(id);
     }
-    if (added) out = out.sort().reverse().slice(0, limit);
+    if (out.length >= limit) out = out.sort().reverse().slice(0, limit);
   }
-  return out;
+  return out.sort().reverse();
 }
 
 /** The ids in the name tail, oldest first. */
