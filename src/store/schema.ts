@@ -16,7 +16,7 @@
  *   search or a listing by func reads an index instead of every record. Enqueue writes a
  *   `name_tail, id` entry in place of the `name` look-up, which a cluster writes later (see
  *   `names.ts`).
- * - 4: a bulk enqueue writes one `name_tail, firstId, "b"` entry per commit (its tasks' ids,
+ * - 4: a bulk enqueue writes one `name_tail, lastId, "b"` entry per commit (its tasks' ids,
  *   names and funcs) instead of a `name_tail` entry and a `func` look-up per task; a cluster
  *   writes both look-ups later. A release of layout 3 would take that entry's last part for an
  *   id and drop the entry, so it must not open such a file. Nothing is converted: a layout-3

@@ -116,27 +116,13 @@ export async function searchTasks(
     ? !options.scan
     : cursor.via === "lookup" && cursor.fields.includes("name");
   const named = byName && TaskId.isHumanName(needle) ? await idsNamed(store, needle) : [];
-  // Likewise the bulk-enqueued tasks of a func whose look-up is not written yet.
-  const byFunc = cursor === null
-    ? !options.scan
-    : cursor.via === "lookup" && cursor.fields.includes("func");
-  const tails = {
-    name: named,
-    // A page takes at most `limit` (one more says there are more); a state filter may take all.
-    func: byFunc && FUNC_NAME.test(needle)
-      ? await funcTailIds(store, needle, {
-        before: cursor?.after ?? null,
-        ...(options.state === undefined ? { limit: limit + 1 } : {}),
-      })
-      : [],
-  };
   const fields = cursor?.via === "lookup"
     ? cursor.fields
     : cursor === null && !options.scan
-    ? await lookupFields(store, needle, tails)
+    ? await lookupFields(store, needle, named)
     : [];
   if (fields.length > 0) {
-    return await lookupPage(store, needle, fields, tails, limit, cursor?.after ?? null, options);
+    return await lookupPage(store, needle, fields, named, limit, cursor?.after ?? null, options);
   }
   return await scanPage(store, needle, limit, budget, cursor, options);
 }
@@ -156,20 +142,11 @@ export function checkText(text: string): string {
 
 // ── look-ups ────────────────────────────────────────────────────────────────────────────────
 
-/**
- * Ids that the name tail holds for the text (see `names.ts`): those of a human name, and the
- * bulk-enqueued tasks of a func whose look-up is not written yet.
- */
-interface Tails {
-  name: readonly string[];
-  func: readonly string[];
-}
-
 /** The look-ups that hold `text` exactly: each is probed with one short read. */
 async function lookupFields(
   store: Store,
   text: string,
-  tails: Tails,
+  named: readonly string[],
 ): Promise<SearchField[]> {
   const k = store.keys;
   const probes: [SearchField, Deno.KvKey | null][] = [
@@ -181,17 +158,16 @@ async function lookupFields(
     const entry = await store.kv.get(k.task(text.toLowerCase()), { consistency: "eventual" });
     if (entry.versionstamp !== null) found.push("id");
   }
-  if (tails.name.length > 0) found.push("name");
-  const hits = await Promise.all(probes.map(async ([, prefix]) => {
+  if (named.length > 0) found.push("name");
+  const hits = await Promise.all(probes.map(async ([field, prefix]) => {
     if (prefix === null) return false;
     for await (const _ of store.kv.list({ prefix }, { limit: 1, consistency: "eventual" })) {
       return true;
     }
-    return false;
+    // A func's bulk-enqueued tasks may all be in the name tail still (see `names.ts`).
+    return field === "func" && (await funcTailIds(store, text, { limit: 1 })).length > 0;
   }));
-  probes.forEach(([field], i) =>
-    (hits[i] || (field === "func" && tails.func.length > 0)) && found.push(field)
-  );
+  probes.forEach(([field], i) => hits[i] && found.push(field));
   return found;
 }
 
@@ -205,7 +181,7 @@ async function lookupPage(
   store: Store,
   text: string,
   fields: SearchField[],
-  tails: Tails,
+  named: readonly string[],
   limit: number,
   after: string | null,
   options: SearchOptions,
@@ -214,12 +190,10 @@ async function lookupPage(
   let skipped = 0;
   let last = after;
   let more = true;
-  // An id or a human name holds one task or a few, and the tail a func's newest: their ids are
-  // known at once.
+  // An id or a human name holds one task or a few: their ids are known at once.
   const known = [
     ...(fields.includes("id") ? [text.toLowerCase()] : []),
-    ...(fields.includes("name") ? tails.name : []),
-    ...(fields.includes("func") ? tails.func : []),
+    ...(fields.includes("name") ? named : []),
   ];
   // A state filter may drop entries: read on until the page is full or the look-ups end.
   for (let round = 0; round < 20 && tasks.length < limit && more; round++) {
@@ -244,6 +218,12 @@ async function lookupPage(
         if (n === want) more = true;
       }),
     );
+    // A func's bulk-enqueued tasks whose look-up is not written yet: the newest below the page.
+    if (fields.includes("func")) {
+      const tail = await funcTailIds(store, text, { before: last, limit: want });
+      for (const id of tail) ids.add(id);
+      if (tail.length === want) more = true;
+    }
     // Newest first across the look-ups; ids past the page are read again next time.
     const page = [...ids].sort().reverse().slice(0, want);
     if (page.length < ids.size) more = true;

@@ -86,3 +86,23 @@ test("searchTasks() by func finds bulk-enqueued tasks before and after compactio
   const after = await queue.search("mul", { limit: 50 });
   assert.deepEqual(after.tasks.map((t) => t.id), ids);
 });
+
+test("searchTasks() by func pages through the tail to the end when deleted tasks thin a page", async () => {
+  using dir = tempDir();
+  await using queue = await openQueue({ kv: dir.kv });
+  const made = await queue.enqueueMany(
+    Array.from({ length: 30 }, (_, i) => ({ func: "mul", args: [i, 2] })),
+  );
+  const ids = made.map((m) => m.id).sort().reverse();
+  // The newest five are deleted: the tail still names them until a cluster compacts it.
+  for (const id of ids.slice(0, 5)) await queue.delete(id);
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < 10; page++) {
+    const got = await queue.search("mul", { limit: 10, ...(cursor ? { cursor } : {}) });
+    seen.push(...got.tasks.map((t) => t.id));
+    if (got.cursor === null) break;
+    cursor = got.cursor;
+  }
+  assert.deepEqual(seen, ids.slice(5));
+});
