@@ -97,7 +97,7 @@ export async function runInline(store: Store, options: InlineOptions): Promise<I
       await expireDue(store, { onCorrupt });
       // A paused queue (or one a push-back holds) starts nothing, as on a cluster; its limits and
       // held partitions are obeyed as a cluster obeys them (read in the same getMany).
-      const { paused, limits, partitionHolds } = await readPausedQueues([store]);
+      const { paused, limits, partitionHolds, pauseStamps } = await readPausedQueues([store]);
       if (paused.has(store.queue)) {
         if (options.burst) break;
         await waitForWork(store, options.signal);
@@ -124,6 +124,7 @@ export async function runInline(store: Store, options: InlineOptions): Promise<I
         onExpired: () => expired = true,
         // Tasks run one after another here: a suspect (see `ClaimOptions.alone`) runs alone.
         alone: true,
+        open: pauseStamps.get(store.queue) ?? null,
       });
       if (claimed.length === 0) {
         if (expired) continue; // end those first: the tasks behind them are claimed then

@@ -49,6 +49,8 @@ export class Pump implements PumpRole {
   /** The queues and partitions held for a time, as last read or seen, and until when. */
   #holding = new Map<string, number>();
   #holdTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Per queue, its pause key's versionstamp as last read, which claims check. */
+  #pauseStamps = new Map<string, string | null>();
   /** The limits of the queues that have some, as last read (see `flow.ts`). */
   #limits = new Map<string, QueueLimits>();
   #gateTimer: ReturnType<typeof setTimeout> | null = null;
@@ -166,6 +168,7 @@ export class Pump implements PumpRole {
       workers: [place],
       alone: true,
       onCorrupt: (e) => this.#ctx.report(e, "claim"),
+      open: this.#pauseStamps.get(store.queue) ?? null,
     });
     this.#quarantine = claimed?.alone === true ? { id: claimed.record.id } : null;
     if (claimed === undefined) return;
@@ -248,6 +251,8 @@ export class Pump implements PumpRole {
             onCorrupt: (e) => ctx.report(e, "claim"),
             onExpired: () => parts.stager.expireSoon(),
             onSuspect: () => this.#quarantine ??= { drain: store },
+            // The commit checks the pause key as read: none once the queue is paused.
+            open: this.#pauseStamps.get(store.queue) ?? null,
           });
           if (claimed.length > 0) claimedAny = true;
           if (claimed.length < Math.min(workers.length, store.handle.maxChecks)) {
@@ -304,7 +309,10 @@ export class Pump implements PumpRole {
 
   /** Reads which queues are paused (one read per queue; the pump runs on changes). */
   async readPaused(): Promise<void> {
-    const { paused, holds, limits, partitionHolds } = await readPausedQueues(this.#ctx.stores);
+    const { paused, holds, limits, partitionHolds, pauseStamps } = await readPausedQueues(
+      this.#ctx.stores,
+    );
+    this.#pauseStamps = pauseStamps;
     for (const [queue, parts] of partitionHolds) {
       for (const [p, until] of parts) holds.set(holdKey(queue, p), until);
     }

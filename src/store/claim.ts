@@ -95,6 +95,13 @@ export interface ClaimOptions {
   gate?: () => Promise<FlowGate>;
   /** Called when the limits allow nothing now, with when the rate allows more (or null). */
   onGated?: (nextAt: number | null) => void;
+  /**
+   * The versionstamp of the queue's pause key (null: absent) as read when it was found open,
+   * which the commit checks, so no claim commits once the queue is paused: a claim that read
+   * the key before a pause and listed after it would start a task of the paused queue.
+   * @default the pause key is not checked
+   */
+  open?: string | null;
 }
 
 /**
@@ -113,7 +120,9 @@ export async function claimTasks(store: Store, options: ClaimOptions): Promise<C
     // More places than a commit may hold checks (`@deno/kv`: 10): one check of the claim
     // sequence, read before the list (with the limits' counters, if any), stands for the check
     // of each record. After a lost race, each record is checked.
-    const seq = round === 0 && wanted > store.handle.maxChecks
+    // The pause key, when checked, takes one of the checks.
+    const checks = store.handle.maxChecks - (options.open === undefined ? 0 : 1);
+    const seq = round === 0 && wanted > checks
       ? gate?.seq ??
         (await store.kv.get(store.keys.claimSeq, { consistency: "strong" })).versionstamp
       : undefined;
@@ -121,7 +130,7 @@ export async function claimTasks(store: Store, options: ClaimOptions): Promise<C
       wanted,
       // Each task checks its record, or the sequence stands for them; the limits check the
       // sequence too (see `gate.ts`).
-      seq === undefined ? store.handle.maxChecks - (gate?.cost.checks ?? 0) : MAX_SEQ_CLAIM,
+      seq === undefined ? checks - (gate?.cost.checks ?? 0) : MAX_SEQ_CLAIM,
       gate?.allowed ?? Infinity,
     );
     const entries: Deno.KvEntry<unknown>[] = [];
@@ -136,6 +145,7 @@ export async function claimTasks(store: Store, options: ClaimOptions): Promise<C
       })
     ) entries.push(e);
     const epoch = (await epochRead).versionstamp;
+    const pause = options.open;
     if (entries.length === 0) return [];
     let picked: Deno.KvEntry<unknown>[];
     let records: RecordEntry[];
@@ -160,7 +170,19 @@ export async function claimTasks(store: Store, options: ClaimOptions): Promise<C
       // `readPicked`); one that checks only the sequence reads the records.
       records = await readPicked(store, picked, seq === undefined && round === 0);
     }
-    const claimed = await commitClaims(store, options, picked, records, epoch, seq, gate, picks);
+    const claimed = await commitClaims(
+      store,
+      options,
+      picked,
+      records,
+      epoch,
+      pause,
+      seq,
+      gate,
+      picks,
+    );
+    // Paused since it was read: claim nothing.
+    if (claimed === null && pause !== undefined && await pausedSince(store, pause)) return [];
     // The limits changed under it (another claim, an outcome): read them again and retry.
     if (claimed === null && gate !== undefined) continue;
     if (claimed === null) {
@@ -175,6 +197,7 @@ export async function claimTasks(store: Store, options: ClaimOptions): Promise<C
             [e],
             [fresh[i]!],
             epoch,
+            pause,
           )
         ),
       );
@@ -195,13 +218,23 @@ interface Pending {
   alone: boolean;
 }
 
-/** Commits one batch; null when a check failed (another claimer won). */
+/** Whether the queue's pause key changed since it had versionstamp `stamp` (null: absent). */
+async function pausedSince(store: Store, stamp: string | null): Promise<boolean> {
+  const now = await store.kv.get(store.keys.paused, { consistency: "strong" });
+  return now.versionstamp !== stamp;
+}
+
+/**
+ * Commits one batch; null when a check failed (another claimer won, or the queue's pause key
+ * changed from `pause`, when that is given).
+ */
 async function commitClaims(
   store: Store,
   options: ClaimOptions,
   entries: Deno.KvEntry<unknown>[],
   records: RecordEntry[],
   epoch: string | null,
+  pause: string | null | undefined,
   seq?: string | null,
   gate?: FlowGate,
   picks?: PartitionPicks,
@@ -217,7 +250,7 @@ async function commitClaims(
   const budget = new CommitBudget({
     maxChecks: store.handle.maxChecks,
     reserve: {
-      checks: (bySeq ? 1 : 0) + (gate?.cost.checks ?? 0),
+      checks: (bySeq ? 1 : 0) + (pause === undefined ? 0 : 1) + (gate?.cost.checks ?? 0),
       // Beside the defaults (counters, the claim entry): what the limits write.
       ...(gate ? { mutations: 16 + gate.cost.mutations, bytes: 4096 + gate.cost.bytes } : {}),
     },
@@ -226,6 +259,7 @@ async function commitClaims(
   // each), and each task of a partition its gauges and clock.
   const per = gate?.partitions?.costPer ?? { mutations: 0, bytes: 0 };
   if (bySeq) atomic.check({ key: store.keys.claimSeq, versionstamp: seq });
+  if (pause !== undefined) atomic.check({ key: store.keys.paused, versionstamp: pause });
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
     const found = records[i]!;

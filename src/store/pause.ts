@@ -139,12 +139,15 @@ export async function readPausedQueues(
   holds: Map<string, number>;
   limits: Map<string, QueueLimits>;
   partitionHolds: Map<string, Map<string, number>>;
+  /** Per queue, its pause key's versionstamp (null: absent), for a claim to check. */
+  pauseStamps: Map<string, string | null>;
 }> {
+  const pauseStamps = new Map<string, string | null>();
   const paused = new Set<string>();
   const holds = new Map<string, number>();
   const limits = new Map<string, QueueLimits>();
   const partitionHolds = new Map<string, Map<string, number>>();
-  if (stores.length === 0) return { paused, holds, limits, partitionHolds };
+  if (stores.length === 0) return { paused, holds, limits, partitionHolds, pauseStamps };
   // Each queue's pause, limits and partition holds keys in one read (KV allows 10 keys a
   // getMany).
   const keys = stores.flatMap((s) => [s.keys.paused, s.keys.limits, s.keys.partitionHolds]);
@@ -158,6 +161,7 @@ export async function readPausedQueues(
     const held = decodeHolds(entries[3 * i + 2]?.value, store.now());
     if (held.size > 0) partitionHolds.set(store.queue, held);
     const e = entries[3 * i];
+    pauseStamps.set(store.queue, e?.versionstamp ?? null);
     if (!e || e.versionstamp === null) return;
     const info = decodePause(e.value);
     if (info.until !== null) {
@@ -166,5 +170,5 @@ export async function readPausedQueues(
     }
     paused.add(store.queue);
   });
-  return { paused, holds, limits, partitionHolds };
+  return { paused, holds, limits, partitionHolds, pauseStamps };
 }

@@ -39,9 +39,10 @@ test("Cluster arms short held tasks in their claims, not in writes of the starte
     assert.equal((await queue.counts()).succeeded, n);
     // Until the first tasks end, their duration is unknown (and the first ones are slow while
     // the workers warm up), so a claim arms only what the workers take at once: a few writes
-    // (5 to 8 seen). After that, a claim arms all it holds (at most the prefetch, about 1 ms of
-    // these tasks). Before, the list was written once for every claim or so: 51 times.
-    assert.ok(startedWrites <= 15, `the started list was written ${startedWrites} times`);
+    // (5 to 22 seen, more on a busy machine, where durations vary). After that, a claim arms
+    // all it holds (at most the prefetch, about 1 ms of these tasks). Before, the list was
+    // written once for every claim or so: 51 to 57 times.
+    assert.ok(startedWrites <= 30, `the started list was written ${startedWrites} times`);
   } finally {
     await cluster.stop({ grace: 0 });
     queue.close();

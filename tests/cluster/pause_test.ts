@@ -3,9 +3,18 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
+import { Cluster } from "../../src/cluster/cluster.ts";
 import { openQueue } from "../../src/queue/queue.ts";
 import { readClusters } from "../../src/web/data.ts";
-import { killAll, type Kvq, linesReached, readRuns, startCluster, tempDir } from "./_process.ts";
+import {
+  CLUSTER_TASKS,
+  killAll,
+  type Kvq,
+  linesReached,
+  readRuns,
+  startCluster,
+  tempDir,
+} from "./_process.ts";
 import { report } from "../_report.ts";
 
 test("kvq cluster paused past its lease drops its late outcome and says so; it does not count it succeeded", async () => {
@@ -86,3 +95,39 @@ test("a cluster SIGKILLed on this host has its tasks running elsewhere within a 
 async function clusterId(kvq: Kvq): Promise<string> {
   return (await kvq.line(/^kvq: cluster \S+ /)).split(" ")[2]!;
 }
+
+test("Cluster claims nothing from a queue paused in the commit that enqueued a task, though its last read found the queue open", async () => {
+  using dir = tempDir();
+  const queue = await openQueue({ kv: dir.kv });
+  const cluster = new Cluster({
+    kv: queue.store.handle,
+    tasks: [CLUSTER_TASKS],
+    workers: 1,
+    heartbeat: 200,
+  });
+  let started = 0;
+  cluster.on("task:start", () => started++);
+  await cluster.start();
+  try {
+    // The pump has read the queue's pause keys and found it open.
+    const first = await queue.enqueue("add", 1, 1);
+    assert.equal((await queue.wait(first.id, { wait: 10_000 })).state, "succeeded");
+    // One commit pauses the queue and enqueues a task, while the rounds that the first task's
+    // outcome woke may still be under way: one that read the pause keys before this commit and
+    // lists the ready tasks after it must not start the new one.
+    const pause = { at: Date.now(), reason: "test", until: null };
+    const atomic = queue.store.kv.atomic()
+      .set(queue.store.keys.paused, new TextEncoder().encode(JSON.stringify(pause)));
+    const [task] = queue.enqueueIn(atomic, [{ func: "add", args: [2, 2] }]);
+    assert.ok((await atomic.commit()).ok);
+    queue.notify();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal((await queue.fetch(task!.id))!.state, "queued");
+    assert.equal(started, 1, `started ${started}`);
+    await queue.resume();
+    assert.equal((await queue.wait(task!.id, { wait: 10_000 })).state, "succeeded");
+  } finally {
+    await cluster.stop();
+    queue.close();
+  }
+});

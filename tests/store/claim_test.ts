@@ -148,6 +148,34 @@ test("claimTasks() reads small tasks from their ready entries, with no getMany",
   assert.deepEqual(await t.queue.counts(), await tally(t.queue));
 });
 
+test("claimTasks() commits nothing once the queue is paused after its pause key was read", async () => {
+  await using t = await tempQueue();
+  const [a, b] = await t.queue.enqueueMany([{ func: "add", args: [1, 1] }, {
+    func: "add",
+    args: [2, 2],
+  }]);
+  const store = t.queue.store;
+  // Read open (absent): claimed.
+  const [claimed] = await claimTasks(store, { cluster: "c", workers: ["w"], open: null });
+  assert.equal(claimed!.record.id, a!.id);
+  // Paused after that read: the commit's check fails, and nothing is claimed, in a commit of
+  // the batch or one a task.
+  await t.queue.pause("maintenance");
+  for (const workers of [["w"], Array(30).fill("w")]) {
+    assert.deepEqual(await claimTasks(store, { cluster: "c", workers, open: null }), []);
+  }
+  assert.equal((await t.queue.fetch(b!.id))!.state, "queued");
+  // Read paused, then resumed: the claim checks a key that changed again.
+  const paused = (await store.kv.get(store.keys.paused)).versionstamp;
+  await t.queue.resume();
+  assert.deepEqual(await claimTasks(store, { cluster: "c", workers: ["w"], open: paused }), []);
+  assert.equal(
+    (await claimTasks(store, { cluster: "c", workers: ["w"], open: null }))[0]!.record.id,
+    b!.id,
+  );
+  assert.deepEqual(await t.queue.counts(), await tally(t.queue));
+});
+
 test("claimTasks() claims the stored record, not a copy that is out of date", async () => {
   await using t = await tempQueue();
   const a = await t.queue.enqueue("add", 1, 1);
