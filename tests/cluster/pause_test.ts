@@ -131,3 +131,43 @@ test("Cluster claims nothing from a queue paused in the commit that enqueued a t
     queue.close();
   }
 });
+
+test("Cluster starts none of the tasks it holds of a queue once it is paused, and gives them back unused", async () => {
+  using dir = tempDir();
+  const log = join(dir.path, "runs.log");
+  const queue = await openQueue({ kv: dir.kv });
+  const cluster = new Cluster({
+    kv: queue.store.handle,
+    tasks: [CLUSTER_TASKS],
+    workers: 1,
+    heartbeat: 200,
+  });
+  await cluster.start();
+  try {
+    // 10 ms tasks: the cluster holds a few claimed ahead of its one place.
+    await queue.enqueueMany(
+      Array.from({ length: 100 }, () => ({ func: "record", args: [log, 10] })),
+    );
+    const starts = () => [...readRuns(log).values()].flat().length;
+    await linesReached(log, 5, 20_000);
+    await queue.pause("deploy");
+    // What started before the pause returned (and one that a worker may have been starting).
+    const atPause = starts() + 1;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const after = starts();
+    assert.ok(after <= atPause, `${after - atPause + 1} tasks started after the pause`);
+    // The held ones went back to ready without using an attempt.
+    const counts = await queue.counts();
+    assert.equal(counts.running, 0);
+    assert.equal(counts.queued + counts.succeeded, 100);
+    await queue.resume();
+    for (let i = 0; i < 200 && (await queue.counts()).succeeded < 100; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal((await queue.counts()).succeeded, 100);
+    assert.ok([...readRuns(log).values()].every((a) => a.length === 1 && a[0] === 1));
+  } finally {
+    await cluster.stop();
+    queue.close();
+  }
+});
