@@ -275,7 +275,10 @@ export function linesReached(path: string, n: number, ms: number): Promise<numbe
 
 /**
  * Resolves with the queue's counts once `done(counts)` holds, re-read on every change the
- * queue's change feed reports (the KV file's watch: commits of any process). Rejects after `ms`.
+ * queue's change feed reports (the KV file's watch: commits of any process), and each second as
+ * well, so a timeout reports the counts as they are then, not as the last change left them (a
+ * Bun run of the whole suite once timed out at counts no task could have, and said no more).
+ * Rejects after `ms`.
  */
 export function countsReach(
   queue: Queue,
@@ -310,7 +313,12 @@ export function countsReach(
         reading = false;
       }
     };
-    const off = queue.store.changes.subscribe(() => void check());
+    const unsubscribe = queue.store.changes.subscribe(() => void check());
+    const poll = setInterval(() => void check(), 1000);
+    const off = () => {
+      unsubscribe();
+      clearInterval(poll);
+    };
     const timer = setTimeout(
       () => finish(new Error(`Counts not reached after ${ms} ms: ${JSON.stringify(last)}`)),
       ms,
