@@ -81,8 +81,8 @@ export function addWaitingEntries(
     atomic.set(keys.delayed(record.runAt, record.id), EMPTY);
     delayed = record.runAt;
   } else addReadyEntry(atomic, keys, record);
-  // The name look-up comes later, off the enqueue's path (see `keys.nameTail`). A bulk enqueue
-  // writes one tail entry for many tasks instead, which stands for their func look-ups too
+  // The name look-up comes later, off the enqueue's path (see `keys.nameTail`). An enqueue
+  // writes one tail entry for its tasks instead, which stands for their func look-ups too
   // (`batched`, see `addNameTails`).
   if (options.batched !== true) {
     atomic.set(keys.nameTail(record.id), encoder.encode(record.name));
@@ -146,14 +146,14 @@ export function addEnqueueMutations(
 ): void {
   const counts = new CountDeltas();
   let earliestDelayed = Infinity;
-  // Many tasks share name-tail entries (one mutation per 400 tasks instead of two each).
-  const bulk = records.length > 1;
+  // The tasks share name-tail entries: one mutation per 400 tasks instead of two each (a name
+  // tail and a func look-up), one instead of two for a single task.
   for (const given of records) {
     // Nothing may be read here: a task with a partition takes the last clock seen.
     const record = fallbackTurn(store, given);
     earliestDelayed = Math.min(
       earliestDelayed,
-      addWaitingEntries(atomic, store.keys, record, { batched: bulk }),
+      addWaitingEntries(atomic, store.keys, record, { batched: true }),
     );
     if (record.unique !== null) {
       // Transactional enqueue can't read the holder: the key must be free, or the commit fails.
@@ -164,7 +164,7 @@ export function addEnqueueMutations(
     }
     counts.move(null, record.state, 1, record.partition);
   }
-  if (bulk) addNameTails(atomic, store.keys, records);
+  if (records.length > 0) addNameTails(atomic, store.keys, records);
   addStateCounts(atomic, store, counts);
   atomic.sum(store.keys.signal, 1n);
   if (Number.isFinite(earliestDelayed) && store.handle.nativeQueue) {

@@ -141,7 +141,10 @@ export async function deleteDamaged(store: Store, id: string): Promise<boolean> 
     .delete(k.damaged(id))
     .delete(k.progress(id))
     .delete(k.cancel(id));
-  if (TaskId.isId(id)) atomic.delete(k.name(TaskId.parse(id).name, id)).delete(k.nameTail(id));
+  if (TaskId.isId(id)) {
+    atomic.delete(k.name(TaskId.parse(id).name, id)).delete(k.nameTail(id))
+      .delete(k.nameTailOne(id));
+  }
   if (!(await commitAtomic(atomic)).ok) return false;
   for (const part of ["args", "result"] as const) {
     for await (const c of store.kv.list({ prefix: k.blobs(id, part) })) {

@@ -24,6 +24,7 @@ export function addDeleteMutations(
   atomic.delete(k.task(record.id));
   atomic.delete(k.name(record.name, record.id));
   atomic.delete(k.nameTail(record.id));
+  atomic.delete(k.nameTailOne(record.id));
   atomic.delete(k.func(record.func, record.id));
   atomic.delete(k.progress(record.id));
   atomic.delete(k.cancel(record.id));

@@ -9,6 +9,7 @@
 import { TaskRecord } from "../task/record.ts";
 import type { TaskId } from "../task/task_id.ts";
 import { addEnqueueMutations, READY_COPY_BYTES, skipUniqueCheck } from "./_entries.ts";
+import { TAIL_BATCH } from "./names.ts";
 import { buildChunked } from "./build.ts";
 import { addCancelWaiting } from "./cancel.ts";
 import { commitAtomic } from "./commit.ts";
@@ -117,7 +118,7 @@ export async function storeChecked(
         : await buildChunked(store, c, now, id);
       const cost = {
         checks: 0,
-        mutations: enqueueMutationCount(record),
+        mutations: enqueueMutationCount(record, part.length),
         bytes: enqueueBytes(record),
       };
       if (!budget.fits(cost)) break;
@@ -210,14 +211,13 @@ const ENQUEUE_FIXED_MUTATIONS = 4;
 const ENQUEUE_FIXED_BYTES = 4 * 1024;
 
 /**
- * Mutations one task costs: record, ready or delayed entry, name look-up, group look-up,
- * start-by deadline.
+ * Mutations the task at `position` in a commit costs: record, ready or delayed entry, a share of
+ * the name tail (one entry per {@linkcode TAIL_BATCH} tasks, written by the first of each),
+ * group look-up, start-by deadline, its partition's gauge and last turn.
  */
-function enqueueMutationCount(record: TaskRecord): number {
-  // Record, ready or delayed entry, name and func look-ups.
-  return 4 + (record.group === null ? 0 : 1) + (record.expiresAt === null ? 0 : 1) +
-    // Its partition's gauge and last turn.
-    (record.partition === null ? 0 : 2);
+function enqueueMutationCount(record: TaskRecord, position: number): number {
+  return 2 + (position % TAIL_BATCH === 0 ? 1 : 0) + (record.group === null ? 0 : 1) +
+    (record.expiresAt === null ? 0 : 1) + (record.partition === null ? 0 : 2);
 }
 
 /**

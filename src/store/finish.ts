@@ -71,6 +71,7 @@ export function addFinishedRecord(
     atomic.set(k.name(record.name, record.id), new Uint8Array(), options);
     // Not moved into a look-up that would outlive the record.
     atomic.delete(k.nameTail(record.id));
+    atomic.delete(k.nameTailOne(record.id));
     atomic.set(k.func(record.func, record.id), new Uint8Array(), options);
     if (record.group !== null) {
       atomic.set(k.group(record.group, record.id), new Uint8Array(), options);

@@ -167,6 +167,11 @@ export interface QueueKeys {
    * whose records are gone.
    */
   nameTailBatch(lastId: string): Deno.KvKey;
+  /**
+   * The name tail of an enqueue of one task: a batch entry of one (read as a batch is), at a key
+   * of its own, so deleting or finishing the task removes it without reading it.
+   */
+  nameTailOne(id: string): Deno.KvKey;
   /** The prefix of the name tail (per-task and batch entries, in id order). */
   readonly nameTailPrefix: Deno.KvKey;
   /** Latest progress a running task reported, kept apart so it never races the record. */
@@ -333,6 +338,7 @@ export function queueKeys(queue: string): QueueKeys {
     names: [...p, "name"],
     nameTail: (id: string) => [...p, "name_tail", id],
     nameTailBatch: (lastId: string) => [...p, "name_tail", lastId, "b"],
+    nameTailOne: (id: string) => [...p, "name_tail", id, "s"],
     nameTailPrefix: [...p, "name_tail"],
     progress: (id: string) => [...p, "progress", id],
     started: (clusterId: string) => [...p, "started", clusterId],

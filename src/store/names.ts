@@ -1,5 +1,5 @@
 /**
- * The human-name look-up (and a bulk enqueue's func look-up), written off the enqueue's path. A
+ * The human-name look-up (and the func look-up), written off the enqueue's path. A
  * `name, humanName, id` entry sorts by a hash-derived name, so writing it lands at a random
  * place in the KV file: measured, it was most of an enqueue's cost (bulk enqueue 6.4k tasks/s
  * with it, 15.5k/s without). Enqueue writes a name-tail entry instead, at a time-ordered key, and
@@ -7,15 +7,19 @@
  * heartbeat). The tail holds the tasks' names, so a look-up by name reads the tail meanwhile
  * without hashing any id.
  *
- * The tail has two shapes of entry, read alike:
- * - `name_tail, id`: one task, its value the task's name (a single enqueue, a retry, a task
- *   created by another's outcome). Deleting or finishing the task deletes it.
+ * The tail has three shapes of entry, read alike:
+ * - `name_tail, id`: one task, its value the task's name (a failed task retried by hand, a
+ *   task created by another's outcome), beside its func look-up. Deleting or finishing the task
+ *   deletes it.
  * - `name_tail, lastId, "b"`: the tasks of one bulk-enqueue commit, at most
  *   {@linkcode TAIL_BATCH}, its value the JSON list of `[id, name, func]`: one mutation for
  *   them all instead of a name-tail entry and a func look-up each (bulk enqueue measured 1.15x
  *   faster for the name, 1.33x more for the func). Readers by func read it too
  *   ({@linkcode funcTailIds}). Nothing deletes it but compaction, which writes both look-ups
  *   and drops the ids whose records are gone.
+ * - `name_tail, id, "s"`: a batch of one, as an enqueue of one task writes it (one mutation
+ *   instead of two). Its key names its only task, so deleting or finishing that task deletes it
+ *   as it deletes a `name_tail, id` entry. A release of layout 4 reads it as a batch.
  *
  * @module
  */
@@ -38,7 +42,8 @@ const decoder = new TextDecoder();
 
 /**
  * Adds the name-tail entries of `records`, enqueued in one commit, which stand for their name
- * and func look-ups: one entry per {@linkcode TAIL_BATCH} tasks, keyed by the newest one's id.
+ * and func look-ups: one entry per {@linkcode TAIL_BATCH} tasks, keyed by the newest one's id,
+ * or for a single task one at a key of its own (`keys.nameTailOne`).
  */
 export function addNameTails(
   atomic: Deno.AtomicOperation,
@@ -48,6 +53,10 @@ export function addNameTails(
   for (let i = 0; i < records.length; i += TAIL_BATCH) {
     const part = records.slice(i, i + TAIL_BATCH);
     const value = encoder.encode(JSON.stringify(part.map((r) => [r.id, r.name, r.func])));
+    if (records.length === 1) {
+      atomic.set(keys.nameTailOne(part[0]!.id), value);
+      continue;
+    }
     const newest = part.reduce((a, r) => r.id > a ? r.id : a, part[0]!.id);
     atomic.set(keys.nameTailBatch(newest), value);
   }
@@ -123,7 +132,7 @@ export interface FuncTailOptions {
 }
 
 /**
- * The ids of the tasks of `func` in the tail's batch entries, newest first: bulk-enqueued tasks
+ * The ids of the tasks of `func` in the tail's batch entries, newest first: enqueued tasks
  * whose func look-up compaction has not written yet. It reads the tail from its newest entry
  * and stops once no older entry can hold one of the `limit` newest, so a page after a large
  * bulk enqueue reads a few entries, not the whole tail.

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { Cluster } from "../../src/cluster/cluster.ts";
 import { runInline } from "../../src/cluster/inline.ts";
 import { scanDamaged } from "../../src/store/damaged.ts";
-import { compactNames, funcTailIds, TAIL_BATCH, tailIds } from "../../src/store/names.ts";
+import { compactNames, funcTailIds, idsNamed, TAIL_BATCH, tailIds } from "../../src/store/names.ts";
 import type { Store } from "../../src/store/store.ts";
 import { storeTasks } from "../fixtures/store_tasks.ts";
 import { CLUSTER_TASKS } from "../cluster/_process.ts";
@@ -139,17 +139,34 @@ test("a bulk enqueue writes one tail entry per commit (at most TAIL_BATCH tasks)
   }
 });
 
-test("a single enqueue keeps its own tail entry, which finishing or deleting the task removes", async () => {
+test("a single enqueue writes one tail entry of its own, which stands for its func look-up and which deleting the task removes", async () => {
   await using t = await tempQueue();
   const { queue } = t;
+  const store = queue.store;
   const one = await queue.enqueue({ func: "add", args: [1, 2] });
-  const keys: Deno.KvKey[] = [];
-  for await (const e of queue.store.kv.list({ prefix: queue.store.keys.nameTailPrefix })) {
-    keys.push(e.key);
-  }
-  assert.deepEqual(keys, [queue.store.keys.nameTail(one.id)]);
+  const tail = await Array.fromAsync(store.kv.list({ prefix: store.keys.nameTailPrefix }));
+  assert.deepEqual(tail.map((e) => e.key), [store.keys.nameTailOne(one.id)]);
+  assert.deepEqual(
+    await Array.fromAsync(store.kv.list({ prefix: store.keys.funcPrefix("add") })),
+    [],
+    "no func look-up yet",
+  );
+  assert.deepEqual(await funcTailIds(store, "add"), [one.id]);
+  assert.deepEqual(await idsNamed(store, one.name), [one.id]);
   await queue.delete(one.id);
-  assert.deepEqual(await tailIds(queue.store), []);
+  assert.deepEqual(await tailIds(store), []);
+  const left = await Array.fromAsync(store.kv.list({ prefix: store.keys.prefix }));
+  assert.deepEqual(
+    left.filter((e) => !["stat", "signal", "claim_seq"].includes(e.key[2] as string)),
+    [],
+  );
+  // Compaction moves a single task's entry into both look-ups, as it moves a batch.
+  const two = await queue.enqueue({ func: "add", args: [3, 4] });
+  assert.equal(await compactNames(store), 1);
+  assert.deepEqual(await tailIds(store), []);
+  const looked = await Array.fromAsync(store.kv.list({ prefix: store.keys.funcPrefix("add") }));
+  assert.deepEqual(looked.map((e) => e.key.at(-1)), [two.id]);
+  assert.deepEqual(await idsNamed(store, two.name), [two.id]);
 });
 
 test("a damaged batch entry of the tail gives no task, and compaction drops it", async () => {
