@@ -193,15 +193,21 @@ export async function compactNames(store: Store, max = TAIL_BATCH): Promise<numb
     const room = Math.min(TAIL_BATCH, max - moved);
     const entries: TailEntry[] = [];
     let taken = 0;
+    let mutations = 0;
     let ended = true;
     for await (const entry of tailEntries(store)) {
-      // A batch moves whole: past the room only when it is the first this call takes.
-      if (taken + entry.tasks.length > room && (entries.length > 0 || moved > 0)) {
+      // A batch moves whole: past the room only when it is the first this call takes. The
+      // commit holds the entries' deletes and up to two look-ups a task (a batch of
+      // TAIL_BATCH fits one commit; 400 single-task entries do not).
+      const cost = moveMutations(entry);
+      const full = taken + entry.tasks.length > room || mutations + cost > COMPACT_MUTATIONS;
+      if (full && (entries.length > 0 || moved > 0)) {
         ended = false;
         break;
       }
       entries.push(entry);
       taken += entry.tasks.length;
+      mutations += cost;
     }
     if (entries.length === 0) break;
     const tasks = entries.flatMap((e) => e.tasks);
@@ -225,6 +231,14 @@ export async function compactNames(store: Store, max = TAIL_BATCH): Promise<numb
     if (ended) break;
   }
   return moved;
+}
+
+/** The most mutations one compaction commit holds: KV's 1,000, less a margin. */
+const COMPACT_MUTATIONS = 900;
+
+/** The mutations that move `entry`: its delete, a name look-up a task, and a func look-up. */
+function moveMutations(entry: TailEntry): number {
+  return 1 + entry.tasks.reduce((n, [, , func]) => n + (func === null ? 1 : 2), 0);
 }
 
 /** The records of `ids` that exist, by id: null for one that can't be decoded. */

@@ -215,3 +215,16 @@ test("funcTailIds() gives a func's newest ids exactly, newest first, when batche
   assert.deepEqual(await funcTailIds(store, "f", { before: id(2) }), [id(1)]);
   assert.deepEqual(await funcTailIds(store, "none"), []);
 });
+
+test("compactNames() moves the entries of 500 single enqueues in commits within KV's mutation limit", async () => {
+  await using t = await tempQueue();
+  const { queue } = t;
+  const store = queue.store;
+  const ids: string[] = [];
+  for (let i = 0; i < 500; i++) ids.push((await queue.enqueue({ func: "add", args: [i, 0] })).id);
+  // Each entry moves into two look-ups: 400 of them with their deletes are past 1,000.
+  assert.equal(await compactNames(store, 10_000), 500);
+  assert.deepEqual(await tailIds(store), []);
+  const looked = await Array.fromAsync(store.kv.list({ prefix: store.keys.funcPrefix("add") }));
+  assert.deepEqual(looked.map((e) => e.key.at(-1)), ids);
+});
