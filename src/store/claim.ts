@@ -111,6 +111,7 @@ export interface ClaimOptions {
 export async function claimTasks(store: Store, options: ClaimOptions): Promise<Claimed[]> {
   const wanted = options.workers.length;
   if (wanted <= 0) return [];
+  const pause = options.open;
   for (let round = 0; round < 3; round++) {
     const gate = options.gate ? await options.gate() : undefined;
     if (gate !== undefined && gate.allowed <= 0) {
@@ -121,7 +122,7 @@ export async function claimTasks(store: Store, options: ClaimOptions): Promise<C
     // sequence, read before the list (with the limits' counters, if any), stands for the check
     // of each record. After a lost race, each record is checked.
     // The pause key, when checked, takes one of the checks.
-    const checks = store.handle.maxChecks - (options.open === undefined ? 0 : 1);
+    const checks = store.handle.maxChecks - (pause === undefined ? 0 : 1);
     const seq = round === 0 && wanted > checks
       ? gate?.seq ??
         (await store.kv.get(store.keys.claimSeq, { consistency: "strong" })).versionstamp
@@ -145,7 +146,6 @@ export async function claimTasks(store: Store, options: ClaimOptions): Promise<C
       })
     ) entries.push(e);
     const epoch = (await epochRead).versionstamp;
-    const pause = options.open;
     if (entries.length === 0) return [];
     let picked: Deno.KvEntry<unknown>[];
     let records: RecordEntry[];
