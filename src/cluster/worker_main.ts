@@ -50,9 +50,10 @@ interface Running {
 export function serveWorker(): void {
   const scope = globalThis as unknown as WorkerScope;
   /**
-   * The ends of tasks that ran back to back, sent together: a task's end waits while the next
-   * sent task starts at once (a batch of short ones), and goes at the next macrotask at the
-   * latest, so a long task never holds back the end of the one before it.
+   * The ends of tasks that ran back to back, or side by side, sent together: a task's end waits
+   * while the next sent task starts at once (a batch of short ones) or while others still run
+   * (concurrency above 1), and goes at the next macrotask at the latest, so a long task never
+   * holds back the end of one before it or beside it.
    */
   let outbox: FromWorker[] = [];
   let flushing = false;
@@ -207,11 +208,13 @@ export function serveWorker(): void {
       postLater({ type: "recalled", id: next.id });
       next = waiting.shift();
     }
-    // More sent already: this end goes with theirs (see `postLater`).
+    // More sent already, or others still running (a worker with `concurrency` above 1): this
+    // end goes with theirs (see `postLater`). The last one running goes at once.
     if (next !== undefined) {
       postLater(reply);
       void runTask(next);
-    } else post(reply);
+    } else if (running.size > 0) postLater(reply);
+    else post(reply);
   }
 }
 

@@ -73,6 +73,32 @@ test("tasks sent as one message run back to back, and their ends come back in fe
   assert.ok(posts <= Math.ceil(n / 64) + 2, `${posts} messages for ${n} task ends`);
 });
 
+test("with concurrency 25, tasks that run side by side send their ends in few messages too, and a lone task's end at once", async () => {
+  using w = await worker(25);
+  const before = w.posts();
+  // As a cluster sends them: no more at once than the worker runs, so none waits in it.
+  const rounds = 8;
+  for (let r = 0; r < rounds; r++) {
+    w.send({
+      type: "many",
+      messages: Array.from({ length: 25 }, (_, i) => run(`t${r}.${i}`, "add", [i, r])),
+    });
+    await w.until(() => w.got.filter((m) => m.type === "done").length === 25 * (r + 1));
+  }
+  const done = w.got.filter((m) => m.type === "done");
+  assert.equal(new Set(done.map((d) => d.id)).size, 25 * rounds);
+  assert.ok(done.every((d) => d.ok));
+  const posts = w.posts() - before;
+  // Before, each end went alone: 200 messages.
+  assert.ok(posts <= rounds * 2, `${posts} messages for ${25 * rounds} task ends`);
+  // A task that ends beside a long one is not held back by it.
+  const t0 = performance.now();
+  w.send({ type: "many", messages: [run("long", "hang"), run("quick", "add", [1, 1])] });
+  await w.until(() => w.got.some((m) => m.type === "done" && m.id === "quick"));
+  const ms = performance.now() - t0;
+  assert.ok(ms < 500, `the quick task's end took ${ms.toFixed(0)} ms`);
+});
+
 test("a task's end is not held back by a long task sent after it", async () => {
   using w = await worker();
   const t0 = performance.now();
