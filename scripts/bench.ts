@@ -142,6 +142,8 @@ interface Child {
   commits(): number;
   /** The mutations of those commits, from the same line; NaN before. */
   mutations(): number;
+  /** Messages between the cluster and its workers, from its stop line. */
+  messages(): number;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   exited: Promise<number | null>;
 }
@@ -171,6 +173,8 @@ async function startCluster(kv: string, args: string[]): Promise<Child> {
     pid: child.pid!,
     commits: () => Number(/([\d,]+) KV commits?\b/.exec(err)?.[1]?.replaceAll(",", "") ?? NaN),
     mutations: () => Number(/([\d,]+) KV mutations?\b/.exec(err)?.[1]?.replaceAll(",", "") ?? NaN),
+    messages: () =>
+      Number(/([\d,]+) worker messages?\b/.exec(err)?.[1]?.replaceAll(",", "") ?? NaN),
     exited,
     async stop(signal: NodeJS.Signals = "SIGTERM") {
       try {
@@ -279,6 +283,7 @@ const W: Record<string, { title: string; run(): Promise<Figures> }> = {
         out[`processing tasks/s, ${what}`] = done.length / ((last - first) / 1000);
         out[`KV commits per task, ${what}`] = cluster.commits() / n;
         out[`KV mutations per task, ${what}`] = cluster.mutations() / n;
+        out[`worker messages per task, ${what}`] = cluster.messages() / n;
       }
       return out;
     },

@@ -41,6 +41,13 @@ export type * from "./worker_types.ts";
 const MAX_SLOT = 999;
 
 /**
+ * The messages this process's workers and it exchanged (a `many` message counts once), for the
+ * cluster's stop line and the benchmarks: a message costs more than a no-op task, so more than a
+ * few per hundred tasks means tasks or their ends crossed one by one.
+ */
+export const messageStats = { sent: 0, received: 0 };
+
+/**
  * One Web Worker, seen from the supervisor.
  *
  * Its name is `kvq-w<slot>.g<generation>`. Linux shows 15 characters of a thread name, so the
@@ -172,7 +179,10 @@ export class WorkerHandle extends TypedEvents<WorkerHandleEventMap> {
       return ready;
     }
     this.#worker = worker;
-    worker.addEventListener("message", (event) => this.#onMessage(event.data as FromWorker));
+    worker.addEventListener("message", (event) => {
+      messageStats.received++;
+      this.#onMessage(event.data as FromWorker);
+    });
     worker.addEventListener("error", (event) => {
       // Deno: an error event left unprevented kills the parent process.
       event.preventDefault();
@@ -377,6 +387,7 @@ export class WorkerHandle extends TypedEvents<WorkerHandleEventMap> {
     const messages = this.#outbox;
     this.#outbox = [];
     if (messages.length === 0 || this.#worker === undefined || this.#state === "exited") return;
+    messageStats.sent++;
     this.#worker.postMessage(messages.length === 1 ? messages[0]! : { type: "many", messages });
   }
 }

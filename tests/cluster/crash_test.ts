@@ -198,6 +198,11 @@ for (const grace of [null, 0]) {
 
       const counts = await queue.counts();
       assert.equal(counts.succeeded, 200, JSON.stringify(counts));
+      // The stop line counts what the benchmarks read: commits, mutations, worker messages.
+      assert.match(
+        await second.line(/stopped:/),
+        /\d+ KV commits \(\d[\d,]* KV mutations\), \d[\d,]* worker messages$/,
+      );
       const runs = readRuns(log);
       assert.deepEqual(ids.filter((id) => !runs.has(id)), []);
       for (const r of await records(queue, ids)) {

@@ -1,6 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { FromWorker, ToWorker } from "../../src/cluster/protocol.ts";
+import { Cluster } from "../../src/cluster/cluster.ts";
+import { messageStats } from "../../src/cluster/worker_handle.ts";
+import { openQueue } from "../../src/queue/queue.ts";
+import { CLUSTER_TASKS, tempDir } from "./_process.ts";
 
 const ENTRY = new URL("../../src/cluster/worker_main.ts", import.meta.url).href;
 const TASKS = new URL("../fixtures/tasks.ts", import.meta.url).href;
@@ -119,4 +123,31 @@ test("a task that waited in its worker past its startBy comes back unstarted, be
     `${m.type} ${m.id}`
   );
   assert.deepEqual(seen, ["recalled late", "done first", "done timely"]);
+});
+
+test("Cluster at 2 workers x 25 exchanges a few messages per hundred no-op tasks with its workers", async () => {
+  using dir = tempDir();
+  const queue = await openQueue({ kv: dir.kv });
+  const cluster = new Cluster({
+    kv: queue.store.handle,
+    tasks: [CLUSTER_TASKS],
+    workers: 2,
+    concurrency: 25,
+    heartbeat: 200,
+    burst: true,
+  });
+  try {
+    const n = 3000;
+    await queue.enqueueMany(Array.from({ length: n }, (_, i) => ({ func: "add", args: [i, 1] })));
+    const before = messageStats.sent + messageStats.received;
+    await cluster.start();
+    await cluster.stopped;
+    assert.equal((await queue.counts()).succeeded, n);
+    const perTask = (messageStats.sent + messageStats.received - before) / n;
+    // Each end went alone before: 1.3 messages a task.
+    assert.ok(perTask < 0.3, `${perTask.toFixed(2)} worker messages a task`);
+  } finally {
+    await cluster.stop({ grace: 0 });
+    queue.close();
+  }
 });

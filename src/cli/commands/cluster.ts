@@ -4,6 +4,7 @@
  * @module
  */
 import { commitStats } from "../../store/commit.ts";
+import { messageStats } from "../../cluster/worker_handle.ts";
 import process from "node:process";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -215,7 +216,7 @@ recovery.`,
         done.dropped ? `; ${plural(done.dropped, "outcome")} dropped, its lease lost` : ""
       }), ${plural(commitStats.commits, "KV commit")} (${
         plural(commitStats.mutations, "KV mutation")
-      })`,
+      }), ${plural(messageStats.sent + messageStats.received, "worker message")}`,
     );
     await stopDashboard();
     handle.close();
