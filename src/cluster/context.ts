@@ -70,6 +70,8 @@ export interface RunningRole {
   readonly size: number;
   countOf(store: Store): number;
   readonly taskMs: number;
+  /** How long a task runs in its worker, on average, in ms (Infinity until one has ended). */
+  readonly runMs: number;
   get(id: string): Running | undefined;
   add(running: Running): void;
   delete(id: string): void;

@@ -196,7 +196,9 @@ export class HeldTasks implements HeldRole {
    * boundary in batches; a long one has one follower at most.
    */
   #ahead(): number {
-    const ms = this.#ctx.parts.running.taskMs;
+    // The worker's own run time: the place time also counts the messages, and with few tasks a
+    // message it would keep the batches small.
+    const ms = this.#ctx.parts.running.runMs;
     if (!Number.isFinite(ms)) return 1;
     return Math.max(1, Math.min(MAX_AHEAD, Math.floor(EARLY_MS / Math.max(ms, 0.01))));
   }

@@ -72,8 +72,11 @@ export type FromWorker =
   | { type: "uncaught"; error: ErrorInfo }
   /** A task given back before it started: by `recall`, or waiting past its `startBy`. */
   | { type: "recalled"; id: string }
-  /** A task ended. `result` is JSON text (`"null"` for undefined). */
-  | { type: "done"; id: string; ok: true; result: string; heap: number }
-  | { type: "done"; id: string; ok: false; error: ErrorInfo; heap: number }
+  /**
+   * A task ended. `result` is JSON text (`"null"` for undefined); `ms`: how long it ran in the
+   * worker, from its start to its end (none for one that never started).
+   */
+  | { type: "done"; id: string; ok: true; result: string; heap: number; ms?: number }
+  | { type: "done"; id: string; ok: false; error: ErrorInfo; heap: number; ms?: number }
   /** Several of the above, handled in order (the ends of tasks that ran back to back). */
   | { type: "many"; messages: FromWorker[] };

@@ -39,6 +39,8 @@ export class RunningTable implements RunningRole {
    * task ends, and nothing is prefetched until then.
    */
   #taskMs = Infinity;
+  /** A moving average of how long a task runs in its worker, in ms, as the worker measures it. */
+  #runMs = Infinity;
   #cancelCheck: ReturnType<typeof setTimeout> | null = null;
 
   constructor(ctx: ClusterContext) {
@@ -64,6 +66,14 @@ export class RunningTable implements RunningRole {
   /** How long a task keeps its place, on average, in ms (Infinity until one has ended). */
   get taskMs(): number {
     return this.#taskMs;
+  }
+
+  /**
+   * How long a task runs in its worker, on average, in ms (Infinity until one has ended): its
+   * place time less the messages to and from the worker, which a batch of short tasks shares.
+   */
+  get runMs(): number {
+    return this.#runMs;
   }
 
   /** The entry of task `id`. */
@@ -234,6 +244,11 @@ export class RunningTable implements RunningRole {
   done(worker: WorkerHandle, done: TaskDoneEvent): boolean {
     const running = this.#running.get(done.id);
     if (!running) return false;
+    if (done.ms !== undefined && done.ms >= 0) {
+      this.#runMs = Number.isFinite(this.#runMs)
+        ? this.#runMs + (done.ms - this.#runMs) * 0.1
+        : done.ms;
+    }
     // Aborted before it started: no other task starts in its place.
     if (running.waiting) this.#unwait(worker, running);
     else this.#startNextWaiting(worker);

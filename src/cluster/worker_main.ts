@@ -157,7 +157,8 @@ export function serveWorker(): void {
       pending: undefined,
     };
     running.set(id, task);
-    let reply: FromWorker;
+    let reply: Extract<FromWorker, { type: "done" }>;
+    const started = performance.now();
     try {
       if (tasks === undefined) throw new Error("The worker received a task before init");
       const args = parseArgs(message.args);
@@ -200,6 +201,7 @@ export function serveWorker(): void {
     } finally {
       running.delete(id);
     }
+    reply.ms = performance.now() - started;
     if (task.pending !== undefined) post(task.pending);
     // Tasks that waited past their start-by time go back unstarted, posted before this end:
     // the supervisor then starts the next it sent in their place, as this worker does.

@@ -15,10 +15,13 @@ export type RunRequest = Omit<Extract<ToWorker, { type: "run" }>, "type">;
 /** Why a task is being aborted; becomes a `TaskTimeoutError` or `TaskCancelledError` in the task. */
 export type AbortReason = Extract<ToWorker, { type: "abort" }>["reason"];
 
-/** Detail of `"task:done"`: a task ended, with its JSON result or its error. */
+/**
+ * Detail of `"task:done"`: a task ended, with its JSON result or its error, and how long it ran in
+ * the worker (`ms`; none for one that never started).
+ */
 export type TaskDoneEvent =
-  | { id: string; ok: true; result: string; heap: number }
-  | { id: string; ok: false; error: ErrorInfo; heap: number };
+  | { id: string; ok: true; result: string; heap: number; ms?: number }
+  | { id: string; ok: false; error: ErrorInfo; heap: number; ms?: number };
 
 /** Detail of `"task:progress"`: a task reported progress (a fraction in [0, 1]). */
 export interface TaskProgressEvent {
