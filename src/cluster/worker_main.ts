@@ -76,6 +76,23 @@ export function serveWorker(): void {
       setImmediate(flush);
     }
   };
+  /**
+   * Queues an end to go once this turn's microtasks are done, with the ends of the tasks that
+   * ended in the same turn: tasks run side by side, started by one message. Not later: another
+   * task running beside it may compute for long in the next callback.
+   */
+  let turnQueued = false;
+  const postThisTurn = (message: FromWorker) => {
+    outbox.push(message);
+    if (outbox.length >= MAX_BATCH) flush();
+    else if (!turnQueued) {
+      turnQueued = true;
+      queueMicrotask(() => {
+        turnQueued = false;
+        flush();
+      });
+    }
+  };
   const running = new Map<string, Running>();
   /** Tasks sent while `limit` ran already: they start in order as others end. */
   const waiting: RunMessage[] = [];
@@ -210,12 +227,13 @@ export function serveWorker(): void {
       postLater({ type: "recalled", id: next.id });
       next = waiting.shift();
     }
-    // More sent already, or others still running (a worker with `concurrency` above 1): this
-    // end goes with theirs (see `postLater`). The last one running goes at once.
+    // More sent already: this end goes with theirs (see `postLater`). Others still running (a
+    // worker with `concurrency` above 1): it goes with those that end in this turn. The last one
+    // running goes at once.
     if (next !== undefined) {
       postLater(reply);
       void runTask(next);
-    } else if (running.size > 0) postLater(reply);
+    } else if (running.size > 0) postThisTurn(reply);
     else post(reply);
   }
 }

@@ -103,6 +103,20 @@ test("with concurrency 25, tasks that run side by side send their ends in few me
   assert.ok(ms < 500, `the quick task's end took ${ms.toFixed(0)} ms`);
 });
 
+test("with concurrency 2, a task's end is not held back by a task beside it that then computes for long", async () => {
+  using w = await worker(2);
+  const t0 = performance.now();
+  // Both wake from timers due together: the quick one's end must go before the other computes.
+  w.send({
+    type: "many",
+    messages: [run("quick", "nap", [30]), run("busy", "napThenBusy", [30, 1500])],
+  });
+  await w.until(() => w.got.some((m) => m.type === "done" && m.id === "quick"));
+  const ms = performance.now() - t0;
+  assert.ok(ms < 1000, `the quick task's end took ${ms.toFixed(0)} ms`);
+  await w.until(() => w.got.some((m) => m.type === "done" && m.id === "busy"));
+});
+
 test("a task's end is not held back by a long task sent after it", async () => {
   using w = await worker();
   const t0 = performance.now();
