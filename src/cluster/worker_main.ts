@@ -50,10 +50,10 @@ interface Running {
 export function serveWorker(): void {
   const scope = globalThis as unknown as WorkerScope;
   /**
-   * The ends of tasks that ran back to back, or side by side, sent together: a task's end waits
-   * while the next sent task starts at once (a batch of short ones) or while others still run
-   * (concurrency above 1), and goes at the next macrotask at the latest, so a long task never
-   * holds back the end of one before it or beside it.
+   * The ends of tasks that ran back to back, sent together: a task's end waits while the next
+   * sent task starts at once (a batch of short ones), and goes at the next macrotask at the
+   * latest, so a long task never holds back the end of the one before it. The ends of tasks
+   * that run side by side go at the end of their turn instead (see `postThisTurn`).
    */
   let outbox: FromWorker[] = [];
   let flushing = false;

@@ -50,13 +50,15 @@ export function addNameTails(
   keys: QueueKeys,
   records: readonly TaskRecord[],
 ): void {
+  const encode = (part: readonly TaskRecord[]) =>
+    encoder.encode(JSON.stringify(part.map((r) => [r.id, r.name, r.func])));
+  if (records.length === 1) {
+    atomic.set(keys.nameTailOne(records[0]!.id), encode(records));
+    return;
+  }
   for (let i = 0; i < records.length; i += TAIL_BATCH) {
     const part = records.slice(i, i + TAIL_BATCH);
-    const value = encoder.encode(JSON.stringify(part.map((r) => [r.id, r.name, r.func])));
-    if (records.length === 1) {
-      atomic.set(keys.nameTailOne(part[0]!.id), value);
-      continue;
-    }
+    const value = encode(part);
     const newest = part.reduce((a, r) => r.id > a ? r.id : a, part[0]!.id);
     atomic.set(keys.nameTailBatch(newest), value);
   }

@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { Cluster } from "../../src/cluster/cluster.ts";
-import { openQueue } from "../../src/queue/queue.ts";
+import { openQueue, type Queue } from "../../src/queue/queue.ts";
 import { readClusters } from "../../src/web/data.ts";
 import {
   CLUSTER_TASKS,
@@ -92,6 +92,16 @@ test("a cluster SIGKILLed on this host has its tasks running elsewhere within a 
   }
 });
 
+/** A one-worker cluster in this process, on the queue's own KV handle. */
+function localCluster(queue: Queue): Cluster {
+  return new Cluster({
+    kv: queue.store.handle,
+    tasks: [CLUSTER_TASKS],
+    workers: 1,
+    heartbeat: 200,
+  });
+}
+
 async function clusterId(kvq: Kvq): Promise<string> {
   return (await kvq.line(/^kvq: cluster \S+ /)).split(" ")[2]!;
 }
@@ -99,12 +109,7 @@ async function clusterId(kvq: Kvq): Promise<string> {
 test("Cluster claims nothing from a queue paused in the commit that enqueued a task, though its last read found the queue open", async () => {
   using dir = tempDir();
   const queue = await openQueue({ kv: dir.kv });
-  const cluster = new Cluster({
-    kv: queue.store.handle,
-    tasks: [CLUSTER_TASKS],
-    workers: 1,
-    heartbeat: 200,
-  });
+  const cluster = localCluster(queue);
   let started = 0;
   cluster.on("task:start", () => started++);
   await cluster.start();
@@ -136,12 +141,7 @@ test("Cluster starts none of the tasks it holds of a queue once it is paused, an
   using dir = tempDir();
   const log = join(dir.path, "runs.log");
   const queue = await openQueue({ kv: dir.kv });
-  const cluster = new Cluster({
-    kv: queue.store.handle,
-    tasks: [CLUSTER_TASKS],
-    workers: 1,
-    heartbeat: 200,
-  });
+  const cluster = localCluster(queue);
   await cluster.start();
   try {
     // 10 ms tasks: the cluster holds a few claimed ahead of its one place.
