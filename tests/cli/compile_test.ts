@@ -2,7 +2,7 @@
  * `deno task compile`: a build that fails (offline, `denort` can't be downloaded) leaves an
  * existing `dist/kvq` alone. Deno only: the task runs `deno compile`.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";

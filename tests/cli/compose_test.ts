@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { runInline } from "../../src/cluster/inline.ts";
 import { DEFAULT_RETRY, type RetryPolicy } from "../../src/task/backoff.ts";

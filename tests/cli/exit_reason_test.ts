@@ -4,7 +4,7 @@
  * exiting 3 with nothing on stderr; `kvq result --json`, `--chain` and `--iter`, `kvq chain` and
  * `kvq iter` had the same fault.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { runInline } from "../../src/cluster/inline.ts";
 import { openQueue } from "../../src/queue/queue.ts";

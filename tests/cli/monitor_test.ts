@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";

@@ -5,7 +5,7 @@
  * Permissions mean nothing to root, so under root the commands run as `nobody` (setpriv), from a
  * copy of the runtime's binary in a folder `nobody` can reach.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync } from "node:fs";

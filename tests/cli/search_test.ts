@@ -2,7 +2,7 @@
  * `kvq tasks --search`: look-ups and scans from the command line, paging by the cursor it
  * prints, and bad input refused with exit 2 naming the flag.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { openQueue } from "../../src/queue/queue.ts";
 import { kvq, tempDir } from "./_helpers.ts";

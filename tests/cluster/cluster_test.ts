@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { Cluster } from "../../src/cluster/cluster.ts";
 import type { ClusterEventMap } from "../../src/cluster/events.ts";

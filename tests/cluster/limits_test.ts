@@ -2,7 +2,7 @@
  * Queue limits across clusters: three `kvq cluster` processes with two workers each on one KV
  * file obey a queue's `concurrency` and `rate`, stored in KV and read at every claim.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

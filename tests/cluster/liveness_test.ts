@@ -2,7 +2,7 @@
  * Judging a cluster dead: only from what a heartbeat read showed, per queue, so neither the
  * observer's own pause nor its other queues make a live cluster look dead or a dead one alive.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { Cluster } from "../../src/cluster/cluster.ts";
 import { Liveness } from "../../src/cluster/liveness.ts";

@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { outcomeOf } from "../../src/cluster/outcome.ts";
 import { DEFAULT_RETRY } from "../../src/task/backoff.ts";

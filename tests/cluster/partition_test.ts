@@ -3,7 +3,7 @@
  * KV file, fair turns between a large partition and a small one enqueued behind it, and a
  * push-back that holds only its own partition.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

@@ -4,7 +4,7 @@
  * failed with a `PoisonTaskError` naming the clusters it took down, while the tasks that ran
  * beside it the first time run and the clusters go on with other work.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

@@ -3,7 +3,7 @@
  * attempt, and its queue starts nothing for `ms` on every cluster, through a hold stored on the
  * queue's pause key; a bad `ms` is an ordinary failure that names it.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { CpuMeter, parseStatCpuMs, readThreads } from "../../src/cluster/thread_stats.ts";

@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import type { FromWorker, ToWorker } from "../../src/cluster/protocol.ts";
 import { Cluster } from "../../src/cluster/cluster.ts";

@@ -12,6 +12,7 @@ import type { TaskFunction } from "../../src/task/loader.ts";
 import { openQueue, type OpenQueueOptions, type Queue } from "../../src/queue/queue.ts";
 import * as controlModule from "../fixtures/control_tasks.ts";
 import { tempDir } from "../store/_helpers.ts";
+import { inPhase, onHang } from "../_deadline.ts";
 
 /** The fixture task module, for clusters. */
 export const CONTROL_TASKS: string = fileURLToPath(
@@ -89,11 +90,16 @@ export async function withCluster(
     heartbeat: 200,
     ...clusterOptions,
   });
+  const off = onHang(() => `cluster ${JSON.stringify(cluster.stats()).slice(0, 2000)}`);
   try {
+    inPhase("cluster start");
     await cluster.start();
+    inPhase("test body");
     await fn(cluster, queue, kv);
   } finally {
+    inPhase("cluster stop");
     await cluster.stop({ grace: 0 });
     queue.close();
+    off();
   }
 }

@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { inPhase, test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { runInline } from "../../src/cluster/inline.ts";
 import { openQueue } from "../../src/queue/queue.ts";
@@ -56,8 +56,12 @@ test("the cluster heartbeat prunes finished tasks and never a running one", asyn
   await withCluster(
     { workers: 2, heartbeat: 100, keepSucceeded: { count: 5, minAge: 0 } },
     async (cluster, queue) => {
+      // Listening before the enqueue: its start cannot come first.
+      const started = cluster.once("task:start", (e) => e.record.func === "waitForAbort");
       const running = await queue.enqueue({ func: "waitForAbort", maxAttempts: 1 });
-      await cluster.once("task:start", (e) => e.record.id === running.id);
+      inPhase("the blocker's start");
+      await started;
+      inPhase("enqueue and prune");
       const g = await queue.enqueueMany(
         Array.from({ length: 30 }, (_, i) => ({ func: "add", args: [i, 0], group: "g" })),
       );
@@ -72,6 +76,7 @@ test("the cluster heartbeat prunes finished tasks and never a running one", asyn
       const kept = await queue.fetchGroup("g");
       assert.ok(kept.every((r) => r.state === "succeeded"));
       assert.ok(kept.length <= 5 && g.length === 30);
+      inPhase("cancel the blocker");
       await queue.cancel(running.id);
       await queue.wait(running.id, { wait: 10_000 });
     },

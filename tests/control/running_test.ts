@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import type { ClusterEventMap } from "../../src/cluster/events.ts";
 import { kvq } from "../cli/_helpers.ts";

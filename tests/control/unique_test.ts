@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { UniqueTaskError } from "../../src/store/enqueue.ts";
 import { claimTasks } from "../../src/store/claim.ts";

@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { createDeployRunner, taskMap } from "../../src/deploy/mod.ts";
 import * as deployTasks from "../../examples/deploy/tasks.ts";

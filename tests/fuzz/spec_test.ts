@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { SCHEDULE_TYPES, validateSpec } from "../../src/schedule/spec.ts";
 import { check, fc, SEED, timed } from "./_fuzz.ts";

@@ -3,7 +3,7 @@
  * it, and run apps there on the runtime running the tests. The README's library example runs
  * verbatim, extracted from the README, so the two can't drift apart.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import {

@@ -4,7 +4,7 @@
  * while its queue is paused; one that started runs and retries as usual; bad values store
  * nothing.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";

@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { defineTasks } from "../../src/queue/registry.ts";
 import * as controlTasks from "../fixtures/control_tasks.ts";

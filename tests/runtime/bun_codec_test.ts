@@ -3,7 +3,7 @@
  * as the package's own protobuf runtime does, and reads the native binding's answers to the same
  * objects, for every kind of check, mutation, enqueue and read kvq makes.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -3,7 +3,7 @@
  * version 16, which `@deno/kv`'s own decoder on Bun refused ("decode error: Unsupported version
  * 16"), ending a Bun cluster's doorbell listener. kvq's Bun adapter reads them.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";

@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { dueSlots, nextRun } from "../../src/schedule/next_run.ts";
 import type { ScheduleSpec } from "../../src/schedule/spec.ts";

@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { parseArgs } from "node:util";
 import { type CommandContext, UsageError } from "../../src/cli/command.ts";

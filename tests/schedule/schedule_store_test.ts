@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { addSchedule, type ScheduleInput } from "../../src/schedule/add.ts";
 import { Schedules } from "../../src/schedule/api.ts";

@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { existsSync, rmSync } from "node:fs";
 import { signalFile, TOUCH_EVERY_MS, Toucher } from "../../src/store/changes.ts";

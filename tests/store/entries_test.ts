@@ -2,7 +2,7 @@
  * The entries a task owns in each state are written by one module: the ways a waiting task ends
  * (cancel, replaced by a unique enqueue, delete, purge) leave the same entries and counters.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openQueue } from "../../src/queue/queue.ts";

@@ -2,7 +2,7 @@
  * Queue limits as stored and read: `setLimits` refuses bad values by name and stores nothing,
  * `kvq limit` sets, shows and clears them, and a claim takes no more than they allow.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { claimTasks } from "../../src/store/claim.ts";
 import { LimitError, parseRate } from "../../src/store/flow.ts";

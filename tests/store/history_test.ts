@@ -3,7 +3,7 @@
  * failed and retried ones in the commits they make anyway; it is read in bins, pruned past its
  * retention, and printed by `kvq info --history`, which refuses a bad span by name.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { runInline } from "../../src/cluster/inline.ts";
 import { BucketCache, bucketOf, pruneStats, readHistory } from "../../src/store/stats.ts";

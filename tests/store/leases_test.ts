@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { claimTasks } from "../../src/store/claim.ts";
 import { completeTasks } from "../../src/store/complete.ts";

@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { listTasks } from "../../src/store/list.ts";
 import { compactNames } from "../../src/store/names.ts";

@@ -3,7 +3,7 @@
  * by name reads the tail until a cluster moves it into the look-up, and every way a task goes
  * leaves no entry behind.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { Cluster } from "../../src/cluster/cluster.ts";
 import { runInline } from "../../src/cluster/inline.ts";

@@ -2,7 +2,7 @@
  * Partitions in the store: fair turns between them (weighted), per-partition limits at the
  * claim, their gauges, and the bad input they refuse.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { claimTasks } from "../../src/store/claim.ts";
 import { completeTasks } from "../../src/store/complete.ts";

@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { nextDelayedAt, promoteDue } from "../../src/store/promote.ts";
 import { tally, tempQueue } from "./_helpers.ts";

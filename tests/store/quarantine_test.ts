@@ -3,7 +3,7 @@
  * suspect (a task that was running at a crash) only alone, and a suspect that was alone at
  * `maxCrashes` crashes fails as poison.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { claimTasks } from "../../src/store/claim.ts";
 import { listLeases } from "../../src/store/leases.ts";

@@ -3,7 +3,7 @@
  * any other text scans the records newest first within a time budget, with paging, progress
  * and damaged records skipped.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { runInline } from "../../src/cluster/inline.ts";
 import { openQueue } from "../../src/queue/queue.ts";

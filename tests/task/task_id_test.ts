@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { TaskId } from "../../src/task/task_id.ts";

@@ -2,7 +2,7 @@
  * A task's attempts as rows (`attemptRows`): from its kept errors and its record, for each
  * state, and for errors kept before they carried their attempt; trace link templates.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { TaskRecord } from "../../src/task/record.ts";
 import { attemptRows, traceIdOf, traceLink, validateTraceUrl } from "../../src/task/timeline.ts";

@@ -2,7 +2,7 @@
  * `kvq cluster --import FILE`: a module that registers an OpenTelemetry SDK in the cluster's
  * own process, so the command traces its attempts; a module that fails to load exits 2 naming it.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";

@@ -3,7 +3,7 @@
  * enqueue and a consumer span per attempt, linked to it, with the task's attributes, and the
  * task metrics; a malformed stored traceparent is ignored with a warning.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { metrics, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import {

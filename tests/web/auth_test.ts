@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { isCrossOrigin, validateToken } from "../../src/web/auth.ts";
 import { safePath } from "../../src/web/app.ts";

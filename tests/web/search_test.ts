@@ -3,7 +3,7 @@
  * budget, `/search.ndjson` goes on where the page stopped, row by row with progress, and bad
  * text gets a clear answer.
  */
-import { test } from "node:test";
+import { test } from "../_deadline.ts";
 import assert from "node:assert/strict";
 import { MAX_SEARCH_CHARS } from "../../src/store/search.ts";
 import { runTasks, withDashboard, XSS } from "./_helpers.ts";
