@@ -28,7 +28,7 @@ export async function deleteSchedule(store: Store, name: string): Promise<boolea
     } catch {
       // corrupt: delete the record anyway
     }
-    atomic.sum(store.keys.signal, 1n);
+    store.addSignal(atomic);
     if ((await commitAtomic(atomic)).ok) {
       store.changes.notifyLocal();
       return true;

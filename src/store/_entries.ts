@@ -166,7 +166,7 @@ export function addEnqueueMutations(
   }
   if (records.length > 0) addNameTails(atomic, store.keys, records);
   addStateCounts(atomic, store, counts);
-  atomic.sum(store.keys.signal, 1n);
+  store.addSignal(atomic);
   if (Number.isFinite(earliestDelayed) && store.handle.nativeQueue) {
     atomic.enqueue(doorbell(store.queue), {
       delay: Math.min(KV_MAX_QUEUE_DELAY_MS, Math.max(0, earliestDelayed - now)),

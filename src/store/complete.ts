@@ -273,7 +273,7 @@ async function commitOutcomes(
   addStateCounts(atomic, store, counts);
   stats.apply(atomic, store);
   if (Number.isFinite(earliestRetry)) {
-    atomic.sum(store.keys.signal, 1n);
+    store.addSignal(atomic);
     if (store.handle.nativeQueue) {
       atomic.enqueue(doorbell(store.queue), {
         delay: Math.min(KV_MAX_QUEUE_DELAY_MS, Math.max(0, earliestRetry - now)),

@@ -234,8 +234,9 @@ export async function setLimits(store: Store, limits: QueueLimitsInput): Promise
     return valid;
   }
   await commitAtomic(
-    store.kv.atomic().set(store.keys.limits, encoder.encode(JSON.stringify(valid)))
-      .sum(store.keys.signal, 1n),
+    store.addSignal(
+      store.kv.atomic().set(store.keys.limits, encoder.encode(JSON.stringify(valid))),
+    ),
   );
   store.changes.notifyLocal();
   return valid;
@@ -244,8 +245,7 @@ export async function setLimits(store: Store, limits: QueueLimitsInput): Promise
 /** Removes the queue's limits. */
 export async function clearLimits(store: Store): Promise<void> {
   await commitAtomic(
-    store.kv.atomic().delete(store.keys.limits).delete(store.keys.rateLog)
-      .sum(store.keys.signal, 1n),
+    store.addSignal(store.kv.atomic().delete(store.keys.limits).delete(store.keys.rateLog)),
   );
   store.changes.notifyLocal();
 }

@@ -49,8 +49,7 @@ export async function holdQueueUntil(store: Store, until: number, reason: string
     if (current !== null && (current.until === null || current.until >= until)) return;
     const info: PauseInfo = { at: store.now(), reason, until };
     const written = await commitAtomic(
-      store.kv.atomic().check(e).set(key, encoder.encode(JSON.stringify(info)))
-        .sum(store.keys.signal, 1n),
+      store.addSignal(store.kv.atomic().check(e).set(key, encoder.encode(JSON.stringify(info)))),
     );
     if (written.ok) {
       store.changes.notifyLocal();
@@ -77,8 +76,12 @@ export async function holdPartitionUntil(
     if ((holds.get(partition) ?? 0) >= until) return;
     holds.set(partition, until);
     const written = await commitAtomic(
-      store.kv.atomic().check(e).set(key, encoder.encode(JSON.stringify(Object.fromEntries(holds))))
-        .sum(store.keys.signal, 1n),
+      store.addSignal(
+        store.kv.atomic().check(e).set(
+          key,
+          encoder.encode(JSON.stringify(Object.fromEntries(holds))),
+        ),
+      ),
     );
     if (written.ok) {
       store.changes.notifyLocal();
@@ -107,15 +110,16 @@ export function decodeHolds(value: unknown, now: number): Map<string, number> {
 export async function pauseQueue(store: Store, reason: string | null = null): Promise<void> {
   const info: PauseInfo = { at: store.now(), reason, until: null };
   await commitAtomic(
-    store.kv.atomic().set(store.keys.paused, encoder.encode(JSON.stringify(info)))
-      .sum(store.keys.signal, 1n),
+    store.addSignal(
+      store.kv.atomic().set(store.keys.paused, encoder.encode(JSON.stringify(info))),
+    ),
   );
   store.changes.notifyLocal();
 }
 
 /** Resumes the queue. */
 export async function resumeQueue(store: Store): Promise<void> {
-  await commitAtomic(store.kv.atomic().delete(store.keys.paused).sum(store.keys.signal, 1n));
+  await commitAtomic(store.addSignal(store.kv.atomic().delete(store.keys.paused)));
   store.changes.notifyLocal();
 }
 

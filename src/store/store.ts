@@ -178,4 +178,14 @@ export class Store {
     this.maxPayloadBytes = max;
     this.changes = handle.changeFeed([this.keys.signal]);
   }
+
+  /**
+   * Adds the bump of the queue's signal key to `atomic` where watchers wake on it: remote KV,
+   * whose processes watch the key. A local file's processes wake on signal files instead (see
+   * `changes.ts`), and `:memory:` in this process, so there it adds nothing: a mutation saved
+   * on every enqueue.
+   */
+  addSignal(atomic: Deno.AtomicOperation): Deno.AtomicOperation {
+    return this.handle.location.remote ? atomic.sum(this.keys.signal, 1n) : atomic;
+  }
 }
