@@ -72,7 +72,7 @@ export function addScheduleMutations(
       atomic.enqueue(doorbell(store.queue), { delay: doorbellDelay(afterDue, now) });
     }
   }
-  if (bumpSignal) atomic.sum(k.signal, 1n);
+  if (bumpSignal) store.addSignal(atomic);
 }
 
 /**

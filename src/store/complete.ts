@@ -16,6 +16,7 @@ import { deleteChunks, PayloadTooLargeError, writeChunks } from "./chunks.ts";
 import type { Claimed } from "./claim.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
 import { doorbell } from "./_entries.ts";
+import { DoneBatches } from "./done_index.ts";
 import { addFinishedRecord, type FinishPlan, planFinish } from "./finish.ts";
 import { CommitBudget } from "./budget.ts";
 import { INLINE_PAYLOAD_BYTES, KV_MAX_QUEUE_DELAY_MS } from "./limits.ts";
@@ -244,6 +245,8 @@ async function commitOutcomes(
   const stats = new StatDeltas();
   const now = store.now();
   let earliestRetry = Infinity;
+  // The finished tasks of the commit share one `done` entry per state (see `done_index.ts`).
+  const done = new DoneBatches(store);
   for (const { outcome, record, plan } of batch) {
     stats.add(now, {
       ok: outcome.kind === "success",
@@ -265,10 +268,11 @@ async function commitOutcomes(
       counts.move(null, "scheduled", 1, record.partition);
       earliestRetry = Math.min(earliestRetry, record.runAt);
     } else {
-      addFinishedRecord(atomic, store, record, counts);
+      addFinishedRecord(atomic, store, record, counts, done);
     }
     plan.apply(atomic, counts);
   }
+  done.apply(atomic);
   const ends = addClaimEnds(atomic, batch.map((p) => p.outcome.claimed.claim));
   addStateCounts(atomic, store, counts);
   stats.apply(atomic, store);

@@ -12,6 +12,7 @@ import { getRecord, resolveTaskRef } from "./get.ts";
 import type { Store } from "./store.ts";
 import { commitAtomic } from "./commit.ts";
 import { planFinish } from "./finish.ts";
+import { forgetDone } from "./done_index.ts";
 import { deleteWaitingEntry, uncountDeleted } from "./_entries.ts";
 
 /** Adds the mutations that remove `record` and its index entries. */
@@ -90,6 +91,7 @@ export async function deleteRecord(
   }
   addStateCounts(atomic, store, counts);
   if (!(await commitAtomic(atomic)).ok) return false;
+  await forgetDone(store, record);
   if (record.argsChunks > 0) await deleteChunks(store, record.id, "args");
   if (record.resultChunks > 0) await deleteChunks(store, record.id, "result");
   store.changes.notifyLocal();

@@ -25,6 +25,7 @@ import type { TraceContext } from "../telemetry/otel.ts";
 import { KV_MAX_QUEUE_DELAY_MS } from "./limits.ts";
 import { encodeMemberResult } from "./member_result.ts";
 import type { Store } from "./store.ts";
+import { type DoneBatches, encodeDone } from "./done_index.ts";
 import { SignatureError, verifyChain } from "../task/signature.ts";
 import { toErrorInfo } from "../task/errors.ts";
 
@@ -53,14 +54,17 @@ const EMPTY: FinishPlan = Object.freeze({
 const u64One = 1n;
 
 /**
- * Writes a finished record and its `done` index entries, and counts it in its state (a cached
+ * Writes a finished record and its `done` index entry, and counts it in its state (a cached
  * task is not counted: it expires on its own). The caller has counted it out of its old state.
+ * With `batches`, the commit's batch entry names it instead of an entry of its own (see
+ * `done_index.ts`).
  */
 export function addFinishedRecord(
   atomic: Deno.AtomicOperation,
   store: Store,
   record: TaskRecord,
   counts: CountDeltas,
+  batches?: DoneBatches,
 ): void {
   const k = store.keys;
   const stoppedAt = record.stoppedAt!;
@@ -79,57 +83,27 @@ export function addFinishedRecord(
     return;
   }
   atomic.set(k.task(record.id), record.encode());
-  addFinishedIndex(atomic, store, record, counts);
+  addFinishedIndex(atomic, store, record, counts, batches);
 }
 
 /**
- * The `done` entry of a finished, not cached record, and its counters: its state's, and the
- * per func and group counts that retention per func or group reads.
+ * The `done` entry of a finished, not cached record (or its place in `batches`), and its
+ * counters: its state's, and the per func and group counts that retention per func or group
+ * reads.
  */
 export function addFinishedIndex(
   atomic: Deno.AtomicOperation,
   store: Store,
   record: TaskRecord,
   counts: CountDeltas,
+  batches?: DoneBatches,
 ): void {
   const k = store.keys;
-  atomic.set(k.done(record.state, record.stoppedAt!, record.id), encodeDone(record));
+  if (batches) batches.add(record);
+  else atomic.set(k.done(record.state, record.stoppedAt!, record.id), encodeDone(record));
   counts.add(k.stat("done_by", "func", record.func, record.state));
   if (record.group !== null) counts.add(k.stat("done_by", "group", record.group, record.state));
   counts.move(null, record.state);
-}
-
-/** What a `done` entry says of its task: its func and group. */
-export interface DoneValue {
-  func: string;
-  group: string | null;
-}
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-/** A `done` entry's value: `{"f": func, "g": group}` (no `g` without a group). */
-export function encodeDone(record: TaskRecord): Uint8Array {
-  return encoder.encode(
-    JSON.stringify(
-      record.group === null ? { f: record.func } : { f: record.func, g: record.group },
-    ),
-  );
-}
-
-/**
- * Decodes a `done` entry's value; null when it names nothing (an empty one, as layout 1
- * wrote, or a damaged one): read the record then.
- */
-export function decodeDone(value: unknown): DoneValue | null {
-  if (!(value instanceof Uint8Array) || value.length === 0) return null;
-  try {
-    const v = JSON.parse(decoder.decode(value));
-    if (typeof v?.f !== "string") return null;
-    return { func: v.f, group: typeof v.g === "string" ? v.g : null };
-  } catch {
-    return null;
-  }
 }
 
 /**
@@ -258,7 +232,7 @@ export async function planFinish(
       for (const task of created) {
         earliest = Math.min(earliest, addCreatedTask(store, atomic, task, counts));
       }
-      atomic.sum(k.signal, u64One);
+      store.addSignal(atomic);
       if (Number.isFinite(earliest) && store.handle.nativeQueue) {
         atomic.enqueue(doorbell(store.queue), {
           delay: Math.min(KV_MAX_QUEUE_DELAY_MS, Math.max(0, earliest - store.now())),

@@ -100,6 +100,11 @@ export interface QueueKeys {
    * func and group (see `finish.ts`), so retention per func or group reads no records.
    */
   done(state: TaskState, stoppedAt: number, id: string): Deno.KvKey;
+  /**
+   * Finished in one outcome commit, by state and their latest stop time: a batch entry naming
+   * each task (layout 5, see `done_index.ts`).
+   */
+  doneBatch(state: TaskState, stoppedAt: number, firstId: string): Deno.KvKey;
   /** Prefix of finished tasks of one state. */
   doneState(state: TaskState): Deno.KvKey;
   /**
@@ -317,6 +322,14 @@ export function queueKeys(queue: string): QueueKeys {
     leases: [...p, "lease"],
     epoch: (clusterId: string) => [...p, "epoch", clusterId],
     done: (state: TaskState, stoppedAt: number, id: string) => [...p, "done", state, stoppedAt, id],
+    doneBatch: (state: TaskState, stoppedAt: number, firstId: string) => [
+      ...p,
+      "done",
+      state,
+      stoppedAt,
+      firstId,
+      "b",
+    ],
     doneState: (state: TaskState) => [...p, "done", state],
     func: (func: string, id: string) => [...p, "func", func, id],
     funcPrefix: (func: string) => [...p, "func", func],

@@ -14,6 +14,7 @@ import { isUndecodable } from "./kv.ts";
 import { listLeases } from "./leases.ts";
 import { everyTaskId, funcTailIds } from "./names.ts";
 import { readTaskRecords } from "./read_records.ts";
+import { listDone } from "./list_done.ts";
 
 /** Options for {@linkcode listTasks}. */
 export interface ListOptions {
@@ -148,7 +149,7 @@ async function listPage(store: Store, options: ListOptions): Promise<TaskPage> {
     selector = { prefix: k.delayedPrefix };
     reverse = false;
   } else if (state === "running") return await listRunning(store, options);
-  else if (state !== undefined) selector = { prefix: k.doneState(state) };
+  else if (state !== undefined) return await listDone(store, state, limit, options);
   else selector = { prefix: k.tasks };
   // A group's look-up lists only the group's tasks.
   const filtered = options.func !== undefined || options.since !== undefined ||

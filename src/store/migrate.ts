@@ -63,7 +63,8 @@ export async function migrate(kv: Kv, options: MigrateOptions = {}): Promise<Mig
     report.doneBy = await dropDoneBy(kv);
   }
   if (from >= 1 && from <= 2) report.funcs = await addFuncIndex(kv, options.now ?? Date.now());
-  // Layout 3 to 4 converts nothing: its per-task tail entries are read as they are.
+  // Layouts 3 to 4 and 4 to 5 convert nothing: a layout-3 file's per-task tail entries and a
+  // layout-4 file's per-task `done` entries are read as they are.
   await kv.set(SCHEMA_KEY, encodeVersion(SCHEMA_VERSION));
   return report;
 }

@@ -7,13 +7,18 @@
  * @module
  */
 import { TaskRecord } from "../task/record.ts";
-import { deleteRecords, type ReadRecord } from "./delete_many.ts";
-import { commitAtomic } from "./commit.ts";
 import { readStateCounts } from "./counters.ts";
 import type { TaskState } from "./keys.ts";
 import { KV_MAX_GET_MANY } from "./limits.ts";
 import type { Store } from "./store.ts";
-import { decodeDone, type DoneValue } from "./finish.ts";
+import {
+  deleteDoneMembers,
+  type DoneEntry,
+  type DoneMember,
+  type DonePick,
+  type DoneValue,
+  readDoneEntry,
+} from "./done_index.ts";
 
 /** How many finished tasks of one kind to keep. */
 export interface Retention {
@@ -116,58 +121,97 @@ export async function pruneFinished(store: Store, options: RetentionOptions = {}
     ["failed", r.keepFailed],
     ["cancelled", r.keepFailed],
   ];
-  const candidates: Deno.KvKey[] = [];
-  const budget = () => MAX_PER_PASS - candidates.length;
+  let picked = 0;
+  const budget = () => MAX_PER_PASS - picked;
   const counts = rules.some(([, k]) => k.count !== undefined) && r.keepPer === null
     ? await readStateCounts(store)
     : null;
+  let deleted = 0;
   for (const [state, keep] of rules) {
-    if (keep.ttl !== undefined && budget() > 0) {
+    const picks = new Picks();
+    const prefix = store.keys.doneState(state);
+    // The oldest tasks of the state that stopped before `before`, up to `n`.
+    const oldest = async (before: number, n: number) => {
+      let left = Math.min(n, budget());
+      if (left <= 0) return;
       for await (
-        const e of store.kv.list({
-          start: store.keys.doneState(state),
-          end: [...store.keys.doneState(state), now - keep.ttl],
-        }, { limit: budget() })
-      ) candidates.push(e.key);
+        const e of store.kv.list({ start: prefix, end: [...prefix, before] }, { limit: left })
+      ) {
+        const entry = readDoneEntry(e);
+        const taken = entry.members.slice(0, left);
+        left -= taken.length;
+        // Both rules take from the oldest: a task the ttl took counts for the count too.
+        picked += picks.add(entry, taken);
+        if (left <= 0) break;
+      }
+    };
+    if (keep.ttl !== undefined) await oldest(now - keep.ttl, Infinity);
+    if (keep.count !== undefined) {
+      const youngest = now - (keep.minAge ?? DEFAULT_MIN_AGE_MS);
+      if (r.keepPer === null) {
+        await oldest(youngest, counts![state] - keep.count);
+      } else {
+        // Per func or group: the counters say which values are over their count; the oldest
+        // `done` entries name their func and group.
+        const excess = new Map<string, number>();
+        for await (
+          const e of store.kv.list<Deno.KvU64>({ prefix: store.keys.stat("done_by", r.keepPer) })
+        ) {
+          if (e.key[e.key.length - 1] !== state) continue;
+          const raw = e.value?.value ?? 0n;
+          const n = (raw > (1n << 63n) ? 0 : Number(raw)) - keep.count;
+          if (n > 0) excess.set(e.key[e.key.length - 2] as string, n);
+        }
+        if (excess.size > 0 && budget() > 0) {
+          picked += await oldestPer(store, state, r.keepPer, excess, youngest, budget(), picks);
+        }
+      }
     }
-    if (keep.count === undefined) continue;
-    const youngest = now - (keep.minAge ?? DEFAULT_MIN_AGE_MS);
-    if (r.keepPer === null) {
-      const excess = counts![state] - keep.count;
-      if (excess <= 0 || budget() <= 0) continue;
-      for await (
-        const e of store.kv.list({
-          start: store.keys.doneState(state),
-          end: [...store.keys.doneState(state), youngest],
-        }, { limit: Math.min(excess, budget()) })
-      ) candidates.push(e.key);
-      continue;
-    }
-    // Per func or group: the counters say which values are over their count; the oldest
-    // `done` entries name their func and group.
-    const excess = new Map<string, number>();
-    for await (
-      const e of store.kv.list<Deno.KvU64>({ prefix: store.keys.stat("done_by", r.keepPer) })
-    ) {
-      if (e.key[e.key.length - 1] !== state) continue;
-      const raw = e.value?.value ?? 0n;
-      const n = (raw > (1n << 63n) ? 0 : Number(raw)) - keep.count;
-      if (n > 0) excess.set(e.key[e.key.length - 2] as string, n);
-    }
-    if (excess.size > 0 && budget() > 0) {
-      candidates.push(...await oldestPer(store, state, r.keepPer, excess, youngest, budget()));
-    }
+    if (picks.size > 0) deleted += (await deleteDoneMembers(store, state, picks.list())).deleted;
   }
-  return await deleteFinished(store, candidates);
+  return deleted;
+}
+
+/** The tasks picked from each `done` entry, each once. */
+class Picks {
+  readonly #byEntry = new Map<string, { entry: DoneEntry; members: Map<string, DoneMember> }>();
+  #size = 0;
+
+  /** The tasks picked. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Picks `members` of `entry`; returns how many were new. */
+  add(entry: DoneEntry, members: readonly DoneMember[]): number {
+    const key = JSON.stringify(entry.key);
+    let at = this.#byEntry.get(key);
+    if (!at) this.#byEntry.set(key, at = { entry, members: new Map() });
+    let added = 0;
+    for (const m of members) {
+      if (at.members.has(m.id)) continue;
+      at.members.set(m.id, m);
+      added++;
+    }
+    this.#size += added;
+    return added;
+  }
+
+  list(): DonePick[] {
+    return [...this.#byEntry.values()].map((p) => ({
+      entry: p.entry,
+      members: [...p.members.values()],
+    }));
+  }
 }
 
 /** The most `done` entries one pass reads to find the oldest of funcs or groups over count. */
 const MAX_SCANNED = 10_000;
 
 /**
- * The `done` keys of the oldest finished tasks of state `state` (stopped before `before`) of
- * each func or group in `excess`, up to its excess and `limit` in all. An entry whose value
- * names nothing (written by layout 1) is looked up in its record.
+ * Picks the oldest finished tasks of state `state` (stopped before `before`) of each func or
+ * group in `excess`, up to its excess and `limit` in all; returns how many. A task whose entry
+ * names no func (written by layout 1) is looked up in its record.
  */
 async function oldestPer(
   store: Store,
@@ -176,28 +220,27 @@ async function oldestPer(
   excess: Map<string, number>,
   before: number,
   limit: number,
-): Promise<Deno.KvKey[]> {
-  const out: Deno.KvKey[] = [];
+  picks: Picks,
+): Promise<number> {
   const prefix = store.keys.doneState(state);
-  let unknown: Deno.KvEntry<unknown>[] = [];
+  let unknown: { entry: DoneEntry; member: DoneMember }[] = [];
   let wanted = Math.min(limit, [...excess.values()].reduce((a, b) => a + b, 0));
-  const take = (key: Deno.KvKey, value: DoneValue) => {
+  let taken = 0;
+  const take = (entry: DoneEntry, member: DoneMember, value: DoneValue) => {
     const v = per === "func" ? value.func : value.group;
     const n = v === null ? 0 : excess.get(v) ?? 0;
     if (n <= 0 || wanted <= 0) return;
     excess.set(v!, n - 1);
     wanted--;
-    out.push(key);
+    taken += picks.add(entry, [member]);
   };
   const resolve = async () => {
-    const records = await store.kv.getMany(
-      unknown.map((e) => store.keys.task(e.key[e.key.length - 1] as string)),
-    );
+    const records = await store.kv.getMany(unknown.map((u) => store.keys.task(u.member.id)));
     records.forEach((r, i) => {
       if (r.versionstamp === null) return;
       try {
         const record = TaskRecord.decode(r.key, r.value);
-        take(unknown[i]!.key, { func: record.func, group: record.group });
+        take(unknown[i]!.entry, unknown[i]!.member, { func: record.func, group: record.group });
       } catch {
         // a damaged record is for 'kvq doctor', not for retention
       }
@@ -207,51 +250,15 @@ async function oldestPer(
   for await (
     const e of store.kv.list({ start: prefix, end: [...prefix, before] }, { limit: MAX_SCANNED })
   ) {
-    const value = decodeDone(e.value);
-    if (value === null) unknown.push(e);
-    else take(e.key, value);
-    if (unknown.length === KV_MAX_GET_MANY) await resolve();
+    const entry = readDoneEntry(e);
+    for (const member of entry.members) {
+      if (member.func === null) unknown.push({ entry, member });
+      else take(entry, member, { func: member.func, group: member.group });
+      if (unknown.length === KV_MAX_GET_MANY) await resolve();
+      if (wanted <= 0) break;
+    }
     if (wanted <= 0) break;
   }
   if (unknown.length > 0) await resolve();
-  return out;
-}
-
-/** Deletes the finished tasks that `indexKeys` (`done` entries) point at. */
-async function deleteFinished(store: Store, indexKeys: Deno.KvKey[]): Promise<number> {
-  const ids = [...new Set(indexKeys.map((k) => k[k.length - 1] as string))];
-  const byId = new Map<string, Deno.KvKey[]>();
-  for (const key of indexKeys) {
-    const id = key[key.length - 1] as string;
-    byId.set(id, [...byId.get(id) ?? [], key]);
-  }
-  let deleted = 0;
-  const found: ReadRecord[] = [];
-  const orphans: Deno.KvKey[] = [];
-  for (let j = 0; j < ids.length; j += KV_MAX_GET_MANY) {
-    const slice = ids.slice(j, j + KV_MAX_GET_MANY);
-    const entries = await store.kv.getMany(slice.map((id) => store.keys.task(id)), {
-      consistency: "strong",
-    });
-    entries.forEach((e, n) => {
-      if (e.versionstamp === null) {
-        orphans.push(...byId.get(slice[n]!) ?? []);
-        return;
-      }
-      try {
-        const record = TaskRecord.decode(e.key, e.value);
-        // Only finished tasks: one retried since its index entry was read is left alone.
-        if (record.finished) found.push({ record, versionstamp: e.versionstamp });
-      } catch {
-        // a damaged record is for 'kvq delete', not for retention
-      }
-    });
-  }
-  deleted += (await deleteRecords(store, found)).length;
-  for (let i = 0; i < orphans.length; i += 200) {
-    const atomic = store.kv.atomic();
-    for (const key of orphans.slice(i, i + 200)) atomic.delete(key);
-    await commitAtomic(atomic);
-  }
-  return deleted;
+  return taken;
 }

@@ -7,10 +7,8 @@
  *
  * @module
  */
-import { TaskRecord } from "../task/record.ts";
-import { deleteRecords, type ReadRecord } from "./delete_many.ts";
+import { deleteDoneMembers, type DoneEntry, readDoneEntry } from "./done_index.ts";
 import type { TaskState } from "./keys.ts";
-import { KV_MAX_GET_MANY } from "./limits.ts";
 import type { Store } from "./store.ts";
 
 /** Options for {@linkcode purgeFinished}. */
@@ -29,7 +27,7 @@ export interface PurgeOptions {
 export interface PurgeResult {
   /** Tasks deleted (or, in a dry run, that would be). */
   deleted: number;
-  /** Tasks that changed meanwhile (retried, say), or were damaged, and were left. */
+  /** Tasks that changed meanwhile (retried, say: taken out of the index), or were damaged (left). */
   stale: number;
   /** Whether some remain (the budget ran out). */
   more: boolean;
@@ -53,7 +51,7 @@ export async function purgeFinished(
     );
   }
   const prefix = store.keys.doneState(state);
-  // Keys are [..., "done", state, stoppedAt, id]: the range ends at the cutoff time.
+  // Keys are [..., "done", state, stoppedAt, ...]: the range ends at the cutoff time.
   const selector = options.before === undefined
     ? { prefix }
     : { start: prefix, end: [...prefix, options.before] };
@@ -66,43 +64,23 @@ export async function purgeFinished(
   // Whether the last page read was the end of the range (KV's cursor is then empty).
   let end = false;
   while (Date.now() - started < budget) {
-    const ids: string[] = [];
-    const indexKeys = new Map<string, Deno.KvKey>();
+    const entries: DoneEntry[] = [];
     const list = store.kv.list(selector, { limit: page, ...(cursor ? { cursor } : {}) });
-    for await (const e of list) {
-      const id = e.key[e.key.length - 1] as string;
-      ids.push(id);
-      indexKeys.set(id, e.key);
-    }
-    end = ids.length < page;
-    if (ids.length === 0) break;
+    for await (const e of list) entries.push(readDoneEntry(e));
+    end = entries.length < page;
+    if (entries.length === 0) break;
     if (options.dryRun) {
-      deleted += ids.length;
-      cursor = list.cursor;
-      if (end) break;
-      continue;
+      for (const e of entries) deleted += e.members.length;
+    } else {
+      const done = await deleteDoneMembers(
+        store,
+        state,
+        entries.map((entry) => ({ entry, members: entry.members })),
+      );
+      deleted += done.deleted;
+      stale += done.stale;
     }
-    const found: ReadRecord[] = [];
-    const orphans: string[] = [];
-    for (let i = 0; i < ids.length; i += KV_MAX_GET_MANY) {
-      const part = ids.slice(i, i + KV_MAX_GET_MANY);
-      const entries = await store.kv.getMany(part.map((id) => store.keys.task(id)));
-      entries.forEach((e, j) => {
-        if (e.versionstamp === null) return void orphans.push(part[j]!);
-        try {
-          const record = TaskRecord.decode(e.key, e.value);
-          if (record.state === state) found.push({ record, versionstamp: e.versionstamp });
-          else stale++;
-        } catch {
-          stale++; // damaged: `kvq doctor` reports it; a purge leaves it
-        }
-      });
-    }
-    const gone = await deleteRecords(store, found);
-    deleted += gone.length;
-    // Index entries whose record is gone are dead weight: drop them too.
-    for (const id of orphans) await store.kv.delete(indexKeys.get(id)!);
-    // Entries left in place (changed meanwhile) would be read again: go past them.
+    // Entries left in place (a damaged record's) would be read again: go past them.
     cursor = list.cursor;
     if (end) break;
   }

@@ -12,6 +12,7 @@ import { readChunks } from "./chunks.ts";
 import { commitAtomic } from "./commit.ts";
 import { addStateCounts, CountDeltas } from "./counters.ts";
 import { addFinishedIndexRemoval } from "./delete.ts";
+import { forgetDone } from "./done_index.ts";
 import { NoSuchTaskError, TaskStateError } from "./errors.ts";
 import { getRecord, getTask, resolveTaskRef } from "./get.ts";
 import { UniqueTaskError } from "./spec.ts";
@@ -56,7 +57,7 @@ export async function retryTask(store: Store, ref: string): Promise<TaskRecord> 
     addFinishedIndexRemoval(atomic, store, record);
     addWaitingEntries(atomic, k, queued!);
     turns.add(atomic, [queued!]);
-    atomic.sum(k.signal, 1n);
+    store.addSignal(atomic);
     if (record.unique !== null) {
       // It holds its unique key again while it waits, if no other task took it meanwhile.
       const held = await store.kv.get(k.unique(record.unique));
@@ -74,6 +75,7 @@ export async function retryTask(store: Store, ref: string): Promise<TaskRecord> 
     uncountDeleted(counts, record);
     addStateCounts(atomic, store, counts);
     if ((await commitAtomic(atomic)).ok) {
+      await forgetDone(store, record);
       store.changes.notifyLocal();
       return queued!;
     }

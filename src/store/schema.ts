@@ -21,6 +21,10 @@
  *   writes both look-ups later. A release of layout 3 would take that entry's last part for an
  *   id and drop the entry, so it must not open such a file. Nothing is converted: a layout-3
  *   file is valid layout 4, and `kvq migrate` only writes the version.
+ * - 5: an outcome commit of a cluster writes one `done, state, stoppedAt, firstId, "b"` entry
+ *   per state naming the tasks it finished, instead of a `done` entry per task (see
+ *   `done_index.ts`). A release of layout 4 would take `"b"` for a task id and drop the entry.
+ *   Nothing is converted: a layout-4 file's per-task entries are read as they are.
  *
  * `migrate.ts` upgrades an older layout.
  *
@@ -30,7 +34,7 @@ import type { Kv } from "../runtime/mod.ts";
 import { ROOT } from "./keys.ts";
 
 /** The layout this release writes. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** The key of the layout version. */
 export const SCHEMA_KEY: Deno.KvKey = ["kvq_schema"];

@@ -56,9 +56,9 @@ test("kvq migrate upgrades a layout-1 file: every task, schedule, chain, iter an
   const kv = copyFixture(dir);
   const run = await kvq(["migrate", "--kv", kv]);
   assert.equal(run.code, 0, run.err);
-  assert.match(run.out, /layout 1 → 4; 2 running task lease\(s\) moved/);
+  assert.match(run.out, /layout 1 → 5; 2 running task lease\(s\) moved/);
   const again = await kvq(["migrate", "--kv", kv]);
-  assert.match(again.out, /already has kvq layout 4/);
+  assert.match(again.out, /already has kvq layout 5/);
   await using queue = await openQueue({ kv });
   assert.deepEqual(await queue.counts(), expected.counts);
   for (const state of ["succeeded", "failed", "cancelled", "scheduled"]) {
@@ -116,8 +116,8 @@ test("a migration stopped part-way carries on from where it stopped", async () =
     ).commit();
     assert.equal(await schemaVersion(handle.kv), 1);
     const report = await migrate(handle.kv);
-    assert.deepEqual(report, { from: 1, to: 4, leases: 1, doneBy: 4, funcs: 9 });
-    assert.equal(await schemaVersion(handle.kv), 4);
+    assert.deepEqual(report, { from: 1, to: 5, leases: 1, doneBy: 4, funcs: 9 });
+    assert.equal(await schemaVersion(handle.kv), 5);
   }
   await using queue = await openQueue({ kv });
   const ids = (await listClaims(queue.store)).flatMap((c) => c.value!.ids).sort();
@@ -154,10 +154,10 @@ test("migrate refuses while a cluster beats unless forced, and a newer layout is
     );
     await assert.rejects(migrate(handle.kv), /Cluster live on queue default is running/);
     assert.equal(await schemaVersion(handle.kv), 1);
-    assert.equal((await migrate(handle.kv, { force: true })).to, 4);
+    assert.equal((await migrate(handle.kv, { force: true })).to, 5);
     await handle.kv.set(SCHEMA_KEY, new TextEncoder().encode(JSON.stringify({ version: 99 })));
   }
-  await assert.rejects(openQueue({ kv }), /layout 99, newer than this kvq's \(4\); upgrade kvq/);
+  await assert.rejects(openQueue({ kv }), /layout 99, newer than this kvq's \(5\); upgrade kvq/);
   const run = await kvq(["migrate", "--kv", kv]);
   assert.notEqual(run.code, 0);
   assert.match(run.err, /newer than this kvq's/);
@@ -179,13 +179,13 @@ test("kvq migrate upgrades a layout-2 file: every task gets its func look-up, a 
   await assert.rejects(openQueue({ kv: dir.kv }), /layout 2, from an older kvq/);
   const run = await kvq(["migrate", "--kv", dir.kv]);
   assert.equal(run.code, 0, run.err);
-  assert.match(run.out, /layout 2 → 4; .* 6 func look-up\(s\) added/);
+  assert.match(run.out, /layout 2 → 5; .* 6 func look-up\(s\) added/);
   await using queue = await openQueue({ kv: dir.kv });
   assert.equal((await queue.tasks({ func: "add" })).tasks.length, 5);
   assert.deepEqual((await queue.tasks({ func: "echo" })).tasks.map((r) => r.func), ["echo"]);
 });
 
-test("kvq migrate takes a layout-3 file to layout 4 converting nothing, and its per-task tail entries are read as before", async () => {
+test("kvq migrate takes a layout-3 file to layout 5 converting nothing, and its per-task tail entries are read as before", async () => {
   using dir = tempDir();
   const made: { id: string; name: string }[] = [];
   {
@@ -197,7 +197,7 @@ test("kvq migrate takes a layout-3 file to layout 4 converting nothing, and its 
   await assert.rejects(openQueue({ kv: dir.kv }), /layout 3, from an older kvq/);
   const run = await kvq(["migrate", "--kv", dir.kv]);
   assert.equal(run.code, 0, run.err);
-  assert.match(run.out, /layout 3 → 4; 0 running task lease\(s\) moved/);
+  assert.match(run.out, /layout 3 → 5; 0 running task lease\(s\) moved/);
   await using queue = await openQueue({ kv: dir.kv });
   for (const m of made) {
     assert.equal((await queue.fetch(m.name))?.id, m.id, "by name, from the tail");
@@ -208,5 +208,5 @@ test("kvq migrate takes a layout-3 file to layout 4 converting nothing, and its 
 test("a fresh file gets the current layout on first open", async () => {
   using dir = tempDir();
   await using queue = await openQueue({ kv: dir.kv });
-  assert.equal(await schemaVersion(queue.store.kv), 4);
+  assert.equal(await schemaVersion(queue.store.kv), 5);
 });
