@@ -156,7 +156,11 @@ export class Heartbeat {
     const ctx = this.#ctx;
     let liveness = this.#liveness.get(store);
     if (!liveness) {
-      this.#liveness.set(store, liveness = new Liveness(ctx.id, ctx.options.leaseTimeout));
+      const { leaseTimeout, heartbeat } = ctx.options;
+      this.#liveness.set(
+        store,
+        liveness = new Liveness(ctx.id, leaseTimeout, () => performance.now(), heartbeat),
+      );
     }
     const beats = new Map<string, { versionstamp: string; info: HeartbeatInfo | null }>();
     const readAt = liveness.now();

@@ -5,6 +5,12 @@
  * wall clock on any host changes nothing. On the same host a stopped process is seen at once:
  * its pid no longer exists.
  *
+ * Standing still counts only while the observer itself reads: the time between two of its reads
+ * counts up to two read periods. An observer paused longer (SIGSTOP, a stalled machine) did not
+ * watch meanwhile, and the others may have been unable to beat because of it: a process stopped
+ * while it held a local KV file's write lock blocks every other process's commits, heartbeats
+ * included (a chaos run saw a live cluster judged dead so, on 2026-12-08).
+ *
  * @module
  */
 import { hostname } from "node:os";
@@ -35,15 +41,23 @@ export class Liveness {
     self: string,
     leaseTimeout: number,
     monotonic: () => number = () => performance.now(),
+    readEvery: number = leaseTimeout / 2,
   ) {
     this.#self = self;
     this.#leaseTimeout = leaseTimeout;
     this.#monotonic = monotonic;
+    this.#maxGap = 2 * readEvery;
   }
 
-  /** The monotonic time at which the latest observed read began. */
+  /** The most of the time between two reads that counts as watched. */
+  readonly #maxGap: number;
+  /** The monotonic time at which the latest read began (NaN before the first). */
+  #lastReadAt = NaN;
+  /** Watched time: the time between reads, each gap up to `#maxGap` (see the module doc). */
+  #watched = 0;
+  /** The watched time at which the latest observed read began. */
   #observedAt = -Infinity;
-  /** The monotonic time at which the latest observed read ended. */
+  /** The watched time at which the latest observed read ended. */
   #endedAt = -Infinity;
 
   /** The observer's monotonic time now: pass it as `readAt` before reading the heartbeats. */
@@ -65,8 +79,12 @@ export class Liveness {
     // after the read began (the observer paused in between): it counts as standing still only
     // from the end of the read. Silence is judged as of the read's beginning, so both ends err
     // toward alive.
-    const endedAt = Math.max(readAt, this.#monotonic());
-    this.#observedAt = Math.max(this.#observedAt, readAt);
+    const gap = (from: number, to: number) => Math.min(Math.max(0, to - from), this.#maxGap);
+    if (!Number.isNaN(this.#lastReadAt)) this.#watched += gap(this.#lastReadAt, readAt);
+    if (Number.isNaN(this.#lastReadAt) || readAt > this.#lastReadAt) this.#lastReadAt = readAt;
+    const begunAt = this.#watched;
+    const endedAt = begunAt + gap(readAt, this.#monotonic());
+    this.#observedAt = Math.max(this.#observedAt, begunAt);
     this.#endedAt = Math.max(this.#endedAt, endedAt);
     for (const [id, beat] of beats) {
       const seen = this.#seen.get(id);
@@ -96,7 +114,7 @@ export class Liveness {
     const seen = this.#seen.get(id);
     if (!seen) {
       // Never seen: start counting from the end of the latest read.
-      const since = Number.isFinite(this.#endedAt) ? this.#endedAt : this.#monotonic();
+      const since = Number.isFinite(this.#endedAt) ? this.#endedAt : this.#watched;
       this.#seen.set(id, { versionstamp: null, since });
       return false;
     }

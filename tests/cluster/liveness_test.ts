@@ -53,6 +53,32 @@ test("Liveness counts a beat as new from when the read that showed it ended, not
   assert.equal(liveness.isDead("other"), true, "3.7 s still since the read that showed it");
 });
 
+test("Liveness does not take a peer's silence while the observer was paused for its death: the peer may have been blocked by it", () => {
+  // Heartbeats every 500 ms, lease 3 s. The observer is stopped (SIGSTOP) for 4.5 s while it
+  // holds the KV file's write lock, so the peer can't beat either: the first read after the
+  // pause shows the beat from before it. (A chaos run on 2026-12-08 saw three tasks of a live
+  // cluster requeued and run twice so.)
+  let now = 0;
+  const liveness = new Liveness("me", 3000, () => now, 500);
+  for (let i = 0; i <= 4; i++) {
+    now = i * 500;
+    liveness.observe(beat(`b${i}`), now);
+  }
+  now = 2000 + 4500;
+  liveness.observe(beat("b4"), now);
+  assert.equal(liveness.isDead("other"), false, "4.5 s still, but watched for 1 s of it");
+  // Once the lock is free the peer beats again.
+  now += 500;
+  liveness.observe(beat("b5"), now);
+  assert.equal(liveness.isDead("other"), false);
+  // A peer that really died is found after the lease of watched time.
+  for (let t = 500; t <= 3000; t += 500) {
+    now += 500;
+    liveness.observe(beat("b5"), now);
+    assert.equal(liveness.isDead("other"), t >= 3000, `${t} ms watched`);
+  }
+});
+
 test("a cluster serving two queues recovers the lease of a dead cluster of another host in the second", async () => {
   using dir = tempDir();
   await using queue = await openQueue({ kv: dir.kv, name: "b" });
