@@ -264,8 +264,10 @@ test("Cluster never leaves a task waiting behind a long one while another worker
       Array.from({ length: 200 }, (_, i) => ({ func: "add", args: [i, 1] })),
     );
     await queue.wait(warm.at(-1)!.id, { wait: 10_000 });
+    // Listening first: the task may start before enqueue() returns.
+    const started = cluster.once("task:start", (e) => e.record.func === "hang");
     const long = await queue.enqueue({ func: "hang", maxAttempts: 1 });
-    await cluster.once("task:start", (e) => e.record.id === long.id);
+    await started;
     const short = await queue.enqueueMany(
       Array.from({ length: 300 }, (_, i) => ({ func: "add", args: [i, 2] })),
     );

@@ -14,8 +14,10 @@ test("Queue.pause(): the cluster finishes what runs and claims nothing more unti
     const a = await openQueue({ kv, name: "a" });
     const b = await openQueue({ kv, name: "b" });
     try {
+      // Listening first: the task may start before enqueue() returns.
+      const started = cluster.once("task:start", (e) => e.record.func === "waitForAbort");
       const running = await a.enqueue({ func: "waitForAbort", maxAttempts: 1 });
-      await cluster.once("task:start", (e) => e.record.id === running.id);
+      await started;
       await a.pause("maintenance");
       assert.equal((await a.paused())?.reason, "maintenance");
       assert.equal(await b.paused(), null);

@@ -4,15 +4,20 @@ import type { ClusterEventMap } from "../../src/cluster/events.ts";
 import { kvq } from "../cli/_helpers.ts";
 import { withCluster } from "./_helpers.ts";
 
-/** Resolves with the `task:start` record of task `id`. */
-function started(cluster: Parameters<Parameters<typeof withCluster>[1]>[0], id: string) {
-  return cluster.once("task:start", (e: ClusterEventMap["task:start"]) => e.record.id === id);
+/**
+ * Resolves with the next `task:start` of a task of `func`. Call it before the enqueue: a task
+ * may start before `enqueue()` returns (another connection's claim can commit while the
+ * enqueuing one still finishes its commit), and an event has no replay.
+ */
+function started(cluster: Parameters<Parameters<typeof withCluster>[1]>[0], func: string) {
+  return cluster.once("task:start", (e: ClusterEventMap["task:start"]) => e.record.func === func);
 }
 
 test("cancel of a running task aborts its signal and ends it cancelled (real cluster)", async () => {
   await withCluster({ workers: 1 }, async (cluster, queue) => {
+    const start = started(cluster, "waitForAbort");
     const { id } = await queue.enqueue({ func: "waitForAbort", maxAttempts: 1 });
-    await started(cluster, id);
+    await start;
     assert.equal(await queue.cancel(id), "cancelling");
     const record = await queue.wait(id, { wait: 10_000 });
     assert.equal(record.state, "cancelled");
@@ -24,8 +29,9 @@ test("cancel of a running task aborts its signal and ends it cancelled (real clu
 
 test("cancel of a running task that ignores its signal terminates its worker after the grace", async () => {
   await withCluster({ workers: 1, abortGrace: 200 }, async (cluster, queue) => {
+    const start = started(cluster, "hang");
     const { id } = await queue.enqueue({ func: "hang", maxAttempts: 3 });
-    await started(cluster, id);
+    await start;
     const exited = cluster.once("worker:exit", (e) => e.inFlight.includes(id));
     await queue.cancel(id);
     await exited;
@@ -39,8 +45,9 @@ test("cancel of a running task that ignores its signal terminates its worker aft
 
 test("kvq cancel: waiting and running tasks, --group, and what it says for unknown and finished ones", async () => {
   await withCluster({ workers: 1 }, async (cluster, queue, kv) => {
+    const start = started(cluster, "waitForAbort");
     const running = await queue.enqueue({ func: "waitForAbort", group: "g", maxAttempts: 1 });
-    await started(cluster, running.id);
+    await start;
     const waiting = await queue.enqueue({ func: "add", args: [1, 1], group: "g", delay: 60_000 });
     const other = await queue.enqueue({ func: "add", args: [1, 1], delay: 60_000 });
     const byGroup = await kvq(["cancel", "--kv", kv, "--group", "g", "--json"]);
@@ -63,8 +70,11 @@ test("kvq cancel: waiting and running tasks, --group, and what it says for unkno
 
 test("progress reported by a running task is stored and shown by fetch() and kvq task", async () => {
   await withCluster({ workers: 1 }, async (cluster, queue, kv) => {
+    // The only task: its progress may come before enqueue() returns.
+    const reported = cluster.once("task:progress");
     const { id } = await queue.enqueue({ func: "halfway", maxAttempts: 1 });
-    const progress = await cluster.once("task:progress", (e) => e.id === id);
+    const progress = await reported;
+    assert.equal(progress.id, id);
     assert.equal(progress.fraction, 0.5);
     const record = (await queue.fetch(id))!;
     assert.equal(record.state, "running");
@@ -80,8 +90,9 @@ test("progress reported by a running task is stored and shown by fetch() and kvq
 
 test("a priority -1 task enqueued behind 1,000 normal ones starts next (real cluster, 1 worker)", async () => {
   await withCluster({ workers: 1 }, async (cluster, queue) => {
+    const start = started(cluster, "waitForAbort");
     const blocker = await queue.enqueue({ func: "waitForAbort", maxAttempts: 1 });
-    await started(cluster, blocker.id);
+    await start;
     await queue.enqueueMany(
       Array.from({ length: 1000 }, (_, i) => ({ func: "add", args: [i, 0] })),
     );
