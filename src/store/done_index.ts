@@ -9,10 +9,11 @@
  *   cluster, naming each task it finished with its stop time, attempt, func and group. Its time
  *   is the latest stop time of its tasks, so retention by age never takes one early.
  *
- * A batch entry is not rewritten when one of its tasks is deleted or retried: that costs a read
- * and a check for what is rare. Readers take a member as current only while its record is in
- * the entry's state with the same stop time and attempt ({@linkcode isCurrent}); purge and
- * retention drop the members that are not, and the entry with its last one.
+ * A delete or retry takes its task out of its batch entry after its own commit
+ * ({@linkcode forgetDone}). Readers take a member as current only while its record is in the
+ * entry's state with the same stop time and attempt ({@linkcode isCurrent}), so a member left
+ * behind (a process killed between the two commits) is skipped; purge and retention drop the
+ * members that are not current, and the entry with its last one.
  *
  * @module
  */

@@ -48,6 +48,10 @@ export async function listDone(
       );
       for (let i = 0; i < named.length; i++) {
         const { member, tail, passed } = named[i]!;
+        // A task enqueued since then stopped since then: entries older than that name none.
+        if (options.since !== undefined && (tail[0] as number) < options.since) {
+          return { tasks, cursor: null };
+        }
         const record = records.get(member.id);
         if (record === undefined || !isCurrent(member, record, state)) continue;
         if (options.since !== undefined && record.enqueuedAt < options.since) continue;

@@ -186,3 +186,26 @@ test("a damaged batch entry is skipped by listing and retention, and purge drops
   assert.deepEqual(await doneEntries(queue, "succeeded"), []);
   assert.deepEqual(await queue.counts(), await tally(queue));
 });
+
+test("a finished state listed since a time gives the tasks enqueued since, and stops at older entries", async () => {
+  let now = Date.parse("2026-06-01T00:00:00Z");
+  await using t = await tempQueue({ clock: () => now });
+  const { queue } = t;
+  await queue.enqueueMany(Array.from({ length: 5 }, (_, i) => ({ func: "add", args: [i, 0] })));
+  now += 1_000;
+  await finishInOneCall(queue, 5, "success");
+  now += 4_000;
+  const since = now;
+  const late = await queue.enqueueMany(
+    Array.from({ length: 5 }, (_, i) => ({ func: "add", args: [i, 1] })),
+  );
+  now += 1_000;
+  await finishInOneCall(queue, 5, "success");
+  const page = await queue.tasks({ state: "succeeded", since, limit: 3 });
+  const next = await queue.tasks({ state: "succeeded", since, limit: 3, cursor: page.cursor! });
+  assert.deepEqual(
+    [...page.tasks, ...next.tasks].map((r) => r.id).sort(),
+    late.map((e) => e.id).sort(),
+  );
+  assert.equal(next.cursor, null);
+});
