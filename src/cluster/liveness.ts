@@ -36,6 +36,9 @@ export class Liveness {
   /**
    * @param self this cluster's id, never judged dead.
    * @param leaseTimeout how long a heartbeat may stand still, in ms.
+   * @param monotonic the observer's clock, in ms.
+   * @param readEvery how often the observer reads the heartbeats, in ms (the cluster's
+   *   heartbeat): at most twice that counts as watched between two reads.
    */
   constructor(
     self: string,
