@@ -230,8 +230,15 @@ export class RunningTable implements RunningRole {
   /** A task came back from a worker unstarted: it is held again, first in line. */
   recalled(worker: WorkerHandle, id: string): void {
     const running = this.#running.get(id);
-    if (!running || !running.waiting || running.worker !== worker) return;
-    this.#unwait(worker, running);
+    if (!running || running.worker !== worker) return;
+    if (running.waiting) this.#unwait(worker, running);
+    else {
+      // Sent to a place that was free, but it reached the worker too late to start (see
+      // `worker_main.ts`): it never ran, and the task sent after it took its place.
+      if (running.timer) clearTimeout(running.timer);
+      running.timer = null;
+      this.#startNextWaiting(worker);
+    }
     running.waiting = false;
     running.worker = null;
     this.#ctx.parts.held.takeBack(running);

@@ -126,7 +126,11 @@ export function serveWorker(): void {
         for (const m of message.messages) handle(m);
         return;
       case "run":
-        if (running.size < limit) void runTask(message);
+        // Under a rate, a task that reaches an idle worker past its start-by time (the thread
+        // was starved) goes back unstarted too: started now, it would start outside the window
+        // its start was counted in.
+        if (running.size < limit && late(message)) post({ type: "recalled", id: message.id });
+        else if (running.size < limit) void runTask(message);
         else waiting.push(message);
         return;
       case "recall": {
@@ -223,7 +227,7 @@ export function serveWorker(): void {
     // Tasks that waited past their start-by time go back unstarted, posted before this end:
     // the supervisor then starts the next it sent in their place, as this worker does.
     let next = waiting.shift();
-    while (next?.startBy !== undefined && Date.now() > next.startBy) {
+    while (next !== undefined && late(next)) {
       postLater({ type: "recalled", id: next.id });
       next = waiting.shift();
     }
@@ -355,3 +359,8 @@ function threadId(): number | null {
 // Deno reports `isMainThread` as true inside Web Workers, so also look for `WorkerGlobalScope`
 // (Deno has it; Bun's workers do not, but there `isMainThread` is right).
 if ("WorkerGlobalScope" in globalThis || !isMainThread) serveWorker();
+
+/** Whether a task sent with a start-by time (under a rate) can no longer start in time. */
+function late(message: RunMessage): boolean {
+  return message.startBy !== undefined && Date.now() > message.startBy;
+}

@@ -131,3 +131,28 @@ test("rate 5/1s when the first claim's commit is slow (a locked file): no 1 s wi
   assert.equal(starts.length, 10);
   for (const gap of windows(starts, 5)) assert.ok(gap >= 1000, `6 starts within ${gap} ms`);
 });
+
+test("under a rate, a task sent to a worker whose thread is starved goes back unstarted and runs later, once", async () => {
+  using dir = tempDir();
+  const log = join(dir.path, "starts.txt");
+  await using queue = await openQueue({ kv: dir.kv });
+  await queue.setLimits({ rate: "100/1s" });
+  // One worker, nothing sent ahead: the next task goes to it as soon as the first ends, while
+  // its thread spins for 300 ms.
+  const cluster = new Cluster({ kv: dir.kv, tasks: [CLUSTER_TASKS], workers: 1, prefetch: 0 });
+  const starts = new Map<string, number>();
+  cluster.on("task:start", (e) => starts.set(e.record.id, (starts.get(e.record.id) ?? 0) + 1));
+  await cluster.start();
+  try {
+    const hog = await queue.enqueue("hogAfter", 300);
+    const next = await queue.enqueue("stamp", log);
+    assert.equal(await queue.result(hog.id, { wait: 10_000 }), "ok");
+    assert.equal((await queue.wait(next.id, { wait: 10_000 })).state, "succeeded");
+    const ran = readFileSync(log, "utf8").trim().split("\n");
+    assert.equal(ran.length, 1, "it ran once");
+    assert.ok((starts.get(next.id) ?? 0) >= 2, `sent ${starts.get(next.id)} time(s): it came back`);
+    assert.equal((await queue.fetch(next.id))!.attempt, 1, "coming back used no attempt");
+  } finally {
+    await cluster.stop();
+  }
+});

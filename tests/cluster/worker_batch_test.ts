@@ -139,6 +139,18 @@ test("a task that waited in its worker past its startBy comes back unstarted, be
   assert.deepEqual(seen, ["recalled late", "done first", "done timely"]);
 });
 
+test("a task that reaches an idle worker past its startBy comes back unstarted, and the next takes its place", async () => {
+  using w = await worker();
+  // The worker's thread was starved: the message arrives after the task's start-by time.
+  const late = { ...run("late", "add", [1, 1]), startBy: Date.now() - 1 } as ToWorker;
+  w.send({ type: "many", messages: [late, run("next", "add", [2, 2])] });
+  await w.until(() => w.got.some((m) => m.type === "done" && m.id === "next"));
+  const seen = w.got.filter((m) => m.type === "recalled" || m.type === "done").map((m) =>
+    `${m.type} ${m.id}`
+  );
+  assert.deepEqual(seen, ["recalled late", "done next"]);
+});
+
 // Each end went alone before at concurrency 25: 1.2 messages a task. At 8 workers the batches
 // were sized by each task's place time, which counts the messages themselves: 0.44 a task.
 for (const [workers, concurrency] of [[2, 25], [8, 1]] as const) {
