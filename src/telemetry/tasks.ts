@@ -147,6 +147,12 @@ export class TaskTelemetry {
       this.#meters?.wait.record(Math.max(0, record.startedAt - record.runAt), attributes);
     }
     if (this.#tracer === null) return;
+    // Handed to a worker again: under a rate, it came back unstarted from the first.
+    const before = this.#spans.get(record.id);
+    if (before) {
+      before.span.setAttribute("kvq.task.outcome", "returned");
+      before.span.end();
+    }
     const producer = parseTraceContext(record.traceparent, record.tracestate);
     // A retry links to its first attempt's span too.
     const first = record.attempt > 1 ? parseTraceContext(record.firstRun, null) : null;

@@ -23,6 +23,7 @@ import { taskMap } from "../../src/deploy/mod.ts";
 import { openQueue } from "../../src/queue/queue.ts";
 import { parseTraceContext, tracingOn } from "../../src/telemetry/otel.ts";
 import { CONTROL_TASKS } from "../control/_helpers.ts";
+import { CLUSTER_TASKS } from "../cluster/_process.ts";
 import { Dashboard } from "../../src/web/dashboard.ts";
 import { Client } from "../web/_helpers.ts";
 import { tempDir } from "../store/_helpers.ts";
@@ -191,6 +192,42 @@ test("runInline (kvq work, a Deploy drain) makes the same span per attempt as a 
     trace.disable();
     await provider.shutdown();
   }
+});
+
+test("a task that comes back unstarted from a starved worker ends the span of that hand-over", async () => {
+  const spans = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+  trace.setGlobalTracerProvider(provider);
+  await using dir = tempDir();
+  const kv = `${dir.path}/kv.sqlite3`;
+  const log = `${dir.path}/starts.txt`;
+  await using queue = await openQueue({ kv });
+  await queue.setLimits({ rate: "100/1s" });
+  // As in limits_test: the next task reaches the worker while its thread spins for 300 ms.
+  const cluster = new Cluster({ kv, tasks: [CLUSTER_TASKS], workers: 1, prefetch: 0 });
+  let handed = 0;
+  let runs: ReturnType<typeof spans.getFinishedSpans> = [];
+  try {
+    await cluster.start();
+    await queue.enqueue("hogAfter", 300);
+    const next = await queue.enqueue("stamp", log);
+    cluster.on("task:start", (e) => {
+      if (e.record.id === next.id) handed++;
+    });
+    assert.equal((await queue.wait(next.id, { wait: 10_000 })).state, "succeeded");
+    await cluster.stop();
+    runs = spans.getFinishedSpans().filter((s) => s.name === "kvq run stamp");
+  } finally {
+    await cluster.stop();
+    trace.disable();
+    await provider.shutdown();
+  }
+  assert.ok(handed >= 2, `handed over ${handed} time(s)`);
+  assert.equal(runs.length, handed, `one ended span per hand-over: ${runs.length} of ${handed}`);
+  assert.equal(
+    runs.filter((s) => s.attributes["kvq.task.outcome"] === "returned").length,
+    handed - 1,
+  );
 });
 
 test("a malformed stored traceparent is ignored with one warning, never a crash", () => {
