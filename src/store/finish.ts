@@ -3,7 +3,8 @@
  * outcome (completion, cancel, lease recovery's final failure, the replace of a unique task):
  *
  * - its `done` entry (by state and stop time; its value names the func and group, for retention
- *   per func or group), with `expireIn` for a `cached` task;
+ *   per func or group), with `expireIn` for a `cached` task; or, in a cluster's outcome commit,
+ *   its place in that commit's batch entry (see `done_index.ts`);
  * - the release of its `unique` key;
  * - its hook tasks (`hook`, `onFailure`, `onTimeout`), created given the finished record;
  * - its iter outcome and the iter's done counter;

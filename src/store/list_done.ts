@@ -32,7 +32,13 @@ export async function listDone(
     ? { prefix }
     : { start: prefix, end: [...prefix, ...from.tail, ""] };
   const walk = new DoneWalk(
-    store.kv.list(selector, { reverse: true, consistency: "eventual" }),
+    // A batch entry names up to a commit's tasks (tens of KiB): fetch no more entries at a time
+    // than the page could need if each named one task.
+    store.kv.list(selector, {
+      reverse: true,
+      consistency: "eventual",
+      batchSize: Math.min(limit, 100),
+    }),
     prefix.length,
     from,
   );
